@@ -1,0 +1,44 @@
+# cimkit: two commands do everything on a fresh machine.
+#   make demo   creates .venv, installs cimkit, runs the default job
+#   make test   creates .venv, installs cimkit + test tools, lints and runs the whole suite
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test test-quick lint format bench clean sysdeps
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip==25.3 setuptools==80.9.0 wheel==0.45.1
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cimkit evaluate --hw examples/chips/rram_baseline.yaml --network mobilenetv2 --out $(DEMO_OUT)
+	$(BIN)/cimkit validate
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks tools
+	$(BIN)/ruff check --fix src tests benchmarks tools
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -n 2
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/evaluate_throughput.py
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info

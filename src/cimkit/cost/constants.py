@@ -1,0 +1,95 @@
+"""Technology constants (``cimkit/data/constants.yaml``) and node/voltage scaling laws.
+
+Every constant in the YAML carries a value, a unit and a source. This module reads it once and
+exposes plain floats plus vectorized scaling functions over arrays of nodes and voltages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+DEVICES: tuple[str, ...] = ("rram", "sram", "mram")
+MACRO_KINDS: tuple[str, ...] = ("analog", "digital")
+MODES: tuple[str, ...] = ("weight_stationary", "weight_swapping")
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Parsed constants. ``values`` maps name -> float; ``devices`` maps kind -> name -> float."""
+
+    raw: dict[str, Any]
+    values: dict[str, float]
+    devices: dict[str, dict[str, float]]
+    ref_node_nm: float
+    ref_voltage_v: float
+    node_table_nm: np.ndarray  # (K,) ascending nodes
+    node_area_factor: np.ndarray  # (K,) area relative to the reference node
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def device(self, kind: str, name: str) -> float:
+        return self.devices[kind][name]
+
+
+def _constants_text() -> str:
+    return resources.files("cimkit.data").joinpath("constants.yaml").read_text()
+
+
+@lru_cache(maxsize=1)
+def load_constants() -> Constants:
+    """Read the packaged constants file (cached)."""
+    return parse_constants(yaml.safe_load(_constants_text()))
+
+
+def parse_constants(raw: dict[str, Any]) -> Constants:
+    """Build :class:`Constants` from the YAML mapping (used by the calibration tool too)."""
+    values = {k: float(v["value"]) for k, v in raw["constants"].items()}
+    devices = {
+        kind: {k: float(v["value"]) for k, v in entries.items()}
+        for kind, entries in raw["devices"].items()
+    }
+    table = raw["node_scaling"]["sram_cell_um2"]
+    nodes = np.array(sorted(int(n) for n in table), dtype=np.float64)
+    ref = float(raw["reference"]["node_nm"])
+    cell = np.array([float(table[int(n)]) for n in nodes])
+    ref_cell = float(table[int(ref)])
+    return Constants(
+        raw=raw, values=values, devices=devices, ref_node_nm=ref,
+        ref_voltage_v=float(raw["reference"]["voltage_v"]), node_table_nm=nodes,
+        node_area_factor=cell / ref_cell,
+    )
+
+
+def area_factor(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Area of a layout at ``node_nm`` relative to the reference node (log-log interpolation)."""
+    c = c or load_constants()
+    x = np.log(np.asarray(node_nm, dtype=np.float64))
+    return np.exp(np.interp(x, np.log(c.node_table_nm), np.log(c.node_area_factor)))
+
+
+def feature_factor(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Effective linear feature size relative to the reference node: sqrt(area_factor)."""
+    return np.sqrt(area_factor(node_nm, c))
+
+
+def energy_factor(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Dynamic energy relative to the reference point: C(node) * V^2."""
+    c = c or load_constants()
+    v = np.asarray(voltage_v, dtype=np.float64)
+    return feature_factor(node_nm, c) * (v / c.ref_voltage_v) ** 2
+
+
+def delay_factor(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Gate delay relative to the reference point: feature size times the alpha-power law in V."""
+    c = c or load_constants()
+    v = np.asarray(voltage_v, dtype=np.float64)
+    vth, alpha = c["vth_v"], c["alpha_power"]
+    ref = c.ref_voltage_v / (c.ref_voltage_v - vth) ** alpha
+    return feature_factor(node_nm, c) * (v / np.maximum(v - vth, 1e-3) ** alpha) / ref

@@ -1,0 +1,247 @@
+"""Design tables: N hardware designs as a struct of (N,) arrays, the cost model's input.
+
+A :class:`DesignTable` is built from chip specs, from a pandas table (one row per design, columns
+named as :data:`PARAMS`), or from a base spec plus arrays for the parameters that vary (what a
+search produces). Categorical parameters (device, macro kind, mode) are stored as integer codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cimkit.cost.constants import DEVICES, MACRO_KINDS, MODES, Constants, load_constants
+from cimkit.errors import SpecError
+from cimkit.specs.chip import NODES_NM, ChipSpec
+
+#: Flat parameter name -> (dotted spec path, categories or None).
+PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "node_nm": ("technology.node_nm", None),
+    "voltage_v": ("technology.voltage_v", None),
+    "cycle_time_ns": ("technology.cycle_time_ns", None),
+    "device": ("device.kind", DEVICES),
+    "bits_per_cell": ("device.bits_per_cell", None),
+    "read_energy_fj": ("device.read_energy_fj", None),
+    "cell_area_f2": ("device.cell_area_f2", None),
+    "on_off_ratio": ("device.on_off_ratio", None),
+    "write_energy_pj": ("device.write_energy_pj", None),
+    "write_latency_ns": ("device.write_latency_ns", None),
+    "macro_kind": ("macro.kind", MACRO_KINDS),
+    "rows": ("macro.rows", None),
+    "cols": ("macro.cols", None),
+    "adc_bits": ("macro.adc_bits", None),
+    "cols_per_adc": ("macro.cols_per_adc", None),
+    "input_bits_per_cycle": ("macro.input_bits_per_cycle", None),
+    "macros_per_tile": ("tile.macros", None),
+    "tile_buffer_kb": ("tile.buffer_kb", None),
+    "vector_lanes": ("tile.vector_lanes", None),
+    "tiles_per_router": ("router.tiles", None),
+    "tile_groups": ("chip.tile_groups", None),
+    "glb_kb": ("chip.glb_kb", None),
+    "glb_bandwidth_bits": ("chip.glb_bandwidth_bits", None),
+    "noc_bits": ("chip.noc_bits", None),
+    "mode": ("chip.mode", MODES),
+    "area_constraint_mm2": ("chip.area_constraint_mm2", None),
+    "dram_pj_per_bit": ("dram.energy_pj_per_bit", None),
+    "dram_bandwidth_gb_s": ("dram.bandwidth_gb_s", None),
+}
+
+#: Device constants filled from the technology table when a spec leaves them None.
+_DEVICE_DEFAULTS = ("read_energy_fj", "cell_area_f2", "on_off_ratio", "write_energy_pj",
+                    "write_latency_ns")
+
+
+def _get(spec: ChipSpec, path: str) -> Any:
+    obj: Any = spec
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class DesignTable:
+    """N designs. ``values[name]`` is a float64 array of shape (N,); categories are int codes.
+
+    Use :meth:`from_specs`, :meth:`from_frame` or :meth:`from_arrays`; :meth:`to_frame` gives the
+    tidy table back (categories as strings, one row per design).
+    """
+
+    values: dict[str, np.ndarray]
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.values[key]
+
+    def take(self, index: np.ndarray | slice) -> DesignTable:
+        """A sub-table of the designs selected by ``index``."""
+        idx = np.arange(len(self))[index]
+        return DesignTable({k: v[idx] for k, v in self.values.items()},
+                           tuple(self.names[i] for i in idx))
+
+    def to_frame(self) -> pd.DataFrame:
+        data: dict[str, Any] = {"design": list(self.names)}
+        for name, (_, cats) in PARAMS.items():
+            v = self.values[name]
+            data[name] = [cats[int(i)] for i in v] if cats else v
+        return pd.DataFrame(data)
+
+    def spec(self, i: int, base: ChipSpec | None = None) -> ChipSpec:
+        """Design ``i`` as a :class:`ChipSpec` (inverse of :meth:`from_specs`)."""
+        data = (base or ChipSpec()).model_dump()
+        data["name"] = self.names[i]
+        for name, (path, cats) in PARAMS.items():
+            v = self.values[name][i]
+            section, field = path.split(".")
+            if cats:
+                data[section][field] = cats[int(v)]
+            elif np.isnan(v):
+                data[section][field] = None
+            elif field in ChipSpec.model_fields[section].annotation.model_fields and isinstance(
+                data[section][field], int
+            ) and float(v).is_integer():
+                data[section][field] = int(v)
+            else:
+                data[section][field] = float(v)
+        return ChipSpec.model_validate(data)
+
+    @classmethod
+    def from_specs(cls, specs: ChipSpec | Sequence[ChipSpec]) -> DesignTable:
+        specs = [specs] if isinstance(specs, ChipSpec) else list(specs)
+        if not specs:
+            raise SpecError("no designs given")
+        values: dict[str, np.ndarray] = {}
+        for name, (path, cats) in PARAMS.items():
+            raw = [_get(s, path) for s in specs]
+            if cats:
+                values[name] = np.array([cats.index(r) for r in raw], dtype=np.float64)
+            else:
+                values[name] = np.array([np.nan if r is None else r for r in raw], dtype=np.float64)
+        return cls(_fill_defaults(values), tuple(s.name for s in specs))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        base: ChipSpec,
+        arrays: Mapping[str, np.ndarray | Sequence[Any]],
+        names: Sequence[str] | None = None,
+    ) -> DesignTable:
+        """``base`` for every design, overridden by ``arrays`` (flat names, each shape (N,)).
+
+        Values are validated against the same ranges as the YAML spec (vectorized checks).
+        """
+        unknown = sorted(set(arrays) - set(PARAMS))
+        if unknown:
+            raise SpecError(f"unknown design parameters {unknown}; allowed: {sorted(PARAMS)}")
+        lengths = {len(np.atleast_1d(np.asarray(v))) for v in arrays.values()}
+        n = lengths.pop() if len(lengths) == 1 else (1 if not lengths else -1)
+        if n < 0:
+            raise SpecError("design parameter arrays must all have the same length")
+        one = cls.from_specs(base)
+        values = {k: np.repeat(v, n) for k, v in one.values.items()}
+        for name, arr in arrays.items():
+            cats = PARAMS[name][1]
+            a = np.asarray(arr)
+            if cats and a.dtype.kind in "OUS":
+                bad = sorted({str(x) for x in a.ravel() if x not in cats})
+                if bad:
+                    raise SpecError(f"{name}: unknown values {bad}; allowed: {list(cats)}")
+                a = np.array([cats.index(x) for x in a.ravel()])
+            values[name] = np.asarray(a, dtype=np.float64).reshape(n)
+        table = cls(_fill_defaults(values), tuple(names) if names else
+                    tuple(f"design-{i}" for i in range(n)))
+        validate_table(table)
+        return table
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, base: ChipSpec | None = None) -> DesignTable:
+        """One row per design; columns are flat parameter names (missing ones come from ``base``)."""
+        cols = [c for c in frame.columns if c in PARAMS]
+        extra = [c for c in frame.columns if c not in PARAMS and c not in ("design", "name")]
+        if extra:
+            raise SpecError(f"unknown design columns {extra}; allowed: {sorted(PARAMS)}")
+        name_col = "design" if "design" in frame else ("name" if "name" in frame else None)
+        names = [str(x) for x in frame[name_col]] if name_col else None
+        return cls.from_arrays(base or ChipSpec(), {c: frame[c].to_numpy() for c in cols}, names)
+
+
+def _fill_defaults(values: dict[str, np.ndarray], c: Constants | None = None) -> dict[str, np.ndarray]:
+    """Replace NaN device constants and DRAM energy with the technology table's values."""
+    c = c or load_constants()
+    dev = values["device"].astype(np.int64)
+    for name in _DEVICE_DEFAULTS:
+        table = np.array([c.device(kind, name) for kind in DEVICES])
+        v = values[name]
+        values[name] = np.where(np.isnan(v), table[dev], v)
+    v = values["dram_pj_per_bit"]
+    values["dram_pj_per_bit"] = np.where(np.isnan(v), c["dram_pj_per_bit"], v)
+    return values
+
+
+_INT_RANGES: dict[str, tuple[float, float]] = {
+    "bits_per_cell": (1, 8), "rows": (8, 4096), "cols": (8, 4096), "adc_bits": (1, 14),
+    "cols_per_adc": (1, 256), "input_bits_per_cycle": (1, 8), "macros_per_tile": (1, 1024),
+    "vector_lanes": (1, 4096), "tiles_per_router": (1, 1024), "tile_groups": (1, 4096),
+    "glb_bandwidth_bits": (8, 65536), "noc_bits": (8, 8192),
+}
+_POSITIVE = ("voltage_v", "cycle_time_ns", "tile_buffer_kb", "glb_kb", "dram_bandwidth_gb_s",
+             "read_energy_fj", "cell_area_f2", "write_energy_pj", "write_latency_ns",
+             "dram_pj_per_bit")
+
+
+def validate_table(t: DesignTable) -> None:
+    """Vectorized range checks equal to the spec's; the first failure names design and field."""
+
+    def fail(name: str, mask: np.ndarray, allowed: str) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        raise SpecError(
+            f"{t.names[i]}: {name}={t.values[name][i]:g} is out of range; allowed: {allowed}"
+        )
+
+    for name, (lo, hi) in _INT_RANGES.items():
+        v = t.values[name]
+        bad = (v < lo) | (v > hi) | (v != np.round(v))
+        if bad.any():
+            fail(name, bad, f"integers {lo:g}..{hi:g}")
+    for name in _POSITIVE:
+        bad = ~(t.values[name] > 0)
+        if bad.any():
+            fail(name, bad, "> 0")
+    bad = ~np.isin(t.values["node_nm"], NODES_NM)
+    if bad.any():
+        fail("node_nm", bad, f"one of {NODES_NM}")
+    v = t.values["voltage_v"]
+    bad = (v < 0.4) | (v > 1.5)
+    if bad.any():
+        fail("voltage_v", bad, "0.4..1.5 V")
+    bad = t.values["cols_per_adc"] > t.values["cols"]
+    if bad.any():
+        fail("cols_per_adc", bad, "at most cols")
+    digital = t.values["macro_kind"] == MACRO_KINDS.index("digital")
+    bad = digital & ((t.values["bits_per_cell"] != 1) | (t.values["device"] != DEVICES.index("sram")))
+    if bad.any():
+        fail("bits_per_cell", bad, "1 with an sram device for a digital macro")
+
+
+def as_design_table(designs: Any, base: ChipSpec | None = None) -> DesignTable:
+    """Accept a DesignTable, a ChipSpec, a list of ChipSpecs, a DataFrame or a dict of arrays."""
+    if isinstance(designs, DesignTable):
+        return designs
+    if isinstance(designs, ChipSpec):
+        return DesignTable.from_specs(designs)
+    if isinstance(designs, pd.DataFrame):
+        return DesignTable.from_frame(designs, base)
+    if isinstance(designs, Mapping):
+        return DesignTable.from_arrays(base or ChipSpec(), designs)
+    if isinstance(designs, Sequence) and designs and all(isinstance(d, ChipSpec) for d in designs):
+        return DesignTable.from_specs(designs)
+    raise SpecError(
+        f"cannot read designs of type {type(designs).__name__}; give a ChipSpec, a list of them, "
+        "a DataFrame or a dict of parameter arrays"
+    )

@@ -1,0 +1,435 @@
+"""``evaluate(designs, workload)``: energy, latency, area and figures of merit for N designs at once.
+
+The model is pure numpy over a leading design axis: design parameters are (n, 1) arrays, layer
+columns (B, L) arrays with B in {1, n}, so every per-layer quantity is an (n, L) array and a whole
+population costs a few hundred vector operations. Designs are processed in chunks to bound memory.
+See docs/cost-model.md for every equation and its provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cimkit.cost import components as comp
+from cimkit.cost.constants import MODES, Constants, area_factor, delay_factor, energy_factor, load_constants
+from cimkit.cost.designs import DesignTable, as_design_table
+from cimkit.cost.mapping import map_layers, replicate
+from cimkit.errors import WorkloadError
+from cimkit.specs.chip import ChipSpec
+from cimkit.workload.histograms import stack_tables
+from cimkit.workload.table import OP_CODE, LayerArrays, Workload
+
+CHUNK = 2048
+_MATMUL = OP_CODE["matmul"]
+_NONMAC = np.array([OP_CODE[o] for o in ("pool", "eltwise", "softmax", "norm", "act")])
+
+#: Scalar metrics per design, with units.
+METRICS: dict[str, str] = {
+    "energy_j": "J",
+    "latency_s": "s",
+    "area_m2": "m^2",
+    "area_mm2": "mm^2",
+    "edap_j_s_m2": "J*s*m^2",
+    "ops": "operations (2 per MAC)",
+    "tops": "TOPS",
+    "tops_per_w": "TOPS/W",
+    "tops_per_mm2": "TOPS/mm^2",
+    "utilization": "programmed cells / cells on chip",
+    "xbar_utilization": "programmed cells / cells of the crossbars used",
+    "xbars_needed": "crossbars for one copy of all weights",
+    "xbars_available": "crossbars on chip",
+    "weight_groups": "layer groups loaded in turn (weight swapping; 1 when stationary)",
+    "min_cycle_time_ns": "ns, shortest period the readout allows at this voltage",
+    "power_w": "W, average",
+}
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate` for N designs.
+
+    Attributes:
+        designs: the evaluated :class:`DesignTable`.
+        metrics: name -> (N,) array, see :data:`METRICS`.
+        feasible: (N,) bool.
+        reasons: (N,) str, '' for feasible designs, else every violated constraint with numbers.
+        energy_by_component: component -> (N,) J.
+        area_by_component: component -> (N,) m^2.
+        layer_energy: component -> (N, L) J per layer (only with ``breakdown=True``).
+        layer_latency: (N, L) s per layer (only with ``breakdown=True``).
+        layer_names: names of the L layers (single workload), or slot indices.
+    """
+
+    designs: DesignTable
+    metrics: dict[str, np.ndarray]
+    feasible: np.ndarray
+    reasons: np.ndarray
+    energy_by_component: dict[str, np.ndarray]
+    area_by_component: dict[str, np.ndarray]
+    layer_energy: dict[str, np.ndarray] | None = None
+    layer_latency: np.ndarray | None = None
+    layer_names: tuple[str, ...] = field(default=())
+    layer_replication: np.ndarray | None = None
+    layer_xbars: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.feasible)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.metrics[key]
+
+    def to_frame(self) -> pd.DataFrame:
+        """designs.csv: one row per design, parameters then metrics then feasibility."""
+        frame = self.designs.to_frame()
+        for k, v in self.metrics.items():
+            frame[k] = v
+        for k, v in self.energy_by_component.items():
+            frame[f"energy_{k}_j"] = v
+        frame["feasible"] = self.feasible
+        frame["reason"] = self.reasons
+        return frame
+
+    def components_frame(self) -> pd.DataFrame:
+        """components.csv: one row per design x component with energy (J) and area (m^2)."""
+        rows = []
+        for i, name in enumerate(self.designs.names):
+            for k in comp.ENERGY_COMPONENTS:
+                area = self.area_by_component.get(k)
+                rows.append({
+                    "design": name, "component": k,
+                    "energy_j": float(self.energy_by_component[k][i]),
+                    "area_m2": float(area[i]) if area is not None else 0.0,
+                })
+            for k in comp.AREA_COMPONENTS:
+                if k not in self.energy_by_component:
+                    rows.append({"design": name, "component": k, "energy_j": 0.0,
+                                 "area_m2": float(self.area_by_component[k][i])})
+        return pd.DataFrame(rows)
+
+    def layers_frame(self) -> pd.DataFrame:
+        """layers.csv: one row per design x layer with per-component energy and latency."""
+        if self.layer_energy is None or self.layer_latency is None:
+            raise ValueError("per-layer results need evaluate(..., breakdown=True)")
+        n, n_layers = self.layer_latency.shape
+        names = self.layer_names or tuple(str(j) for j in range(n_layers))
+        data: dict[str, Any] = {
+            "design": np.repeat(np.array(self.designs.names, dtype=object), n_layers),
+            "layer": np.tile(np.array(names, dtype=object), n),
+            "latency_s": self.layer_latency.ravel(),
+        }
+        if self.layer_xbars is not None and self.layer_replication is not None:
+            data["xbars"] = self.layer_xbars.ravel()
+            data["replication"] = self.layer_replication.ravel()
+        total = np.zeros(n * n_layers)
+        for k in comp.ENERGY_COMPONENTS:
+            data[f"energy_{k}_j"] = self.layer_energy[k].ravel()
+            total += data[f"energy_{k}_j"]
+        data["energy_j"] = total
+        return pd.DataFrame(data)
+
+
+def _as_layer_arrays(workload: Workload | LayerArrays) -> LayerArrays:
+    if isinstance(workload, LayerArrays):
+        return workload
+    if isinstance(workload, Workload):
+        return workload.arrays()
+    raise WorkloadError(f"expected a Workload or LayerArrays, got {type(workload).__name__}")
+
+
+def evaluate(
+    designs: DesignTable | ChipSpec | list[ChipSpec] | pd.DataFrame | dict[str, Any],
+    workload: Workload | LayerArrays,
+    *,
+    breakdown: bool = False,
+    base: ChipSpec | None = None,
+    constants: Constants | None = None,
+    chunk: int = CHUNK,
+) -> Evaluation:
+    """Evaluate N hardware designs on a workload (or on N workloads, one per design).
+
+    Args:
+        designs: N designs; see :func:`cimkit.cost.designs.as_design_table`.
+        workload: a :class:`Workload` shared by all designs, or :class:`LayerArrays` of shape
+            (1, L) or (N, L) (one network and quantization policy per design).
+        breakdown: also return per-layer (N, L) energies per component and latencies.
+        base: spec supplying parameters a DataFrame/dict leaves out.
+        constants: technology constants (defaults to the packaged table).
+        chunk: designs evaluated per vectorized block (bounds peak memory).
+
+    Returns:
+        An :class:`Evaluation`; energies in J, latency in s, area in m^2.
+    """
+    table = as_design_table(designs, base)
+    la = _as_layer_arrays(workload)
+    c = constants or load_constants()
+    n = len(table)
+    if la.shape[0] not in (1, n):
+        raise WorkloadError(f"layer arrays have {la.shape[0]} rows for {n} designs")
+    in_tab, w_tab = stack_tables(la.histograms)
+    parts = []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        d = {k: v[start:stop, None] for k, v in table.values.items()}
+        sub = la if la.shape[0] == 1 else _slice_rows(la, start, stop)
+        parts.append(_evaluate_block(d, sub, c, in_tab, w_tab, breakdown))
+    return _assemble(table, la, parts, breakdown)
+
+
+def _slice_rows(la: LayerArrays, start: int, stop: int) -> LayerArrays:
+    return LayerArrays(
+        op=la.op[start:stop], mask=la.mask[start:stop],
+        columns={k: v[start:stop] for k, v in la.columns.items()},
+        hist_index=la.hist_index[start:stop], histograms=la.histograms, names=la.names,
+        workload_names=la.workload_names[start:stop],
+    )
+
+
+def _evaluate_block(
+    d: dict[str, np.ndarray],
+    la: LayerArrays,
+    c: Constants,
+    in_tab: np.ndarray,
+    w_tab: np.ndarray,
+    breakdown: bool,
+) -> dict[str, Any]:
+    n = d["rows"].shape[0]
+    ef = energy_factor(d["node_nm"], d["voltage_v"], c)  # (n, 1)
+    af = area_factor(d["node_nm"], c)
+    v2 = (d["voltage_v"] / c.ref_voltage_v) ** 2
+    cycle_s = d["cycle_time_ns"] * 1e-9
+    analog = d["macro_kind"] == 0
+    stationary = d["mode"] == MODES.index("weight_stationary")
+    tiles = d["tiles_per_router"] * d["tile_groups"]
+    xbars_avail = (d["macros_per_tile"] * tiles)[:, 0]
+
+    m = map_layers(d, la)
+    mask = la.mask
+    wb, ab = la.weight_bits, la.act_bits
+    xbars_needed = m.xbars.sum(axis=1)
+    spare = np.where(stationary[:, 0], np.maximum(xbars_avail - xbars_needed, 0), 0)
+    reps = replicate(m, spare)
+
+    # Data statistics (CiMLoop-style): mean levels of input slices and weight slices.
+    h = la.hist_index
+    dac = d["input_bits_per_cycle"].astype(np.int64)
+    bpc = d["bits_per_cell"].astype(np.int64)
+    in_lvl = in_tab[h, ab, dac]
+    w_lvl = w_tab[h, wb, bpc]
+    in_bit = in_tab[h, ab, 1]
+    w_bit = w_tab[h, wb, 1]
+
+    on = m.on_xbar
+    vec = m.vectors.astype(np.float64)
+    slices = m.input_slices.astype(np.float64)
+    rows_total = (la.groups * m.rows_b).astype(np.float64)
+    g0 = 1.0 / d["on_off_ratio"]
+    # Passes: a layer larger than the whole chip (weight swapping) runs in several loads.
+    passes = np.maximum(np.ceil(m.xbars / xbars_avail[:, None]), 1.0)
+
+    e: dict[str, np.ndarray] = {}
+    cell_events = vec * slices * m.weight_cells * in_lvl
+    level = (g0 + (1 - g0) * w_lvl) + (m.pack - 1) * g0  # off-diagonal packed cells sit at g_min
+    e["cells"] = np.where(on, cell_events * level * d["read_energy_fj"] * comp.FJ * v2, 0.0)
+    row_j = c["row_fj_per_col"] * d["cols"] * d["input_bits_per_cycle"] * comp.FJ * ef
+    e["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl * row_j, 0.0)
+    conversions = vec * slices * la.groups * m.cols_b * m.row_tiles
+    e["adc"] = np.where(on & analog, conversions * comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
+    act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
+    tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
+    e["adder_tree"] = np.where(
+        on & ~analog, conversions * tree_bits * act * c["add_pj_per_bit"] * comp.PJ * ef, 0.0
+    )
+    acc = comp.accumulator_bits(np.where(analog, d["adc_bits"], np.log2(d["rows"]) + 1), wb, ab)
+    outputs = vec * la.out_channels
+    psum_adds = conversions + outputs * np.maximum(m.row_tiles * m.weight_slices - 1, 0)
+    e["shift_add"] = np.where(on, psum_adds * acc * c["add_pj_per_bit"] * comp.PJ * ef, 0.0)
+
+    in_bits = la.in_elems * ab
+    out_bits = la.out_elems * ab
+    io_bits = np.where(mask, in_bits + out_bits, 0).astype(np.float64)
+    tb_reads = np.where(on, vec * rows_total * m.col_tiles * ab, 0.0)
+    tb_j = comp.sram_pj_per_bit(d["tile_buffer_kb"], c) * comp.PJ * ef
+    e["tile_buffer"] = (tb_reads + io_bits) * tb_j
+    glb_j = comp.sram_pj_per_bit(d["glb_kb"], c) * comp.PJ * ef
+    e["glb"] = io_bits * glb_j
+    hops = 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"])
+    e["noc"] = io_bits * hops * c["noc_pj_per_bit_hop"] * comp.PJ * ef
+
+    is_matmul = (la.op == _MATMUL) & mask
+    is_nonmac = np.isin(la.op, _NONMAC) & mask
+    mult_j = c["mult8_pj"] * (ab / 8.0) ** 2 * comp.PJ
+    add_j = c["add_pj_per_bit"] * ab * comp.PJ
+    e["vector_unit"] = (
+        np.where(is_matmul, la.macs * (mult_j + 2 * add_j), 0.0)
+        + np.where(is_nonmac, la.ops * add_j, 0.0)
+    ) * ef
+
+    # DRAM: network input and output always; weights and cell programming when swapping.
+    dram_j = d["dram_pj_per_bit"] * comp.PJ
+    first = np.zeros_like(io_bits)
+    first[:, 0] = in_bits[:, 0]
+    last_idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+    last = np.zeros_like(io_bits)
+    np.put_along_axis(last, last_idx[:, None], np.take_along_axis(out_bits, last_idx[:, None], 1), 1)
+    weight_bits_total = np.where(on, la.weights * wb, 0).astype(np.float64)
+    swap = ~stationary
+    e["dram"] = (first + last + np.where(swap, weight_bits_total, 0.0)) * dram_j
+    e["weight_write"] = np.where(swap & on, m.weight_cells * d["write_energy_pj"] * comp.PJ * v2, 0.0)
+
+    # Latency per layer: compute, bounded below by buffer and NoC bandwidth; swapping adds loads.
+    compute = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
+    glb_t = io_bits / d["glb_bandwidth_bits"] * cycle_s
+    noc_t = io_bits / (d["noc_bits"] * np.sqrt(d["tile_groups"])) * cycle_s
+    lanes = d["vector_lanes"] * tiles
+    vec_t = np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0)
+    vec_t = np.ceil(vec_t / lanes) * cycle_s
+    load_t = weight_bits_total / (d["dram_bandwidth_gb_s"] * 8e9)
+    write_t = np.minimum(m.rows_b, d["rows"]) * passes * d["write_latency_ns"] * 1e-9
+    swap_t = np.where(swap & on, load_t + write_t, 0.0)
+    layer_t = np.where(mask, np.maximum(np.maximum(compute, vec_t), np.maximum(glb_t, noc_t)), 0.0)
+    layer_t = layer_t + swap_t
+    latency = layer_t.sum(axis=1)
+
+    area = comp.chip_area_um2(d, c, af)
+    area_total = sum(area.values())[:, 0]
+    leak_w = comp.leakage_w(d, c, area)[:, 0]
+    e["leakage"] = leak_w[:, None] * layer_t
+
+    energy_by = {k: e[k].sum(axis=1) for k in comp.ENERGY_COMPONENTS}
+    energy = sum(energy_by.values())
+    macs = np.where(mask, la.macs, 0).sum(axis=1).astype(np.float64)
+    macs = np.broadcast_to(macs, (n,))
+    ops = 2.0 * macs
+    area_m2 = area_total * 1e-12
+    area_mm2 = area_total * 1e-6
+
+    cells_chip = xbars_avail * d["rows"][:, 0] * d["cols"][:, 0]
+    programmed = m.weight_cells.sum(axis=1)
+    used_cells = (m.xbars * d["rows"] * d["cols"]).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = np.where(stationary[:, 0], programmed / cells_chip,
+                        np.minimum(programmed / cells_chip, 1.0))
+        xutil = np.where(used_cells > 0, programmed / used_cells, 0.0)
+
+    # Weight groups when swapping: consecutive layers packed until the chip is full.
+    groups = np.ones(n)
+    if swap.any():
+        groups = _count_groups(m.xbars, xbars_avail)
+        groups = np.where(swap[:, 0], groups, 1.0)
+
+    min_cycle = np.where(
+        analog,
+        (c["t_read_ns"] + d["adc_bits"] * c["t_sar_bit_ns"]),
+        (np.log2(d["rows"]) + 2) * c["t_fa_ns"],
+    ) * delay_factor(d["node_nm"], d["voltage_v"], c)
+
+    metrics = {
+        "energy_j": energy,
+        "latency_s": latency,
+        "area_m2": area_m2,
+        "area_mm2": area_mm2,
+        "edap_j_s_m2": energy * latency * area_m2,
+        "ops": ops,
+        "tops": ops / latency / 1e12,
+        "tops_per_w": ops / energy / 1e12,
+        "tops_per_mm2": ops / latency / 1e12 / area_mm2,
+        "utilization": util,
+        "xbar_utilization": xutil,
+        "xbars_needed": xbars_needed.astype(np.float64),
+        "xbars_available": xbars_avail.astype(np.float64),
+        "weight_groups": groups,
+        "min_cycle_time_ns": min_cycle[:, 0],
+        "power_w": energy / latency,
+    }
+    out: dict[str, Any] = {
+        "metrics": metrics,
+        "energy_by": energy_by,
+        "area_by": {k: v[:, 0] * 1e-12 for k, v in area.items()},
+        "stationary": stationary[:, 0],
+        "cycle_ns": d["cycle_time_ns"][:, 0],
+        "area_constraint": d["area_constraint_mm2"][:, 0],
+    }
+    if breakdown:
+        out["layer_energy"] = e
+        out["layer_latency"] = layer_t
+        out["layer_replication"] = np.where(on, reps, 0)
+        out["layer_xbars"] = m.xbars
+    return out
+
+
+def _count_groups(xbars: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Layer groups when packing consecutive layers greedily into ``capacity`` crossbars."""
+    n, n_layers = xbars.shape
+    used = np.zeros(n)
+    groups = np.zeros(n)
+    for j in range(n_layers):
+        x = xbars[:, j].astype(np.float64)
+        has = x > 0
+        big = x > capacity
+        new = has & ((used + x > capacity) | (used == 0))
+        groups += np.where(big, np.ceil(x / capacity), np.where(new, 1, 0))
+        used = np.where(big, 0.0, np.where(new, x, np.where(has, used + x, used)))
+    return np.maximum(groups, 1)
+
+
+def _reasons(
+    metrics: dict[str, np.ndarray], stationary: np.ndarray, cycle_ns: np.ndarray,
+    area_constraint: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    need, have = metrics["xbars_needed"], metrics["xbars_available"]
+    no_fit = stationary & (need > have)
+    too_big = ~np.isnan(area_constraint) & (metrics["area_mm2"] > area_constraint)
+    too_fast = cycle_ns < metrics["min_cycle_time_ns"]
+    feasible = ~(no_fit | too_big | too_fast)
+    reasons = np.full(len(feasible), "", dtype=object)
+    for i in np.flatnonzero(~feasible):
+        parts = []
+        if no_fit[i]:
+            parts.append(
+                f"weights need {int(need[i]):,} crossbars, chip has {int(have[i]):,} "
+                "(weight-stationary)"
+            )
+        if too_big[i]:
+            parts.append(
+                f"area {metrics['area_mm2'][i]:,.1f} mm^2 above constraint "
+                f"{area_constraint[i]:,.1f} mm^2"
+            )
+        if too_fast[i]:
+            parts.append(
+                f"cycle time {cycle_ns[i]:g} ns below the {metrics['min_cycle_time_ns'][i]:.2f} ns "
+                "the readout needs at this voltage"
+            )
+        reasons[i] = "; ".join(parts)
+    return feasible, reasons
+
+
+def _assemble(
+    table: DesignTable, la: LayerArrays, parts: list[dict[str, Any]], breakdown: bool
+) -> Evaluation:
+    def cat(key: str, sub: str | None = None) -> Any:
+        if sub is None:
+            return np.concatenate([p[key] for p in parts])
+        return {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
+
+    metrics = cat("metrics", "")
+    feasible, reasons = _reasons(
+        metrics, cat("stationary"), cat("cycle_ns"), cat("area_constraint")
+    )
+    names = la.names or tuple(f"slot{j}" for j in range(la.shape[1]))
+    ev = Evaluation(
+        designs=table, metrics=metrics, feasible=feasible, reasons=reasons,
+        energy_by_component=cat("energy_by", ""), area_by_component=cat("area_by", ""),
+        layer_names=names,
+    )
+    if breakdown:
+        ev.layer_energy = cat("layer_energy", "")
+        ev.layer_latency = cat("layer_latency")
+        ev.layer_replication = cat("layer_replication")
+        ev.layer_xbars = np.concatenate(
+            [np.broadcast_to(p["layer_xbars"], p["layer_latency"].shape) for p in parts]
+        )
+    return ev

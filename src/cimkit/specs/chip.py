@@ -1,0 +1,180 @@
+"""Hardware spec of a hierarchical CIM chip (CIMNAS Fig. 1): device -> macro -> tile -> router -> chip.
+
+Specs are data only: frozen pydantic models that reject unknown fields, validate ranges and
+round-trip through YAML. Units are in the field names (``_nm``, ``_v``, ``_ns``, ``_kb``, ...);
+KB means 1024 bytes. Optional device constants default to the technology table in
+``cimkit/data/constants.yaml`` (see :mod:`cimkit.cost.constants`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DeviceKind = Literal["rram", "sram", "mram"]
+MacroKind = Literal["analog", "digital"]
+Mode = Literal["weight_stationary", "weight_swapping"]
+
+#: Technology nodes with scaling data (nm).
+NODES_NM: tuple[int, ...] = (130, 90, 65, 45, 40, 32, 28, 22, 16, 14, 12, 7, 5)
+
+
+class StrictModel(BaseModel):
+    """Frozen, unknown fields rejected, defaults validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Technology(StrictModel):
+    """Process and operating point."""
+
+    node_nm: Annotated[int, Field(description="CMOS technology node in nm; one of NODES_NM.")] = 32
+    voltage_v: Annotated[
+        float, Field(ge=0.4, le=1.5, description="Operating (supply) voltage in V.")
+    ] = 0.7
+    cycle_time_ns: Annotated[
+        float, Field(gt=0.05, le=1000.0, description="Macro clock period in ns.")
+    ] = 4.0
+
+    @model_validator(mode="after")
+    def _known_node(self) -> Technology:
+        if self.node_nm not in NODES_NM:
+            raise ValueError(f"node_nm={self.node_nm} is not a supported node; allowed: {NODES_NM}")
+        return self
+
+
+class Device(StrictModel):
+    """Memory device of the crossbar cells. ``None`` constants come from the technology table."""
+
+    kind: Annotated[DeviceKind, Field(description="Cell technology: rram, sram or mram.")] = "rram"
+    bits_per_cell: Annotated[int, Field(ge=1, le=8, description="Weight bits per cell.")] = 4
+    read_energy_fj: Annotated[
+        float | None,
+        Field(gt=0, description="Energy of one cell read at full conductance/level, fJ, at 0.9 V."),
+    ] = None
+    cell_area_f2: Annotated[
+        float | None, Field(gt=0, description="Cell area in F^2 (F = node).")
+    ] = None
+    on_off_ratio: Annotated[
+        float | None, Field(gt=1, description="Ratio of highest to lowest cell conductance.")
+    ] = None
+    write_energy_pj: Annotated[
+        float | None, Field(gt=0, description="Energy to program one cell, pJ.")
+    ] = None
+    write_latency_ns: Annotated[
+        float | None, Field(gt=0, description="Time to program one crossbar row, ns.")
+    ] = None
+
+
+class Macro(StrictModel):
+    """A crossbar macro with its peripherals."""
+
+    kind: Annotated[
+        MacroKind, Field(description="analog (ADC readout) or digital (adder-tree readout).")
+    ] = "analog"
+    rows: Annotated[int, Field(ge=8, le=4096, description="Crossbar rows (wordlines).")] = 256
+    cols: Annotated[int, Field(ge=8, le=4096, description="Crossbar columns (bitlines).")] = 256
+    adc_bits: Annotated[
+        int, Field(ge=1, le=14, description="ADC resolution in bits (analog macros).")
+    ] = 8
+    cols_per_adc: Annotated[
+        int, Field(ge=1, le=256, description="Columns multiplexed onto one ADC.")
+    ] = 8
+    input_bits_per_cycle: Annotated[
+        int, Field(ge=1, le=8, description="Input bits applied per cycle (DAC resolution).")
+    ] = 1
+
+    @model_validator(mode="after")
+    def _adc_sharing(self) -> Macro:
+        if self.cols_per_adc > self.cols:
+            raise ValueError(
+                f"cols_per_adc={self.cols_per_adc} exceeds cols={self.cols}; use at most cols"
+            )
+        return self
+
+
+class Tile(StrictModel):
+    """A tile: macros sharing an input/output buffer and a digital vector unit."""
+
+    macros: Annotated[int, Field(ge=1, le=1024, description="Crossbar macros per tile.")] = 16
+    buffer_kb: Annotated[
+        float, Field(gt=0, le=65536, description="Tile activation buffer, KB.")
+    ] = 64.0
+    vector_lanes: Annotated[
+        int,
+        Field(ge=1, le=4096, description="Digital ALU lanes for non-MAC ops and dynamic matmuls."),
+    ] = 16
+
+
+class Router(StrictModel):
+    """A router and the tiles attached to it (one tile group)."""
+
+    tiles: Annotated[int, Field(ge=1, le=1024, description="Tiles per router.")] = 8
+
+
+class Dram(StrictModel):
+    """Off-chip memory, used for weight swapping and network input/output."""
+
+    energy_pj_per_bit: Annotated[
+        float | None, Field(gt=0, description="DRAM access energy, pJ/bit.")
+    ] = None
+    bandwidth_gb_s: Annotated[
+        float, Field(gt=0, description="DRAM bandwidth, GB/s (1e9 bytes/s).")
+    ] = 25.6
+
+
+class Chip(StrictModel):
+    """Chip level: tile groups on a mesh NoC, global buffer and operating mode."""
+
+    tile_groups: Annotated[
+        int, Field(ge=1, le=4096, description="Tile groups (routers) per chip.")
+    ] = 16
+    glb_kb: Annotated[
+        float, Field(gt=0, le=1048576, description="Global buffer size, KB.")
+    ] = 4096.0
+    glb_bandwidth_bits: Annotated[
+        int, Field(ge=8, le=65536, description="Global buffer bandwidth, bits per cycle.")
+    ] = 1024
+    noc_bits: Annotated[
+        int, Field(ge=8, le=8192, description="NoC link width, bits per cycle.")
+    ] = 256
+    mode: Annotated[
+        Mode,
+        Field(
+            description="weight_stationary: all weights on chip; weight_swapping: layer groups "
+            "are loaded from DRAM in turn."
+        ),
+    ] = "weight_stationary"
+    area_constraint_mm2: Annotated[
+        float | None, Field(gt=0, description="Designs larger than this are infeasible, mm^2.")
+    ] = None
+
+
+class ChipSpec(StrictModel):
+    """A whole CIM chip. Load with :func:`cimkit.specs.load_chip`, save with :func:`save_chip`."""
+
+    name: Annotated[str, Field(min_length=1, description="Free-form design name.")] = "chip"
+    technology: Technology = Technology()
+    device: Device = Device()
+    macro: Macro = Macro()
+    tile: Tile = Tile()
+    router: Router = Router()
+    chip: Chip = Chip()
+    dram: Dram = Dram()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChipSpec:
+        if self.macro.kind == "digital" and self.device.bits_per_cell != 1:
+            raise ValueError(
+                "device.bits_per_cell must be 1 for a digital macro (its cells hold one bit each); "
+                f"got {self.device.bits_per_cell}"
+            )
+        if self.macro.kind == "digital" and self.device.kind != "sram":
+            raise ValueError("macro.kind 'digital' needs device.kind 'sram'")
+        return self
+
+    @property
+    def macros_total(self) -> int:
+        """Crossbar macros on the chip."""
+        return self.tile.macros * self.router.tiles * self.chip.tile_groups
