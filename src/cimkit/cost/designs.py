@@ -36,6 +36,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "adc_bits": ("macro.adc_bits", None),
     "cols_per_adc": ("macro.cols_per_adc", None),
     "input_bits_per_cycle": ("macro.input_bits_per_cycle", None),
+    "combine_weight_bits": ("macro.combine_weight_bits", None),
     "macros_per_tile": ("tile.macros", None),
     "tile_buffer_kb": ("tile.buffer_kb", None),
     "vector_lanes": ("tile.vector_lanes", None),
@@ -103,9 +104,9 @@ class DesignTable:
                 data[section][field] = cats[int(v)]
             elif np.isnan(v):
                 data[section][field] = None
-            elif field in ChipSpec.model_fields[section].annotation.model_fields and isinstance(
-                data[section][field], int
-            ) and float(v).is_integer():
+            elif isinstance(data[section][field], bool):
+                data[section][field] = bool(v)
+            elif isinstance(data[section][field], int):
                 data[section][field] = int(v)
             else:
                 data[section][field] = float(v)
@@ -123,7 +124,7 @@ class DesignTable:
                 values[name] = np.array([cats.index(r) for r in raw], dtype=np.float64)
             else:
                 values[name] = np.array([np.nan if r is None else r for r in raw], dtype=np.float64)
-        return cls(_fill_defaults(values), tuple(s.name for s in specs))
+        return cls(values, tuple(s.name for s in specs))
 
     @classmethod
     def from_arrays(
@@ -154,8 +155,7 @@ class DesignTable:
                     raise SpecError(f"{name}: unknown values {bad}; allowed: {list(cats)}")
                 a = np.array([cats.index(x) for x in a.ravel()])
             values[name] = np.asarray(a, dtype=np.float64).reshape(n)
-        table = cls(_fill_defaults(values), tuple(names) if names else
-                    tuple(f"design-{i}" for i in range(n)))
+        table = cls(values, tuple(names) if names else tuple(f"design-{i}" for i in range(n)))
         validate_table(table)
         return table
 
@@ -171,9 +171,14 @@ class DesignTable:
         return cls.from_arrays(base or ChipSpec(), {c: frame[c].to_numpy() for c in cols}, names)
 
 
-def _fill_defaults(values: dict[str, np.ndarray], c: Constants | None = None) -> dict[str, np.ndarray]:
-    """Replace NaN device constants and DRAM energy with the technology table's values."""
+def resolve_defaults(values: dict[str, np.ndarray], c: Constants | None = None) -> dict[str, np.ndarray]:
+    """A copy with NaN (unset) device constants and DRAM energy taken from the constants table.
+
+    Unset values stay NaN in a :class:`DesignTable` so that the constants in force at evaluation
+    time (e.g. a calibration run) decide them.
+    """
     c = c or load_constants()
+    values = dict(values)
     dev = values["device"].astype(np.int64)
     for name in _DEVICE_DEFAULTS:
         table = np.array([c.device(kind, name) for kind in DEVICES])
@@ -210,23 +215,27 @@ def validate_table(t: DesignTable) -> None:
         if bad.any():
             fail(name, bad, f"integers {lo:g}..{hi:g}")
     for name in _POSITIVE:
-        bad = ~(t.values[name] > 0)
+        v = t.values[name]
+        bad = ~np.isnan(v) & ~(v > 0) if name in _DEVICE_DEFAULTS + ("dram_pj_per_bit",) else ~(v > 0)
         if bad.any():
             fail(name, bad, "> 0")
     bad = ~np.isin(t.values["node_nm"], NODES_NM)
     if bad.any():
         fail("node_nm", bad, f"one of {NODES_NM}")
     v = t.values["voltage_v"]
-    bad = (v < 0.4) | (v > 1.5)
+    bad = (v < 0.4) | (v > 2.0)
     if bad.any():
-        fail("voltage_v", bad, "0.4..1.5 V")
+        fail("voltage_v", bad, "0.4..2.0 V")
     bad = t.values["cols_per_adc"] > t.values["cols"]
     if bad.any():
         fail("cols_per_adc", bad, "at most cols")
     digital = t.values["macro_kind"] == MACRO_KINDS.index("digital")
-    bad = digital & ((t.values["bits_per_cell"] != 1) | (t.values["device"] != DEVICES.index("sram")))
+    bad = digital & (t.values["bits_per_cell"] != 1)
     if bad.any():
-        fail("bits_per_cell", bad, "1 with an sram device for a digital macro")
+        fail("bits_per_cell", bad, "1 for a digital macro")
+    bad = digital & (t.values["device"] == DEVICES.index("rram"))
+    if bad.any():
+        fail("device", bad, "sram or mram for a digital macro")
 
 
 def as_design_table(designs: Any, base: ChipSpec | None = None) -> DesignTable:

@@ -48,6 +48,8 @@ class Mapping:
         steps: ADC conversion steps per input slice (1 for digital).
         cycles_per_vector: input_slices x steps.
         weight_cells: programmed cells (weights x weight_slices).
+        conversions_per_slice: readouts per input slice and vector (ADC conversions for analog
+            macros, adder-tree outputs for digital ones).
     """
 
     on_xbar: np.ndarray
@@ -63,6 +65,7 @@ class Mapping:
     steps: np.ndarray
     cycles_per_vector: np.ndarray
     weight_cells: np.ndarray
+    conversions_per_slice: np.ndarray
 
 
 def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
@@ -89,18 +92,23 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     vectors = np.where(la.mask, la.out_h * la.out_w * la.repeat, 0)
 
     # Columns a crossbar actually converts: packed blocks side by side, or an even share of a tile.
+    # With analog weight-bit combining, one conversion reads all bit-columns of a weight.
     used_cols = np.where(fits, pack * cols_b, cols_b / col_tiles)
+    combined = d["combine_weight_bits"] > 0
+    units = np.where(combined, used_cols / ws, used_cols)
     n_adc = ceil_div(xc, d["cols_per_adc"].astype(np.int64))
-    steps = np.where(
-        analog, np.clip(np.ceil(used_cols / n_adc), 1, d["cols_per_adc"]), 1.0
-    ).astype(np.int64)
+    max_steps = np.where(combined, np.maximum(d["cols_per_adc"] // ws, 1), d["cols_per_adc"])
+    steps = np.where(analog, np.clip(np.ceil(units / n_adc), 1, max_steps), 1.0).astype(np.int64)
+    conversions_per_slice = np.where(
+        on_xbar, g * np.where(combined & analog, la.out_channels // g, cols_b) * row_tiles, 0
+    )
     cycles = inp * steps
     weight_cells = np.where(on_xbar, la.weights * ws, 0)
     return Mapping(
         on_xbar=on_xbar, weight_slices=ws, input_slices=inp, rows_b=rows_b, cols_b=cols_b,
         row_tiles=row_tiles, col_tiles=col_tiles, pack=pack, xbars=xbars,
         vectors=vectors, steps=steps, cycles_per_vector=np.where(on_xbar, cycles, 0),
-        weight_cells=weight_cells,
+        weight_cells=weight_cells, conversions_per_slice=conversions_per_slice,
     )
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from cimkit.cost import components as comp
 from cimkit.cost.constants import MODES, Constants, area_factor, delay_factor, energy_factor, load_constants
-from cimkit.cost.designs import DesignTable, as_design_table
+from cimkit.cost.designs import DesignTable, as_design_table, resolve_defaults
 from cimkit.cost.mapping import map_layers, replicate
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
@@ -170,13 +170,15 @@ def evaluate(
     if la.shape[0] not in (1, n):
         raise WorkloadError(f"layer arrays have {la.shape[0]} rows for {n} designs")
     in_tab, w_tab = stack_tables(la.histograms)
+    values = resolve_defaults(table.values, c)
     parts = []
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        d = {k: v[start:stop, None] for k, v in table.values.items()}
+        d = {k: v[start:stop, None] for k, v in values.items()}
         sub = la if la.shape[0] == 1 else _slice_rows(la, start, stop)
         parts.append(_evaluate_block(d, sub, c, in_tab, w_tab, breakdown))
-    return _assemble(table, la, parts, breakdown)
+    # The result shows the constants actually used, not NaN placeholders.
+    return _assemble(DesignTable(values, table.names), la, parts, breakdown)
 
 
 def _slice_rows(la: LayerArrays, start: int, stop: int) -> LayerArrays:
@@ -236,12 +238,12 @@ def _evaluate_block(
     e["cells"] = np.where(on, cell_events * level * d["read_energy_fj"] * comp.FJ * v2, 0.0)
     row_j = c["row_fj_per_col"] * d["cols"] * d["input_bits_per_cycle"] * comp.FJ * ef
     e["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl * row_j, 0.0)
-    conversions = vec * slices * la.groups * m.cols_b * m.row_tiles
+    conversions = vec * slices * m.conversions_per_slice
     e["adc"] = np.where(on & analog, conversions * comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
     act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
     tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
     e["adder_tree"] = np.where(
-        on & ~analog, conversions * tree_bits * act * c["add_pj_per_bit"] * comp.PJ * ef, 0.0
+        on & ~analog, conversions * tree_bits * act * c["tree_fj_per_bit"] * comp.FJ * ef, 0.0
     )
     acc = comp.accumulator_bits(np.where(analog, d["adc_bits"], np.log2(d["rows"]) + 1), wb, ab)
     outputs = vec * la.out_channels

@@ -31,10 +31,10 @@ class Technology(StrictModel):
 
     node_nm: Annotated[int, Field(description="CMOS technology node in nm; one of NODES_NM.")] = 32
     voltage_v: Annotated[
-        float, Field(ge=0.4, le=1.5, description="Operating (supply) voltage in V.")
+        float, Field(ge=0.4, le=2.0, description="Operating (supply) voltage in V.")
     ] = 0.7
     cycle_time_ns: Annotated[
-        float, Field(gt=0.05, le=1000.0, description="Macro clock period in ns.")
+        float, Field(gt=0.05, le=100000.0, description="Macro clock period in ns.")
     ] = 4.0
 
     @model_validator(mode="after")
@@ -84,6 +84,14 @@ class Macro(StrictModel):
     input_bits_per_cycle: Annotated[
         int, Field(ge=1, le=8, description="Input bits applied per cycle (DAC resolution).")
     ] = 1
+    combine_weight_bits: Annotated[
+        bool,
+        Field(
+            description="Analog macros: the bit-columns of one weight are merged in the analog "
+            "domain (binary-weighted charge sharing, C-2C ladder) before a single conversion, "
+            "so cols_per_adc counts bit-columns of whole weights."
+        ),
+    ] = False
 
     @model_validator(mode="after")
     def _adc_sharing(self) -> Macro:
@@ -170,8 +178,10 @@ class ChipSpec(StrictModel):
                 "device.bits_per_cell must be 1 for a digital macro (its cells hold one bit each); "
                 f"got {self.device.bits_per_cell}"
             )
-        if self.macro.kind == "digital" and self.device.kind != "sram":
-            raise ValueError("macro.kind 'digital' needs device.kind 'sram'")
+        if self.macro.kind == "digital" and self.device.kind == "rram":
+            raise ValueError(
+                "macro.kind 'digital' needs device.kind 'sram' or 'mram' (near-memory readout)"
+            )
         return self
 
     @property
