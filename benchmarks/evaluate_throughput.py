@@ -63,7 +63,9 @@ def main() -> None:
     print(f"network: {wl.name}, {len(wl)} layers ({len(wl.mac_layers)} MAC layers)")
     print(f"designs: {args.n:,} ({int(ev.feasible.sum()):,} feasible)")
     print(f"evaluate wall time: best {best * 1e3:.1f} ms, median {med * 1e3:.1f} ms")
-    print(f"throughput: {args.n / best:,.0f} designs/s (best), {args.n / med:,.0f} designs/s (median)")
+    print(
+        f"throughput: {args.n / best:,.0f} designs/s (best), {args.n / med:,.0f} designs/s (median)"
+    )
     print(f"peak memory of one evaluation (tracemalloc): {peak / 2**20:.1f} MiB")
     print(f"process peak RSS: {rss_mb:.1f} MiB")
 

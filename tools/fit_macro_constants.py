@@ -63,9 +63,12 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="rewrite constants.yaml values")
     args = ap.parse_args()
     raw = load_constants().raw
-    x0 = np.array([
-        (raw["constants"] if s == "constants" else raw["devices"][s])[k]["value"] for s, k in FITTED
-    ])
+    x0 = np.array(
+        [
+            (raw["constants"] if s == "constants" else raw["devices"][s])[k]["value"]
+            for s, k in FITTED
+        ]
+    )
     r0 = residuals(np.log(x0), raw)
     fit = least_squares(
         residuals, np.log(x0), args=(raw,), bounds=(np.log(x0 / 30), np.log(x0 * 30))
@@ -87,7 +90,7 @@ def main() -> None:
             pos = text.index(f"\n{indent}{k}:\n", start)
             m = re.compile(r"value: [^\n]+").search(text, pos)
             assert m is not None
-            text = text[: m.start()] + f"value: {v:.4g}" + text[m.end():]
+            text = text[: m.start()] + f"value: {v:.4g}" + text[m.end() :]
         CONSTANTS_FILE.write_text(text)
         print(f"wrote {CONSTANTS_FILE}")
 

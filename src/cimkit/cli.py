@@ -46,14 +46,20 @@ def user_errors(fn: F) -> F:
 
 
 def _load_workload(
-    network: str | None, onnx: Path | None, torch_factory: str | None, weight_bits: int,
-    act_bits: int, histograms: bool,
+    network: str | None,
+    onnx: Path | None,
+    torch_factory: str | None,
+    weight_bits: int,
+    act_bits: int,
+    histograms: bool,
 ) -> Any:
     from cimkit.errors import WorkloadError
 
     given = [x for x in (network, onnx, torch_factory) if x]
     if len(given) != 1:
-        raise WorkloadError("give exactly one of --network NAME, --onnx FILE, --torch MODULE:FACTORY")
+        raise WorkloadError(
+            "give exactly one of --network NAME, --onnx FILE, --torch MODULE:FACTORY"
+        )
     if network:
         from cimkit.workload.builtin import get_network
 
@@ -91,7 +97,9 @@ def evaluate(
     onnx: Annotated[Path | None, typer.Option("--onnx", help="ONNX model file.")] = None,
     torch_factory: Annotated[
         str | None,
-        typer.Option("--torch", help="PyTorch factory 'package.module:function' returning a model."),
+        typer.Option(
+            "--torch", help="PyTorch factory 'package.module:function' returning a model."
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for designs/layers/components CSV.")
@@ -115,10 +123,14 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
-        ("energy", _si(m["energy_j"], "J")), ("latency", _si(m["latency_s"], "s")),
-        ("area", f"{m['area_mm2']:,.2f} mm^2"), ("EDAP", f"{m['edap_j_s_m2']:.4g} J*s*m^2"),
-        ("TOPS", f"{m['tops']:.4g}"), ("TOPS/W", f"{m['tops_per_w']:.4g}"),
-        ("TOPS/mm^2", f"{m['tops_per_mm2']:.4g}"), ("utilization", f"{m['utilization']:.3f}"),
+        ("energy", _si(m["energy_j"], "J")),
+        ("latency", _si(m["latency_s"], "s")),
+        ("area", f"{m['area_mm2']:,.2f} mm^2"),
+        ("EDAP", f"{m['edap_j_s_m2']:.4g} J*s*m^2"),
+        ("TOPS", f"{m['tops']:.4g}"),
+        ("TOPS/W", f"{m['tops_per_w']:.4g}"),
+        ("TOPS/mm^2", f"{m['tops_per_mm2']:.4g}"),
+        ("utilization", f"{m['utilization']:.3f}"),
         ("crossbars", f"{int(m['xbars_needed']):,} needed / {int(m['xbars_available']):,} on chip"),
         ("feasible", "yes" if ev.feasible[0] else f"NO: {ev.reasons[0]}"),
     ]
@@ -166,8 +178,14 @@ def validate(
         if r.reported is None or r.reported != r.reported:
             continue
         table.add_row(
-            r.macro, r.kind, f"{r.node_nm} nm", r.precision, r.metric, f"{r.reported:.4g}",
-            f"{r.predicted:.4g}", f"{r.error:+.1%}",
+            r.macro,
+            r.kind,
+            f"{r.node_nm} nm",
+            r.precision,
+            r.metric,
+            f"{r.reported:.4g}",
+            f"{r.predicted:.4g}",
+            f"{r.error:+.1%}",
         )
     console.print(table)
     for p in macro_presets():

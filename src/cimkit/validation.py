@@ -74,12 +74,21 @@ def macro_presets() -> tuple[MacroPreset, ...]:
         chip.setdefault("router", {"tiles": 1})
         chip.setdefault("chip", {"tile_groups": 1})
         spec = chip_from_dict({"name": pid, **chip}, f"presets/macros.yaml:{pid}")
-        out.append(MacroPreset(
-            id=pid, label=cfg["label"], citation=pub["citation"], kind=pub["kind"],
-            device=pub["device"], spec=spec, macros=macros, input_bits=int(cfg["input_bits"]),
-            weight_bits=int(cfg["weight_bits"]), reported=reported,
-            assumptions=tuple(cfg.get("assumptions", ())),
-        ))
+        out.append(
+            MacroPreset(
+                id=pid,
+                label=cfg["label"],
+                citation=pub["citation"],
+                kind=pub["kind"],
+                device=pub["device"],
+                spec=spec,
+                macros=macros,
+                input_bits=int(cfg["input_bits"]),
+                weight_bits=int(cfg["weight_bits"]),
+                reported=reported,
+                assumptions=tuple(cfg.get("assumptions", ())),
+            )
+        )
     return tuple(out)
 
 
@@ -96,8 +105,13 @@ def _filling_layer(p: MacroPreset) -> Workload:
     slices = -(-p.weight_bits // p.spec.device.bits_per_cell)
     out = p.macros * m.cols // slices
     layer = make_layer(
-        "fill", "linear", in_channels=m.rows, out_channels=out, out_h=TOKENS,
-        weight_bits=p.weight_bits, act_bits=p.input_bits,
+        "fill",
+        "linear",
+        in_channels=m.rows,
+        out_channels=out,
+        out_h=TOKENS,
+        weight_bits=p.weight_bits,
+        act_bits=p.input_bits,
     )
     return Workload(p.id, (layer,))
 
@@ -131,10 +145,16 @@ def validation_table(constants: Constants | None = None) -> pd.DataFrame:
         pred = predict_macro(p, constants)
         for metric in METRIC_NAMES:
             rep = p.reported.get(metric)
-            rows.append({
-                "macro": p.id, "kind": f"{p.kind} {p.device}", "node_nm": p.spec.technology.node_nm,
-                "precision": f"{p.input_bits}b x {p.weight_bits}b", "metric": metric,
-                "reported": rep, "predicted": pred[metric],
-                "error": (pred[metric] / rep - 1.0) if rep else np.nan,
-            })
+            rows.append(
+                {
+                    "macro": p.id,
+                    "kind": f"{p.kind} {p.device}",
+                    "node_nm": p.spec.technology.node_nm,
+                    "precision": f"{p.input_bits}b x {p.weight_bits}b",
+                    "metric": metric,
+                    "reported": rep,
+                    "predicted": pred[metric],
+                    "error": (pred[metric] / rep - 1.0) if rep else np.nan,
+                }
+            )
     return pd.DataFrame(rows)

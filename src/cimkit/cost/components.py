@@ -27,8 +27,16 @@ ENERGY_COMPONENTS: tuple[str, ...] = (
 )
 
 AREA_COMPONENTS: tuple[str, ...] = (
-    "cells", "adc", "row_drivers", "shift_add", "adder_tree", "tile_buffer", "vector_unit",
-    "tile_overhead", "router", "glb",
+    "cells",
+    "adc",
+    "row_drivers",
+    "shift_add",
+    "adder_tree",
+    "tile_buffer",
+    "vector_unit",
+    "tile_overhead",
+    "router",
+    "glb",
 )
 
 PJ = 1e-12
@@ -50,7 +58,9 @@ def adc_area_um2(adc_bits: np.ndarray, c: Constants) -> np.ndarray:
     return c["adc_area_um2_per_step"] * 2.0**adc_bits + c["adc_area_um2_fixed"]
 
 
-def accumulator_bits(adc_bits: np.ndarray, weight_bits: np.ndarray, act_bits: np.ndarray) -> np.ndarray:
+def accumulator_bits(
+    adc_bits: np.ndarray, weight_bits: np.ndarray, act_bits: np.ndarray
+) -> np.ndarray:
     """Width of the shift-add accumulator: converted bits plus the shifts of weight/input slices."""
     return np.minimum(adc_bits + weight_bits + act_bits, 32)
 
@@ -77,7 +87,9 @@ def macro_area_um2(d: dict[str, np.ndarray], c: Constants, af: np.ndarray) -> di
         "cells": xr * xc * d["cell_area_f2"] * f_ref_um**2 * af,
         "adc": n_adc * adc_area_um2(d["adc_bits"], c) * af,
         "row_drivers": xr * d["input_bits_per_cycle"] * c["row_driver_area_um2"] * af,
-        "shift_add": np.where(analog, n_adc * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9)) * fa * af,
+        "shift_add": np.where(analog, n_adc * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9))
+        * fa
+        * af,
         "adder_tree": np.where(analog, 0.0, xc * 2.0 * xr) * fa * af,
     }
 
@@ -97,9 +109,7 @@ def chip_area_um2(d: dict[str, np.ndarray], c: Constants, af: np.ndarray) -> dic
     return out
 
 
-def leakage_w(
-    d: dict[str, np.ndarray], c: Constants, area: dict[str, np.ndarray]
-) -> np.ndarray:
+def leakage_w(d: dict[str, np.ndarray], c: Constants, area: dict[str, np.ndarray]) -> np.ndarray:
     """Static power (W): SRAM bits (buffers, SRAM cells) plus logic area, scaled linearly with V."""
     v = d["voltage_v"] / c.ref_voltage_v
     tiles = d["tiles_per_router"] * d["tile_groups"]
@@ -108,6 +118,14 @@ def leakage_w(
     buffer_bits = (d["tile_buffer_kb"] * tiles + d["glb_kb"]) * 8192
     cell_leak = np.where(sram_dev, c.device("sram", "leak_pw_per_cell"), 0.0) * cells
     bits_w = (buffer_bits * c["sram_leak_pw_per_bit"] + cell_leak) * PJ
-    logic = ("adc", "row_drivers", "shift_add", "adder_tree", "vector_unit", "tile_overhead", "router")
+    logic = (
+        "adc",
+        "row_drivers",
+        "shift_add",
+        "adder_tree",
+        "vector_unit",
+        "tile_overhead",
+        "router",
+    )
     logic_mm2 = sum(area[k] for k in logic) * 1e-6
     return (bits_w + logic_mm2 * c["logic_leak_w_per_mm2"]) * v

@@ -61,8 +61,12 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
     cell = np.array([float(table[int(n)]) for n in nodes])
     ref_cell = float(table[int(ref)])
     return Constants(
-        raw=raw, values=values, devices=devices, ref_node_nm=ref,
-        ref_voltage_v=float(raw["reference"]["voltage_v"]), node_table_nm=nodes,
+        raw=raw,
+        values=values,
+        devices=devices,
+        ref_node_nm=ref,
+        ref_voltage_v=float(raw["reference"]["voltage_v"]),
+        node_table_nm=nodes,
         node_area_factor=cell / ref_cell,
     )
 
@@ -79,14 +83,18 @@ def feature_factor(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarra
     return np.sqrt(area_factor(node_nm, c))
 
 
-def energy_factor(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> np.ndarray:
+def energy_factor(
+    node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None
+) -> np.ndarray:
     """Dynamic energy relative to the reference point: C(node) * V^2."""
     c = c or load_constants()
     v = np.asarray(voltage_v, dtype=np.float64)
     return feature_factor(node_nm, c) * (v / c.ref_voltage_v) ** 2
 
 
-def delay_factor(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> np.ndarray:
+def delay_factor(
+    node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None
+) -> np.ndarray:
     """Gate delay relative to the reference point: feature size times the alpha-power law in V."""
     c = c or load_constants()
     v = np.asarray(voltage_v, dtype=np.float64)

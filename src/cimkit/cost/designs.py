@@ -52,8 +52,13 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 }
 
 #: Device constants filled from the technology table when a spec leaves them None.
-_DEVICE_DEFAULTS = ("read_energy_fj", "cell_area_f2", "on_off_ratio", "write_energy_pj",
-                    "write_latency_ns")
+_DEVICE_DEFAULTS = (
+    "read_energy_fj",
+    "cell_area_f2",
+    "on_off_ratio",
+    "write_energy_pj",
+    "write_latency_ns",
+)
 
 
 def _get(spec: ChipSpec, path: str) -> Any:
@@ -83,8 +88,9 @@ class DesignTable:
     def take(self, index: np.ndarray | slice) -> DesignTable:
         """A sub-table of the designs selected by ``index``."""
         idx = np.arange(len(self))[index]
-        return DesignTable({k: v[idx] for k, v in self.values.items()},
-                           tuple(self.names[i] for i in idx))
+        return DesignTable(
+            {k: v[idx] for k, v in self.values.items()}, tuple(self.names[i] for i in idx)
+        )
 
     def to_frame(self) -> pd.DataFrame:
         data: dict[str, Any] = {"design": list(self.names)}
@@ -161,7 +167,7 @@ class DesignTable:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, base: ChipSpec | None = None) -> DesignTable:
-        """One row per design; columns are flat parameter names (missing ones come from ``base``)."""
+        """One row per design; columns are flat parameter names (missing ones from ``base``)."""
         cols = [c for c in frame.columns if c in PARAMS]
         extra = [c for c in frame.columns if c not in PARAMS and c not in ("design", "name")]
         if extra:
@@ -171,7 +177,9 @@ class DesignTable:
         return cls.from_arrays(base or ChipSpec(), {c: frame[c].to_numpy() for c in cols}, names)
 
 
-def resolve_defaults(values: dict[str, np.ndarray], c: Constants | None = None) -> dict[str, np.ndarray]:
+def resolve_defaults(
+    values: dict[str, np.ndarray], c: Constants | None = None
+) -> dict[str, np.ndarray]:
     """A copy with NaN (unset) device constants and DRAM energy taken from the constants table.
 
     Unset values stay NaN in a :class:`DesignTable` so that the constants in force at evaluation
@@ -190,14 +198,31 @@ def resolve_defaults(values: dict[str, np.ndarray], c: Constants | None = None) 
 
 
 _INT_RANGES: dict[str, tuple[float, float]] = {
-    "bits_per_cell": (1, 8), "rows": (8, 4096), "cols": (8, 4096), "adc_bits": (1, 14),
-    "cols_per_adc": (1, 256), "input_bits_per_cycle": (1, 8), "macros_per_tile": (1, 1024),
-    "vector_lanes": (1, 4096), "tiles_per_router": (1, 1024), "tile_groups": (1, 4096),
-    "glb_bandwidth_bits": (8, 65536), "noc_bits": (8, 8192),
+    "bits_per_cell": (1, 8),
+    "rows": (8, 4096),
+    "cols": (8, 4096),
+    "adc_bits": (1, 14),
+    "cols_per_adc": (1, 256),
+    "input_bits_per_cycle": (1, 8),
+    "macros_per_tile": (1, 1024),
+    "vector_lanes": (1, 4096),
+    "tiles_per_router": (1, 1024),
+    "tile_groups": (1, 4096),
+    "glb_bandwidth_bits": (8, 65536),
+    "noc_bits": (8, 8192),
 }
-_POSITIVE = ("voltage_v", "cycle_time_ns", "tile_buffer_kb", "glb_kb", "dram_bandwidth_gb_s",
-             "read_energy_fj", "cell_area_f2", "write_energy_pj", "write_latency_ns",
-             "dram_pj_per_bit")
+_POSITIVE = (
+    "voltage_v",
+    "cycle_time_ns",
+    "tile_buffer_kb",
+    "glb_kb",
+    "dram_bandwidth_gb_s",
+    "read_energy_fj",
+    "cell_area_f2",
+    "write_energy_pj",
+    "write_latency_ns",
+    "dram_pj_per_bit",
+)
 
 
 def validate_table(t: DesignTable) -> None:
@@ -216,7 +241,9 @@ def validate_table(t: DesignTable) -> None:
             fail(name, bad, f"integers {lo:g}..{hi:g}")
     for name in _POSITIVE:
         v = t.values[name]
-        bad = ~np.isnan(v) & ~(v > 0) if name in _DEVICE_DEFAULTS + ("dram_pj_per_bit",) else ~(v > 0)
+        bad = (
+            ~np.isnan(v) & ~(v > 0) if name in _DEVICE_DEFAULTS + ("dram_pj_per_bit",) else ~(v > 0)
+        )
         if bad.any():
             fail(name, bad, "> 0")
     bad = ~np.isin(t.values["node_nm"], NODES_NM)

@@ -6,7 +6,8 @@ cells, offset-encoded). A group block that fits in one crossbar is packed block-
 other groups of the same layer (how depthwise convs are mapped); a larger block is tiled over
 ``ceil(rows_b / rows) * ceil(cols_b / cols)`` crossbars. One crossbar is one macro.
 
-Time: each input vector (one output position) is applied in ``ceil(act_bits / input_bits_per_cycle)``
+Time: each input vector (one output position) is applied in
+``ceil(act_bits / input_bits_per_cycle)``
 bit-serial slices; per slice an analog macro needs as many ADC conversion steps as columns share
 an ADC (only used columns are converted); a digital macro needs one cycle.
 
@@ -85,7 +86,9 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     row_tiles = ceil_div(rows_b, xr)
     col_tiles = ceil_div(cols_b, xc)
     fits = (row_tiles == 1) & (col_tiles == 1)
-    per_xbar = np.where(fits, np.minimum(xr // np.maximum(rows_b, 1), xc // np.maximum(cols_b, 1)), 1)
+    per_xbar = np.where(
+        fits, np.minimum(xr // np.maximum(rows_b, 1), xc // np.maximum(cols_b, 1)), 1
+    )
     per_xbar = np.maximum(per_xbar, 1)
     pack = np.minimum(per_xbar, g)
     xbars = np.where(on_xbar, ceil_div(g, per_xbar) * row_tiles * col_tiles, 0)
@@ -105,10 +108,20 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     cycles = inp * steps
     weight_cells = np.where(on_xbar, la.weights * ws, 0)
     return Mapping(
-        on_xbar=on_xbar, weight_slices=ws, input_slices=inp, rows_b=rows_b, cols_b=cols_b,
-        row_tiles=row_tiles, col_tiles=col_tiles, pack=pack, xbars=xbars,
-        vectors=vectors, steps=steps, cycles_per_vector=np.where(on_xbar, cycles, 0),
-        weight_cells=weight_cells, conversions_per_slice=conversions_per_slice,
+        on_xbar=on_xbar,
+        weight_slices=ws,
+        input_slices=inp,
+        rows_b=rows_b,
+        cols_b=cols_b,
+        row_tiles=row_tiles,
+        col_tiles=col_tiles,
+        pack=pack,
+        xbars=xbars,
+        vectors=vectors,
+        steps=steps,
+        cycles_per_vector=np.where(on_xbar, cycles, 0),
+        weight_cells=weight_cells,
+        conversions_per_slice=conversions_per_slice,
     )
 
 

@@ -1,4 +1,4 @@
-"""``evaluate(designs, workload)``: energy, latency, area and figures of merit for N designs at once.
+"""``evaluate(designs, workload)``: energy, latency, area and figures of merit of N designs.
 
 The model is pure numpy over a leading design axis: design parameters are (n, 1) arrays, layer
 columns (B, L) arrays with B in {1, n}, so every per-layer quantity is an (n, L) array and a whole
@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from cimkit.cost import components as comp
-from cimkit.cost.constants import MODES, Constants, area_factor, delay_factor, energy_factor, load_constants
+from cimkit.cost.constants import (
+    MODES,
+    Constants,
+    area_factor,
+    delay_factor,
+    energy_factor,
+    load_constants,
+)
 from cimkit.cost.designs import DesignTable, as_design_table, resolve_defaults
 from cimkit.cost.mapping import map_layers, replicate
 from cimkit.errors import WorkloadError
@@ -56,7 +63,8 @@ class Evaluation:
         designs: the evaluated :class:`DesignTable`.
         metrics: name -> (N,) array, see :data:`METRICS`.
         feasible: (N,) bool.
-        reasons: (N,) str, '' for feasible designs, else every violated constraint with numbers.
+        checks: the (N,) masks of each constraint (no_fit, too_big, too_fast); read
+            :attr:`reasons` for the message of every infeasible design.
         energy_by_component: component -> (N,) J.
         area_by_component: component -> (N,) m^2.
         layer_energy: component -> (N, L) J per layer (only with ``breakdown=True``).
@@ -67,7 +75,7 @@ class Evaluation:
     designs: DesignTable
     metrics: dict[str, np.ndarray]
     feasible: np.ndarray
-    reasons: np.ndarray
+    checks: dict[str, np.ndarray]
     energy_by_component: dict[str, np.ndarray]
     area_by_component: dict[str, np.ndarray]
     layer_energy: dict[str, np.ndarray] | None = None
@@ -78,6 +86,20 @@ class Evaluation:
 
     def __len__(self) -> int:
         return len(self.feasible)
+
+    @property
+    def reasons(self) -> np.ndarray:
+        """(N,) str: '' for feasible designs, else every violated constraint with its numbers.
+
+        Built on first access (formatting strings is the slowest part of a large evaluation).
+        """
+        cached = self.__dict__.get("_reasons")
+        if cached is None:
+            cached = np.full(len(self.feasible), "", dtype=object)
+            for i in np.flatnonzero(~self.feasible):
+                cached[i] = _reason(int(i), self.checks, self.metrics)
+            self.__dict__["_reasons"] = cached
+        return cached
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.metrics[key]
@@ -99,15 +121,24 @@ class Evaluation:
         for i, name in enumerate(self.designs.names):
             for k in comp.ENERGY_COMPONENTS:
                 area = self.area_by_component.get(k)
-                rows.append({
-                    "design": name, "component": k,
-                    "energy_j": float(self.energy_by_component[k][i]),
-                    "area_m2": float(area[i]) if area is not None else 0.0,
-                })
+                rows.append(
+                    {
+                        "design": name,
+                        "component": k,
+                        "energy_j": float(self.energy_by_component[k][i]),
+                        "area_m2": float(area[i]) if area is not None else 0.0,
+                    }
+                )
             for k in comp.AREA_COMPONENTS:
                 if k not in self.energy_by_component:
-                    rows.append({"design": name, "component": k, "energy_j": 0.0,
-                                 "area_m2": float(self.area_by_component[k][i])})
+                    rows.append(
+                        {
+                            "design": name,
+                            "component": k,
+                            "energy_j": 0.0,
+                            "area_m2": float(self.area_by_component[k][i]),
+                        }
+                    )
         return pd.DataFrame(rows)
 
     def layers_frame(self) -> pd.DataFrame:
@@ -183,9 +214,12 @@ def evaluate(
 
 def _slice_rows(la: LayerArrays, start: int, stop: int) -> LayerArrays:
     return LayerArrays(
-        op=la.op[start:stop], mask=la.mask[start:stop],
+        op=la.op[start:stop],
+        mask=la.mask[start:stop],
         columns={k: v[start:stop] for k, v in la.columns.items()},
-        hist_index=la.hist_index[start:stop], histograms=la.histograms, names=la.names,
+        hist_index=la.hist_index[start:stop],
+        histograms=la.histograms,
+        names=la.names,
         workload_names=la.workload_names[start:stop],
     )
 
@@ -235,15 +269,15 @@ def _evaluate_block(
     e: dict[str, np.ndarray] = {}
     cell_events = vec * slices * m.weight_cells * in_lvl
     level = (g0 + (1 - g0) * w_lvl) + (m.pack - 1) * g0  # off-diagonal packed cells sit at g_min
-    e["cells"] = np.where(on, cell_events * level * d["read_energy_fj"] * comp.FJ * v2, 0.0)
+    e["cells"] = cell_events * level * (d["read_energy_fj"] * comp.FJ * v2)  # 0 off-crossbar
     row_j = c["row_fj_per_col"] * d["cols"] * d["input_bits_per_cycle"] * comp.FJ * ef
     e["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl * row_j, 0.0)
     conversions = vec * slices * m.conversions_per_slice
-    e["adc"] = np.where(on & analog, conversions * comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
+    e["adc"] = conversions * np.where(analog, comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
     act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
     tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
-    e["adder_tree"] = np.where(
-        on & ~analog, conversions * tree_bits * act * c["tree_fj_per_bit"] * comp.FJ * ef, 0.0
+    e["adder_tree"] = (
+        conversions * tree_bits * act * np.where(analog, 0.0, c["tree_fj_per_bit"] * comp.FJ * ef)
     )
     acc = comp.accumulator_bits(np.where(analog, d["adc_bits"], np.log2(d["rows"]) + 1), wb, ab)
     outputs = vec * la.out_channels
@@ -276,11 +310,15 @@ def _evaluate_block(
     first[:, 0] = in_bits[:, 0]
     last_idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
     last = np.zeros_like(io_bits)
-    np.put_along_axis(last, last_idx[:, None], np.take_along_axis(out_bits, last_idx[:, None], 1), 1)
+    np.put_along_axis(
+        last, last_idx[:, None], np.take_along_axis(out_bits, last_idx[:, None], 1), 1
+    )
     weight_bits_total = np.where(on, la.weights * wb, 0).astype(np.float64)
     swap = ~stationary
     e["dram"] = (first + last + np.where(swap, weight_bits_total, 0.0)) * dram_j
-    e["weight_write"] = np.where(swap & on, m.weight_cells * d["write_energy_pj"] * comp.PJ * v2, 0.0)
+    e["weight_write"] = np.where(
+        swap & on, m.weight_cells * d["write_energy_pj"] * comp.PJ * v2, 0.0
+    )
 
     # Latency per layer: compute, bounded below by buffer and NoC bandwidth; swapping adds loads.
     compute = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
@@ -313,8 +351,9 @@ def _evaluate_block(
     programmed = m.weight_cells.sum(axis=1)
     used_cells = (m.xbars * d["rows"] * d["cols"]).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(stationary[:, 0], programmed / cells_chip,
-                        np.minimum(programmed / cells_chip, 1.0))
+        util = np.where(
+            stationary[:, 0], programmed / cells_chip, np.minimum(programmed / cells_chip, 1.0)
+        )
         xutil = np.where(used_cells > 0, programmed / used_cells, 0.0)
 
     # Weight groups when swapping: consecutive layers packed until the chip is full.
@@ -378,35 +417,42 @@ def _count_groups(xbars: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     return np.maximum(groups, 1)
 
 
-def _reasons(
-    metrics: dict[str, np.ndarray], stationary: np.ndarray, cycle_ns: np.ndarray,
+def _feasibility(
+    metrics: dict[str, np.ndarray],
+    stationary: np.ndarray,
+    cycle_ns: np.ndarray,
     area_constraint: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    need, have = metrics["xbars_needed"], metrics["xbars_available"]
-    no_fit = stationary & (need > have)
-    too_big = ~np.isnan(area_constraint) & (metrics["area_mm2"] > area_constraint)
-    too_fast = cycle_ns < metrics["min_cycle_time_ns"]
-    feasible = ~(no_fit | too_big | too_fast)
-    reasons = np.full(len(feasible), "", dtype=object)
-    for i in np.flatnonzero(~feasible):
-        parts = []
-        if no_fit[i]:
-            parts.append(
-                f"weights need {int(need[i]):,} crossbars, chip has {int(have[i]):,} "
-                "(weight-stationary)"
-            )
-        if too_big[i]:
-            parts.append(
-                f"area {metrics['area_mm2'][i]:,.1f} mm^2 above constraint "
-                f"{area_constraint[i]:,.1f} mm^2"
-            )
-        if too_fast[i]:
-            parts.append(
-                f"cycle time {cycle_ns[i]:g} ns below the {metrics['min_cycle_time_ns'][i]:.2f} ns "
-                "the readout needs at this voltage"
-            )
-        reasons[i] = "; ".join(parts)
-    return feasible, reasons
+) -> dict[str, np.ndarray]:
+    """Boolean (N,) masks of every violated constraint."""
+    return {
+        "no_fit": stationary & (metrics["xbars_needed"] > metrics["xbars_available"]),
+        "too_big": ~np.isnan(area_constraint) & (metrics["area_mm2"] > area_constraint),
+        "too_fast": cycle_ns < metrics["min_cycle_time_ns"],
+        "area_constraint": area_constraint,
+        "cycle_ns": cycle_ns,
+    }
+
+
+def _reason(i: int, f: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) -> str:
+    """The violated constraints of design ``i``, with the numbers, joined by '; '."""
+    parts = []
+    if f["no_fit"][i]:
+        parts.append(
+            f"weights need {int(metrics['xbars_needed'][i]):,} crossbars, chip has "
+            f"{int(metrics['xbars_available'][i]):,} (weight-stationary)"
+        )
+    if f["too_big"][i]:
+        parts.append(
+            f"area {metrics['area_mm2'][i]:,.1f} mm^2 above constraint "
+            f"{f['area_constraint'][i]:,.1f} mm^2"
+        )
+    if f["too_fast"][i]:
+        parts.append(
+            f"cycle time {f['cycle_ns'][i]:g} ns below the "
+            f"{metrics['min_cycle_time_ns'][i]:.2f} ns "
+            "the readout needs at this voltage"
+        )
+    return "; ".join(parts)
 
 
 def _assemble(
@@ -418,13 +464,16 @@ def _assemble(
         return {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
 
     metrics = cat("metrics", "")
-    feasible, reasons = _reasons(
-        metrics, cat("stationary"), cat("cycle_ns"), cat("area_constraint")
-    )
+    checks = _feasibility(metrics, cat("stationary"), cat("cycle_ns"), cat("area_constraint"))
+    feasible = ~(checks["no_fit"] | checks["too_big"] | checks["too_fast"])
     names = la.names or tuple(f"slot{j}" for j in range(la.shape[1]))
     ev = Evaluation(
-        designs=table, metrics=metrics, feasible=feasible, reasons=reasons,
-        energy_by_component=cat("energy_by", ""), area_by_component=cat("area_by", ""),
+        designs=table,
+        metrics=metrics,
+        feasible=feasible,
+        checks=checks,
+        energy_by_component=cat("energy_by", ""),
+        area_by_component=cat("area_by", ""),
         layer_names=names,
     )
     if breakdown:

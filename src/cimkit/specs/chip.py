@@ -1,4 +1,6 @@
-"""Hardware spec of a hierarchical CIM chip (CIMNAS Fig. 1): device -> macro -> tile -> router -> chip.
+"""Hardware spec of a hierarchical CIM chip (CIMNAS Fig. 1).
+
+Levels: device -> macro -> tile -> router -> chip.
 
 Specs are data only: frozen pydantic models that reject unknown fields, validate ranges and
 round-trip through YAML. Units are in the field names (``_nm``, ``_v``, ``_ns``, ``_kb``, ...);
@@ -138,9 +140,9 @@ class Chip(StrictModel):
     tile_groups: Annotated[
         int, Field(ge=1, le=4096, description="Tile groups (routers) per chip.")
     ] = 16
-    glb_kb: Annotated[
-        float, Field(gt=0, le=1048576, description="Global buffer size, KB.")
-    ] = 4096.0
+    glb_kb: Annotated[float, Field(gt=0, le=1048576, description="Global buffer size, KB.")] = (
+        4096.0
+    )
     glb_bandwidth_bits: Annotated[
         int, Field(ge=8, le=65536, description="Global buffer bandwidth, bits per cycle.")
     ] = 1024

@@ -14,7 +14,8 @@ Conventions (all counts are per inference of one input sample):
 * ``matmul``: two dynamic operands A[M, Kr] x B[Kr, N] as in attention. ``in_channels`` = Kr (the
   reduction), ``out_channels`` = N, ``out_h`` = M, ``repeat`` = number of heads/batched matrices.
   It has no stationary weights (``weights`` = 0): the cost model executes it on the tiles' digital
-  vector units, because writing a dynamic operand into non-volatile cells per inference is not viable.
+  vector units, because writing a dynamic operand into non-volatile cells per inference is not
+  viable.
 * non-MAC ops (``pool``, ``eltwise``, ``softmax``, ``norm``, ``act``): ``ops`` counts elementary
   operations (one per output element and reduction step, see :func:`make_layer`).
 """
@@ -91,13 +92,13 @@ class Layer:
 
 LAYER_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Layer))
 #: Columns that identify a layer's computation; two importers agree when these match row by row.
-SHAPE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in LAYER_COLUMNS if c not in ("name", "inputs")
-)
+SHAPE_COLUMNS: tuple[str, ...] = tuple(c for c in LAYER_COLUMNS if c not in ("name", "inputs"))
 
 
-def classify_conv(in_channels: int, out_channels: int, kernel_h: int, kernel_w: int, groups: int) -> str:
-    """The op kind of a convolution: 'dwconv', 'pwconv' or 'conv' (the one rule all importers use)."""
+def classify_conv(
+    in_channels: int, out_channels: int, kernel_h: int, kernel_w: int, groups: int
+) -> str:
+    """The op kind of a convolution: 'dwconv', 'pwconv' or 'conv' (the rule all importers use)."""
     if groups > 1 and groups == in_channels == out_channels:
         return "dwconv"
     if groups == 1 and kernel_h == 1 and kernel_w == 1:
@@ -137,8 +138,16 @@ def make_layer(
     if op not in OPS:
         raise WorkloadError(f"layer {name!r}: unknown op {op!r}; allowed: {', '.join(OPS)}")
     dims = dict(
-        in_channels=in_channels, out_channels=out_channels, in_h=in_h, in_w=in_w, out_h=out_h,
-        out_w=out_w, kernel_h=kernel_h, kernel_w=kernel_w, stride=stride, groups=groups,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        in_h=in_h,
+        in_w=in_w,
+        out_h=out_h,
+        out_w=out_w,
+        kernel_h=kernel_h,
+        kernel_w=kernel_w,
+        stride=stride,
+        groups=groups,
         repeat=repeat,
     )
     for key, value in dims.items():
@@ -170,7 +179,15 @@ def make_layer(
         per_elem = {"pool": kernel_h * kernel_w, "eltwise": 1, "act": 1, "softmax": 3, "norm": 4}
         ops = out_elems * per_elem[op]
     return Layer(
-        name=name, op=op, weight_bits=int(weight_bits), act_bits=int(act_bits),
-        inputs=tuple(inputs), macs=int(macs), weights=int(weights), in_elems=int(in_elems),
-        out_elems=int(out_elems), ops=int(ops), **{k: int(v) for k, v in dims.items()},
+        name=name,
+        op=op,
+        weight_bits=int(weight_bits),
+        act_bits=int(act_bits),
+        inputs=tuple(inputs),
+        macs=int(macs),
+        weights=int(weights),
+        in_elems=int(in_elems),
+        out_elems=int(out_elems),
+        ops=int(ops),
+        **{k: int(v) for k, v in dims.items()},
     )

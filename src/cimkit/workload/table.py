@@ -77,8 +77,19 @@ class Workload:
             inputs = row.get("inputs")
             inputs = tuple(str(inputs).split(";")) if isinstance(inputs, str) and inputs else ()
             keys = (
-                "in_channels", "out_channels", "in_h", "in_w", "out_h", "out_w", "kernel_h",
-                "kernel_w", "stride", "groups", "repeat", "weight_bits", "act_bits",
+                "in_channels",
+                "out_channels",
+                "in_h",
+                "in_w",
+                "out_h",
+                "out_w",
+                "kernel_h",
+                "kernel_w",
+                "stride",
+                "groups",
+                "repeat",
+                "weight_bits",
+                "act_bits",
             )
             kwargs = {k: int(row[k]) for k in keys if k in row and not pd.isna(row[k])}
             layers.append(make_layer(str(row["name"]), str(row["op"]), inputs=inputs, **kwargs))
@@ -125,9 +136,24 @@ class Workload:
 
 # Numeric columns carried by LayerArrays (all int64 except where noted).
 ARRAY_COLUMNS: tuple[str, ...] = (
-    "in_channels", "out_channels", "kernel_h", "kernel_w", "stride", "groups", "in_h", "in_w",
-    "out_h", "out_w", "repeat", "weight_bits", "act_bits", "macs", "weights", "in_elems",
-    "out_elems", "ops",
+    "in_channels",
+    "out_channels",
+    "kernel_h",
+    "kernel_w",
+    "stride",
+    "groups",
+    "in_h",
+    "in_w",
+    "out_h",
+    "out_w",
+    "repeat",
+    "weight_bits",
+    "act_bits",
+    "macs",
+    "weights",
+    "in_elems",
+    "out_elems",
+    "ops",
 )
 
 
@@ -169,9 +195,13 @@ class LayerArrays:
         """A copy with per-design per-layer bit widths, each broadcastable to (N, L)."""
         cols = dict(self.columns)
         if weight_bits is not None:
-            cols["weight_bits"] = np.broadcast_to(np.asarray(weight_bits, dtype=np.int64), self._bshape(weight_bits))
+            cols["weight_bits"] = np.broadcast_to(
+                np.asarray(weight_bits, dtype=np.int64), self._bshape(weight_bits)
+            )
         if act_bits is not None:
-            cols["act_bits"] = np.broadcast_to(np.asarray(act_bits, dtype=np.int64), self._bshape(act_bits))
+            cols["act_bits"] = np.broadcast_to(
+                np.asarray(act_bits, dtype=np.int64), self._bshape(act_bits)
+            )
         return replace(self, columns=cols)
 
     def _bshape(self, arr: np.ndarray) -> tuple[int, ...]:
@@ -204,7 +234,11 @@ class LayerArrays:
                     hist_index[i, j] = seen[id(hist)]
         names = tuple(layer.name for layer in wls[0].layers) if n == 1 else None
         return cls(
-            op=op, mask=mask, columns=cols, hist_index=hist_index,
-            histograms=tuple(histograms), names=names,
+            op=op,
+            mask=mask,
+            columns=cols,
+            hist_index=hist_index,
+            histograms=tuple(histograms),
+            names=names,
             workload_names=tuple(w.name for w in wls),
         )
