@@ -78,9 +78,10 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     analog = d["macro_kind"] == 0
 
     on_xbar = np.isin(la.op, XBAR_OPS) & la.mask
-    g = la.groups
-    ws = ceil_div(la.weight_bits, bpc)
-    inp = ceil_div(la.act_bits, dac)
+    # Padded (masked) slots hold zeros; clamp so they map to nothing without dividing by zero.
+    g = np.maximum(la.groups, 1)
+    ws = ceil_div(np.maximum(la.weight_bits, 1), bpc)
+    inp = ceil_div(np.maximum(la.act_bits, 1), dac)
     rows_b = (la.in_channels // g) * la.kernel_h * la.kernel_w
     cols_b = (la.out_channels // g) * ws
     row_tiles = ceil_div(rows_b, xr)
@@ -96,7 +97,7 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
 
     # Columns a crossbar actually converts: packed blocks side by side, or an even share of a tile.
     # With analog weight-bit combining, one conversion reads all bit-columns of a weight.
-    used_cols = np.where(fits, pack * cols_b, cols_b / col_tiles)
+    used_cols = np.where(fits, pack * cols_b, cols_b / np.maximum(col_tiles, 1))
     combined = d["combine_weight_bits"] > 0
     units = np.where(combined, used_cols / ws, used_cols)
     n_adc = ceil_div(xc, d["cols_per_adc"].astype(np.int64))

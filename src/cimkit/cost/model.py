@@ -54,6 +54,9 @@ METRICS: dict[str, str] = {
     "power_w": "W, average",
 }
 
+#: Non-parameter columns of :meth:`Evaluation.to_frame` (skipped when the table is read back).
+RESULT_COLUMNS: tuple[str, ...] = (*METRICS, "feasible", "reason")
+
 
 @dataclass
 class Evaluation:
@@ -206,22 +209,10 @@ def evaluate(
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         d = {k: v[start:stop, None] for k, v in values.items()}
-        sub = la if la.shape[0] == 1 else _slice_rows(la, start, stop)
+        sub = la if la.shape[0] == 1 else la.take_rows(start, stop)
         parts.append(_evaluate_block(d, sub, c, in_tab, w_tab, breakdown))
     # The result shows the constants actually used, not NaN placeholders.
     return _assemble(DesignTable(values, table.names), la, parts, breakdown)
-
-
-def _slice_rows(la: LayerArrays, start: int, stop: int) -> LayerArrays:
-    return LayerArrays(
-        op=la.op[start:stop],
-        mask=la.mask[start:stop],
-        columns={k: v[start:stop] for k, v in la.columns.items()},
-        hist_index=la.hist_index[start:stop],
-        histograms=la.histograms,
-        names=la.names,
-        workload_names=la.workload_names[start:stop],
-    )
 
 
 def _evaluate_block(
@@ -443,8 +434,8 @@ def _reason(i: int, f: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) ->
         )
     if f["too_big"][i]:
         parts.append(
-            f"area {metrics['area_mm2'][i]:,.1f} mm^2 above constraint "
-            f"{f['area_constraint'][i]:,.1f} mm^2"
+            f"area {metrics['area_mm2'][i]:,.6g} mm^2 above constraint "
+            f"{f['area_constraint'][i]:,.6g} mm^2"
         )
     if f["too_fast"][i]:
         parts.append(

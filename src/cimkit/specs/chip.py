@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DeviceKind = Literal["rram", "sram", "mram"]
 MacroKind = Literal["analog", "digital"]
@@ -39,11 +39,12 @@ class Technology(StrictModel):
         float, Field(gt=0.05, le=100000.0, description="Macro clock period in ns.")
     ] = 4.0
 
-    @model_validator(mode="after")
-    def _known_node(self) -> Technology:
-        if self.node_nm not in NODES_NM:
-            raise ValueError(f"node_nm={self.node_nm} is not a supported node; allowed: {NODES_NM}")
-        return self
+    @field_validator("node_nm")
+    @classmethod
+    def _known_node(cls, v: int) -> int:
+        if v not in NODES_NM:
+            raise ValueError(f"{v} nm is not a supported node; allowed: {', '.join(map(str, NODES_NM))}")
+        return v
 
 
 class Device(StrictModel):
@@ -95,13 +96,13 @@ class Macro(StrictModel):
         ),
     ] = False
 
-    @model_validator(mode="after")
-    def _adc_sharing(self) -> Macro:
-        if self.cols_per_adc > self.cols:
-            raise ValueError(
-                f"cols_per_adc={self.cols_per_adc} exceeds cols={self.cols}; use at most cols"
-            )
-        return self
+    @field_validator("cols_per_adc")
+    @classmethod
+    def _adc_sharing(cls, v: int, info: ValidationInfo) -> int:
+        cols = info.data.get("cols")
+        if cols is not None and v > cols:
+            raise ValueError(f"{v} exceeds cols={cols}; use at most cols")
+        return v
 
 
 class Tile(StrictModel):

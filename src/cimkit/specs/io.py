@@ -36,6 +36,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 def parse_model(model: type[M], data: Any, source: str) -> M:
     """Validate ``data`` as ``model``; raise :class:`SpecError` with a one-line message."""
+    if data is None:
+        raise SpecError(f"{source}: the spec is empty; expected a mapping of fields")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     try:

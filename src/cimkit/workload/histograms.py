@@ -7,8 +7,9 @@ a histogram of input activations and of weights on a normalized range, and deriv
 any quantization (bits) and slicing (bits per DAC cycle or per cell), the mean slice level.
 
 Normalization: values are divided by the layer's clipping range (max |x|, or a calibrated clip), so
-histograms live on [-1, 1] with :data:`N_BINS` uniform bins. Quantization to b bits is
-``q = round(u * (2**b - 1))`` with ``u = x`` for unsigned data (all mass at x >= 0) and offset
+histograms live on [-1, 1] as mass at :data:`N_BINS` evenly spaced grid values (0 and +-1 among
+them). Quantization to b bits is
+``q = floor(u * (2**b - 1) + 1/2)`` (round half up, as a hardware quantizer) with ``u = x`` for unsigned data (all mass at x >= 0) and offset
 encoding ``u = (x + 1) / 2`` for signed data. Slices of d bits are taken LSB first; a slice's level
 is its value divided by its own maximum, so levels lie in [0, 1].
 """
@@ -20,11 +21,15 @@ from functools import lru_cache
 
 import numpy as np
 
-N_BINS = 512
+# Histograms hold probability mass at N_BINS grid values spaced evenly over [-1, 1], both ends
+# and 0 included, so exact zeros (ReLU outputs, pruned weights) quantize to 0 and full-scale
+# values to all ones at every bit width. A sample counts toward its nearest grid value (EDGES are
+# the midpoints).
+N_BINS = 513
 MAX_BITS = 16
 MAX_SLICE = 8
-EDGES = np.linspace(-1.0, 1.0, N_BINS + 1)
-CENTERS = 0.5 * (EDGES[:-1] + EDGES[1:])
+CENTERS = np.linspace(-1.0, 1.0, N_BINS)
+EDGES = np.concatenate(([-1.0], 0.5 * (CENTERS[:-1] + CENTERS[1:]), [1.0]))
 
 #: Default distribution parameters (documented in docs/cost-model.md).
 DEFAULT_RELU_ZERO_FRACTION = 0.5  # post-ReLU activations: about half are exactly zero
@@ -115,7 +120,7 @@ def _slice_table(p: np.ndarray) -> np.ndarray:
     u = (CENTERS + 1.0) / 2.0 if signed else np.clip(CENTERS, 0.0, 1.0)
     table = np.zeros((MAX_BITS + 1, MAX_SLICE + 1))
     for b in range(1, MAX_BITS + 1):
-        q = np.rint(u * (2**b - 1)).astype(np.int64)
+        q = np.floor(u * (2**b - 1) + 0.5).astype(np.int64)
         for d in range(1, MAX_SLICE + 1):
             levels = []
             for lo in range(0, b, d):

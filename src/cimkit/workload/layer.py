@@ -168,7 +168,9 @@ def make_layer(
     if op in ("conv", "dwconv", "pwconv", "linear"):
         weights = out_channels * (in_channels // groups) * kernel_h * kernel_w
         macs = weights * positions * repeat
-        in_elems = in_channels * in_h * in_w * repeat
+        # A linear layer reads one input vector per token (out_h x out_w tokens).
+        spatial = positions if op == "linear" else in_h * in_w
+        in_elems = in_channels * spatial * repeat
     elif op == "matmul":
         macs = out_h * in_channels * out_channels * repeat
         in_elems = (out_h * in_channels + in_channels * out_channels) * repeat

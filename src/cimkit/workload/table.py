@@ -189,7 +189,28 @@ class LayerArrays:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.op.shape  # type: ignore[return-value]
+        """(rows, L): rows is N when any column varies per design, else 1."""
+        rows = max(
+            [self.op.shape[0], self.mask.shape[0], self.hist_index.shape[0]]
+            + [v.shape[0] for v in self.columns.values()]
+        )
+        return rows, self.op.shape[1]
+
+    def take_rows(self, start: int, stop: int) -> LayerArrays:
+        """Rows start:stop of every per-design array (arrays with one row are shared as is)."""
+
+        def cut(a: np.ndarray) -> np.ndarray:
+            return a if a.shape[0] == 1 else a[start:stop]
+
+        names = self.workload_names
+        return replace(
+            self,
+            op=cut(self.op),
+            mask=cut(self.mask),
+            hist_index=cut(self.hist_index),
+            columns={k: cut(v) for k, v in self.columns.items()},
+            workload_names=names if len(names) == 1 else names[start:stop],
+        )
 
     def with_bits(self, weight_bits: np.ndarray | None, act_bits: np.ndarray | None) -> LayerArrays:
         """A copy with per-design per-layer bit widths, each broadcastable to (N, L)."""
