@@ -176,7 +176,8 @@ class DesignTable:
         # A designs.csv written by cimkit reads back: its result columns are skipped.
         known = {"design", "name", *RESULT_COLUMNS}
         extra = [
-            c for c in frame.columns
+            c
+            for c in frame.columns
             if c not in PARAMS and c not in known and not str(c).startswith("energy_")
         ]
         if extra:
@@ -268,7 +269,8 @@ def validate_table(t: DesignTable) -> None:
             cats = PARAMS[name][1]
             kind = "integers" if is_int else "values"
             allowed = (
-                f"one of {list(cats)}" if cats
+                f"one of {list(cats)}"
+                if cats
                 else f"{kind} {'>=' if lo_inc else '>'} {lo:g} and {'<=' if hi_inc else '<'} {hi:g}"
             )
             fail(name, bad, allowed)

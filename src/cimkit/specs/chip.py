@@ -43,7 +43,8 @@ class Technology(StrictModel):
     @classmethod
     def _known_node(cls, v: int) -> int:
         if v not in NODES_NM:
-            raise ValueError(f"{v} nm is not a supported node; allowed: {', '.join(map(str, NODES_NM))}")
+            allowed = ", ".join(map(str, NODES_NM))
+            raise ValueError(f"{v} nm is not a supported node; allowed: {allowed}")
         return v
 
 

@@ -8,10 +8,10 @@ any quantization (bits) and slicing (bits per DAC cycle or per cell), the mean s
 
 Normalization: values are divided by the layer's clipping range (max |x|, or a calibrated clip), so
 histograms live on [-1, 1] as mass at :data:`N_BINS` evenly spaced grid values (0 and +-1 among
-them). Quantization to b bits is
-``q = floor(u * (2**b - 1) + 1/2)`` (round half up, as a hardware quantizer) with ``u = x`` for unsigned data (all mass at x >= 0) and offset
-encoding ``u = (x + 1) / 2`` for signed data. Slices of d bits are taken LSB first; a slice's level
-is its value divided by its own maximum, so levels lie in [0, 1].
+them). Quantization to b bits rounds half up, as a hardware quantizer:
+``q = floor(u * (2**b - 1) + 1/2)`` with ``u = x`` for unsigned data (all mass at x >= 0) and
+offset encoding ``u = (x + 1) / 2`` for signed data. Slices of d bits are taken LSB first; a
+slice's level is its value divided by its own maximum, so levels lie in [0, 1].
 """
 
 from __future__ import annotations
