@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-quick lint format bench clean sysdeps
+.PHONY: demo test test-quick lint format bench clean sysdeps install
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian packages the tests need (Icarus Verilog simulates the generated hardware).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  echo "installing iverilog (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iverilog; }
 
 demo: $(STAMP)
 	$(BIN)/cimkit evaluate --hw examples/chips/rram_baseline.yaml --network mobilenetv2 --out $(DEMO_OUT)
@@ -31,10 +38,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks tools
 	$(BIN)/ruff check --fix src tests benchmarks tools
 
-test: $(STAMP) lint
+test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -n 2
 
-test-quick: $(STAMP)
+test-quick: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)

@@ -24,7 +24,7 @@ from cimkit.cost.constants import (
     load_constants,
 )
 from cimkit.cost.designs import DesignTable, as_design_table, resolve_defaults
-from cimkit.cost.mapping import map_layers, replicate
+from cimkit.cost.mapping import XBAR_OPS, map_layers, replicate
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
@@ -233,106 +233,129 @@ def _evaluate_block(
     tiles = d["tiles_per_router"] * d["tile_groups"]
     xbars_avail = (d["macros_per_tile"] * tiles)[:, 0]
 
-    m = map_layers(d, la)
-    mask = la.mask
-    wb, ab = la.weight_bits, la.act_bits
+    # Crossbar quantities are computed only on the layer slots that hold crossbar layers (about
+    # half of a MobileNet's rows are pool/eltwise/act); the rest of the model is per layer.
+    n_layers = la.shape[1]
+    xi = np.flatnonzero((np.isin(la.op, XBAR_OPS) & la.mask).any(axis=0))
+    lx = la.take_cols(xi)
+    m = map_layers(d, lx)
+    wb, ab = lx.weight_bits, lx.act_bits
     xbars_needed = m.xbars.sum(axis=1)
     spare = np.where(stationary[:, 0], np.maximum(xbars_avail - xbars_needed, 0), 0)
     reps = replicate(m, spare)
 
     # Data statistics (CiMLoop-style): mean levels of input slices and weight slices.
-    h = la.hist_index
+    h = lx.hist_index
     dac = d["input_bits_per_cycle"].astype(np.int64)
     bpc = d["bits_per_cell"].astype(np.int64)
     in_lvl = in_tab[h, ab, dac]
     w_lvl = w_tab[h, wb, bpc]
-    in_bit = in_tab[h, ab, 1]
-    w_bit = w_tab[h, wb, 1]
 
     on = m.on_xbar
     vec = m.vectors.astype(np.float64)
     slices = m.input_slices.astype(np.float64)
-    rows_total = (la.groups * m.rows_b).astype(np.float64)
+    rows_total = (np.maximum(lx.groups, 1) * m.rows_b).astype(np.float64)
     g0 = 1.0 / d["on_off_ratio"]
     # Passes: a layer larger than the whole chip (weight swapping) runs in several loads.
     passes = np.maximum(np.ceil(m.xbars / xbars_avail[:, None]), 1.0)
 
-    e: dict[str, np.ndarray] = {}
+    ex: dict[str, np.ndarray] = {}  # (n, Lx) energies of crossbar layers
     cell_events = vec * slices * m.weight_cells * in_lvl
     level = (g0 + (1 - g0) * w_lvl) + (m.pack - 1) * g0  # off-diagonal packed cells sit at g_min
-    e["cells"] = cell_events * level * (d["read_energy_fj"] * comp.FJ * v2)  # 0 off-crossbar
+    ex["cells"] = cell_events * level * (d["read_energy_fj"] * comp.FJ * v2)  # 0 off-crossbar
     row_j = c["row_fj_per_col"] * d["cols"] * d["input_bits_per_cycle"] * comp.FJ * ef
-    e["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl * row_j, 0.0)
+    ex["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl, 0.0) * row_j
     conversions = vec * slices * m.conversions_per_slice
-    e["adc"] = conversions * np.where(analog, comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
-    act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
-    tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
-    e["adder_tree"] = (
-        conversions * tree_bits * act * np.where(analog, 0.0, c["tree_fj_per_bit"] * comp.FJ * ef)
-    )
+    ex["adc"] = conversions * np.where(analog, comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
+    digital = ~analog
+    if digital.any():
+        in_bit = in_tab[h, ab, 1]
+        w_bit = w_tab[h, wb, 1]
+        act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
+        tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
+        ex["adder_tree"] = (
+            conversions
+            * tree_bits
+            * act
+            * np.where(analog, 0.0, c["tree_fj_per_bit"] * comp.FJ * ef)
+        )
+    else:
+        ex["adder_tree"] = np.zeros_like(conversions)
     acc = comp.accumulator_bits(np.where(analog, d["adc_bits"], np.log2(d["rows"]) + 1), wb, ab)
-    outputs = vec * la.out_channels
+    outputs = vec * lx.out_channels
     psum_adds = conversions + outputs * np.maximum(m.row_tiles * m.weight_slices - 1, 0)
-    e["shift_add"] = np.where(on, psum_adds * acc * c["add_pj_per_bit"] * comp.PJ * ef, 0.0)
-
-    in_bits = la.in_elems * ab
-    out_bits = la.out_elems * ab
-    io_bits = np.where(mask, in_bits + out_bits, 0).astype(np.float64)
-    tb_reads = np.where(on, vec * rows_total * m.col_tiles * ab, 0.0)
+    ex["shift_add"] = np.where(on, psum_adds * acc, 0.0) * (c["add_pj_per_bit"] * comp.PJ * ef)
     tb_j = comp.sram_pj_per_bit(d["tile_buffer_kb"], c) * comp.PJ * ef
-    e["tile_buffer"] = (tb_reads + io_bits) * tb_j
-    glb_j = comp.sram_pj_per_bit(d["glb_kb"], c) * comp.PJ * ef
-    e["glb"] = io_bits * glb_j
-    hops = 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"])
-    e["noc"] = io_bits * hops * c["noc_pj_per_bit_hop"] * comp.PJ * ef
-
-    is_matmul = (la.op == _MATMUL) & mask
-    is_nonmac = np.isin(la.op, _NONMAC) & mask
-    mult_j = c["mult8_pj"] * (ab / 8.0) ** 2 * comp.PJ
-    add_j = c["add_pj_per_bit"] * ab * comp.PJ
-    e["vector_unit"] = (
-        np.where(is_matmul, la.macs * (mult_j + 2 * add_j), 0.0)
-        + np.where(is_nonmac, la.ops * add_j, 0.0)
-    ) * ef
-
-    # DRAM: network input and output always; weights and cell programming when swapping.
-    dram_j = d["dram_pj_per_bit"] * comp.PJ
-    first = np.zeros_like(io_bits)
-    first[:, 0] = in_bits[:, 0]
-    last_idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
-    last = np.zeros_like(io_bits)
-    np.put_along_axis(
-        last, last_idx[:, None], np.take_along_axis(out_bits, last_idx[:, None], 1), 1
-    )
-    weight_bits_total = np.where(on, la.weights * wb, 0).astype(np.float64)
+    tb_reads = np.where(on, vec * rows_total * m.col_tiles * ab, 0.0)
+    weight_bits_total = np.where(on, lx.weights * wb, 0).astype(np.float64)
     swap = ~stationary
-    e["dram"] = (first + last + np.where(swap, weight_bits_total, 0.0)) * dram_j
-    e["weight_write"] = np.where(
+    dram_j = d["dram_pj_per_bit"] * comp.PJ
+    ex["dram"] = np.where(swap, weight_bits_total, 0.0) * dram_j
+    ex["weight_write"] = np.where(
         swap & on, m.weight_cells * d["write_energy_pj"] * comp.PJ * v2, 0.0
     )
 
+    # Per-layer quantities that do not depend on the design: (B, L) arrays.
+    mask = la.mask
+    in_bits = la.in_elems * la.act_bits
+    out_bits = la.out_elems * la.act_bits
+    io_bits = np.where(mask, in_bits + out_bits, 0).astype(np.float64)
+    is_matmul = (la.op == _MATMUL) & mask
+    is_nonmac = np.isin(la.op, _NONMAC) & mask
+    ab_all = la.act_bits
+    mult_j = c["mult8_pj"] * (ab_all / 8.0) ** 2 * comp.PJ
+    add_j = c["add_pj_per_bit"] * ab_all * comp.PJ
+    vector_j = np.where(is_matmul, la.macs * (mult_j + 2 * add_j), 0.0) + np.where(
+        is_nonmac, la.ops * add_j, 0.0
+    )
+    # Network input (first layer) and output (last layer) cross the DRAM interface.
+    last_idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+    io_dram = in_bits[:, 0] + np.take_along_axis(out_bits, last_idx[:, None], 1)[:, 0]
+    hops = 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"])
+    io_factor = {  # energy per io bit (n, 1)
+        "tile_buffer": tb_j,
+        "glb": comp.sram_pj_per_bit(d["glb_kb"], c) * comp.PJ * ef,
+        "noc": hops * c["noc_pj_per_bit_hop"] * comp.PJ * ef,
+    }
+
     # Latency per layer: compute, bounded below by buffer and NoC bandwidth; swapping adds loads.
-    compute = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
-    glb_t = io_bits / d["glb_bandwidth_bits"] * cycle_s
-    noc_t = io_bits / (d["noc_bits"] * np.sqrt(d["tile_groups"])) * cycle_s
-    lanes = d["vector_lanes"] * tiles
-    vec_t = np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0)
-    vec_t = np.ceil(vec_t / lanes) * cycle_s
+    compute_x = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
     load_t = weight_bits_total / (d["dram_bandwidth_gb_s"] * 8e9)
     write_t = np.minimum(m.rows_b, d["rows"]) * passes * d["write_latency_ns"] * 1e-9
-    swap_t = np.where(swap & on, load_t + write_t, 0.0)
-    layer_t = np.where(mask, np.maximum(np.maximum(compute, vec_t), np.maximum(glb_t, noc_t)), 0.0)
-    layer_t = layer_t + swap_t
+    swap_x = np.where(swap & on, load_t + write_t, 0.0)
+    lanes = d["vector_lanes"] * tiles
+    vec_ops = np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0)
+    bound = (
+        np.maximum(
+            np.ceil(vec_ops / lanes),
+            np.maximum(
+                io_bits / d["glb_bandwidth_bits"],
+                io_bits / (d["noc_bits"] * np.sqrt(d["tile_groups"])),
+            ),
+        )
+        * cycle_s
+    )
+    layer_t = np.where(mask, bound, 0.0)  # (n, L)
+    layer_t[:, xi] = np.maximum(layer_t[:, xi], np.where(lx.mask, compute_x, 0.0)) + swap_x
     latency = layer_t.sum(axis=1)
 
     area = comp.chip_area_um2(d, c, af)
     area_total = sum(area.values())[:, 0]
     leak_w = comp.leakage_w(d, c, area)[:, 0]
-    e["leakage"] = leak_w[:, None] * layer_t
 
-    energy_by = {k: e[k].sum(axis=1) for k in comp.ENERGY_COMPONENTS}
+    energy_by = {k: v.sum(axis=1) for k, v in ex.items() if k != "dram"}
+    io_total = io_bits.sum(axis=1)
+    energy_by["tile_buffer"] = energy_by.pop("tile_buffer", 0.0) + (
+        tb_reads.sum(axis=1) * tb_j[:, 0] + io_total * tb_j[:, 0]
+    )
+    energy_by["glb"] = io_total * io_factor["glb"][:, 0]
+    energy_by["noc"] = io_total * io_factor["noc"][:, 0]
+    energy_by["vector_unit"] = vector_j.sum(axis=1) * ef[:, 0]
+    energy_by["dram"] = ex["dram"].sum(axis=1) + io_dram * dram_j[:, 0]
+    energy_by["leakage"] = leak_w * latency
+    energy_by = {k: np.broadcast_to(energy_by[k], (n,)) for k in comp.ENERGY_COMPONENTS}
     energy = sum(energy_by.values())
-    macs = np.where(mask, la.macs, 0).sum(axis=1).astype(np.float64)
+    macs = np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64)
     macs = np.broadcast_to(macs, (n,))
     ops = 2.0 * macs
     area_m2 = area_total * 1e-12
@@ -386,10 +409,29 @@ def _evaluate_block(
         "area_constraint": d["area_constraint_mm2"][:, 0],
     }
     if breakdown:
+        e = {k: np.zeros((n, n_layers)) for k in comp.ENERGY_COMPONENTS}
+        for k, v in ex.items():
+            e[k][:, xi] = v
+        e["tile_buffer"][:, xi] += tb_reads * tb_j
+        e["tile_buffer"] += io_bits * tb_j
+        e["glb"] += io_bits * io_factor["glb"]
+        e["noc"] += io_bits * io_factor["noc"]
+        e["vector_unit"] += vector_j * ef
+        e["dram"][:, 0] += in_bits[:, 0] * dram_j[:, 0]
+        np.add.at(
+            e["dram"],
+            (np.arange(n), np.broadcast_to(last_idx, (n,))),
+            np.broadcast_to(io_dram - in_bits[:, 0], (n,)) * dram_j[:, 0],
+        )
+        e["leakage"] = leak_w[:, None] * layer_t
         out["layer_energy"] = e
         out["layer_latency"] = layer_t
-        out["layer_replication"] = np.where(on, reps, 0)
-        out["layer_xbars"] = m.xbars
+        reps_full = np.zeros((n, n_layers), dtype=np.int64)
+        reps_full[:, xi] = np.where(on, reps, 0)
+        xbars_full = np.zeros((n, n_layers), dtype=np.int64)
+        xbars_full[:, xi] = m.xbars
+        out["layer_replication"] = reps_full
+        out["layer_xbars"] = xbars_full
     return out
 
 

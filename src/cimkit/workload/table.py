@@ -196,6 +196,18 @@ class LayerArrays:
         )
         return rows, self.op.shape[1]
 
+    def take_cols(self, index: np.ndarray) -> LayerArrays:
+        """Only the layer slots ``index`` (names kept in step)."""
+        names = None if self.names is None else tuple(self.names[i] for i in index)
+        return replace(
+            self,
+            op=self.op[:, index],
+            mask=self.mask[:, index],
+            hist_index=self.hist_index[:, index],
+            columns={k: v[:, index] for k, v in self.columns.items()},
+            names=names,
+        )
+
     def take_rows(self, start: int, stop: int) -> LayerArrays:
         """Rows start:stop of every per-design array (arrays with one row are shared as is)."""
 

@@ -1,0 +1,1 @@
+"""PIM-HLS: heterogeneous SRAM/RRAM PIM accelerators, DP weight scheduling, tile tuning."""
