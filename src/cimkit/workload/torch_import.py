@@ -1,0 +1,835 @@
+"""Import a PyTorch model as a layer table with torch.fx (symbolic trace + shape propagation).
+
+:func:`from_torch` traces the model with :func:`torch.fx.symbolic_trace`, runs
+:class:`torch.fx.passes.shape_prop.ShapeProp` on an example input (in eval mode, without
+gradients) and maps every graph node to a layer row, to nothing (shape-only ops), or to an error.
+The rules (docs/workloads.md) are the ones the built-in generators and the ONNX importer follow:
+
+* MAC rows: ``nn.Conv1d/2d``, ``F.conv1d/2d``, ``nn.Linear``, ``F.linear``; ``matmul``/``bmm``/
+  ``mm``/``@`` is 'linear' when one operand is a constant (parameter or buffer) and 'matmul' when
+  both are activations.
+* BatchNorm whose input is a convolution used by nothing else is folded into it (no row); any
+  other BatchNorm, LayerNorm, GroupNorm, InstanceNorm is a 'norm' row.
+* Activations (ReLU, ReLU6, GELU, SiLU, Hardswish, ...) are 'act' rows; ``x * sigmoid(x)`` is
+  one SiLU row. Softmax/LogSoftmax: 'softmax'. Pools and mean/sum/amax/amin reductions: 'pool'.
+  add/sub/mul/div with at least one activation operand: 'eltwise'.
+* Shape-only ops (flatten, view, reshape, permute, transpose, contiguous, getitem, size, cat,
+  split, chunk, dropout, identity, pad, embedding lookups...) produce no row; ``inputs`` lineage
+  is traced through them. Ops whose inputs are all constants are constant-folded (no row).
+* Anything else raises :class:`~cimkit.errors.WorkloadError` listing every unsupported operator.
+
+Shapes are per sample: the first dimension of every activation is the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import operator
+import re
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cimkit.errors import MissingDependencyError, WorkloadError
+from cimkit.workload._graph import (
+    NETWORK_INPUT,
+    RowSpec,
+    conv_dims,
+    elementwise_dims,
+    linear_dims,
+    matmul_dims,
+    reduction_dims,
+    spatial_pool_dims,
+    to_workload,
+    union,
+    unsupported_error,
+)
+from cimkit.workload.histograms import LayerHistogram
+from cimkit.workload.table import Workload
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import fx, nn
+
+#: Default example input of :func:`load_torch_factory`: one 3 x 224 x 224 image.
+DEFAULT_INPUT_SHAPE: tuple[int, ...] = (1, 3, 224, 224)
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+        import torch.fx  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - torch is a declared dependency
+        raise MissingDependencyError(
+            "importing PyTorch models needs torch: pip install torch"
+        ) from exc
+    return torch
+
+
+# --------------------------------------------------------------------------- op tables
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict, dict, dict]:
+    """(module types, functions, tensor methods) -> (kind, tag). Built once, lazily."""
+    torch = _require_torch()
+    nn, F = torch.nn, torch.nn.functional
+    shape, meta = ("shape", ""), ("meta", "")
+    acts = {
+        nn.ReLU: "relu",
+        nn.ReLU6: "relu6",
+        nn.Hardtanh: "clip",
+        nn.LeakyReLU: "leaky_relu",
+        nn.PReLU: "prelu",
+        nn.GELU: "gelu",
+        nn.SiLU: "silu",
+        nn.Sigmoid: "sigmoid",
+        nn.Tanh: "tanh",
+        nn.Hardswish: "hardswish",
+        nn.Hardsigmoid: "hardsigmoid",
+        nn.ELU: "elu",
+        nn.SELU: "selu",
+        nn.Softplus: "softplus",
+        nn.Mish: "mish",
+    }
+    modules: dict[type, tuple[str, str]] = {t: ("act", tag) for t, tag in acts.items()}
+    modules.update(
+        {
+            nn.Conv1d: ("conv", "conv"),
+            nn.Conv2d: ("conv", "conv"),
+            nn.Linear: ("linear", "linear"),
+            nn.BatchNorm1d: ("bn", "batch_norm"),
+            nn.BatchNorm2d: ("bn", "batch_norm"),
+            nn.LayerNorm: ("norm", "layer_norm"),
+            nn.GroupNorm: ("norm", "group_norm"),
+            nn.InstanceNorm1d: ("norm", "instance_norm"),
+            nn.InstanceNorm2d: ("norm", "instance_norm"),
+            nn.Softmax: ("softmax", "softmax"),
+            nn.LogSoftmax: ("softmax", "log_softmax"),
+            nn.MaxPool1d: ("pool", "maxpool"),
+            nn.MaxPool2d: ("pool", "maxpool"),
+            nn.AvgPool1d: ("pool", "avgpool"),
+            nn.AvgPool2d: ("pool", "avgpool"),
+            nn.AdaptiveAvgPool1d: ("apool", "avgpool"),
+            nn.AdaptiveAvgPool2d: ("apool", "avgpool"),
+            nn.AdaptiveMaxPool1d: ("apool", "maxpool"),
+            nn.AdaptiveMaxPool2d: ("apool", "maxpool"),
+            nn.Dropout: shape,
+            nn.Dropout1d: shape,
+            nn.Dropout2d: shape,
+            nn.AlphaDropout: shape,
+            nn.Identity: shape,
+            nn.Flatten: shape,
+            nn.Unflatten: shape,
+            nn.Embedding: shape,
+        }
+    )
+    fn_acts = {
+        F.relu: "relu",
+        torch.relu: "relu",
+        F.relu6: "relu6",
+        F.hardtanh: "clip",
+        torch.clamp: "clip",
+        torch.clip: "clip",
+        F.leaky_relu: "leaky_relu",
+        F.prelu: "prelu",
+        F.gelu: "gelu",
+        F.silu: "silu",
+        torch.sigmoid: "sigmoid",
+        F.sigmoid: "sigmoid",
+        torch.tanh: "tanh",
+        F.tanh: "tanh",
+        F.hardswish: "hardswish",
+        F.hardsigmoid: "hardsigmoid",
+        F.elu: "elu",
+        F.selu: "selu",
+        torch.selu: "selu",
+        F.softplus: "softplus",
+        F.mish: "mish",
+        torch.erf: "erf",
+    }
+    functions: dict[Any, tuple[str, str]] = {f: ("act", tag) for f, tag in fn_acts.items()}
+    for tag, fns in {
+        "add": (operator.add, operator.iadd, torch.add),
+        "sub": (operator.sub, operator.isub, torch.sub, torch.subtract),
+        "mul": (operator.mul, operator.imul, torch.mul, torch.multiply),
+        "div": (operator.truediv, operator.itruediv, torch.div, torch.divide, torch.true_divide),
+    }.items():
+        functions.update({f: ("eltwise", tag) for f in fns})
+    functions.update(
+        {f: ("matmul", "matmul") for f in (operator.matmul, torch.matmul, torch.bmm, torch.mm)}
+    )
+    functions.update(
+        {
+            F.linear: ("flinear", "linear"),
+            F.conv1d: ("fconv", "conv"),
+            F.conv2d: ("fconv", "conv"),
+            F.batch_norm: ("bn", "batch_norm"),
+            F.layer_norm: ("norm", "layer_norm"),
+            F.group_norm: ("norm", "group_norm"),
+            F.instance_norm: ("norm", "instance_norm"),
+            F.softmax: ("softmax", "softmax"),
+            torch.softmax: ("softmax", "softmax"),
+            F.log_softmax: ("softmax", "log_softmax"),
+            torch.log_softmax: ("softmax", "log_softmax"),
+            F.max_pool1d: ("fpool", "maxpool"),
+            F.max_pool2d: ("fpool", "maxpool"),
+            F.avg_pool1d: ("fpool", "avgpool"),
+            F.avg_pool2d: ("fpool", "avgpool"),
+            F.adaptive_avg_pool1d: ("apool", "avgpool"),
+            F.adaptive_avg_pool2d: ("apool", "avgpool"),
+            F.adaptive_max_pool1d: ("apool", "maxpool"),
+            F.adaptive_max_pool2d: ("apool", "maxpool"),
+            torch.mean: ("reduce", "mean"),
+            torch.sum: ("reduce", "sum"),
+            torch.amax: ("reduce", "amax"),
+            torch.amin: ("reduce", "amin"),
+            getattr: meta,
+        }
+    )
+    for f in (
+        torch.flatten,
+        torch.reshape,
+        torch.permute,
+        torch.transpose,
+        torch.squeeze,
+        torch.unsqueeze,
+        torch.cat,
+        torch.concat,
+        torch.stack,
+        torch.chunk,
+        torch.split,
+        torch.narrow,
+        torch.t,
+        torch.movedim,
+        torch.swapaxes,
+        torch.unbind,
+        operator.getitem,
+        F.dropout,
+        F.pad,
+        F.embedding,
+    ):
+        functions[f] = shape
+    methods: dict[str, tuple[str, str]] = {}
+    for tag, names in {
+        "add": ("add", "add_"),
+        "sub": ("sub", "sub_"),
+        "mul": ("mul", "mul_"),
+        "div": ("div", "div_"),
+    }.items():
+        methods.update({m: ("eltwise", tag) for m in names})
+    methods.update({m: ("matmul", "matmul") for m in ("matmul", "bmm", "mm")})
+    methods.update(
+        {
+            "relu": ("act", "relu"),
+            "relu_": ("act", "relu"),
+            "sigmoid": ("act", "sigmoid"),
+            "sigmoid_": ("act", "sigmoid"),
+            "tanh": ("act", "tanh"),
+            "tanh_": ("act", "tanh"),
+            "clamp": ("act", "clip"),
+            "clamp_": ("act", "clip"),
+            "clip": ("act", "clip"),
+            "softmax": ("softmax", "softmax"),
+            "log_softmax": ("softmax", "log_softmax"),
+            "mean": ("reduce", "mean"),
+            "sum": ("reduce", "sum"),
+            "amax": ("reduce", "amax"),
+            "amin": ("reduce", "amin"),
+            "size": meta,
+            "dim": meta,
+            "numel": meta,
+        }
+    )
+    for m in (
+        "view",
+        "reshape",
+        "flatten",
+        "permute",
+        "transpose",
+        "contiguous",
+        "unsqueeze",
+        "squeeze",
+        "expand",
+        "expand_as",
+        "repeat",
+        "chunk",
+        "split",
+        "unbind",
+        "narrow",
+        "t",
+        "to",
+        "float",
+        "half",
+        "double",
+        "type",
+        "detach",
+        "clone",
+        "view_as",
+        "reshape_as",
+        "unflatten",
+        "movedim",
+        "swapaxes",
+    ):
+        methods[m] = shape
+    return modules, functions, methods
+
+
+def _module_kind(module: nn.Module) -> tuple[str, str] | None:
+    modules = _tables()[0]
+    for cls in type(module).__mro__:  # ReLU6 before its base Hardtanh
+        if cls in modules:
+            return modules[cls]
+    return None
+
+
+def _label(node: fx.Node, gm: fx.GraphModule) -> str:
+    """A readable name of an unsupported operator (for the error message)."""
+    if node.op == "call_module":
+        cls = type(gm.get_submodule(node.target))
+        prefix = "nn." if cls.__module__.startswith("torch.nn") else f"{cls.__module__}."
+        return prefix + cls.__name__
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    fn = node.target
+    name = getattr(fn, "__name__", repr(fn))
+    module = getattr(fn, "__module__", None) or ""
+    if module in ("_operator", "operator"):
+        return f"operator.{name}"
+    if module.startswith("torch.nn.functional"):
+        return f"F.{name}"
+    if not module or module.startswith("torch"):
+        return f"torch.{name}"
+    return f"{module}.{name}"
+
+
+def _scope(node: fx.Node) -> str:
+    """Dotted module path of the innermost module running ``node`` ('' at top level).
+
+    The k-th extra call of the same module gets the suffix ``_k`` (the ONNX exporter's scope
+    naming), e.g. torchvision's BasicBlock calls ``relu`` twice: 'layer1.0.relu', '...relu_1'.
+    """
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        key, value = next(reversed(stack.items()))
+        path = value[0] if isinstance(value, tuple) else str(key)
+        if isinstance(key, str) and key.startswith(path + "@"):
+            return f"{path}_{key[len(path) + 1 :]}"
+        return str(path)
+    return str(node.target) if node.op == "call_module" else ""
+
+
+def _shape(arg: Any) -> tuple[int, ...] | None:
+    meta = getattr(arg, "meta", {}).get("tensor_meta") if hasattr(arg, "meta") else None
+    shape = getattr(meta, "shape", None)
+    return None if shape is None else tuple(int(d) for d in shape)
+
+
+def _arg(node: fx.Node, index: int, key: str, default: Any = None) -> Any:
+    if len(node.args) > index:
+        return node.args[index]
+    return node.kwargs.get(key, default)
+
+
+def _pair(value: Any, default: Any = None) -> tuple[int, int]:
+    """(first, last) of an int or a 1-/2-tuple kernel or stride; None or () means ``default``."""
+    if value is None or (isinstance(value, tuple | list) and len(value) == 0):
+        value = default
+    if isinstance(value, tuple | list):
+        return int(value[0]), int(value[-1])
+    return int(value), int(value)
+
+
+def _clip_tag(lo: Any, hi: Any) -> str:
+    """'relu6' for clip(0, 6) (what the ONNX Clip of a ReLU6 becomes), else 'clip'."""
+    try:
+        return "relu6" if float(lo) == 0.0 and float(hi) == 6.0 else "clip"
+    except (TypeError, ValueError):
+        return "clip"
+
+
+# --------------------------------------------------------------------------- converter
+class _FxConverter:
+    """Walks a shape-propagated GraphModule and collects RowSpecs."""
+
+    def __init__(self, gm: fx.GraphModule, network: str) -> None:
+        self.gm, self.network = gm, network
+        self.rows: list[RowSpec] = []
+        self.lineage: dict[fx.Node, list[int]] = {}
+        self.unsupported: list[str] = []
+        self.folded: set[fx.Node] = set()  # BatchNorms folded into their conv
+        self.fused_sigmoid: set[fx.Node] = set()  # sigmoid of a x * sigmoid(x) pair
+        self.silu_mul: dict[fx.Node, fx.Node] = {}  # mul -> its fused sigmoid
+        self.mac_row: dict[fx.Node, int] = {}  # node -> its conv/linear row (for bias folds)
+
+    # -- classification ---------------------------------------------------------------
+    def kind(self, node: fx.Node) -> tuple[str, str] | None:
+        _, functions, methods = _tables()
+        if node.op == "call_module":
+            return _module_kind(self.gm.get_submodule(node.target))
+        if node.op == "call_function":
+            try:
+                return functions.get(node.target)
+            except TypeError:  # unhashable target
+                return None
+        if node.op == "call_method":
+            return methods.get(node.target)
+        return None
+
+    def _is(self, node: Any, kinds: tuple[str, ...], tags: tuple[str, ...] = ()) -> bool:
+        if not hasattr(node, "op"):
+            return False
+        k = self.kind(node)
+        return k is not None and k[0] in kinds and (not tags or k[1] in tags)
+
+    def prepass(self) -> None:
+        for node in self.gm.graph.nodes:
+            if self._is(node, ("bn",)):
+                src = node.args[0] if node.args else None
+                if self._is(src, ("conv", "fconv")) and len(src.users) == 1:
+                    self.folded.add(node)
+            if self._is(node, ("act",), ("sigmoid",)) and len(node.users) == 1:
+                user = next(iter(node.users))
+                x = node.args[0] if node.args else None
+                if (
+                    self._is(user, ("eltwise",), ("mul",))
+                    and len(user.args) == 2
+                    and set(user.args) == {x, node}
+                    and x is not node
+                ):
+                    self.fused_sigmoid.add(node)
+                    self.silu_mul[user] = node
+
+    # -- rows ------------------------------------------------------------------------
+    def emit(self, node: fx.Node, tag: str, op: str, dims: dict, sources: list[int]) -> None:
+        self.rows.append(RowSpec(_scope(node), tag, op, dims, list(sources)))
+        self.lineage[node] = [len(self.rows) - 1]
+        if op in ("conv", "linear"):
+            self.mac_row[node] = len(self.rows) - 1
+
+    def per_sample(self, arg: Any, what: str, node: fx.Node) -> tuple[int, ...]:
+        shape = _shape(arg)
+        if shape is None or len(shape) < 1:
+            raise WorkloadError(
+                f"torch.fx: no tensor shape for {what} of node {node.name!r} ({node.target}); "
+                "the first dimension of every activation must be the batch"
+            )
+        return shape[1:]
+
+    def run(self) -> list[RowSpec]:
+        self.prepass()
+        for node in self.gm.graph.nodes:
+            self.visit(node)
+        if self.unsupported:
+            raise unsupported_error(self.network, self.unsupported, "torch.fx")
+        return self.rows
+
+    def visit(self, node: fx.Node) -> None:
+        if node.op == "placeholder":
+            self.lineage[node] = [NETWORK_INPUT]
+            return
+        if node.op in ("get_attr", "output"):
+            self.lineage[node] = []
+            return
+        sources = union(self.lineage.get(n, []) for n in node.all_input_nodes)
+        kind = self.kind(node)
+        if kind is not None and kind[0] == "meta":
+            self.lineage[node] = []  # sizes and dtypes are metadata, not data flow
+            return
+        if not sources:
+            self.lineage[node] = []  # constant-foldable: all inputs are constants
+            return
+        if kind is None:
+            self.unsupported.append(_label(node, self.gm))
+            self.lineage[node] = sources
+            return
+        handler: Callable[[fx.Node, str, list[int]], None] = getattr(self, f"do_{kind[0]}")
+        handler(node, kind[1], sources)
+
+    # -- handlers (one per kind) ------------------------------------------------------
+    def do_shape(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        self.lineage[node] = sources
+
+    def do_conv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        m = self.gm.get_submodule(node.target)
+        dims = conv_dims(
+            self.per_sample(node.args[0], "input", node),
+            self.per_sample(node, "output", node),
+            tuple(m.weight.shape),
+            int(m.stride[0]),
+            int(m.groups),
+        )
+        self.emit(node, tag, "conv", dims, sources)
+
+    def do_fconv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        x, w = node.args[0], _arg(node, 1, "weight")
+        if self.lineage.get(w):
+            self.unsupported.append(f"{_label(node, self.gm)} with an activation as weight")
+            self.lineage[node] = sources
+            return
+        stride = _pair(_arg(node, 3, "stride", 1))[0]
+        groups = int(_arg(node, 6, "groups", 1))
+        dims = conv_dims(
+            self.per_sample(x, "input", node),
+            self.per_sample(node, "output", node),
+            _shape(w) or (),
+            stride,
+            groups,
+        )
+        self.emit(node, tag, "conv", dims, self.lineage.get(x, []))
+
+    def do_linear(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        m = self.gm.get_submodule(node.target)
+        out = self.per_sample(node, "output", node)
+        self.emit(node, tag, "linear", linear_dims(m.in_features, m.out_features, out), sources)
+
+    def do_flinear(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        x, w = node.args[0], _arg(node, 1, "weight")
+        out = self.per_sample(node, "output", node)
+        w_shape = _shape(w) or ()
+        if self.lineage.get(w):  # x @ w.T with two activations
+            a = self.per_sample(x, "input", node)
+            b = self.per_sample(w, "weight", node)
+            dims = matmul_dims(a, (*b[:-2], b[-1], b[-2]) if len(b) >= 2 else b, out)
+            self.emit(node, "matmul", "matmul", dims, sources)
+            return
+        self.emit(
+            node, tag, "linear", linear_dims(w_shape[1], w_shape[0], out), self.lineage.get(x, [])
+        )
+
+    def do_matmul(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        a, b = node.args[0], node.args[1]
+        a_dyn, b_dyn = bool(self.lineage.get(a)), bool(self.lineage.get(b))
+        out = self.per_sample(node, "output", node)
+        if a_dyn and b_dyn:
+            dims = matmul_dims(
+                self.per_sample(a, "operand A", node), self.per_sample(b, "operand B", node), out
+            )
+            self.emit(node, tag, "matmul", dims, sources)
+            return
+        const = _shape(b if a_dyn else a) or ()
+        if len(const) != 2:
+            self.unsupported.append(f"{_label(node, self.gm)} with a constant of rank {len(const)}")
+            self.lineage[node] = sources
+            return
+        if a_dyn:  # x @ W: W is (in, out)
+            dims = linear_dims(const[0], const[1], out)
+        else:  # W @ x: W is (out, in), the tokens are the columns of x
+            tokens = int(np.prod(out)) // const[0]
+            dims = dict(
+                in_channels=const[1],
+                out_channels=const[0],
+                in_h=tokens,
+                in_w=1,
+                out_h=tokens,
+                out_w=1,
+            )
+        self.emit(node, "linear", "linear", dims, sources)
+
+    def _elementwise(self, node: fx.Node, tag: str, op: str, sources: list[int]) -> None:
+        out = self.per_sample(node, "output", node)
+        self.emit(node, tag, op, elementwise_dims(out), sources)
+
+    def do_bn(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        if node in self.folded:
+            self.lineage[node] = self.lineage.get(node.args[0], [])
+            return
+        self._elementwise(node, tag, "norm", sources)
+
+    def do_norm(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        self._elementwise(node, tag, "norm", sources)
+
+    def do_softmax(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        self._elementwise(node, tag, "softmax", sources)
+
+    def do_act(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        if node in self.fused_sigmoid:  # becomes part of the SiLU row at its multiply
+            self.lineage[node] = sources
+            return
+        if tag == "clip":
+            tag = self._clip_tag(node)
+        self._elementwise(node, tag, "act", sources)
+
+    def _clip_tag(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            m = self.gm.get_submodule(node.target)
+            return _clip_tag(m.min_val, m.max_val)
+        if node.target is _require_torch().nn.functional.hardtanh:
+            return _clip_tag(_arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0))
+        return _clip_tag(_arg(node, 1, "min"), _arg(node, 2, "max"))  # clamp / clip
+
+    def do_eltwise(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        if node in self.silu_mul:
+            sig = self.silu_mul[node]
+            x = sig.args[0]
+            self._elementwise(node, "silu", "act", self.lineage.get(x, sources))
+            return
+        if tag == "add" and len(node.args) == 2 and not node.kwargs:
+            for mac, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+                if (
+                    hasattr(mac, "users")
+                    and mac in self.mac_row
+                    and len(mac.users) == 1
+                    and not (hasattr(other, "op") and self.lineage.get(other))
+                ):
+                    self.lineage[node] = [self.mac_row[mac]]  # a constant bias of the layer
+                    return
+        self._elementwise(node, tag, "eltwise", sources)
+
+    def do_pool(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        m = self.gm.get_submodule(node.target)
+        kernel = _pair(m.kernel_size)
+        stride = _pair(m.stride, m.kernel_size)[0]
+        self._pool(node, tag, kernel, stride, sources)
+
+    def do_fpool(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        ks = _arg(node, 1, "kernel_size")
+        kernel = _pair(ks)
+        stride = _pair(_arg(node, 2, "stride"), ks)[0]
+        self._pool(node, tag, kernel, stride, sources)
+
+    def do_apool(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        self._pool(node, tag, None, None, sources)
+
+    def _pool(self, node: fx.Node, tag: str, kernel: Any, stride: Any, sources: list[int]) -> None:
+        x = node.args[0]
+        in_shape = self.per_sample(x, "input", node)
+        out_shape = self.per_sample(node, "output", node)
+        if kernel is not None and len(in_shape) == 2:
+            kernel = (1, kernel[1])
+        self.emit(
+            node, tag, "pool", spatial_pool_dims(in_shape, out_shape, kernel, stride), sources
+        )
+
+    def do_reduce(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        in_shape = self.per_sample(node.args[0], "input", node)
+        out = _shape(node)
+        out_shape = out[1:] if out else ()
+        self.emit(node, tag, "pool", reduction_dims(in_shape, out_shape), sources)
+
+
+# --------------------------------------------------------------------------- public API
+def _as_inputs(example_input: Any) -> tuple[Any, ...]:
+    return tuple(example_input) if isinstance(example_input, tuple | list) else (example_input,)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class _EvalMode:
+    """Context manager: eval mode without gradients, restoring every submodule's mode after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        torch = _require_torch()
+        self.modes = [(m, m.training) for m in self.model.modules()]
+        self.no_grad = torch.no_grad()
+        self.no_grad.__enter__()
+        self.model.eval()
+
+    def __exit__(self, *exc: object) -> None:
+        self.no_grad.__exit__(*exc)
+        for m, training in self.modes:
+            m.training = training
+
+
+def _trace(model: nn.Module, network: str) -> fx.GraphModule:
+    torch = _require_torch()
+    if not isinstance(model, torch.nn.Module):
+        raise WorkloadError(f"from_torch: expected a torch.nn.Module, got {type(model).__name__}")
+    try:
+        return torch.fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
+        raise WorkloadError(
+            f"torch.fx cannot trace {network!r} ({_one_line(exc)}); data-dependent control flow "
+            "is not traceable: export the model to ONNX and use from_onnx instead"
+        ) from exc
+
+
+def from_torch(
+    model: nn.Module,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    name: str | None = None,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+) -> Workload:
+    """The layer table of a PyTorch model, traced with torch.fx on ``example_input``.
+
+    Args:
+        model: the network (not modified; it runs once in eval mode without gradients and every
+            submodule's train/eval mode is restored afterwards).
+        example_input: a tensor (or tuple of tensors, one per forward argument) whose first
+            dimension is the batch, e.g. ``torch.randn(1, 3, 224, 224)``; it fixes all shapes.
+        name: workload name (default: the model's class name).
+        weight_bits, act_bits: quantization written into every row.
+
+    Returns:
+        The :class:`Workload`; layer names are module paths (see docs/workloads.md).
+
+    Raises:
+        WorkloadError: untraceable model, or unsupported operators (all listed in one message).
+    """
+    _require_torch()
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    network = name or type(model).__name__
+    gm = _trace(model, network)
+    try:
+        # ShapeProp prints its own traceback to stderr before raising; keep the CLI to one line.
+        with _EvalMode(model), _EvalMode(gm), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(gm).propagate(*_as_inputs(example_input))
+    except Exception as exc:
+        root = exc.__cause__ or exc  # ShapeProp wraps the real error (e.g. a shape mismatch)
+        shape = tuple(getattr(example_input, "shape", ()))
+        raise WorkloadError(
+            f"torch.fx: running {network!r} on an example input of shape {shape} failed "
+            f"({_one_line(root)}); give the factory's (model, example_input) or set "
+            "model.example_input"
+        ) from exc
+    rows = _FxConverter(gm, network).run()
+    return to_workload(network, rows, weight_bits, act_bits)
+
+
+def _conv_bn_folds(model: nn.Module) -> dict[str, nn.Module]:
+    """Conv module path -> the BatchNorm module folded into it (empty if untraceable)."""
+    try:
+        gm = _require_torch().fx.symbolic_trace(model)
+    except Exception:  # histograms then use unfolded weights; tracing errors surface elsewhere
+        return {}
+    conv = _FxConverter(gm, "")
+    conv.prepass()
+    out = {}
+    for bn in conv.folded:
+        src = bn.args[0]
+        if bn.op == "call_module" and src.op == "call_module":
+            out[str(src.target)] = gm.get_submodule(bn.target)
+    return out
+
+
+def collect_histograms(
+    model: nn.Module,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    workload: Workload,
+) -> dict[str, LayerHistogram]:
+    """Measured input/weight histograms of the conv and linear layers of ``workload``.
+
+    Runs ``example_input`` (real data: the histograms are only as representative as it is)
+    through ``model`` in eval mode with forward hooks on every ``nn.Conv1d/2d`` and ``nn.Linear``
+    whose module path names a MAC row of ``workload`` (the k-th extra call of a module is row
+    ``<path>_k``). Each histogram uses the layer's real input activations and its weights as
+    deployed: a BatchNorm folded into the conv (see :func:`from_torch`) is folded into the
+    weights too (per-output-channel scale gamma / sqrt(var + eps)). Layers computed with
+    ``F.conv2d``/``F.linear``/``matmul`` have no module to hook and keep the default.
+
+    Returns:
+        Histograms keyed by layer name; pass them to ``workload.with_histograms(...)``.
+    """
+    torch = _require_torch()
+    nn = torch.nn
+    wanted = {la.name for la in workload.layers if la.op in ("conv", "dwconv", "pwconv", "linear")}
+    folds = _conv_bn_folds(model)
+    calls: Counter[str] = Counter()
+    captured: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def hook(path: str) -> Callable[..., None]:
+        def fn(module: nn.Module, inputs: tuple, output: Any) -> None:
+            k = calls[path]
+            calls[path] += 1
+            key = path if k == 0 else f"{path}_{k}"
+            if key not in wanted or not inputs:
+                return
+            weight = module.weight.detach().double()
+            bn = folds.get(path)
+            if bn is not None and bn.running_var is not None:
+                gamma = bn.weight.detach().double() if bn.weight is not None else 1.0
+                scale = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
+                weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+            captured[key] = (inputs[0].detach().cpu().numpy(), weight.cpu().numpy())
+
+        return fn
+
+    handles = [
+        m.register_forward_hook(hook(path))
+        for path, m in model.named_modules()
+        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear)
+        and any(n == path or n.startswith(path + "_") for n in wanted)
+    ]
+    inputs = _as_inputs(example_input)
+    try:
+        with _EvalMode(model):
+            model(*inputs)
+    except Exception as exc:
+        raise WorkloadError(f"collect_histograms: forward pass failed ({_one_line(exc)})") from exc
+    finally:
+        for h in handles:
+            h.remove()
+    batch = int(getattr(inputs[0], "shape", (1,))[0]) if inputs else 0
+    source = f"torch:{type(model).__name__} on {batch} sample(s)"
+    return {key: LayerHistogram.from_values(x, w, source) for key, (x, w) in captured.items()}
+
+
+def load_torch_factory(spec: str, **kwargs: Any) -> tuple[nn.Module, Any]:
+    """Import ``"package.module:factory"`` and call it to get ``(model, example_input)``.
+
+    ``factory`` may be a dotted attribute path (``module:Class.build``) and is called with
+    ``kwargs``. It may return:
+
+    * a ``(model, example_input)`` tuple: used as is;
+    * a model: the example input is the model's ``example_input`` attribute, else the
+      factory's ``example_input`` attribute, else a deterministic ``torch.randn(1, 3, 224, 224)``
+      (seed 0).
+
+    Raises:
+        WorkloadError: malformed spec, module not importable, missing or non-callable factory,
+            factory failure, or a result that is not a torch.nn.Module.
+    """
+    torch = _require_torch()
+    if not isinstance(spec, str) or not re.fullmatch(r"[\w.]+:[\w.]+", spec.strip()):
+        raise WorkloadError(
+            f"bad model factory {spec!r}: expected 'package.module:factory' "
+            "(e.g. 'mypkg.models:build_net')"
+        )
+    module_name, attr = spec.strip().split(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise WorkloadError(
+            f"model factory {spec!r}: cannot import module {module_name!r} ({_one_line(exc)}); "
+            "is it installed or on PYTHONPATH?"
+        ) from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise WorkloadError(
+                f"model factory {spec!r}: {getattr(obj, '__name__', module_name)!r} has no "
+                f"attribute {part!r}"
+            )
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise WorkloadError(f"model factory {spec!r} is not callable ({type(obj).__name__})")
+    try:
+        result = obj(**kwargs)
+    except Exception as exc:
+        raise WorkloadError(f"model factory {spec!r} failed: {_one_line(exc)}") from exc
+    example = None
+    if isinstance(result, tuple) and len(result) == 2:
+        result, example = result
+    if not isinstance(result, torch.nn.Module):
+        raise WorkloadError(
+            f"model factory {spec!r} returned {type(result).__name__}, expected a "
+            "torch.nn.Module or a (model, example_input) tuple"
+        )
+    if example is None:
+        example = getattr(result, "example_input", None)
+    if example is None:
+        example = getattr(obj, "example_input", None)
+    if example is None:
+        gen = torch.Generator().manual_seed(0)
+        example = torch.randn(*DEFAULT_INPUT_SHAPE, generator=gen)
+    return result, example

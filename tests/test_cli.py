@@ -1,0 +1,127 @@
+"""End-to-end CLI: evaluate from YAML for a built-in network, an ONNX file and a PyTorch factory."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cimkit.cli import app
+
+CHIP = Path(__file__).resolve().parents[1] / "examples" / "chips" / "rram_baseline.yaml"
+runner = CliRunner()
+
+
+def _run(*args: str) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_evaluate_builtin_writes_tables(tmp_path: Path) -> None:
+    res = _run("evaluate", "--hw", CHIP, "--network", "vgg8", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    assert "TOPS/W" in res.output and "feasible" in res.output
+    designs = pd.read_csv(tmp_path / "designs.csv")
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    comps = pd.read_csv(tmp_path / "components.csv")
+    assert len(designs) == 1 and bool(designs["feasible"][0])
+    assert designs["energy_j"][0] == pytest.approx(layers["energy_j"].sum(), rel=1e-9)
+    assert designs["energy_j"][0] == pytest.approx(comps["energy_j"].sum(), rel=1e-9)
+    assert set(comps["component"]) >= {"adc", "cells", "glb", "leakage"}
+
+
+@pytest.mark.slow
+def test_three_importers_give_identical_tables(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from cimkit.workload import torch_models
+
+    out = {k: tmp_path / k for k in ("builtin", "torch", "onnx")}
+    assert (
+        _run("evaluate", "--hw", CHIP, "--network", "vgg8", "--out", out["builtin"]).exit_code == 0
+    )
+    res = _run(
+        "evaluate",
+        "--hw",
+        CHIP,
+        "--torch",
+        "cimkit.workload.torch_models:vgg8",
+        "--out",
+        out["torch"],
+    )
+    assert res.exit_code == 0, res.output
+    model = torch_models.vgg8().eval()
+    onnx_file = tmp_path / "vgg8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, 3, 32, 32), str(onnx_file), dynamo=False)
+    res = _run("evaluate", "--hw", CHIP, "--onnx", onnx_file, "--out", out["onnx"])
+    assert res.exit_code == 0, res.output
+    tables = {k: pd.read_csv(v / "workload.csv") for k, v in out.items()}
+    pd.testing.assert_frame_equal(tables["builtin"], tables["torch"])
+    pd.testing.assert_frame_equal(tables["builtin"], tables["onnx"])
+    # Histograms measured through the real model change the (data-dependent) energy.
+    e = {k: pd.read_csv(v / "designs.csv")["energy_j"][0] for k, v in out.items()}
+    assert e["builtin"] == pytest.approx(e["onnx"], rel=1e-12)
+    assert e["torch"] != pytest.approx(e["builtin"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("macro:\n  rowz: 3\n", "macro.rowz: unknown field"),
+        ("macro:\n  rows: 3\n", "macro.rows"),
+        ("technology:\n  node_nm: 33\n", "technology.node_nm"),
+        ("macro: [\n", "malformed YAML"),
+        ("", "empty"),
+    ],
+)
+def test_bad_spec_is_one_line_exit_2(tmp_path: Path, content: str, expected: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content)
+    res = _run("evaluate", "--hw", bad, "--network", "vgg8")
+    assert res.exit_code == 2
+    assert expected in res.output
+    assert "Traceback" not in res.output
+    assert res.output.strip().count("\n") == 0 or res.output.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--network", "alexnet"], "alexnet"),
+        (["--onnx", "missing.onnx"], "missing.onnx"),
+        (["--torch", "no_such_module:build"], "no_such_module"),
+        ([], "exactly one of"),
+    ],
+)
+def test_bad_network_is_exit_2(args: list[str], expected: str) -> None:
+    res = _run("evaluate", "--hw", CHIP, *args)
+    assert res.exit_code == 2, res.output
+    assert expected in res.output and "Traceback" not in res.output
+
+
+def test_missing_hw_file_is_exit_2() -> None:
+    res = _run("evaluate", "--hw", "nope.yaml", "--network", "vgg8")
+    assert res.exit_code == 2 and "nope.yaml: file not found" in res.output
+
+
+def test_infeasible_design_exits_1_with_reason(tmp_path: Path) -> None:
+    small = tmp_path / "small.yaml"
+    small.write_text("tile: {macros: 1}\nrouter: {tiles: 1}\nchip: {tile_groups: 1}\n")
+    res = _run("evaluate", "--hw", small, "--network", "vgg8")
+    assert res.exit_code == 1
+    assert "crossbars, chip has 1" in res.output.replace("\n", " ")
+
+
+def test_networks_and_validate_and_spec(tmp_path: Path) -> None:
+    res = _run("networks")
+    assert res.exit_code == 0 and "mobilenetv2" in res.output and "resnet50" in res.output
+    res = _run("validate", "--out", tmp_path / "v.csv")
+    assert res.exit_code == 0 and "sinangil" in res.output
+    assert len(pd.read_csv(tmp_path / "v.csv")) > 0
+    res = _run("spec")
+    assert res.exit_code == 0 and "macro:" in res.output
+    (tmp_path / "chip.yaml").write_text(res.output)
+    assert _run("spec", tmp_path / "chip.yaml").exit_code == 0

@@ -1,0 +1,238 @@
+"""ONNX importer: identical tables to the built-ins and torch.fx, op mapping, names, errors.
+
+ONNX files are generated into tmp_path with torch's TorchScript exporter or onnx.helper; nothing
+is downloaded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cimkit.errors import WorkloadError  # noqa: E402
+from cimkit.workload import builtin as B  # noqa: E402
+from cimkit.workload.onnx_import import from_onnx, module_scope  # noqa: E402
+
+
+def _export(model, x, path, **kwargs):
+    """torch.onnx.export with the TorchScript exporter (no onnxscript needed) into ``path``."""
+    torch = pytest.importorskip("torch")
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter is deprecated but still shipped
+        torch.onnx.export(model, x, str(path), dynamo=False, **kwargs)
+    return path
+
+
+def _tables_equal(a, b):
+    fa, fb = a.to_frame(), b.to_frame()
+    assert list(fa["name"]) == list(fb["name"])
+    assert fa.equals(fb)
+
+
+# ---------------------------------------------------------------- scope names
+@pytest.mark.parametrize(
+    "node, scope",
+    [
+        ("/features/features.1/conv/conv.0/conv.0.2/Clip", "features.1.conv.0.2"),
+        ("/features/features.0/features.0.0/Conv", "features.0.0"),
+        ("/layer1/layer1.0/relu_1/Relu", "layer1.0.relu_1"),
+        ("/layer2/layer2.0/downsample/downsample.0/Conv", "layer2.0.downsample.0"),
+        ("/classifier/classifier.1/Gemm", "classifier.1"),
+        ("/block/conv/conv/Conv", "block.conv.conv"),
+        ("/GlobalAveragePool", ""),
+        ("Conv_12", None),
+    ],
+)
+def test_module_scope_from_exporter_names(node, scope):
+    assert module_scope(node) == scope
+
+
+# ---------------------------------------------------------------- torch exports
+@pytest.fixture(scope="module")
+def torch_mods():
+    torch = pytest.importorskip("torch")
+    from cimkit.workload import torch_models
+
+    return torch, torch_models
+
+
+OFA_SUBNET = dict(depths=(2, 3, 4, 2, 3), kernels=[3, 5, 7, 3] * 5, expands=[3, 4, 6, 6] * 5)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "mobilenetv2",
+        "ofa_subnet",
+        "resnet18",
+        "vgg8",
+        pytest.param("resnet50", marks=pytest.mark.slow),
+    ],
+)
+def test_onnx_table_equals_builtin_and_fx(case, tmp_path, torch_mods):
+    torch, TM = torch_mods
+    from cimkit.workload.torch_import import from_torch
+
+    builtin, model, shape = {
+        "mobilenetv2": lambda: (
+            B.mobilenetv2_standard(),
+            TM.mobilenetv2_standard(),
+            (1, 3, 224, 224),
+        ),
+        "ofa_subnet": lambda: (
+            B.mobilenetv2(**OFA_SUBNET, resolution=160),
+            TM.mobilenetv2(**OFA_SUBNET),
+            (1, 3, 160, 160),
+        ),
+        "resnet18": lambda: (B.resnet18(), TM.resnet18(), (1, 3, 224, 224)),
+        "vgg8": lambda: (B.vgg8(), TM.vgg8(), (1, 3, 32, 32)),
+        "resnet50": lambda: (B.resnet50(), TM.resnet50(), (1, 3, 224, 224)),
+    }[case]()
+    x = torch.randn(*shape)
+    wl = from_onnx(_export(model, x, tmp_path / f"{case}.onnx"))
+    assert wl.name == case  # the file stem
+    _tables_equal(builtin, wl)
+    _tables_equal(from_torch(model, x), wl)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(input_names=["x"], dynamic_axes={"x": {0: "batch"}}),  # symbolic batch
+        dict(keep_initializers_as_inputs=True),  # weights listed as graph inputs
+        dict(do_constant_folding=False),  # BatchNormalization left after each Conv
+        dict(opset_version=13),
+    ],
+    ids=["dynamic-batch", "initializers-as-inputs", "unfolded-bn", "opset13"],
+)
+def test_export_variants_give_the_same_table(kwargs, tmp_path, torch_mods):
+    torch, TM = torch_mods
+    model = TM.resnet18(depths=(1, 1, 1, 1), width=0.25)
+    path = _export(model, torch.randn(1, 3, 64, 64), tmp_path / "r.onnx", **kwargs)
+    if kwargs.get("do_constant_folding") is False:
+        ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+        assert "BatchNormalization" in ops
+    ref = B.resnet18(depths=(1, 1, 1, 1), width=0.25, resolution=64)
+    _tables_equal(ref, from_onnx(path, name="resnet18"))
+
+
+def test_small_models_match_fx(tmp_path, torch_mods):
+    torch, _ = torch_mods
+    # Reuse the attention block of the fx tests: matmul, softmax, LayerNorm, GELU, SiLU fusion,
+    # Linear on 3-D input (exported as MatMul + bias Add), a parameter matmul + bias, mean.
+    from test_torch_import import Attention, Mixed, Pools
+
+    from cimkit.workload.torch_import import from_torch
+
+    for model, x in (
+        (Attention(), torch.randn(1, 8, 32)),
+        (Mixed(), torch.randn(2, 3, 16, 16)),
+        (Pools(), torch.randn(1, 4, 16, 16)),
+    ):
+        path = _export(model, x, tmp_path / "m.onnx")
+        _tables_equal(from_torch(model, x), from_onnx(path))
+
+
+def test_unsupported_torch_ops_are_all_listed(tmp_path, torch_mods):
+    torch, _ = torch_mods
+    from test_torch_import import Unsupported
+
+    path = _export(Unsupported(), torch.randn(1, 3, 8, 8), tmp_path / "bad.onnx")
+    with pytest.raises(WorkloadError) as err:
+        from_onnx(path)
+    assert "unsupported operators: CumSum, DepthToSpace, Resize, TopK" in str(err.value)
+
+
+# ---------------------------------------------------------------- hand-built graphs
+def _init(name, shape, rng):
+    return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+
+def _cnn(input_shape=("N", 3, 8, 8), extra_nodes=()):
+    """Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, with non-torch node names."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node(
+            "Conv", ["x", "w1"], ["c1"], name="stem", pads=[1, 1, 1, 1], strides=[2, 2]
+        ),
+        helper.make_node("Relu", ["c1"], ["r1"], name="stem_relu"),
+        helper.make_node("GlobalAveragePool", ["r1"], ["p"], name=""),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat", axis=1),
+        helper.make_node("Gemm", ["f", "w2", "b2"], ["y0"], name="head", transB=1),
+        *extra_nodes,
+    ]
+    last = extra_nodes[-1].output[0] if extra_nodes else "y0"
+    graph = helper.make_graph(
+        nodes,
+        "tiny_cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, None)],
+        initializer=[
+            _init("w1", (16, 3, 3, 3), rng),
+            _init("w2", (10, 16), rng),
+            _init("b2", (10,), rng),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_hand_built_graph_rows_and_names(tmp_path):
+    model = _cnn()
+    onnx.save(model, str(tmp_path / "tiny.onnx"))
+    wl = from_onnx(tmp_path / "tiny.onnx", weight_bits=4)
+    assert wl.name == "tiny"
+    assert [(la.name, la.op) for la in wl.layers] == [
+        ("stem", "conv"),
+        ("stem_relu", "act"),
+        ("avgpool", "pool"),
+        ("head", "linear"),
+    ]
+    stem, _, pool, head = wl.layers
+    assert (stem.out_h, stem.stride, stem.macs) == (4, 2, 16 * 3 * 9 * 16)
+    assert (pool.kernel_h, pool.kernel_w, pool.stride, pool.inputs) == (4, 4, 4, ("stem_relu",))
+    assert (head.in_channels, head.out_channels, head.inputs) == (16, 10, ("avgpool",))
+    assert {la.weight_bits for la in wl.layers} == {4}
+    assert from_onnx(model).name == "tiny_cnn"  # a ModelProto is accepted too
+
+
+def test_hand_built_unsupported_ops_listed_once():
+    extra = (
+        helper.make_node("Softsign", ["y0"], ["s"], name="s1"),
+        helper.make_node("Softsign", ["s"], ["s2"], name="s2"),
+        helper.make_node("Hardmax", ["s2"], ["h"], name="h"),
+        helper.make_node("MyOp", ["h"], ["z"], name="z", domain="com.example"),
+    )
+    model = _cnn(extra_nodes=extra)
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    with pytest.raises(
+        WorkloadError, match=r"unsupported operators: Hardmax, Softsign, com\.example\.MyOp"
+    ):
+        from_onnx(model)
+    # a supported op after an op with unknown output shape still lists the unsupported one
+    extra = (
+        helper.make_node("MyOp", ["y0"], ["z"], name="z", domain="com.example"),
+        helper.make_node("Relu", ["z"], ["r"], name="r"),
+    )
+    model = _cnn(extra_nodes=extra)
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    with pytest.raises(WorkloadError, match=r"unsupported operators: com\.example\.MyOp \("):
+        from_onnx(model)
+
+
+def test_unknown_spatial_shape_is_an_error():
+    with pytest.raises(WorkloadError, match="unknown shape of tensor 'x'.*static input shapes"):
+        from_onnx(_cnn(input_shape=("N", 3, "H", "W")))
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(WorkloadError, match="ONNX file not found"):
+        from_onnx(tmp_path / "missing.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"\x00not a protobuf\xff" * 10)
+    with pytest.raises(WorkloadError, match="cannot read ONNX file"):
+        from_onnx(tmp_path / "junk.onnx")
