@@ -33,9 +33,21 @@ def test_evaluate_builtin_writes_tables(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_three_importers_give_identical_tables(tmp_path: Path) -> None:
+def test_three_importers_give_identical_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch = pytest.importorskip("torch")
     from cimkit.workload import torch_models
+
+    # A user's factory module: returns the model and a real-sized example input.
+    (tmp_path / "my_models.py").write_text(
+        "import torch\n"
+        "from cimkit.workload import torch_models\n\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch_models.vgg8(), torch.rand(1, 3, 32, 32)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
 
     out = {k: tmp_path / k for k in ("builtin", "torch", "onnx")}
     assert (
@@ -46,7 +58,7 @@ def test_three_importers_give_identical_tables(tmp_path: Path) -> None:
         "--hw",
         CHIP,
         "--torch",
-        "cimkit.workload.torch_models:vgg8",
+        "my_models:build",
         "--out",
         out["torch"],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -302,3 +303,28 @@ def test_batch_of_10000_is_vectorized():
     i = 1234
     wl = B.mobilenetv2(depths[i], kernels[i], expands[i])
     assert la.macs[i].sum() == wl.total_macs and la.weights[i].sum() == wl.total_weights
+
+
+def test_batch_arrays_evaluate_like_per_design_workloads():
+    """The read-only, slot-major batch arrays work in the real cost model (same numbers)."""
+    import cimkit
+
+    chip_path = Path(__file__).resolve().parents[2] / "examples" / "chips" / "rram_baseline.yaml"
+    if not chip_path.is_file():
+        pytest.skip("example chip spec not present")
+    chip = cimkit.load_chip(chip_path)
+    rng = np.random.default_rng(1)
+    depths, kernels, expands = _random_designs(rng, 6, depth_lo=2, expands=(3, 4, 6))
+    la = B.mobilenetv2_ofa_batch(depths, kernels, expands, act_bits=6)
+    ref = LayerArrays.from_workloads(
+        [
+            B.mobilenetv2(d, k, e, act_bits=6)
+            for d, k, e in zip(depths, kernels, expands, strict=True)
+        ]
+    )
+    got, want = (
+        cimkit.evaluate([chip] * 6, la).to_frame(),
+        cimkit.evaluate([chip] * 6, ref).to_frame(),
+    )
+    numeric = want.select_dtypes("number").columns
+    np.testing.assert_allclose(got[numeric].to_numpy(float), want[numeric].to_numpy(float))

@@ -238,7 +238,6 @@ class VGG8(nn.Module):
             else:
                 layers.append(nn.MaxPool2d(value, value))
         self.features = nn.Sequential(*layers)
-        self.resolution = resolution
         side = resolution // 8
         self.classifier = nn.Sequential(
             nn.Linear(cin * side * side, fc_width, bias=False),
@@ -250,12 +249,6 @@ class VGG8(nn.Module):
         x = self.features(x)
         x = x.view(x.size(0), -1)
         return self.classifier(x)
-
-    @property
-    def example_input(self) -> torch.Tensor:
-        """A deterministic 1 x 3 x resolution x resolution input (what ``cimkit --torch`` uses)."""
-        gen = torch.Generator().manual_seed(0)
-        return torch.randn(1, 3, self.resolution, self.resolution, generator=gen)
 
 
 def vgg8(
