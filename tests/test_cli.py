@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -30,6 +31,13 @@ def test_evaluate_builtin_writes_tables(tmp_path: Path) -> None:
     assert designs["energy_j"][0] == pytest.approx(layers["energy_j"].sum(), rel=1e-9)
     assert designs["energy_j"][0] == pytest.approx(comps["energy_j"].sum(), rel=1e-9)
     assert set(comps["component"]) >= {"adc", "cells", "glb", "leakage"}
+    for stem in ("designs", "layers", "components", "workload"):
+        parquet = pd.read_parquet(tmp_path / f"{stem}.parquet")
+        # CSV cannot tell an empty string from a missing value; Parquet keeps the ''.
+        parquet = parquet.replace("", np.nan)
+        pd.testing.assert_frame_equal(
+            parquet, pd.read_csv(tmp_path / f"{stem}.csv"), check_dtype=False
+        )
 
 
 @pytest.mark.slow

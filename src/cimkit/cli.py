@@ -139,11 +139,16 @@ def evaluate(
     console.print(table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        ev.to_frame().to_csv(out / "designs.csv", index=False)
-        ev.layers_frame().to_csv(out / "layers.csv", index=False)
-        ev.components_frame().to_csv(out / "components.csv", index=False)
-        wl.to_frame().to_csv(out / "workload.csv", index=False)
-        console.print(f"wrote designs.csv, layers.csv, components.csv, workload.csv to {out}")
+        tables = {
+            "designs": ev.to_frame(),
+            "layers": ev.layers_frame(),
+            "components": ev.components_frame(),
+            "workload": wl.to_frame(),
+        }
+        for stem, frame in tables.items():
+            frame.to_csv(out / f"{stem}.csv", index=False)
+            frame.to_parquet(out / f"{stem}.parquet", index=False)
+        console.print(f"wrote {', '.join(tables)} as CSV and Parquet to {out}")
     if not ev.feasible[0]:
         raise typer.Exit(code=1)
 
