@@ -43,6 +43,9 @@ class LayerPlacement:
         compute_cycles: ``ceil(vectors / copies) * cycles_per_vector``.
         write_cycles: cycles to write this piece's weights (all copies) into its arrays.
         area_mm2: area of the arrays (all copies) with their peripherals.
+        write_energy_pj: energy to program this piece's cells in all copies (0 when the weights
+            stay resident, see :attr:`Schedule.resident`). Added after the first contract;
+            defaults to 0 so older constructors still work.
     """
 
     layer: str
@@ -56,6 +59,7 @@ class LayerPlacement:
     compute_cycles: int
     write_cycles: int
     area_mm2: float
+    write_energy_pj: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,25 @@ class LayerGroup:
     @property
     def area_mm2(self) -> float:
         return sum(m.area_mm2 for m in self.members)
+
+    @property
+    def bottleneck(self) -> LayerPlacement | None:
+        """The member that sets ``compute_cycles`` (the first one on a tie); None when empty."""
+        return max(self.members, key=lambda m: m.compute_cycles, default=None)
+
+    def area_by_tile(self) -> dict[TileConfig, float]:
+        """Area of the arrays this group uses per array configuration (mm^2)."""
+        out: dict[TileConfig, float] = {}
+        for m in self.members:
+            out[m.tile] = out.get(m.tile, 0.0) + m.area_mm2
+        return out
+
+    def arrays_by_tile(self) -> dict[TileConfig, int]:
+        """Arrays (copies included) this group uses per array configuration."""
+        out: dict[TileConfig, int] = {}
+        for m in self.members:
+            out[m.tile] = out.get(m.tile, 0) + m.arrays * m.copies
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,40 @@ class Schedule:
         return self.cycles * self.cycle_time_ns * 1e-9
 
     @property
+    def resident(self) -> bool:
+        """True for a single group: its weights are written once at deployment and stay, so no
+        write time is charged per inference (``write_cycles`` are 0)."""
+        return len(self.groups) == 1
+
+    def hardware(self) -> tuple[tuple[TileConfig, int, float], ...]:
+        """The arrays the chip must have: (configuration, arrays, area mm^2) per configuration.
+
+        Arrays of one configuration are interchangeable between groups (every group rewrites the
+        weights it needs), so the chip needs, per configuration, the largest number any group
+        uses. Arrays of different configurations (technology, size or interfaces) are different
+        hardware and cannot stand in for each other. Sorted by configuration.
+        """
+        arrays: dict[TileConfig, int] = {}
+        area: dict[TileConfig, float] = {}
+        for g in self.groups:
+            for tile, n in g.arrays_by_tile().items():
+                arrays[tile] = max(arrays.get(tile, 0), n)
+            for tile, a in g.area_by_tile().items():
+                area[tile] = max(area.get(tile, 0.0), a)
+        keys = sorted(arrays, key=lambda t: (t.tech, t.rows, t.cols, t.adcs))
+        return tuple((t, arrays[t], area[t]) for t in keys)
+
+    @property
     def area_mm2(self) -> float:
-        """Area of the hardware: the largest group's arrays (groups reuse the same tiles)."""
-        return max((g.area_mm2 for g in self.groups), default=0.0)
+        """Area of the PIM arrays on chip: per configuration, the largest use over groups, summed.
+
+        For a homogeneous, untuned schedule (one configuration) this is the largest group's area.
+        With several configurations (heterogeneous technologies, tuned tile sets) it can exceed
+        the largest group, because one configuration's arrays cannot host another's layers.
+        """
+        return sum(a for _, _, a in self.hardware())
+
+    @property
+    def write_energy_pj(self) -> float:
+        """Energy to program the weights of one inference (pJ; 0 when resident)."""
+        return sum(m.write_energy_pj for g in self.groups for m in g.members)
