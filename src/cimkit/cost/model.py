@@ -321,7 +321,8 @@ def _evaluate_block(
     # Latency per layer: compute, bounded below by buffer and NoC bandwidth; swapping adds loads.
     compute_x = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
     load_t = weight_bits_total / (d["dram_bandwidth_gb_s"] * 8e9)
-    write_t = np.minimum(m.rows_b, d["rows"]) * passes * d["write_latency_ns"] * 1e-9
+    # Rows programmed per crossbar: packed groups stack their blocks (pack x rows_b rows).
+    write_t = np.minimum(m.pack * m.rows_b, d["rows"]) * passes * d["write_latency_ns"] * 1e-9
     swap_x = np.where(swap & on, load_t + write_t, 0.0)
     lanes = d["vector_lanes"] * tiles
     vec_ops = np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0)

@@ -34,14 +34,21 @@ class LayerPlacement:
     Attributes:
         layer: workload layer name.
         piece, pieces: index and count of the pieces a layer too large for the budget was split
-            into along its output channels (0 and 1 when not split).
+            into along its output channels (0 and 1 when not split). Piece ``i`` of ``n`` holds
+            output channels ``[i * K // n, (i + 1) * K // n)`` (whole convolution groups
+            ``[i * g // n, (i + 1) * g // n)`` for a grouped conv), as in
+            :func:`cimkit.pimhls.schedule.piece_units` and ``cimkit.codegen.planning``.
         tile: the arrays' configuration.
         arrays: arrays holding one copy of this piece's weights.
         copies: copies (duplication) of those arrays; input vectors are split among copies.
         vectors: input vectors (output positions) the piece processes.
         cycles_per_vector: cycles one array copy needs per input vector.
         compute_cycles: ``ceil(vectors / copies) * cycles_per_vector``.
-        write_cycles: cycles to write this piece's weights (all copies) into its arrays.
+        write_cycles: cycles to write this piece's weights (all copies) into its arrays; 0 when
+            the schedule is resident (one group, weights written once at deployment). The
+            optimizer charges the DRAM load of the weights once (copies are written from the
+            same stream) plus the row-by-row programming of one array (all arrays program in
+            parallel), like the cost model's weight swapping.
         area_mm2: area of the arrays (all copies) with their peripherals.
         write_energy_pj: energy to program this piece's cells in all copies (0 when the weights
             stay resident, see :attr:`Schedule.resident`). Added after the first contract;
