@@ -145,3 +145,24 @@ def test_networks_and_validate_and_spec(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "macro:" in res.output
     (tmp_path / "chip.yaml").write_text(res.output)
     assert _run("spec", tmp_path / "chip.yaml").exit_code == 0
+
+
+def test_schedule_writes_tables_and_small_budget_is_exit_2(tmp_path: Path) -> None:
+    res = _run("schedule", "--network", "vgg8", "--area-mm2", "40", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "schedule.csv")
+    assert set(table["tech"]) <= {"sram", "rram"} and (table["copies"] >= 1).all()
+    assert (tmp_path / "hardware.csv").is_file() and (tmp_path / "summary.json").is_file()
+    res = _run("schedule", "--network", "vgg8", "--area-mm2", "1", "--tech", "rram")
+    assert res.exit_code == 2
+    assert "does not fit the rram area budget of 1 mm^2" in res.output.replace("\n", " ")
+
+
+def test_generate_simulates_bit_exact(tmp_path: Path) -> None:
+    res = _run("generate", "--network", "mlp", "--area-mm2", "2", "--out", tmp_path, "--simulate")
+    assert res.exit_code == 0, res.output
+    text = res.output.replace("\n", " ")
+    assert "match numpy bit-exactly" in text
+    assert (tmp_path / "tb_top.v").is_file() and (tmp_path / "program.hex").is_file()
+    res = _run("generate", "--network", "vgg8", "--out", tmp_path / "v")
+    assert res.exit_code == 2 and "not supported by the code generator" in res.output

@@ -53,6 +53,10 @@ class LayerPlacement:
         write_energy_pj: energy to program this piece's cells in all copies (0 when the weights
             stay resident, see :attr:`Schedule.resident`). Added after the first contract;
             defaults to 0 so older constructors still work.
+        program_cycles: cycles to write this piece's weights when the hardware programs them,
+            also for a resident schedule (where it happens once, at deployment, and
+            ``write_cycles`` is 0). 0 means "same as write_cycles" (constructors that predate
+            the field). Read :attr:`programming_cycles`.
     """
 
     layer: str
@@ -67,6 +71,12 @@ class LayerPlacement:
     write_cycles: int
     area_mm2: float
     write_energy_pj: float = 0.0
+    program_cycles: int = 0
+
+    @property
+    def programming_cycles(self) -> int:
+        """Cycles the hardware spends writing this piece's weights (deployment or swap)."""
+        return self.program_cycles or self.write_cycles
 
 
 @dataclass(frozen=True)

@@ -614,6 +614,7 @@ def make_schedule(
                     write_cycles=0 if resident else int(items.write_cycles[k]),
                     area_mm2=float(items.arrays[k] * cop * items.array_area[k]),
                     write_energy_pj=0.0 if resident else float(items.write_energy_pj[k] * cop),
+                    program_cycles=int(items.write_cycles[k]),
                 )
             )
         out.append(LayerGroup(tuple(members)))

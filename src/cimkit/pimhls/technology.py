@@ -204,16 +204,19 @@ class PimTechnology:
         la = Workload("pimhls", tuple(rows)).arrays()
         m = map_layers(d, la)
         area = self.array_area_mm2(configs)
-        # Weights are read from DRAM once per load (copies are written from the same stream) and
-        # every array programs its used rows one at a time, all arrays in parallel: the cost
-        # model's weight-swapping write time (docs/cost-model.md), with packed blocks counted
-        # by the rows they occupy.
+        # Programming: every crossbar writes its used rows one at a time, all crossbars (copies
+        # included: a row is broadcast to every copy, which holds the same weights) in parallel.
+        # A row step moves the step's share of the weights from DRAM (read once per load) and
+        # programs one row, and takes whole cycles (a clocked write port needs at least one).
+        # This is the cost model's weight-swapping write time with the cycle floor; the generated
+        # hardware (cimkit.codegen) does the same for layers whose rows fit one crossbar row tile
+        # (its tile writes row tiles one after another: see docs/pimhls.md).
         bits = (la.weights * la.weight_bits).astype(np.float64)  # (1, L)
-        load_ns = bits / (d["dram_bandwidth_gb_s"] * 8.0)  # GB/s x 8 = bits per ns
-        used_rows = np.minimum(m.pack * m.rows_b, d["rows"].astype(np.int64))
-        program_ns = used_rows * d["write_latency_ns"]
-        write_ns = np.where(m.on_xbar, load_ns + program_ns, 0.0)
+        seq_rows = np.minimum(m.pack * m.rows_b, d["rows"].astype(np.int64))
+        step_ns = bits / np.maximum(seq_rows, 1) / (d["dram_bandwidth_gb_s"] * 8.0)
         cycle = self.cycle_time_ns
+        step_cycles = np.maximum(np.ceil((step_ns + d["write_latency_ns"]) / cycle - 1e-9), 1.0)
+        write_ns = np.where(m.on_xbar, seq_rows * step_cycles * cycle, 0.0)
         return LayerCosts(
             configs=configs,
             arrays=m.xbars.astype(np.int64),

@@ -825,7 +825,60 @@ def mobilenetv2_ofa_batch(
 
 # --------------------------------------------------------------------------- registry
 #: Built-in networks by name; each returns a :class:`Workload` (keyword arguments as documented).
+def mlp(
+    features: Sequence[int] = (64, 128, 128, 10),
+    tokens: int = 16,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+) -> Workload:
+    """A multilayer perceptron: linear layers ``features[i] -> features[i+1]`` with ReLU between.
+
+    ``tokens`` input vectors per inference (e.g. patches or a batch folded into one pass). Row
+    names follow a ``torch.nn.Sequential`` of Linear/ReLU (``layers.0``, ``layers.1``, ...). Small
+    enough to generate and simulate as Verilog (``cimkit generate --network mlp``).
+    """
+    _check_bits(weight_bits, act_bits)
+    sizes = [int(f) for f in features]
+    if len(sizes) < 2:
+        raise WorkloadError(f"mlp: features needs at least 2 sizes, got {sizes}")
+    _check_positive(tokens=tokens, **{f"features[{i}]": f for i, f in enumerate(sizes)})
+    layers, src, k = [], "", 0
+    for i, (fin, fout) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        name = f"layers.{k}"
+        layers.append(
+            make_layer(
+                name,
+                "linear",
+                in_channels=fin,
+                out_channels=fout,
+                out_h=int(tokens),
+                weight_bits=weight_bits,
+                act_bits=act_bits,
+                inputs=(src,),
+            )
+        )
+        src, k = name, k + 1
+        if i < len(sizes) - 2:
+            name = f"layers.{k}"
+            layers.append(
+                make_layer(
+                    name,
+                    "act",
+                    in_channels=fout,
+                    out_channels=fout,
+                    in_h=int(tokens),
+                    out_h=int(tokens),
+                    weight_bits=weight_bits,
+                    act_bits=act_bits,
+                    inputs=(src,),
+                )
+            )
+            src, k = name, k + 1
+    return Workload(name="mlp", layers=tuple(layers))
+
+
 NETWORKS: dict[str, Callable[..., Workload]] = {
+    "mlp": mlp,
     "mobilenetv2": mobilenetv2_standard,
     "mobilenetv2_ofa": mobilenetv2,
     "resnet18": resnet18,
@@ -834,6 +887,7 @@ NETWORKS: dict[str, Callable[..., Workload]] = {
 }
 
 NETWORK_DESCRIPTIONS: dict[str, str] = {
+    "mlp": "MLP 64-128-128-10 with ReLU, 16 tokens (features, tokens); small enough for Verilog",
     "mobilenetv2": "MobileNetV2 (torchvision), ImageNet 224x224",
     "mobilenetv2_ofa": "once-for-all MobileNetV2 space (depths/kernels/expands), largest by "
     "default, ImageNet 224x224",
