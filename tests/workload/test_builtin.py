@@ -51,7 +51,9 @@ def test_list_networks_rows():
 
 
 def test_get_network_errors_list_names_and_parameters():
-    with pytest.raises(WorkloadError, match="available: mobilenetv2, mobilenetv2_ofa, resnet18"):
+    with pytest.raises(
+        WorkloadError, match="available: mlp, mobilenetv2, mobilenetv2_ofa, resnet18"
+    ):
         B.get_network("alexnet")
     with pytest.raises(WorkloadError, match="parameters: .*resolution"):
         B.get_network("vgg8", depth=3)
@@ -328,3 +330,16 @@ def test_batch_arrays_evaluate_like_per_design_workloads():
     )
     numeric = want.select_dtypes("number").columns
     np.testing.assert_allclose(got[numeric].to_numpy(float), want[numeric].to_numpy(float))
+
+
+def test_mlp_rows_by_hand():
+    wl = B.mlp(features=(4, 8, 3), tokens=5)
+    assert [(r.name, r.op) for r in wl.layers] == [
+        ("layers.0", "linear"),
+        ("layers.1", "act"),
+        ("layers.2", "linear"),
+    ]
+    assert wl.total_macs == 5 * (4 * 8 + 8 * 3) and wl.total_weights == 4 * 8 + 8 * 3
+    assert wl.layers[2].inputs == ("layers.1",) and wl.layers[0].in_elems == 5 * 4
+    with pytest.raises(WorkloadError, match="at least 2 sizes"):
+        B.mlp(features=(4,))
