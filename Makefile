@@ -29,6 +29,9 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/cimkit evaluate --hw examples/chips/rram_baseline.yaml --network mobilenetv2 --out $(DEMO_OUT)
 	$(BIN)/cimkit validate
+	$(BIN)/cimkit search examples/spaces/cimnas_rram_mobilenetv2.yaml \
+	  --name demo-edap --objective edap --pop 150 --gen 70 --seed 0 --overwrite \
+	  --store $(DEMO_OUT)/cimkit.sqlite --report $(DEMO_OUT)/search
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
@@ -46,6 +49,7 @@ test-quick: $(STAMP) sysdeps
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evaluate_throughput.py
+	$(BIN)/python benchmarks/search_wall_time.py
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info

@@ -427,6 +427,16 @@ def pimhls_report(
     console.print(f"wrote {', '.join(p.name for p in paths)} to {out}")
 
 
+def _register_subcommands() -> None:
+    """Commands that live beside their packages (search space, search, compare, report)."""
+    from cimkit.search.cli import register as register_search
+
+    register_search(app)
+
+
+_register_subcommands()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,0 +1,1 @@
+"""Reports: Table III-style tables, plots (data -> render) and Markdown/HTML summaries."""

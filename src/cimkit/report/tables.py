@@ -1,0 +1,86 @@
+"""Column names and Table III-style rows (one place for both the CLI and the reports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cimkit.search.objectives import COL, Objective
+
+#: Table III columns: key -> (header, format).
+TABLE3: dict[str, tuple[str, str]] = {
+    "method": ("Method", "{}"),
+    "accuracy_pct": ("Top-1 (%)", "{:.2f}"),
+    "acc_change_pp": ("Change (pp)", "{:+.2f}"),
+    "energy_mj": ("Energy (mJ)", "{:.3g}"),
+    "delay_us": ("Delay (us)", "{:.3g}"),
+    "area_mm2": ("Area (mm^2)", "{:.4g}"),
+    "edap": ("EDAP (mJ*ms*mm^2)", "{:.3g}"),
+    "score": ("Score", "{:.4g}"),
+    "tops_per_w": ("TOPS/W", "{:.3g}"),
+    "tops_per_mm2": ("TOPS/mm^2", "{:.3g}"),
+    "utilization": ("Utilization", "{:.2f}"),
+    "diversity": ("Diversity (top 5)", "{:.2f}"),
+    "evals": ("Evaluations", "{:,}"),
+}
+
+
+def table_row(label: str, m: np.ndarray, obj: Objective, ref: np.ndarray) -> dict[str, Any]:
+    """One Table III row from a metrics row ``m`` (K,); ``ref`` normalises priority scores."""
+    return {
+        "method": label,
+        "accuracy_pct": 100 * float(m[COL["accuracy"]]),
+        "energy_mj": float(m[COL["energy_mj"]]),
+        "delay_us": float(m[COL["delay_us"]]),
+        "area_mm2": float(m[COL["area_mm2"]]),
+        "edap": float(m[COL["edap"]]),
+        "score": float(obj.score(m[None], ref)[0]),
+        "tops_per_w": float(m[COL["tops_per_w"]]),
+        "tops_per_mm2": float(m[COL["tops_per_mm2"]]),
+        "utilization": float(m[COL["utilization"]]),
+    }
+
+
+def fmt(key: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    try:
+        return TABLE3[key][1].format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """Formatted cells of a row in TABLE3 order ('-' where absent)."""
+    if "error" in row:
+        return [row["method"], f"failed: {row['error']}"] + ["-"] * (len(TABLE3) - 2)
+    out = []
+    for key in TABLE3:
+        v = row.get(key)
+        s = fmt(key, v)
+        if key == "diversity" and v is not None:
+            s += f" ({row.get('diversity_label', '')})"
+        out.append(s)
+    return out
+
+
+def markdown_table(rows: list[dict[str, Any]], score_label: str) -> str:
+    heads = [h if k != "score" else f"Score {score_label}" for k, (h, _) in TABLE3.items()]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def rich_table(rows: list[dict[str, Any]], score_label: str, title: str = "") -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for k, (h, _) in TABLE3.items():
+        t.add_column(
+            h if k != "score" else f"Score\n{score_label}",
+            justify="left" if k == "method" else "right",
+        )
+    for r in rows:
+        t.add_row(*cells(r))
+    return t

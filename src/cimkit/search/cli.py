@@ -1,0 +1,323 @@
+"""``cimkit space | search | compare | report``: thin commands over cimkit.space and cimkit.search.
+
+Register them on the main app with ``register(app)`` (cimkit.cli does this); ``python -m
+cimkit.search`` runs them on their own.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cimkit.errors import SpecError
+
+STORE_HELP = "SQLite run store (one per project directory)."
+COMMANDS = ("space", "search", "compare", "report")
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise SpecError(f"{what}: give comma-separated numbers, got {text!r}") from None
+
+
+def _problem(space_path: str, area: float | None) -> Any:
+    from cimkit.search.problem import CimnasProblem
+    from cimkit.space import load_space
+
+    return CimnasProblem(load_space(space_path), area_constraint_mm2=area)
+
+
+def _progress() -> tuple[Any, Any]:
+    """A rich progress bar and an ``on_generation(label, gen, evals, best)`` callback."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("gen {task.completed}/{task.total}"),
+        TextColumn("{task.fields[evals]} evals"),
+        TextColumn("best {task.fields[best]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def make(total: int) -> Any:
+        def cb(label: str, gen: int, evals: int, best: float) -> None:
+            if label not in tasks:
+                tasks[label] = prog.add_task(label, total=total, evals=0, best="-")
+            prog.update(tasks[label], completed=gen, evals=f"{evals:,}", best=f"{best:.4g}")
+
+        return cb
+
+    return prog, make
+
+
+def _single_run_rows(problem: Any, result: Any) -> list[dict[str, Any]]:
+    from cimkit.report.tables import table_row
+    from cimkit.search.compare import baseline1, baseline2, diversity, diversity_label
+    from cimkit.search.objectives import COL
+
+    obj = result.objective
+    _, b1 = baseline1(problem)
+    b2 = baseline2(problem, seed=result.config.seed)
+    rows = [table_row("Baseline 1 (median hardware, 8-bit)", b1, obj, b1)]
+    r2 = table_row("Baseline 2 (mean of random hardware)", b2["mean"], obj, b1)
+    import numpy as np
+
+    r2["score"] = float(np.mean(obj.score(b2["M"], b1)))
+    r2["evals"] = b2["n_used"]
+    rows.append(r2)
+    top = result.top(5)
+    if len(top):
+        M = result.archive.M
+        row = table_row(f"CIMNAS ({result.config.algorithm})", M[top[0]], obj, b1)
+        row["acc_change_pp"] = 100 * (M[top[0], COL["accuracy"]] - b1[COL["accuracy"]])
+        d = diversity(problem.space, result.archive.X[top])
+        row.update(diversity=d, diversity_label=diversity_label(d), evals=len(M))
+        rows.append(row)
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    """Add the space, search, compare and report commands to ``app``."""
+    from cimkit.cli import console, user_errors
+
+    @app.command("space")
+    @user_errors
+    def space_cmd(
+        space: Annotated[Path, typer.Argument(help="Search space YAML (examples/spaces/).")],
+    ) -> None:
+        """Print each sub-space's size and the joint size (powers of ten) vs the paper."""
+        from rich.table import Table
+
+        from cimkit.space import fmt_pow10, load_space, size_report
+
+        sp = load_space(space)
+        t = Table(title=f"{sp.spec.name}: {sp.spec.description}")
+        for c in ("sub-space", "genes", "size", "paper"):
+            t.add_column(c, justify="left" if c == "sub-space" else "right")
+        for r in size_report(sp):
+            paper = "-" if r["paper_log10"] is None else fmt_pow10(r["paper_log10"])
+            t.add_row(r["space"], str(r["dims"]), fmt_pow10(r["log10"]), paper)
+        console.print(t)
+        hw = sp.joint.subspace("hardware")
+        base = sp.joint.decode(sp.baseline_genome()[None])
+        console.print(
+            "baseline 1 (medians): " + ", ".join(f"{d.name}={base[d.name][0]:g}" for d in hw.dims),
+            highlight=False,
+        )
+        if sp.spec.paper and sp.spec.paper.notes:
+            console.print(f"differences from the paper: {sp.spec.paper.notes}", highlight=False)
+        console.print(
+            f"accuracy: {sp.spec.accuracy.note or sp.spec.accuracy.source}", highlight=False
+        )
+
+    @app.command("search")
+    @user_errors
+    def search_cmd(
+        space: Annotated[Path | None, typer.Argument(help="Search space YAML.")] = None,
+        name: Annotated[str, typer.Option(help="Run name in the store.")] = "search",
+        resume: Annotated[
+            str | None, typer.Option(help="Continue the stored run RUN (no re-evaluation).")
+        ] = None,
+        objective: Annotated[str, typer.Option(help="edap | delay | ea | priority")] = "edap",
+        priority: Annotated[str | None, typer.Option(help="a,b,c,d for 'priority'.")] = None,
+        algorithm: Annotated[str, typer.Option(help="ga | nsga2")] = "ga",
+        pareto: Annotated[
+            str, typer.Option(help="NSGA-II metrics: 2-3 of accuracy,energy,delay,area,edap")
+        ] = "accuracy,edap",
+        pop: Annotated[int, typer.Option(help="Population size P.")] = 150,
+        gen: Annotated[int, typer.Option(help="Generations G.")] = 70,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        eta_c: Annotated[float, typer.Option(help="SBX distribution index.")] = 3.0,
+        eta_m: Annotated[float, typer.Option(help="PM distribution index.")] = 3.0,
+        p_c: Annotated[float, typer.Option(help="Crossover probability.")] = 0.95,
+        p_m: Annotated[float, typer.Option(help="Mutation probability.")] = 0.95,
+        area: Annotated[
+            float | None, typer.Option(help="Area constraint, mm^2 (default: the space's).")
+        ] = None,
+        backend: Annotated[str, typer.Option(help="auto | vectorized | process | ray")] = "auto",
+        address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+        workers: Annotated[int | None, typer.Option(help="Pool / Ray workers.")] = None,
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        report: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
+        overwrite: Annotated[bool, typer.Option(help="Replace a run of the same name.")] = False,
+    ) -> None:
+        """Run (or resume) a CIMNAS search; every generation is committed to the store."""
+        from cimkit.search.backends import make_backend
+        from cimkit.search.engine import Search, SearchConfig
+        from cimkit.search.store import RunStore
+
+        st = RunStore(store)
+        if resume:
+            info = st.run_info(resume)
+            meta = info["config"]
+            cfg = SearchConfig.from_dict(meta["search"])
+            space_path, area, run = meta["space"], meta.get("area_constraint_mm2"), resume
+            if info["status"] == "done":
+                console.print(f"run {resume!r} is already complete", highlight=False)
+        else:
+            if space is None:
+                raise SpecError("give a SPACE.yaml (or --resume RUN)")
+            cfg = SearchConfig(
+                algorithm=algorithm,
+                pop_size=pop,
+                n_gen=gen,
+                seed=seed,
+                eta_c=eta_c,
+                eta_m=eta_m,
+                p_c=p_c,
+                p_m=p_m,
+                objective=objective,
+                priority=_floats(priority, "--priority"),  # type: ignore[arg-type]
+                pareto=tuple(p.strip() for p in pareto.split(",")),
+            )
+            space_path, run = str(space.resolve()), name
+        problem = _problem(space_path, area)
+        be = make_backend(backend, problem, address, workers)
+        prog, make_cb = _progress()
+        cb = make_cb(cfg.n_gen)
+        s = Search(
+            problem,
+            cfg,
+            backend=be,
+            store=st,
+            name=run,
+            on_generation=lambda g, n, b: cb(run, g, n, b),
+            meta={
+                "space": space_path,
+                "area_constraint_mm2": area,
+                "overwrite": overwrite,
+                "command": shlex.join(["cimkit", *sys.argv[1:]]),
+            },
+        )
+        try:
+            with prog:
+                result = s.run(resume=bool(resume))
+        except KeyboardInterrupt:
+            last = st.run_info(run)["gen"]
+            console.print(
+                f"interrupted after generation {last}; continue with: cimkit search --resume "
+                f"{run} --store {store}",
+                highlight=False,
+            )
+            raise typer.Exit(code=130) from None
+        finally:
+            be.close()
+        b = result.best()
+        console.print(
+            f"{run}: {len(result.archive):,} designs, best {result.objective.label} = "
+            f"{result.scores()[b]:.4g} (design {b}) in {result.wall_s:.1f} s",
+            highlight=False,
+        )
+        if report is not None:
+            _report(st, run, report, console)
+
+    @app.command("compare")
+    @user_errors
+    def compare_cmd(
+        space: Annotated[Path, typer.Argument(help="Search space YAML.")],
+        study: Annotated[str, typer.Option(help="Name of the comparison in the store.")] = (
+            "compare"
+        ),
+        objective: Annotated[str, typer.Option(help="edap | delay | ea | priority")] = "edap",
+        priority: Annotated[str | None, typer.Option(help="a,b,c,d for 'priority'.")] = None,
+        pop: Annotated[int, typer.Option(help="Population size P.")] = 150,
+        gen: Annotated[int, typer.Option(help="Generations G (split in two for 2-stage).")] = 70,
+        seed: Annotated[int, typer.Option(help="Random seed (same for every method).")] = 0,
+        area: Annotated[float | None, typer.Option(help="Area constraint, mm^2.")] = None,
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        out: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
+    ) -> None:
+        """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III)."""
+        from cimkit.report.tables import rich_table
+        from cimkit.search.compare import run_compare
+        from cimkit.search.engine import SearchConfig
+        from cimkit.search.store import RunStore
+
+        cfg = SearchConfig(
+            pop_size=pop,
+            n_gen=gen,
+            seed=seed,
+            objective=objective,
+            priority=_floats(priority, "--priority"),
+        )  # type: ignore[arg-type]
+        problem = _problem(str(space.resolve()), area)
+        st = RunStore(store)
+        prog, make_cb = _progress()
+        with prog:
+            cr = run_compare(
+                problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
+            )
+        console.print(
+            rich_table(
+                cr.rows(),
+                cr.objective.label,
+                f"{study} ({cr.objective.label}, P={pop}, G={gen}, seed {seed})",
+            )
+        )
+        if out is not None:
+            _report(st, study, out, console)
+
+    @app.command("report")
+    @user_errors
+    def report_cmd(
+        run: Annotated[str, typer.Argument(help="Run or comparison (study) name.")],
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        out: Annotated[Path | None, typer.Option(help="Output folder (runs/report/RUN).")] = None,
+    ) -> None:
+        """Markdown + HTML report, plots and the archive as CSV/Parquet."""
+        from cimkit.search.store import RunStore
+
+        _report(RunStore(store), run, out or Path("runs") / "report" / run, console)
+
+
+def _report(st: Any, run: str, out: Path, console: Any) -> None:
+    from cimkit.report.summary import write_report
+    from cimkit.search.engine import load_result
+
+    study = st.load_study(run)
+    if study is not None:
+        cfg, res = study
+        problem = _problem(cfg["space"], None)
+        main = f"{run}/cimnas"
+        result = load_result(st, main, problem.space)
+        rows = res["rows"]
+        histories = {}
+        for method, stages in res["runs"].items():
+            offset = 0
+            hist: list[tuple[int, int, float]] = []
+            for stage in stages:
+                h = st.history(stage)
+                hist += [(g, n + offset, b) for g, n, b in h] if stage == stages[-1] else []
+                offset += h[-1][1] if h else 0
+            histories[method] = hist
+        command = f"cimkit compare {cfg['space']} --study {run}"
+        title = f"CIMNAS comparison: {run}"
+    else:
+        info = st.run_info(run)
+        problem = _problem(info["config"]["space"], info["config"].get("area_constraint_mm2"))
+        result = load_result(st, run, problem.space)
+        if not len(result.top(1)):
+            from cimkit.errors import InfeasibleDesignError
+
+            raise InfeasibleDesignError(f"run {run!r} has no feasible design; nothing to report")
+        rows = _single_run_rows(problem, result)
+        histories = {run: st.history(run)}
+        command = info["config"].get("command", f"cimkit search --name {run}")
+        title = f"CIMNAS search: {run}"
+    b1 = rows[0]
+    extra = {"baseline 1": (b1["edap"], b1["accuracy_pct"])}
+    files = write_report(
+        out, result, rows, histories, title=title, command=command, extra_points=extra
+    )
+    console.print(f"report: {files['md']} and {files['html']}", highlight=False)

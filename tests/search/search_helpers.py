@@ -1,0 +1,37 @@
+"""Helpers shared by the search tests (a plain module: tests/ has no packages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
+
+
+def stub_accuracy(values: dict[str, np.ndarray], space) -> np.ndarray:  # noqa: ANN001
+    """Deterministic, smooth in the genes: deeper/wider/more bits -> more accurate (0.6..0.8)."""
+    d, k, e, b = space.family.predictor_inputs(values)
+    return (
+        0.6
+        + 0.05 * (d.mean(1) - 2) / 2
+        + 0.02 * (k.mean(1) - 3) / 4
+        + 0.03 * (e.mean(1) - 3) / 3
+        + 0.1 * (b.mean((1, 2)) - 4) / 4
+    )
+
+
+def constant_space_yaml(tmp_path: Path, area: float = 800.0, value: float = 0.7) -> Path:
+    """A copy of the CIMNAS space with a constant accuracy (CLI tests in subprocesses)."""
+    text = SPACE.read_text()
+    text = text.replace(
+        "base_chip: ../chips/rram_baseline.yaml",
+        f"base_chip: {ROOT / 'examples/chips/rram_baseline.yaml'}",
+    )
+    text = text.replace("area_constraint_mm2: 800", f"area_constraint_mm2: {area}")
+    head, _, _ = text.partition("accuracy:\n  source: predictor")
+    text = head + f"accuracy:\n  source: constant\n  value: {value}\n  note: test constant\n"
+    p = tmp_path / "space.yaml"
+    p.write_text(text)
+    return p
