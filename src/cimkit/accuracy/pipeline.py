@@ -1,0 +1,261 @@
+"""The full, resumable accuracy pipeline: supernet -> QAT -> measurements -> baseline -> predictors.
+
+``python -m cimkit.accuracy.pipeline --out runs/accuracy`` (what tools/train_accuracy.sh runs).
+Every stage writes its result into ``--out`` and is skipped when that result exists, so an
+interrupted run continues where it stopped (training stages resume from their checkpoints,
+measurement stages from their JSON lines). ``--ship`` copies the artifacts to
+``src/cimkit/data/accuracy`` with a manifest.
+
+Stages:
+  1. supernet_fp   sandwich-rule training of the full-precision supernet
+  2. supernet_q    quantization-aware fine-tuning with random policies (copy of 1)
+  3. final         test-split accuracy of the largest/smallest subnet (FP, 8 and 4 bit)
+  4. measure_fp    validation accuracy of random FP subnets (predictor data)
+  5. measure_q     validation accuracy of random subnets x policies (quantized predictor data)
+  6. baseline      the largest architecture trained alone with the same budget (reference)
+  7. predictors    FP and quantized MLP predictors, held-out RMSE / Kendall tau
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+SHIP_DIR = Path(__file__).resolve().parents[1] / "data" / "accuracy"
+
+
+def _log_to(path: Path):
+    def log(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        with path.open("a") as f:
+            f.write(line + "\n")
+
+    return log
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()  # fmt: skip
+    except Exception:  # not a checkout: the manifest says so
+        return "unknown"
+
+
+def _policies(n: int, rng: np.random.Generator) -> list:
+    """Uniform 8-bit, uniform 4-bit, then random policies."""
+    out = [((8,) * 4,) * 20, ((4,) * 4,) * 20]
+    while len(out) < n:
+        out.append(tuple(tuple(r) for r in rng.choice((4, 6, 8), size=(20, 4)).tolist()))
+    return out[:n]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/accuracy"))
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--no-imagenet-init", action="store_true")
+    p.add_argument("--steps-fp", type=int, default=120)
+    p.add_argument("--steps-q", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--n-fp", type=int, default=160, help="FP subnets measured")
+    p.add_argument("--n-q-subnets", type=int, default=60)
+    p.add_argument("--n-policies", type=int, default=3, help="policies per quantized subnet")
+    p.add_argument("--n-calib", type=int, default=1024, help="BN recalibration images (FP)")
+    p.add_argument("--n-eval", type=int, default=5000, help="validation images per FP subnet")
+    p.add_argument("--n-calib-q", type=int, default=256, help="recalibration images (quantized)")
+    p.add_argument("--n-eval-q", type=int, default=2000, help="validation images per quantized")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--ship", action="store_true", help="copy artifacts to src/cimkit/data/accuracy")
+    a = p.parse_args(argv)
+
+    import torch
+
+    from cimkit.accuracy import data as data_mod
+    from cimkit.accuracy.encoding import Genome, random_genomes
+    from cimkit.accuracy.supernet import SupernetConfig, load_state, state_dict_fp16
+    from cimkit.accuracy.train import (
+        TrainArgs,
+        accuracy,
+        measure_many,
+        new_supernet,
+        recalibrate,
+        train_supernet,
+    )
+
+    torch.set_num_threads(a.threads)
+    out: Path = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = _log_to(out / "log.txt")
+    t_start = time.time()
+    splits = data_mod.load(a.data, seed=a.seed)
+    log(f"data {splits.describe()}; torch {torch.__version__}, {a.threads} threads")
+    cfg = SupernetConfig(width=a.width, stem_stride=2, num_classes=splits.num_classes)
+    summary_path = out / "summary.json"
+    summary: dict = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
+    summary["config"] = cfg.to_dict()
+
+    def save_summary() -> None:
+        summary_path.write_text(json.dumps(summary, indent=2))
+
+    imagenet = not a.no_imagenet_init and a.width == 1.0
+    fp_path, q_path = out / "supernet_fp.pt", out / "supernet_q.pt"
+
+    # 1. full-precision supernet
+    if not fp_path.is_file():
+        torch.manual_seed(a.seed)
+        net = new_supernet(cfg, imagenet, log)
+        targs = TrainArgs(steps=a.steps_fp, batch_size=a.batch_size, seed=a.seed)
+        res = train_supernet(net, splits.x_train, splits.y_train, targs, out / "ckpt_fp.pt", log)
+        torch.save(state_dict_fp16(net), fp_path)
+        summary["supernet_fp"] = {**res, "train_args": asdict(targs), "imagenet_init": imagenet}
+        save_summary()
+    # 2. quantization-aware fine-tuning
+    if not q_path.is_file():
+        net = new_supernet(cfg, False)
+        load_state(net, torch.load(fp_path, weights_only=True))
+        targs = TrainArgs(
+            steps=a.steps_q, batch_size=a.batch_size, lr=5e-4, warmup=2, quantized=True,
+            seed=a.seed + 1, distill=0.0, ckpt_every=10,
+        )  # fmt: skip
+        res = train_supernet(net, splits.x_train, splits.y_train, targs, out / "ckpt_q.pt", log)
+        torch.save(state_dict_fp16(net), q_path)
+        summary["supernet_q"] = {**res, "train_args": asdict(targs)}
+        save_summary()
+    if a.ship:
+        _ship_supernet(out, cfg, summary)
+
+    fp_net = new_supernet(cfg, False)
+    load_state(fp_net, torch.load(fp_path, weights_only=True))
+    q_net = new_supernet(cfg, False)
+    load_state(q_net, torch.load(q_path, weights_only=True))
+    x_calib = splits.x_train[: a.n_calib]
+    x_val, y_val = splits.x_val[: a.n_eval], splits.y_val[: a.n_eval]
+
+    # 3. test accuracy of the extremes
+    if "final" not in summary:
+        final = {}
+        for name, g in (("largest", Genome.largest()), ("smallest", Genome.smallest())):
+            for bits in (None, 8, 4):
+                gg = Genome(g.depths, g.kernels, g.expands, None if bits is None else
+                            ((bits,) * 4,) * 20)  # fmt: skip
+                net = fp_net if bits is None else q_net
+                recalibrate(net, gg, splits.x_train[:2048])
+                key = f"{name}_{'fp' if bits is None else f'{bits}bit'}"
+                final[key] = {
+                    "test": accuracy(net, splits.x_test, splits.y_test),
+                    "val": accuracy(net, x_val, y_val),
+                }
+                if bits == 4 and name == "largest":  # 4-bit without QAT, for the record
+                    recalibrate(fp_net, gg, splits.x_train[:2048])
+                    final["largest_4bit_no_qat"] = {
+                        "test": accuracy(fp_net, splits.x_test, splits.y_test)
+                    }
+                log(f"final {key}: {final[key]}")
+        summary["final"] = final
+        save_summary()
+
+    # 4./5. predictor data
+    fp_genomes = [Genome.largest(), Genome.smallest(), *random_genomes(a.n_fp - 2, seed=a.seed)]
+    t = time.time()
+    measure_many(fp_net, fp_genomes, x_calib, x_val, y_val, out / "measure_fp.jsonl", log)
+    summary.setdefault("measure_fp_s", round(time.time() - t, 1))
+    summary.setdefault("measure_fp_settings", {"n_calib": a.n_calib, "n_eval": a.n_eval})
+    rng = np.random.default_rng(a.seed + 7)
+    extra = random_genomes(a.n_q_subnets - 2, seed=a.seed + 1000)
+    subnets = [Genome.largest(), Genome.smallest(), *extra]
+    q_genomes = [
+        Genome(g.depths, g.kernels, g.expands, pol)
+        for g in subnets
+        for pol in _policies(a.n_policies, rng)
+    ]
+    t = time.time()
+    x_calib_q = splits.x_train[: a.n_calib_q]
+    x_val_q, y_val_q = splits.x_val[: a.n_eval_q], splits.y_val[: a.n_eval_q]
+    measure_many(q_net, q_genomes, x_calib_q, x_val_q, y_val_q, out / "measure_q.jsonl", log)
+    summary.setdefault("measure_q_s", round(time.time() - t, 1))
+    summary.setdefault("measure_q_settings", {"n_calib": a.n_calib_q, "n_eval": a.n_eval_q})
+    save_summary()
+
+    # 6. reference: the largest architecture trained alone, same init/steps/batch/data
+    if not a.skip_baseline and "baseline" not in summary:
+        torch.manual_seed(a.seed)
+        base = new_supernet(cfg, imagenet, log)
+        targs = TrainArgs(steps=a.steps_fp, batch_size=a.batch_size, seed=a.seed, distill=0.0)
+        res = train_supernet(
+            base, splits.x_train, splits.y_train, targs, out / "ckpt_baseline.pt", log,
+            sample=lambda r: [Genome.largest()],
+        )  # fmt: skip
+        recalibrate(base, Genome.largest(), splits.x_train[:2048])
+        fp_acc = accuracy(base, splits.x_test, splits.y_test)
+        recalibrate(base, Genome.largest(8), splits.x_train[:2048])
+        q8 = accuracy(base, splits.x_test, splits.y_test)
+        summary["baseline"] = {**res, "test_fp": fp_acc, "test_8bit_ptq": q8}
+        log(f"baseline largest alone: test FP {fp_acc:.4f}, 8-bit PTQ {q8:.4f}")
+        save_summary()
+
+    # 7. predictors
+    from cimkit.accuracy.predictor import fit_predictors
+
+    pred = fit_predictors(out, seed=a.seed, log=log)
+    summary["predictors"] = pred
+    summary["total_wall_s"] = summary.get("total_wall_s", 0) + round(time.time() - t_start, 1)
+    save_summary()
+    if a.ship:
+        _ship_all(out, summary)
+    log(f"done in {time.time() - t_start:.0f}s")
+    return 0
+
+
+def _ship_supernet(out: Path, cfg, summary: dict) -> None:
+    SHIP_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("supernet_fp.pt", "supernet_q.pt"):
+        shutil.copy2(out / name, SHIP_DIR / name)
+    _write_manifest(summary)
+
+
+def _ship_all(out: Path, summary: dict) -> None:
+    SHIP_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("supernet_fp.pt", "supernet_q.pt", "predictor_fp.pt", "predictor_q.pt",
+                 "measure_fp.jsonl", "measure_q.jsonl"):  # fmt: skip
+        if (out / name).is_file():
+            shutil.copy2(out / name, SHIP_DIR / name)
+    _write_manifest(summary)
+
+
+def _write_manifest(summary: dict) -> None:
+    files = {
+        f.name: {"bytes": f.stat().st_size}
+        for f in sorted(SHIP_DIR.iterdir())
+        if f.name != "manifest.json"
+    }
+    manifest = {
+        "data": "Fashion-MNIST (Debian dataset-fashion-mnist): 55k train / 5k val (seeded split "
+        "of the official 60k) / official 10k test",
+        "command": "tools/train_accuracy.sh",
+        "commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "host": f"{os.cpu_count()} CPU cores",
+        "files": files,
+        **summary,
+    }
+    (SHIP_DIR / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,456 @@
+"""Accuracy predictors: a 3-layer MLP (hidden 400) on one-hot genome encodings (CIMNAS III-C1).
+
+:class:`AccuracyPredictor` follows scikit-learn's conventions (keyword-only ``__init__`` that only
+stores parameters, ``fit(X, y) -> self``, ``predict(X)``, fitted attributes ending in ``_``).
+``X`` is the float one-hot encoding of :func:`cimkit.accuracy.encoding.encode` (N, F), ``y`` the
+measured top-1 accuracy as a fraction (N,).
+
+* The full-precision predictor has F = 135 architecture features.
+* The quantized predictor is built from a fitted full-precision one (``init_predictor``): its
+  first layer is widened with zero-initialized columns for the 240 quantization features, so it
+  starts as exactly the full-precision predictor, and it is then fine-tuned on subnets x policies
+  (the paper's "trained first on full-precision subnets and then extended to quantization
+  policies").
+
+Training uses torch (Adam, MSE on standardized accuracy, full batches, seeded); prediction is
+plain numpy (float32 matrix products), so scoring a batch of genomes takes microseconds each.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cimkit.accuracy import encoding as enc
+from cimkit.errors import CimkitError
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "accuracy"
+PREDICTOR_FILES = {"fp": "predictor_fp.pt", "q": "predictor_q.pt"}
+
+
+class NotFittedError(CimkitError):
+    """predict() before fit()."""
+
+
+class AccuracyPredictor:
+    """MLP accuracy predictor: ``n_layers`` hidden ReLU layers of ``hidden_size``, linear output.
+
+    Parameters (stored unchanged by ``__init__``):
+        hidden_size: units per hidden layer (OFA/CIMNAS: 400).
+        n_layers: hidden layers (OFA/CIMNAS: 3).
+        epochs: full-batch Adam steps.
+        lr: Adam learning rate.
+        weight_decay: L2 penalty (decoupled, AdamW).
+        init_predictor: a fitted predictor on the first ``init_predictor.n_features_in_``
+            features; ``fit`` starts from its weights (first layer widened with zeros) and its
+            target scaling.
+        random_state: seed of the initialization (same seed and data -> same predictor).
+
+    Fitted attributes: ``coefs_`` / ``intercepts_`` (lists of float32 arrays, layer i maps
+    (N, in_i) -> (N, out_i)), ``n_features_in_``, ``y_mean_``, ``y_std_``, ``loss_curve_``.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int = 400,
+        n_layers: int = 3,
+        epochs: int = 600,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-3,
+        init_predictor: AccuracyPredictor | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.init_predictor = init_predictor
+        self.random_state = random_state
+
+    # scikit-learn's estimator protocol (without inheriting BaseEstimator)
+    def get_params(self, deep: bool = True) -> dict:
+        return {
+            k: getattr(self, k)
+            for k in (
+                "hidden_size",
+                "n_layers",
+                "epochs",
+                "lr",
+                "weight_decay",
+                "init_predictor",
+                "random_state",
+            )  # fmt: skip
+        }
+
+    def set_params(self, **params: object) -> AccuracyPredictor:
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AccuracyPredictor:
+        """Fit on features X (N, F) and accuracies y (N,) in [0, 1]; returns self."""
+        import torch
+        from torch import nn
+
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32).ravel()
+        if X.ndim != 2 or len(X) != len(y) or len(y) < 2:
+            raise ValueError(f"need X (N, F) and y (N,) with N >= 2, got {X.shape}, {y.shape}")
+        torch.manual_seed(self.random_state)
+        init = self.init_predictor
+        dims = [X.shape[1]] + [self.hidden_size] * self.n_layers + [1]
+        layers: list[nn.Module] = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU())
+        mlp = nn.Sequential(*layers)
+        if init is not None:
+            _check_fitted(init)
+            f0 = init.n_features_in_
+            if f0 > X.shape[1] or init.hidden_size != self.hidden_size:
+                raise ValueError("init_predictor must have as many or fewer features, same width")
+            with torch.no_grad():
+                linears = [m for m in mlp if isinstance(m, nn.Linear)]
+                for i, (lin, w, b) in enumerate(
+                    zip(linears, init.coefs_, init.intercepts_, strict=True)
+                ):
+                    wt = torch.from_numpy(w.T.copy())
+                    if i == 0:  # widen: new input features start with zero weights
+                        lin.weight.zero_()
+                        lin.weight[:, :f0] = wt
+                    else:
+                        lin.weight.copy_(wt)
+                    lin.bias.copy_(torch.from_numpy(b))
+            self.y_mean_, self.y_std_ = init.y_mean_, init.y_std_
+        else:
+            self.y_mean_ = float(y.mean())
+            self.y_std_ = float(max(y.std(), 1e-3))
+        xt = torch.from_numpy(X)
+        yt = torch.from_numpy((y - self.y_mean_) / self.y_std_)
+        opt = torch.optim.AdamW(mlp.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, self.epochs))
+        curve = []
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            loss = ((mlp(xt).squeeze(1) - yt) ** 2).mean()
+            loss.backward()
+            opt.step()
+            sched.step()
+            curve.append(float(loss.detach()))
+        linears = [m for m in mlp if isinstance(m, nn.Linear)]
+        self.coefs_ = [m.weight.detach().numpy().T.astype(np.float32).copy() for m in linears]
+        self.intercepts_ = [m.bias.detach().numpy().astype(np.float32).copy() for m in linears]
+        self.n_features_in_ = X.shape[1]
+        self.loss_curve_ = curve
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted accuracy (N,) float32 (a fraction) of features X (N, n_features_in_)."""
+        _check_fitted(self)
+        h = np.asarray(X, dtype=np.float32)
+        if h.ndim != 2 or h.shape[1] != self.n_features_in_:
+            raise ValueError(f"X: need shape (N, {self.n_features_in_}), got {h.shape}")
+        last = len(self.coefs_) - 1
+        for i, (w, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
+            h = h @ w
+            h += b
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+        return h[:, 0] * np.float32(self.y_std_) + np.float32(self.y_mean_)
+
+    def predict_genomes(
+        self,
+        depths: np.ndarray,
+        kernels: np.ndarray,
+        expands: np.ndarray,
+        bits: np.ndarray | None = None,
+        chunk: int = 1024,
+    ) -> np.ndarray:
+        """Predicted accuracy (N,) of genome arrays, without building the one-hot matrix.
+
+        Same result as ``predict(encode(...))`` (up to float rounding), faster: a one-hot input
+        times the first layer is a sum of weight rows, so per block slot the rows of every
+        (kernel, expand[, 4 bit genes]) combination are summed once (tables built on first use)
+        and each genome gathers 20 slot rows + 1 depth row instead of a 375 x 400 product.
+
+        Shapes: depths (N, 5), kernels/expands (N, 20), bits (N, 20, 4) or None (as
+        :func:`cimkit.accuracy.encoding.encode`; bits required iff the predictor is quantized).
+        """
+        _check_fitted(self)
+        quantized = self.n_features_in_ == enc.ARCH_DIM + enc.QUANT_DIM
+        if self.n_features_in_ not in (enc.ARCH_DIM, enc.ARCH_DIM + enc.QUANT_DIM):
+            raise ValueError("predict_genomes needs the standard encoding; use predict()")
+        if quantized != (bits is not None):
+            raise ValueError("bits must be given exactly for the quantized predictor")
+        codes, dcode = _genome_codes(depths, kernels, expands, bits)
+        slot_tab, depth_tab = self._tables()
+        n = len(dcode)
+        out = np.empty(n, dtype=np.float32)
+        for i in range(0, n, chunk):
+            c = codes[i : i + chunk]
+            h = depth_tab[dcode[i : i + chunk]]  # (c, hidden), includes the first bias
+            for j in range(enc.N_SLOTS):  # 20 row gathers, no (c, 20, hidden) temporary
+                h += slot_tab[c[:, j]]
+            for j in range(1, len(self.coefs_)):
+                np.maximum(h, 0.0, out=h)
+                h = h @ self.coefs_[j]
+                h += self.intercepts_[j]
+            out[i : i + chunk] = h[:, 0]
+        return out * np.float32(self.y_std_) + np.float32(self.y_mean_)
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """First-layer row sums: slot table (20 * C, hidden), depth table (243, hidden)."""
+        cached = self.__dict__.get("_tables_cache")
+        if cached is not None:
+            return cached
+        w = self.coefs_[0]  # (F, hidden)
+        hid = w.shape[1]
+        nk, ne, nb = len(enc.KERNELS), len(enc.EXPANDS), len(enc.BITS)
+        quantized = self.n_features_in_ > enc.ARCH_DIM
+        n_bits = nb**4 if quantized else 1
+        combos = nk * ne * n_bits
+        tab = np.zeros((enc.N_SLOTS, combos + 1, hid), dtype=np.float32)  # last row: inactive
+        for j in range(enc.N_SLOTS):
+            base = j * (nk + ne)
+            ke = w[base : base + nk][:, None, :] + w[base + nk : base + nk + ne][None, :, :]
+            ke = ke.reshape(nk * ne, 1, hid)
+            if quantized:
+                q0 = enc.ARCH_DIM + j * 4 * nb
+                g = [w[q0 + t * nb : q0 + (t + 1) * nb] for t in range(4)]  # (nb, hid) each
+                bits = (
+                    g[0][:, None, None, None] + g[1][None, :, None, None]
+                    + g[2][None, None, :, None] + g[3][None, None, None, :]
+                ).reshape(1, n_bits, hid)  # fmt: skip
+                tab[j, :combos] = (ke + bits).reshape(combos, hid)
+            else:
+                tab[j, :combos] = ke.reshape(combos, hid)
+        d0 = enc.N_SLOTS * (nk + ne)
+        nd = len(enc.DEPTHS)
+        dtab = np.zeros((nd**enc.N_STAGES, hid), dtype=np.float32)
+        for c in range(nd**enc.N_STAGES):
+            for s in range(enc.N_STAGES):
+                dtab[c] += w[d0 + s * nd + (c // nd ** (enc.N_STAGES - 1 - s)) % nd]
+        dtab += self.intercepts_[0]
+        cached = (tab.reshape(-1, hid), dtab)
+        self.__dict__["_tables_cache"] = cached
+        return cached
+
+    # ----------------------------------------------------------------- persistence
+    def state_dict(self) -> dict:
+        """Tensors and plain values only (loadable with ``torch.load(weights_only=True)``)."""
+        import torch
+
+        _check_fitted(self)
+        return {
+            "params": {k: v for k, v in self.get_params().items() if k != "init_predictor"},
+            "coefs": [torch.from_numpy(w) for w in self.coefs_],
+            "intercepts": [torch.from_numpy(b) for b in self.intercepts_],
+            "n_features_in": self.n_features_in_,
+            "y_mean": self.y_mean_,
+            "y_std": self.y_std_,
+        }
+
+    @classmethod
+    def from_state_dict(cls, sd: dict) -> AccuracyPredictor:
+        p = cls(**sd["params"])
+        p.coefs_ = [np.ascontiguousarray(w.numpy(), dtype=np.float32) for w in sd["coefs"]]
+        p.intercepts_ = [np.asarray(b.numpy(), dtype=np.float32) for b in sd["intercepts"]]
+        p.n_features_in_ = int(sd["n_features_in"])
+        p.y_mean_, p.y_std_ = float(sd["y_mean"]), float(sd["y_std"])
+        p.loss_curve_ = []
+        return p
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        torch.save(self.state_dict(), path)
+
+
+def _lut(choices: tuple[int, ...]) -> np.ndarray:
+    lut = np.full(17, -1, dtype=np.int64)
+    lut[list(choices)] = np.arange(len(choices))
+    return lut
+
+
+_K_LUT, _E_LUT, _B_LUT, _D_LUT = (
+    _lut(enc.KERNELS), _lut(enc.EXPANDS), _lut(enc.BITS), _lut(enc.DEPTHS)
+)  # fmt: skip
+
+
+def _index(lut: np.ndarray, a: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    idx = lut[np.clip(a, 0, len(lut) - 1)]
+    if (idx < 0).any() or (a >= len(lut)).any():
+        raise enc.GenomeError(f"{name}: value outside the search space")
+    return idx
+
+
+def _genome_codes(
+    depths: np.ndarray, kernels: np.ndarray, expands: np.ndarray, bits: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices into the first-layer tables: slots (N, 20) and depth combination (N,)."""
+    depths = np.asarray(depths)
+    n = len(depths)
+    for name, a, shape in (("depths", depths, (n, 5)), ("kernels", kernels, (n, 20)),
+                           ("expands", expands, (n, 20))):  # fmt: skip
+        if np.shape(a) != shape:
+            raise enc.GenomeError(f"{name}: need shape {shape}, got {np.shape(a)}")
+    di = _index(_D_LUT, depths, "depths")
+    code = _index(_K_LUT, kernels, "kernels") * len(enc.EXPANDS)
+    code += _index(_E_LUT, expands, "expands")
+    if bits is not None:
+        if np.shape(bits) != (n, 20, 4):
+            raise enc.GenomeError(f"bits: need shape {(n, 20, 4)}, got {np.shape(bits)}")
+        bi = _index(_B_LUT, bits, "bits")
+        nb = len(enc.BITS)
+        code = code * nb**4 + ((bi[..., 0] * nb + bi[..., 1]) * nb + bi[..., 2]) * nb + bi[..., 3]
+        combos = len(enc.KERNELS) * len(enc.EXPANDS) * nb**4
+    else:
+        combos = len(enc.KERNELS) * len(enc.EXPANDS)
+    code[~enc.active_slots(depths)] = combos  # the inactive row (zeros)
+    code += np.arange(enc.N_SLOTS) * (combos + 1)
+    nd = len(enc.DEPTHS)
+    dcode = di @ (nd ** np.arange(enc.N_STAGES - 1, -1, -1))
+    return code, dcode
+
+
+def _check_fitted(p: AccuracyPredictor) -> None:
+    if not hasattr(p, "coefs_"):
+        raise NotFittedError("this AccuracyPredictor is not fitted yet: call fit() first")
+
+
+def load_predictor(kind: str = "q", path: Path | None = None) -> AccuracyPredictor:
+    """The shipped predictor ``kind`` ('fp' or 'q'), or the one at ``path``.
+
+    Loaded with ``torch.load(..., weights_only=True)``: no code runs from the file.
+    """
+    import torch
+
+    if path is None:
+        if kind not in PREDICTOR_FILES:
+            raise CimkitError(f"predictor kind must be 'fp' or 'q', got {kind!r}")
+        path = DATA_DIR / PREDICTOR_FILES[kind]
+    if not Path(path).is_file():
+        raise CimkitError(
+            f"accuracy predictor {path} missing: reinstall cimkit or run tools/train_accuracy.sh"
+        )
+    return AccuracyPredictor.from_state_dict(
+        torch.load(path, map_location="cpu", weights_only=True)
+    )
+
+
+def predict_accuracy(
+    depths: np.ndarray,
+    kernels: np.ndarray,
+    expands: np.ndarray,
+    bits: np.ndarray | None = None,
+    predictors: dict[str, AccuracyPredictor] | None = None,
+) -> np.ndarray:
+    """Predicted top-1 accuracy (N,) of a batch of genomes (FP predictor when ``bits`` is None).
+
+    Shapes: depths (N, 5), kernels/expands (N, 20), bits (N, 20, 4) in {4, 6, 8} or None.
+    """
+    kind = "fp" if bits is None else "q"
+    pred = (predictors or {}).get(kind) or _cached(kind)
+    return pred.predict_genomes(depths, kernels, expands, bits)
+
+
+_CACHE: dict[str, AccuracyPredictor] = {}
+
+
+def _cached(kind: str) -> AccuracyPredictor:
+    if kind not in _CACHE:
+        _CACHE[kind] = load_predictor(kind)
+    return _CACHE[kind]
+
+
+# --------------------------------------------------------------------------- metrics / fitting
+def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """RMSE (percentage points), Kendall tau and Spearman rho of predictions vs measurements."""
+    from scipy.stats import kendalltau, spearmanr
+
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    return {
+        "rmse_pp": float(np.sqrt(np.mean((y_true - y_pred) ** 2)) * 100),
+        "kendall_tau": float(kendalltau(y_true, y_pred).statistic),
+        "spearman": float(spearmanr(y_true, y_pred).statistic),
+        "n": len(y_true),
+    }
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _arrays(records: list[dict], quantized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, subnet id) from measurement records; subnet id groups policies of one subnet."""
+    gs = [enc.Genome.from_dict(r["genome"]) for r in records]
+    d, k, e, b = enc.stack(gs)
+    x = enc.encode(d, k, e, b if quantized else None)
+    keys = {}
+    sid = np.array(
+        [keys.setdefault((g.depths, g.kernels, g.expands), len(keys)) for g in gs], dtype=np.int64
+    )
+    return x, np.array([r["acc"] for r in records], dtype=np.float32), sid
+
+
+def fit_predictors(
+    out: Path,
+    seed: int = 0,
+    holdout: float = 0.2,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Fit the FP and the quantized predictor on ``out``/measure_{fp,q}.jsonl; write
+    ``out``/predictor_{fp,q}.pt; return held-out metrics.
+
+    Held-out = a seeded ``holdout`` fraction of the *subnets* (for the quantized data, all
+    policies of a held-out subnet are held out): the predictors never see these architectures.
+    The largest and smallest subnets always stay in the training split.
+    """
+    t0 = time.time()
+    res: dict = {}
+    rng = np.random.default_rng(seed)
+
+    def split(sid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.unique(sid)
+        cand = ids[ids >= 2]  # 0 = largest, 1 = smallest (measured first)
+        n_out = max(1, round(holdout * len(ids)))
+        test_ids = rng.choice(cand, size=min(n_out, len(cand)), replace=False)
+        test = np.isin(sid, test_ids)
+        return ~test, test
+
+    x, y, sid = _arrays(_read_jsonl(out / "measure_fp.jsonl"), quantized=False)
+    tr, te = split(sid)
+    fp = AccuracyPredictor(random_state=seed).fit(x[tr], y[tr])
+    res["fp"] = {
+        "heldout": metrics(y[te], fp.predict(x[te])),
+        "train": metrics(y[tr], fp.predict(x[tr])),
+        "n_train": int(tr.sum()),
+        "acc_range": [float(y.min()), float(y.max())],
+    }
+    fp.save(out / "predictor_fp.pt")
+    log(f"FP predictor: held-out {res['fp']['heldout']}")
+
+    xq, yq, sidq = _arrays(_read_jsonl(out / "measure_q.jsonl"), quantized=True)
+    trq, teq = split(sidq)
+    q = AccuracyPredictor(init_predictor=fp, epochs=400, random_state=seed)
+    q.fit(xq[trq], yq[trq])
+    res["q"] = {
+        "heldout": metrics(yq[teq], q.predict(xq[teq])),
+        "train": metrics(yq[trq], q.predict(xq[trq])),
+        "n_train": int(trq.sum()),
+        "acc_range": [float(yq.min()), float(yq.max())],
+        # Reference: the FP predictor alone (ignores the policy) on the same held-out points.
+        "heldout_fp_predictor_only": metrics(yq[teq], fp.predict(xq[teq][:, : enc.ARCH_DIM])),
+    }
+    q.save(out / "predictor_q.pt")
+    log(f"quantized predictor: held-out {res['q']['heldout']}")
+    res["fit_s"] = round(time.time() - t0, 1)
+    return res
