@@ -16,21 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from cimkit.search.proxies import proxy_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
-
-
-def stub_accuracy(values: dict[str, np.ndarray], space) -> np.ndarray:  # noqa: ANN001
-    d, k, e, b = space.family.predictor_inputs(values)
-    return (
-        0.6
-        + 0.05 * (d.mean(1) - 2) / 2
-        + 0.02 * (k.mean(1) - 3) / 4
-        + 0.03 * (e.mean(1) - 3) / 3
-        + 0.1 * (b.mean((1, 2)) - 4) / 4
-    )
 
 
 def main() -> None:
@@ -48,7 +37,7 @@ def main() -> None:
     from cimkit.space import load_space
 
     space = load_space(SPACE)
-    problem = CimnasProblem(space, accuracy_fn=stub_accuracy if args.stub_accuracy else None)
+    problem = CimnasProblem(space, accuracy_fn=proxy_accuracy if args.stub_accuracy else None)
     label = "STUB accuracy (not the predictor)" if args.stub_accuracy else "shipped predictor"
     print(f"cores: {os.cpu_count()}, accuracy: {label}")
     problem.evaluate(space.baseline_genome()[None])  # imports, predictor load, caches

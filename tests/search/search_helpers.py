@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from cimkit.search.proxies import proxy_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
 
 
-def stub_accuracy(values: dict[str, np.ndarray], space) -> np.ndarray:  # noqa: ANN001
-    """Deterministic, smooth in the genes: deeper/wider/more bits -> more accurate (0.6..0.8)."""
-    d, k, e, b = space.family.predictor_inputs(values)
-    return (
-        0.6
-        + 0.05 * (d.mean(1) - 2) / 2
-        + 0.02 * (k.mean(1) - 3) / 4
-        + 0.03 * (e.mean(1) - 3) / 3
-        + 0.1 * (b.mean((1, 2)) - 4) / 4
-    )
+# The deterministic proxy accuracy the search tests use instead of the shipped predictor.
+stub_accuracy = proxy_accuracy
 
 
 def constant_space_yaml(tmp_path: Path, area: float = 800.0, value: float = 0.7) -> Path:
