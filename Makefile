@@ -37,8 +37,8 @@ demo: $(STAMP)
 	  --store $(DEMO_OUT)/cimkit.sqlite --report $(DEMO_OUT)/search
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks tools
-	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools examples
+	$(BIN)/ruff format --check src tests benchmarks tools examples
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks tools
