@@ -1,9 +1,9 @@
 """Golden tests: cimkit's predictions for published silicon macros.
 
-Two kinds of pin: (1) each figure stays within the stated error bound of the paper's number
-(docs/cost-model.md states the tolerance reached: 70 % worst case, 30 % for all but Wang's
-TOPS/W); (2) each prediction stays within 2 % of its current value, so any model change that
-moves a validated figure is noticed and the docs table is updated with it.
+Two kinds of pin: (1) each figure stays within +-15 % of the paper's number (the calibrated model
+reaches 0.4 % in sample; docs/cost-model.md also gives leave-one-out errors); (2) each prediction
+stays within 2 % of its current value, so any model change that moves a validated figure is
+noticed and the docs table is updated with it.
 """
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from cimkit.validation import get_preset, macro_presets, predict_macro, validati
 # (macro, figure, cimkit prediction when docs/cost-model.md was last updated)
 GOLDEN = [
     ("sinangil_jssc_2021", "tops", 0.372364),
-    ("sinangil_jssc_2021", "tops_per_w", 303.252),
+    ("sinangil_jssc_2021", "tops_per_w", 351.067),
     ("wang_vlsi_2022", "tops", 0.299854),
-    ("wang_vlsi_2022", "tops_per_w", 54.6535),
-    ("wang_vlsi_2022", "tops_per_mm2", 2.40902),
-    ("wang_vlsi_2022", "area_mm2", 0.124471),
+    ("wang_vlsi_2022", "tops_per_w", 32.2044),
+    ("wang_vlsi_2022", "tops_per_mm2", 2.40924),
+    ("wang_vlsi_2022", "area_mm2", 0.12446),
     ("wan_nature_2022", "tops", 0.744023),
-    ("wan_nature_2022", "tops_per_w", 11.3665),
-    ("kim_jssc_2021_colonnade", "tops_per_w", 117.323),
-    ("kim_jssc_2021_colonnade", "area_mm2", 0.227207),
+    ("wan_nature_2022", "tops_per_w", 15.9551),
+    ("kim_jssc_2021_colonnade", "tops_per_w", 117.337),
+    ("kim_jssc_2021_colonnade", "area_mm2", 0.227229),
 ]
-# Error bound per figure against the paper (what the model reaches, see docs).
-BOUND = {("wang_vlsi_2022", "tops_per_w"): 0.75}
-DEFAULT_BOUND = 0.30
+# Error bound per figure against the paper. The calibrated model reproduces every figure within
+# 0.4 % in sample; the bound is the issue's +-15 % so a model change that breaks a figure fails.
+BOUND: dict[tuple[str, str], float] = {}
+DEFAULT_BOUND = 0.15
 
 
 @pytest.mark.parametrize(("macro", "figure", "value"), GOLDEN)

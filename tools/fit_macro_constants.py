@@ -1,6 +1,6 @@
 """Fit the `calibrated` constants of cimkit/data/constants.yaml to the published macros.
 
-Usage: .venv/bin/python tools/fit_macro_constants.py [--write]
+Usage: .venv/bin/python tools/fit_macro_constants.py [--write] [--loo]
 
 Minimizes the squared log-ratio of predicted to reported figures (TOPS/W, TOPS/mm^2, macro area;
 TOPS is fixed by each preset's cycle time) with scipy's bounded least squares, each constant
@@ -32,7 +32,6 @@ FITTED: tuple[tuple[str, str], ...] = (
     ("constants", "row_driver_area_um2"),
     ("constants", "fa_area_um2"),
     ("sram", "read_energy_fj"),
-    ("rram", "read_energy_fj"),
     ("sram", "cell_area_f2"),
 )
 FIGURES = ("tops_per_w", "tops_per_mm2", "area_mm2")
@@ -46,7 +45,13 @@ def _with(raw: dict, x: np.ndarray) -> dict:
     return new
 
 
-def residuals(logx: np.ndarray, raw: dict) -> np.ndarray:
+def figures() -> list[tuple[str, str]]:
+    """(macro, figure) pairs with a reported value, in a fixed order."""
+    return [(p.id, f) for p in macro_presets() for f in FIGURES if p.reported.get(f)]
+
+
+def residuals(logx: np.ndarray, raw: dict, skip: int | None = None) -> np.ndarray:
+    """Log ratios predicted/reported of every figure (``skip``: leave that one out)."""
     c = parse_constants(_with(raw, np.exp(logx)))
     out = []
     for p in macro_presets():
@@ -55,12 +60,27 @@ def residuals(logx: np.ndarray, raw: dict) -> np.ndarray:
             rep = p.reported.get(f)
             if rep:
                 out.append(np.log(pred[f] / rep))
-    return np.array(out)
+    res = np.array(out)
+    return res if skip is None else np.delete(res, skip)
+
+
+def leave_one_out(raw: dict, x0: np.ndarray) -> list[float]:
+    """Error of each figure predicted by constants fitted to all the other figures."""
+    errors = []
+    for k in range(len(figures())):
+        fit = least_squares(
+            residuals, np.log(x0), args=(raw, k), bounds=(np.log(x0 / 30), np.log(x0 * 30))
+        )
+        errors.append(float(np.expm1(residuals(fit.x, raw)[k])))
+    return errors
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true", help="rewrite constants.yaml values")
+    ap.add_argument(
+        "--loo", action="store_true", help="also print leave-one-out errors (one refit per figure)"
+    )
     args = ap.parse_args()
     raw = load_constants().raw
     x0 = np.array(
@@ -78,6 +98,10 @@ def main() -> None:
     print("figure errors after:  " + " ".join(f"{np.expm1(r):+.1%}" for r in fit.fun))
     for (s, k), a, b in zip(FITTED, x0, x, strict=True):
         print(f"  {s}.{k}: {a:.4g} -> {b:.4g}")
+    if args.loo:
+        print("leave-one-out (each figure predicted by a fit to the others):")
+        for (macro, fig), err in zip(figures(), leave_one_out(raw, x0), strict=True):
+            print(f"  {macro} {fig}: {err:+.1%}")
     if args.write:
         text = CONSTANTS_FILE.read_text()
         for (s, k), v in zip(FITTED, x, strict=True):

@@ -206,7 +206,8 @@ def _hand_linear(case: Case) -> dict[str, dict[str, float]]:
     e["cells"] = vectors * in_slices * weight_cells * in_lvl * cell_level * e_read
     # Row drivers: an active row (in proportion to the input slice level) drives a wordline of
     # all `cols` cells, per input bit applied in the cycle.
-    row_j = c["row_fj_per_col"] * cols * dac * FJ
+    # A d-bit input slice drives up to 2^d - 1 unit pulses / DAC steps per row activation.
+    row_j = c["row_fj_per_col"] * cols * (2**dac - 1) * FJ
     e["row_drivers"] = vectors * in_slices * block_rows * in_lvl * row_j
     # ADC: one conversion per used column per input slice; Walden FoM x 2^bits each.
     conversions = vectors * in_slices * block_cols

@@ -263,7 +263,7 @@ def _evaluate_block(
     cell_events = vec * slices * m.weight_cells * in_lvl
     level = (g0 + (1 - g0) * w_lvl) + (m.pack - 1) * g0  # off-diagonal packed cells sit at g_min
     ex["cells"] = cell_events * level * (d["read_energy_fj"] * comp.FJ * v2)  # 0 off-crossbar
-    row_j = c["row_fj_per_col"] * d["cols"] * d["input_bits_per_cycle"] * comp.FJ * ef
+    row_j = c["row_fj_per_col"] * d["cols"] * (2.0 ** d["input_bits_per_cycle"] - 1) * comp.FJ * ef
     ex["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl, 0.0) * row_j
     conversions = vec * slices * m.conversions_per_slice
     ex["adc"] = conversions * np.where(analog, comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
