@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 from cimkit.codegen.lowering import LayerGeometry, mac_chain
 from cimkit.errors import CimkitError
-from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig
+from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig, piece_range
 from cimkit.workload import Workload
 
 #: Default cycles to write one weight row, by technology.
@@ -48,7 +48,7 @@ def piece_channels(out_channels: int, piece: int, pieces: int) -> tuple[int, int
         raise CimkitError(
             f"piece {piece} of {pieces} is invalid for a layer with {out_channels} channels"
         )
-    return piece * out_channels // pieces, (piece + 1) * out_channels // pieces
+    return piece_range(out_channels, piece, pieces)
 
 
 def write_ops(geom: LayerGeometry, copies: int) -> int:

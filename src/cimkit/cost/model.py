@@ -492,12 +492,15 @@ def _reason(i: int, f: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) ->
 def _assemble(
     table: DesignTable, la: LayerArrays, parts: list[dict[str, Any]], breakdown: bool
 ) -> Evaluation:
-    def cat(key: str, sub: str | None = None) -> Any:
-        if sub is None:
-            return np.concatenate([p[key] for p in parts])
+    def cat(key: str) -> np.ndarray:
+        """Concatenate the chunks' (n, ...) arrays of ``key`` along designs."""
+        return np.concatenate([p[key] for p in parts])
+
+    def cat_dict(key: str) -> dict[str, np.ndarray]:
+        """Concatenate, entry by entry, the chunks' dicts of arrays of ``key``."""
         return {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
 
-    metrics = cat("metrics", "")
+    metrics = cat_dict("metrics")
     checks = _feasibility(metrics, cat("stationary"), cat("cycle_ns"), cat("area_constraint"))
     feasible = ~(checks["no_fit"] | checks["too_big"] | checks["too_fast"])
     names = la.names or tuple(f"slot{j}" for j in range(la.shape[1]))
@@ -506,15 +509,13 @@ def _assemble(
         metrics=metrics,
         feasible=feasible,
         checks=checks,
-        energy_by_component=cat("energy_by", ""),
-        area_by_component=cat("area_by", ""),
+        energy_by_component=cat_dict("energy_by"),
+        area_by_component=cat_dict("area_by"),
         layer_names=names,
     )
     if breakdown:
-        ev.layer_energy = cat("layer_energy", "")
+        ev.layer_energy = cat_dict("layer_energy")
         ev.layer_latency = cat("layer_latency")
         ev.layer_replication = cat("layer_replication")
-        ev.layer_xbars = np.concatenate(
-            [np.broadcast_to(p["layer_xbars"], p["layer_latency"].shape) for p in parts]
-        )
+        ev.layer_xbars = cat("layer_xbars")  # already (n, L) per chunk
     return ev

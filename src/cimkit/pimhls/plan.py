@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def piece_range(units: int, piece: int, pieces: int) -> tuple[int, int]:
+    """Units ``[start, stop)`` of piece ``piece`` of ``pieces`` when ``units`` output channels (or
+    convolution groups) are split as evenly as possible: ``[i * U // n, (i + 1) * U // n)``.
+
+    The one split convention of the optimizer and the Verilog generator.
+    """
+    return piece * units // pieces, (piece + 1) * units // pieces
+
+
 @dataclass(frozen=True)
 class TileConfig:
     """Hardware parameters of the arrays serving one layer (one tile set).

@@ -39,7 +39,7 @@ import numpy as np
 
 from cimkit.errors import InfeasibleDesignError, SpecError
 from cimkit.pimhls.dfg import schedule_order
-from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig
+from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig, piece_range
 from cimkit.pimhls.technology import TECHS, LayerCosts, PimTechnology, technologies
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.layer import Layer, make_layer
@@ -67,7 +67,7 @@ def piece_units(layer: Layer, pieces: int) -> list[int]:
     units = split_units(layer)
     if not 1 <= pieces <= units:
         raise SpecError(f"layer {layer.name!r} can be split into 1..{units} pieces, not {pieces}")
-    return [(j + 1) * units // pieces - j * units // pieces for j in range(pieces)]
+    return [hi - lo for lo, hi in (piece_range(units, j, pieces) for j in range(pieces))]
 
 
 def piece_layer(layer: Layer, units: int) -> Layer:
