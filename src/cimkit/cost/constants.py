@@ -9,14 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import yaml
 
-DEVICES: tuple[str, ...] = ("rram", "sram", "mram")
-MACRO_KINDS: tuple[str, ...] = ("analog", "digital")
-MODES: tuple[str, ...] = ("weight_stationary", "weight_swapping")
+from cimkit.specs.chip import DeviceKind, Execution, InputEncoding, MacroKind, Mode, Readout
+
+# Category codes of the design table, in the order of the spec's Literal types (one source).
+DEVICES: tuple[str, ...] = get_args(DeviceKind)
+MACRO_KINDS: tuple[str, ...] = get_args(MacroKind)
+MODES: tuple[str, ...] = get_args(Mode)
+READOUTS: tuple[str, ...] = get_args(Readout)
+ENCODINGS: tuple[str, ...] = get_args(InputEncoding)
+EXECUTIONS: tuple[str, ...] = get_args(Execution)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cimkit.cost.constants import DEVICES, MACRO_KINDS, MODES, Constants, load_constants
+from cimkit.cost.constants import (
+    DEVICES,
+    ENCODINGS,
+    EXECUTIONS,
+    MACRO_KINDS,
+    MODES,
+    READOUTS,
+    Constants,
+    load_constants,
+)
 from cimkit.errors import SpecError
 from cimkit.specs.chip import NODES_NM, ChipSpec
 
@@ -30,6 +39,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "on_off_ratio": ("device.on_off_ratio", None),
     "write_energy_pj": ("device.write_energy_pj", None),
     "write_latency_ns": ("device.write_latency_ns", None),
+    "read_voltage_v": ("device.read_voltage_v", None),
     "macro_kind": ("macro.kind", MACRO_KINDS),
     "rows": ("macro.rows", None),
     "cols": ("macro.cols", None),
@@ -37,6 +47,11 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "cols_per_adc": ("macro.cols_per_adc", None),
     "input_bits_per_cycle": ("macro.input_bits_per_cycle", None),
     "combine_weight_bits": ("macro.combine_weight_bits", None),
+    "readout": ("macro.readout", READOUTS),
+    "input_encoding": ("macro.input_encoding", ENCODINGS),
+    "active_rows": ("macro.active_rows", None),
+    "slices_per_conversion": ("macro.slices_per_conversion", None),
+    "pack_groups": ("macro.pack_groups", None),
     "macros_per_tile": ("tile.macros", None),
     "tile_buffer_kb": ("tile.buffer_kb", None),
     "vector_lanes": ("tile.vector_lanes", None),
@@ -47,6 +62,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "noc_bits": ("chip.noc_bits", None),
     "mode": ("chip.mode", MODES),
     "area_constraint_mm2": ("chip.area_constraint_mm2", None),
+    "execution": ("chip.execution", EXECUTIONS),
     "dram_pj_per_bit": ("dram.energy_pj_per_bit", None),
     "dram_bandwidth_gb_s": ("dram.bandwidth_gb_s", None),
 }
@@ -58,6 +74,7 @@ _DEVICE_DEFAULTS = (
     "on_off_ratio",
     "write_energy_pj",
     "write_latency_ns",
+    "read_voltage_v",
 )
 
 
@@ -161,6 +178,18 @@ class DesignTable:
                     raise SpecError(f"{name}: unknown values {bad}; allowed: {list(cats)}")
                 a = np.array([cats.index(x) for x in a.ravel()])
             values[name] = np.asarray(a, dtype=np.float64).reshape(n)
+        # The spec's default rule for the encoding: an unset encoding follows the DAC width.
+        if "input_bits_per_cycle" in arrays and "input_encoding" not in arrays:
+            serial = values["input_encoding"] == ENCODINGS.index("bit_serial")
+            multi = values["input_bits_per_cycle"] > 1
+            values["input_encoding"] = np.where(
+                serial & multi, float(ENCODINGS.index("pulse_count")), values["input_encoding"]
+            )
+        if "macro_kind" in arrays and "readout" not in arrays:
+            digital = values["macro_kind"] == MACRO_KINDS.index("digital")
+            tree = float(READOUTS.index("adder_tree"))
+            default = float(READOUTS.index(base.macro.readout if base.macro.kind == "analog" else "sar"))
+            values["readout"] = np.where(digital, tree, default)
         if names is not None and len(names) != n:
             raise SpecError(f"got {len(names)} design names for {n} designs")
         table = cls(values, tuple(names) if names else tuple(f"design-{i}" for i in range(n)))
@@ -204,6 +233,8 @@ def resolve_defaults(
         values[name] = np.where(np.isnan(v), table[dev], v)
     v = values["dram_pj_per_bit"]
     values["dram_pj_per_bit"] = np.where(np.isnan(v), c["dram_pj_per_bit"], v)
+    v = values["active_rows"]
+    values["active_rows"] = np.where(np.isnan(v), values["rows"], v)
     return values
 
 
@@ -243,7 +274,15 @@ def _field_bounds() -> dict[str, tuple[str, float, float, bool, bool, bool]]:
 
 _BOUNDS = _field_bounds()
 #: Parameters that may be NaN (unset, resolved from constants or meaning 'no constraint').
-_OPTIONAL = (*_DEVICE_DEFAULTS, "dram_pj_per_bit", "area_constraint_mm2")
+_OPTIONAL = (
+    *_DEVICE_DEFAULTS,
+    "dram_pj_per_bit",
+    "area_constraint_mm2",
+    "cycle_time_ns",
+    "active_rows",
+    "glb_bandwidth_bits",
+    "noc_bits",
+)
 
 
 def validate_table(t: DesignTable) -> None:
@@ -287,6 +326,21 @@ def validate_table(t: DesignTable) -> None:
     bad = digital & (t.values["device"] == DEVICES.index("rram"))
     if bad.any():
         fail("device", bad, "sram or mram for a digital macro")
+    tree = t.values["readout"] == READOUTS.index("adder_tree")
+    bad = digital != tree
+    if bad.any():
+        fail("readout", bad, "adder_tree for a digital macro, sar/flash/integrate_fire for analog")
+    serial = t.values["input_encoding"] == ENCODINGS.index("bit_serial")
+    bad = serial & (t.values["input_bits_per_cycle"] != 1)
+    if bad.any():
+        fail(
+            "input_bits_per_cycle",
+            bad,
+            "1 with input_encoding bit_serial (use pulse_count or voltage_dac for more)",
+        )
+    bad = t.values["active_rows"] > t.values["rows"]
+    if bad.any():
+        fail("active_rows", bad, "at most rows")
 
 
 def as_design_table(designs: Any, base: ChipSpec | None = None) -> DesignTable:

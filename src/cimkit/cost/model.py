@@ -1,8 +1,17 @@
 """``evaluate(designs, workload)``: energy, latency, area and figures of merit of N designs.
 
-The model is pure numpy over a leading design axis: design parameters are (n, 1) arrays, layer
-columns (B, L) arrays with B in {1, n}, so every per-layer quantity is an (n, L) array and a whole
-population costs a few hundred vector operations. Designs are processed in chunks to bound memory.
+The system model composes the registered engines (:mod:`cimkit.cost.engines`): every layer slot
+is assigned to an engine (crossbars, vector units), each engine returns per-layer energy terms,
+busy time, area and leakage, and this module adds what the chip shares (activation traffic
+through tile buffers, global buffer and NoC; network I/O over DRAM; leakage), the execution model
+(pipelined, sequential or layerwise, see ``chip.execution``) and the figures of merit.
+
+Speed: the mapping depends on a design only through its mapping key
+(:data:`cimkit.cost.mapping.KEY_PARAMS`), so it is computed once per distinct key; energies are
+:class:`~cimkit.cost.registry.Term` products of keyed event counts and per-design costs, summed
+over layers before they meet the design axis. Only the latency (replication, max, sums) is a
+per-(design, layer) computation. :func:`evaluate_reference` computes the same quantities the
+plain way (every design mapped on its own, energies as (n, L) arrays); the tests compare them.
 See docs/cost-model.md for every equation and its provenance.
 """
 
@@ -14,9 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cimkit.cost import components as comp
+from cimkit.cost import peripherals as ph
 from cimkit.cost.constants import (
+    ENCODINGS,
+    EXECUTIONS,
     MODES,
+    READOUTS,
     Constants,
     area_factor,
     delay_factor,
@@ -24,38 +36,119 @@ from cimkit.cost.constants import (
     load_constants,
 )
 from cimkit.cost.designs import DesignTable, as_design_table, resolve_defaults
-from cimkit.cost.mapping import XBAR_OPS, map_layers, replicate
+from cimkit.cost.engines import (
+    CIM,
+    VECTOR,
+    Context,
+    assign_engines,
+    sram_pj_per_bit,
+)
+from cimkit.cost.mapping import KEY_PARAMS, ceil_div, mapping_keys
+from cimkit.cost.registry import COMPONENTS, ENCODINGS as ENCODING_REGISTRY
+from cimkit.cost.registry import READOUTS as READOUT_REGISTRY
+from cimkit.cost.registry import Term, select
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
-from cimkit.workload.table import OP_CODE, LayerArrays, Workload
+from cimkit.workload.table import LayerArrays, Workload
 
-CHUNK = 2048
-_MATMUL = OP_CODE["matmul"]
-_NONMAC = np.array([OP_CODE[o] for o in ("pool", "eltwise", "softmax", "norm", "act")])
+CHUNK = 8192
+PJ = 1e-12
 
 #: Scalar metrics per design, with units.
 METRICS: dict[str, str] = {
-    "energy_j": "J",
-    "latency_s": "s",
+    "energy_j": "J per inference (steady state: leakage over one period)",
+    "latency_s": "s, one inference from input to output",
+    "period_s": "s between inferences in steady state (= latency_s unless pipelined)",
     "area_m2": "m^2",
     "area_mm2": "mm^2",
-    "edap_j_s_m2": "J*s*m^2",
-    "ops": "operations (2 per MAC)",
-    "tops": "TOPS",
-    "tops_per_w": "TOPS/W",
-    "tops_per_mm2": "TOPS/mm^2",
+    "edap_j_s_m2": "J*s*m^2 (energy x latency x area)",
+    "ops": "operations per inference (2 per MAC)",
+    "tops": "TOPS, effective: ops / period",
+    "peak_tops": "TOPS, every crossbar doing a full-array 8b x 8b MVM every window",
+    "tops_per_w": "TOPS/W (ops / energy)",
+    "tops_per_mm2": "TOPS/mm^2, effective (tops / area)",
+    "peak_tops_per_mm2": "TOPS/mm^2 at peak_tops",
     "utilization": "programmed cells / cells on chip",
     "xbar_utilization": "programmed cells / cells of the crossbars used",
     "xbars_needed": "crossbars for one copy of all weights",
     "xbars_available": "crossbars on chip",
     "weight_groups": "layer groups loaded in turn (weight swapping; 1 when stationary)",
-    "min_cycle_time_ns": "ns, shortest period the readout allows at this voltage",
-    "power_w": "W, average",
+    "cycle_time_ns": "ns, the clock used (given, or min_cycle_time_ns when unset)",
+    "min_cycle_time_ns": "ns, shortest period the readout allows at this node and voltage",
+    "power_w": "W, average (energy / period)",
 }
 
 #: Non-parameter columns of :meth:`Evaluation.to_frame` (skipped when the table is read back).
 RESULT_COLUMNS: tuple[str, ...] = (*METRICS, "feasible", "reason")
+
+#: Energy components (breakdown rows), in registry order.
+ENERGY_COMPONENTS: tuple[str, ...] = tuple(COMPONENTS)
+AREA_COMPONENTS: tuple[str, ...] = (
+    "cells",
+    "readout",
+    "row_drivers",
+    "shift_add",
+    "tile_buffer",
+    "vector_unit",
+    "tile_overhead",
+    "router",
+    "glb",
+)
+
+
+@dataclass
+class _Block:
+    """One chunk's results: metrics (n,), per-layer time (n, L), energy terms, breakdown parts."""
+
+    metrics: dict[str, np.ndarray]
+    energy_by: dict[str, np.ndarray]
+    area_by: dict[str, np.ndarray]
+    checks: dict[str, np.ndarray]
+    terms: dict[str, list[Term]] | None
+    layer_t: np.ndarray | None
+    leak_share: np.ndarray | None
+    replication: np.ndarray | None
+    xbars: np.ndarray | None
+    n_layers: int
+
+
+class LayerEnergy:
+    """Per-layer energy by component, built on access: ``ev.layer_energy[name]`` is (N, L) J.
+
+    Kept as terms (keyed event counts x per-design costs), so a breakdown of 100,000 designs costs
+    megabytes until a component is read.
+    """
+
+    def __init__(self, blocks: list[_Block]) -> None:
+        self._blocks = blocks
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in COMPONENTS:
+            raise KeyError(f"unknown component {name!r}; known: {list(COMPONENTS)}")
+        parts = []
+        for b in self._blocks:
+            assert b.terms is not None and b.layer_t is not None and b.leak_share is not None
+            if name == "leakage":
+                parts.append(b.leak_share)
+                continue
+            out = np.zeros((len(b.metrics["energy_j"]), b.n_layers))
+            for t in b.terms.get(name, []):
+                out[:, t.cols] += t.events[t.index] * t.cost[:, None]
+            parts.append(out)
+        return np.concatenate(parts)
+
+    def keys(self) -> tuple[str, ...]:
+        return ENERGY_COMPONENTS
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(ENERGY_COMPONENTS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMPONENTS
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return ((k, self[k]) for k in ENERGY_COMPONENTS)
 
 
 @dataclass
@@ -63,15 +156,17 @@ class Evaluation:
     """Result of :func:`evaluate` for N designs.
 
     Attributes:
-        designs: the evaluated :class:`DesignTable`.
+        designs: the evaluated :class:`DesignTable` (unset values resolved).
         metrics: name -> (N,) array, see :data:`METRICS`.
         feasible: (N,) bool.
         checks: the (N,) masks of each constraint (no_fit, too_big, too_fast); read
             :attr:`reasons` for the message of every infeasible design.
         energy_by_component: component -> (N,) J.
         area_by_component: component -> (N,) m^2.
-        layer_energy: component -> (N, L) J per layer (only with ``breakdown=True``).
-        layer_latency: (N, L) s per layer (only with ``breakdown=True``).
+        layer_energy: component -> (N, L) J per layer, built on access (``breakdown=True``).
+        layer_latency: (N, L) s busy time per layer (``breakdown=True``).
+        layer_replication: (N, L) crossbar copies per layer (``breakdown=True``).
+        layer_xbars: (N, L) crossbars of one copy per layer (``breakdown=True``).
         layer_names: names of the L layers (single workload), or slot indices.
     """
 
@@ -81,7 +176,7 @@ class Evaluation:
     checks: dict[str, np.ndarray]
     energy_by_component: dict[str, np.ndarray]
     area_by_component: dict[str, np.ndarray]
-    layer_energy: dict[str, np.ndarray] | None = None
+    layer_energy: LayerEnergy | None = None
     layer_latency: np.ndarray | None = None
     layer_names: tuple[str, ...] = field(default=())
     layer_replication: np.ndarray | None = None
@@ -120,29 +215,19 @@ class Evaluation:
 
     def components_frame(self) -> pd.DataFrame:
         """components.csv: one row per design x component with energy (J) and area (m^2)."""
-        rows = []
-        for i, name in enumerate(self.designs.names):
-            for k in comp.ENERGY_COMPONENTS:
-                area = self.area_by_component.get(k)
-                rows.append(
-                    {
-                        "design": name,
-                        "component": k,
-                        "energy_j": float(self.energy_by_component[k][i]),
-                        "area_m2": float(area[i]) if area is not None else 0.0,
-                    }
-                )
-            for k in comp.AREA_COMPONENTS:
-                if k not in self.energy_by_component:
-                    rows.append(
-                        {
-                            "design": name,
-                            "component": k,
-                            "energy_j": 0.0,
-                            "area_m2": float(self.area_by_component[k][i]),
-                        }
-                    )
-        return pd.DataFrame(rows)
+        names = list(ENERGY_COMPONENTS) + [k for k in AREA_COMPONENTS if k not in COMPONENTS]
+        n = len(self)
+        data = {
+            "design": np.repeat(np.array(self.designs.names, dtype=object), len(names)),
+            "component": np.tile(np.array(names, dtype=object), n),
+        }
+        energy = np.stack(
+            [self.energy_by_component.get(k, np.zeros(n)) for k in names], axis=1
+        ).ravel()
+        area = np.stack([self.area_by_component.get(k, np.zeros(n)) for k in names], 1).ravel()
+        data["energy_j"] = energy
+        data["area_m2"] = area
+        return pd.DataFrame(data)
 
     def layers_frame(self) -> pd.DataFrame:
         """layers.csv: one row per design x layer with per-component energy and latency."""
@@ -159,7 +244,7 @@ class Evaluation:
             data["xbars"] = self.layer_xbars.ravel()
             data["replication"] = self.layer_replication.ravel()
         total = np.zeros(n * n_layers)
-        for k in comp.ENERGY_COMPONENTS:
+        for k in ENERGY_COMPONENTS:
             data[f"energy_{k}_j"] = self.layer_energy[k].ravel()
             total += data[f"energy_{k}_j"]
         data["energy_j"] = total
@@ -172,6 +257,25 @@ def _as_layer_arrays(workload: Workload | LayerArrays) -> LayerArrays:
     if isinstance(workload, Workload):
         return workload.arrays()
     raise WorkloadError(f"expected a Workload or LayerArrays, got {type(workload).__name__}")
+
+
+def min_cycle_time_ns(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
+    """(n,) shortest clock period the readout allows, ns.
+
+    Analog: bitline settling (grows with active rows) + the input encoding's slot (a pulse train
+    for pulse_count) + one conversion of the readout kind; digital: the encoding's slot + the
+    adder tree's ripple. All at the design's node and voltage (alpha-power law).
+    """
+    dd = dict(d)
+    ro = d["readout"].astype(np.int64)
+    t_ro = select(ro, READOUTS, {nm: r.time_s(dd, c) for nm, r in READOUT_REGISTRY.items()})
+    slot = select(
+        d["input_encoding"].astype(np.int64),
+        ENCODINGS,
+        {nm: e.slot_s(dd, c) for nm, e in ENCODING_REGISTRY.items()},
+    )
+    settle = np.where(d["macro_kind"] == 0, ph.settle_time_s(d, c), 0.0)
+    return (settle + slot + t_ro) * 1e9
 
 
 def evaluate(
@@ -189,7 +293,8 @@ def evaluate(
         designs: N designs; see :func:`cimkit.cost.designs.as_design_table`.
         workload: a :class:`Workload` shared by all designs, or :class:`LayerArrays` of shape
             (1, L) or (N, L) (one network and quantization policy per design).
-        breakdown: also return per-layer (N, L) energies per component and latencies.
+        breakdown: also keep per-layer (N, L) energies per component (built on access),
+            latencies, replication and crossbar counts.
         base: spec supplying parameters a DataFrame/dict leaves out.
         constants: technology constants (defaults to the packaged table).
         chunk: designs evaluated per vectorized block (bounds peak memory).
@@ -205,235 +310,294 @@ def evaluate(
         raise WorkloadError(f"layer arrays have {la.shape[0]} rows for {n} designs")
     in_tab, w_tab = stack_tables(la.histograms)
     values = resolve_defaults(table.values, c)
-    parts = []
+    values = _resolve_timing(values, c)
+    engine = assign_engines(la)
+    blocks = []
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        d = {k: v[start:stop, None] for k, v in values.items()}
+        d = {k: v[start:stop] for k, v in values.items()}
         sub = la if la.shape[0] == 1 else la.take_rows(start, stop)
-        parts.append(_evaluate_block(d, sub, c, in_tab, w_tab, breakdown))
-    # The result shows the constants actually used, not NaN placeholders.
-    return _assemble(DesignTable(values, table.names), la, parts, breakdown)
+        eng = engine if engine.shape[0] == 1 else engine[start:stop]
+        blocks.append(_evaluate_block(d, sub, eng, c, in_tab, w_tab, breakdown))
+    return _assemble(DesignTable(values, table.names), la, blocks, breakdown)
+
+
+def _resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
+    """Add the readout's minimum cycle, the clock in use and the ADC conversion rate."""
+    values = dict(values)
+    values["read_voltage_ref_v"] = _read_voltage_ref(values, c)
+    tmin = min_cycle_time_ns(values, c)
+    given = values["cycle_time_ns"]
+    values["min_cycle_time_ns"] = tmin
+    values["cycle_time_ns"] = np.where(np.isnan(given), tmin, given)
+    values["cycle_s"] = values["cycle_time_ns"] * 1e-9
+    # Each readout unit converts once per cycle: the rate its energy is designed for.
+    values["rate_hz"] = 1.0 / values["cycle_s"]
+    return values
+
+
+def _read_voltage_ref(values: dict[str, np.ndarray], c: Constants) -> np.ndarray:
+    from cimkit.cost.constants import DEVICES
+
+    table = np.array([c.device(kind, "read_voltage_v") for kind in DEVICES])
+    return table[values["device"].astype(np.int64)]
+
+
+def _block_keys(
+    d: dict[str, np.ndarray], la: LayerArrays
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(keys (K, 1), key index (n,), workload index (n,)) of a block of n designs."""
+    n = len(d["rows"])
+    if la.shape[0] == 1:
+        keys, kidx = mapping_keys(d)
+        return keys, kidx, np.zeros(n, dtype=np.int64)
+    # One workload per design: the layer arrays already have a row per design.
+    keys = {k: np.asarray(d[k], dtype=np.float64)[:, None] for k in KEY_PARAMS}
+    idx = np.arange(n)
+    return keys, idx, idx
 
 
 def _evaluate_block(
     d: dict[str, np.ndarray],
     la: LayerArrays,
+    engine: np.ndarray,
     c: Constants,
     in_tab: np.ndarray,
     w_tab: np.ndarray,
     breakdown: bool,
-) -> dict[str, Any]:
-    n = d["rows"].shape[0]
-    ef = energy_factor(d["node_nm"], d["voltage_v"], c)  # (n, 1)
+) -> _Block:
+    n, n_layers = len(d["rows"]), la.shape[1]
+    keys, kidx, widx = _block_keys(d, la)
+    # A fused activation/norm is applied in its producer's output stage at the rate outputs
+    # stream out: it costs vector-unit energy but no time of its own.
+    fused = _fused(la)
+    engine = np.where(fused, 3, engine)
+    ctx = Context(d, c, la, engine, keys, kidx, widx, in_tab, w_tab, keep=breakdown)
+    cim = CIM.run(ctx)
+    vec = VECTOR.run(ctx)
+    ef = energy_factor(d["node_nm"], d["voltage_v"], c)
     af = area_factor(d["node_nm"], c)
-    v2 = (d["voltage_v"] / c.ref_voltage_v) ** 2
-    cycle_s = d["cycle_time_ns"] * 1e-9
-    analog = d["macro_kind"] == 0
+    tiles = ctx.tiles
     stationary = d["mode"] == MODES.index("weight_stationary")
-    tiles = d["tiles_per_router"] * d["tile_groups"]
-    xbars_avail = (d["macros_per_tile"] * tiles)[:, 0]
+    cycle_s = d["cycle_s"]
 
-    # Crossbar quantities are computed only on the layer slots that hold crossbar layers (about
-    # half of a MobileNet's rows are pool/eltwise/act); the rest of the model is per layer.
-    n_layers = la.shape[1]
-    xi = np.flatnonzero((np.isin(la.op, XBAR_OPS) & la.mask).any(axis=0))
-    lx = la.take_cols(xi)
-    m = map_layers(d, lx)
-    wb, ab = lx.weight_bits, lx.act_bits
-    xbars_needed = m.xbars.sum(axis=1)
-    spare = np.where(stationary[:, 0], np.maximum(xbars_avail - xbars_needed, 0), 0)
-    reps = replicate(m, spare)
-
-    # Data statistics (CiMLoop-style): mean levels of input slices and weight slices.
-    h = lx.hist_index
-    dac = d["input_bits_per_cycle"].astype(np.int64)
-    bpc = d["bits_per_cell"].astype(np.int64)
-    in_lvl = in_tab[h, ab, dac]
-    w_lvl = w_tab[h, wb, bpc]
-
-    on = m.on_xbar
-    vec = m.vectors.astype(np.float64)
-    slices = m.input_slices.astype(np.float64)
-    rows_total = (np.maximum(lx.groups, 1) * m.rows_b).astype(np.float64)
-    g0 = 1.0 / d["on_off_ratio"]
-    # Passes: a layer larger than the whole chip (weight swapping) runs in several loads.
-    passes = np.maximum(np.ceil(m.xbars / xbars_avail[:, None]), 1.0)
-
-    ex: dict[str, np.ndarray] = {}  # (n, Lx) energies of crossbar layers
-    cell_events = vec * slices * m.weight_cells * in_lvl
-    level = (g0 + (1 - g0) * w_lvl) + (m.pack - 1) * g0  # off-diagonal packed cells sit at g_min
-    ex["cells"] = cell_events * level * (d["read_energy_fj"] * comp.FJ * v2)  # 0 off-crossbar
-    row_j = c["row_fj_per_col"] * d["cols"] * (2.0 ** d["input_bits_per_cycle"] - 1) * comp.FJ * ef
-    ex["row_drivers"] = np.where(on, vec * slices * rows_total * m.col_tiles * in_lvl, 0.0) * row_j
-    conversions = vec * slices * m.conversions_per_slice
-    ex["adc"] = conversions * np.where(analog, comp.adc_energy_j(d["adc_bits"], c) * ef, 0.0)
-    digital = ~analog
-    if digital.any():
-        in_bit = in_tab[h, ab, 1]
-        w_bit = w_tab[h, wb, 1]
-        act = c["tree_activity_floor"] + (1 - c["tree_activity_floor"]) * in_bit * w_bit
-        tree_bits = 2.0 * np.minimum(m.rows_b, d["rows"])
-        ex["adder_tree"] = (
-            conversions
-            * tree_bits
-            * act
-            * np.where(analog, 0.0, c["tree_fj_per_bit"] * comp.FJ * ef)
-        )
-    else:
-        ex["adder_tree"] = np.zeros_like(conversions)
-    acc = comp.accumulator_bits(np.where(analog, d["adc_bits"], np.log2(d["rows"]) + 1), wb, ab)
-    outputs = vec * lx.out_channels
-    psum_adds = conversions + outputs * np.maximum(m.row_tiles * m.weight_slices - 1, 0)
-    ex["shift_add"] = np.where(on, psum_adds * acc, 0.0) * (c["add_pj_per_bit"] * comp.PJ * ef)
-    tb_j = comp.sram_pj_per_bit(d["tile_buffer_kb"], c) * comp.PJ * ef
-    tb_reads = np.where(on, vec * rows_total * m.col_tiles * ab, 0.0)
-    weight_bits_total = np.where(on, lx.weights * wb, 0).astype(np.float64)
-    swap = ~stationary
-    dram_j = d["dram_pj_per_bit"] * comp.PJ
-    ex["dram"] = np.where(swap, weight_bits_total, 0.0) * dram_j
-    ex["weight_write"] = np.where(
-        swap & on, m.weight_cells * d["write_energy_pj"] * comp.PJ * v2, 0.0
-    )
-
-    # Per-layer quantities that do not depend on the design: (B, L) arrays.
+    # Activation traffic: every layer's inputs and outputs pass the tile buffer and the NoC; in
+    # sequential/layerwise execution they are stored in the GLB between layers, in a pipeline
+    # they go producer tile -> consumer tile (the GLB holds only the network input and output).
+    # An activation/norm right after a MAC layer is fused into its producer's output path.
     mask = la.mask
     in_bits = la.in_elems * la.act_bits
     out_bits = la.out_elems * la.act_bits
-    io_bits = np.where(mask, in_bits + out_bits, 0).astype(np.float64)
-    is_matmul = (la.op == _MATMUL) & mask
-    is_nonmac = np.isin(la.op, _NONMAC) & mask
-    ab_all = la.act_bits
-    mult_j = c["mult8_pj"] * (ab_all / 8.0) ** 2 * comp.PJ
-    add_j = c["add_pj_per_bit"] * ab_all * comp.PJ
-    vector_j = np.where(is_matmul, la.macs * (mult_j + 2 * add_j), 0.0) + np.where(
-        is_nonmac, la.ops * add_j, 0.0
-    )
-    # Network input (first layer) and output (last layer) cross the DRAM interface.
-    last_idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
-    io_dram = in_bits[:, 0] + np.take_along_axis(out_bits, last_idx[:, None], 1)[:, 0]
-    hops = 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"])
-    io_factor = {  # energy per io bit (n, 1)
-        "tile_buffer": tb_j,
-        "glb": comp.sram_pj_per_bit(d["glb_kb"], c) * comp.PJ * ef,
-        "noc": hops * c["noc_pj_per_bit_hop"] * comp.PJ * ef,
-    }
+    io_bits = np.where(mask & ~fused, in_bits + out_bits, 0).astype(np.float64)
+    cols = np.arange(n_layers)
+    execution = d["execution"].astype(np.int64)
+    pipelined = stationary & (execution == EXECUTIONS.index("pipelined"))
+    tb_j = sram_pj_per_bit(d["tile_buffer_kb"], c) * PJ * ef
+    glb_j = np.where(pipelined, 0.0, sram_pj_per_bit(d["glb_kb"], c) * PJ * ef)
+    hops = np.where(pipelined, 1.0, 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"]))
+    noc_j = hops * c["noc_pj_per_bit_hop"] * PJ * ef
+    rows_b = np.broadcast_shapes(in_bits.shape, out_bits.shape, mask.shape)
+    last_idx = np.broadcast_to(mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1), rows_b[:1])
+    io_dram = np.zeros(rows_b)
+    io_dram[:, 0] += np.broadcast_to(in_bits, rows_b)[:, 0]
+    io_dram[np.arange(rows_b[0]), last_idx] += np.take_along_axis(
+        np.broadcast_to(out_bits, rows_b), last_idx[:, None], 1
+    )[:, 0]
+    io_bits = np.broadcast_to(io_bits, rows_b)
+    glb_pipe = np.where(pipelined, sram_pj_per_bit(d["glb_kb"], c) * PJ * ef, 0.0)
+    terms: dict[str, list[Term]] = {k: [] for k in COMPONENTS}
+    for res in (cim, vec):
+        for k, ts in res.energy.items():
+            terms[k].extend(ts)
+    terms["tile_buffer"].append(Term(io_bits, tb_j, widx, cols))
+    terms["glb"].append(Term(io_bits, glb_j, widx, cols))
+    terms["glb"].append(Term(io_dram, glb_pipe, widx, cols))
+    terms["noc"].append(Term(io_bits, noc_j, widx, cols))
+    terms["dram"].append(Term(io_dram, d["dram_pj_per_bit"] * PJ, widx, cols))
 
-    # Latency per layer: compute, bounded below by buffer and NoC bandwidth; swapping adds loads.
-    compute_x = np.ceil(vec / reps) * m.cycles_per_vector * passes * cycle_s
-    load_t = weight_bits_total / (d["dram_bandwidth_gb_s"] * 8e9)
-    # Rows programmed per crossbar: packed groups stack their blocks (pack x rows_b rows).
-    write_t = np.minimum(m.pack * m.rows_b, d["rows"]) * passes * d["write_latency_ns"] * 1e-9
-    swap_x = np.where(swap & on, load_t + write_t, 0.0)
-    lanes = d["vector_lanes"] * tiles
-    vec_ops = np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0)
-    bound = (
-        np.maximum(
-            np.ceil(vec_ops / lanes),
-            np.maximum(
-                io_bits / d["glb_bandwidth_bits"],
-                io_bits / (d["noc_bits"] * np.sqrt(d["tile_groups"])),
-            ),
-        )
-        * cycle_s
-    )
-    layer_t = np.where(mask, bound, 0.0)  # (n, L)
-    layer_t[:, xi] = np.maximum(layer_t[:, xi], np.where(lx.mask, compute_x, 0.0)) + swap_x
-    latency = layer_t.sum(axis=1)
+    # Time per layer: engines' busy time, bounded below by GLB and NoC bandwidth (unset
+    # bandwidths are never the bottleneck).
+    io_n = io_bits[widx] if io_bits.shape[0] > 1 else io_bits
+    glb_bw = np.nan_to_num(d["glb_bandwidth_bits"], nan=np.inf)
+    noc_link = np.nan_to_num(d["noc_bits"], nan=np.inf)
+    per_bit = np.maximum(1.0 / glb_bw, 1.0 / (noc_link * np.sqrt(d["tile_groups"]))) * cycle_s
+    busy = np.zeros((n, n_layers))
+    for res in (cim, vec):
+        busy[:, res.time_cols] = np.maximum(busy[:, res.time_cols], res.time)
+    # Pipelined stages stream producer -> consumer (bounded below by the shared NoC, not per
+    # layer); the others store every layer's activations and wait for GLB and NoC per layer.
+    bounded = ~pipelined & np.isfinite(per_bit)
+    if bounded.any():
+        layer_t = np.maximum(busy, io_n * np.where(bounded, per_bit, 0.0)[:, None])
+    else:
+        layer_t = busy
+    seq = layer_t.sum(axis=1)
+    if pipelined.any():
+        # Stages overlap: one inference per period, bounded by the slowest stage (its own
+        # compute, not its share of the GLB) and by the NoC traffic of all stages (each router
+        # carries its tiles' traffic); a single inference waits for each stage to produce the
+        # rows its consumer needs first (fill), plus one period.
+        stage_t = busy
+        fill = _fill_fraction(la)
+        fill_n = fill[widx] if fill.shape[0] > 1 else fill
+        shared = io_n.sum(axis=1) / (noc_link * d["tile_groups"]) * cycle_s
+        shared = np.broadcast_to(shared, (n,))
+        dram_bits = io_dram.sum(axis=1)[widx]
+        dram_t = dram_bits / (d["dram_bandwidth_gb_s"] * 8e9)
+        period_p = np.maximum(np.maximum(stage_t.max(axis=1), shared), dram_t)
+        latency_p = (stage_t * fill_n).sum(axis=1) + period_p
+        latency = np.where(pipelined, latency_p, seq)
+        period = np.where(pipelined, period_p, latency)
+        seq = layer_t.sum(axis=1)
+    else:
+        latency = seq
+        period = seq
 
-    area = comp.chip_area_um2(d, c, af)
-    area_total = sum(area.values())[:, 0]
-    leak_w = comp.leakage_w(d, c, area)[:, 0]
-
-    energy_by = {k: v.sum(axis=1) for k, v in ex.items() if k != "dram"}
-    io_total = io_bits.sum(axis=1)
-    energy_by["tile_buffer"] = energy_by.pop("tile_buffer", 0.0) + (
-        tb_reads.sum(axis=1) * tb_j[:, 0] + io_total * tb_j[:, 0]
+    area = dict(cim.area_um2)
+    area.update(vec.area_um2)
+    bit = _sram_bit_area_um2(c) * af
+    area["tile_buffer"] = d["tile_buffer_kb"] * 8192 * bit * tiles
+    area["tile_overhead"] = c["tile_overhead_mm2"] * 1e6 * af * tiles
+    area["router"] = c["router_area_mm2"] * 1e6 * af * d["tile_groups"]
+    area["glb"] = d["glb_kb"] * 8192 * bit
+    area_total = sum(area.values())
+    # Leakage: buffers' bits, SRAM cells, readout bias, logic area; over one period.
+    v = d["voltage_v"] / c.ref_voltage_v
+    buffer_bits = (d["tile_buffer_kb"] * tiles + d["glb_kb"]) * 8192
+    logic = ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
+    logic_mm2 = sum(area[k] for k in logic) * 1e-6
+    leak_w = (
+        buffer_bits * c["sram_leak_pw_per_bit"] * PJ * v
+        + logic_mm2 * c["logic_leak_w_per_mm2"] * v
+        + cim.leakage_w["readout"]
+        + cim.leakage_w["cells"]
     )
-    energy_by["glb"] = io_total * io_factor["glb"][:, 0]
-    energy_by["noc"] = io_total * io_factor["noc"][:, 0]
-    energy_by["vector_unit"] = vector_j.sum(axis=1) * ef[:, 0]
-    energy_by["dram"] = ex["dram"].sum(axis=1) + io_dram * dram_j[:, 0]
-    energy_by["leakage"] = leak_w * latency
-    energy_by = {k: np.broadcast_to(energy_by[k], (n,)) for k in comp.ENERGY_COMPONENTS}
+
+    energy_by = {k: np.zeros(n) for k in COMPONENTS}
+    for k, ts in terms.items():
+        for t in ts:
+            energy_by[k] = energy_by[k] + t.total()
+    energy_by["leakage"] = leak_w * period
     energy = sum(energy_by.values())
-    macs = np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64)
-    macs = np.broadcast_to(macs, (n,))
-    ops = 2.0 * macs
+    mac_n = np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64)
+    ops = 2.0 * (mac_n[widx] if mac_n.shape[0] > 1 else np.broadcast_to(mac_n, (n,)))
     area_m2 = area_total * 1e-12
     area_mm2 = area_total * 1e-6
 
-    cells_chip = xbars_avail * d["rows"][:, 0] * d["cols"][:, 0]
-    programmed = m.weight_cells.sum(axis=1)
-    used_cells = (m.xbars * d["rows"] * d["cols"]).sum(axis=1)
+    m = cim.extra["mapping"]
+    xb = cim.extra["xbars"]  # (R, Lx) keyed, or (n, Lx) with breakdown
+    rows_of = np.arange(n) if xb.shape[0] == n and breakdown else (
+        kidx if xb.shape[0] > 1 else np.zeros(n, dtype=np.int64)
+    )
+    avail = ctx.xbars_available
+    xbars_needed = xb.sum(axis=1)[rows_of].astype(np.float64)
+    cells_chip = avail * d["rows"] * d["cols"]
+    wc = np.broadcast_to(m.weight_cells, np.broadcast_shapes(m.weight_cells.shape, m.xbars.shape))
+    krow = kidx if wc.shape[0] > 1 else np.zeros(n, dtype=np.int64)
+    programmed = wc.sum(axis=1)[krow].astype(np.float64)
+    xb_k = np.broadcast_to(m.xbars, wc.shape).sum(axis=1)[krow]
+    used_cells = xb_k * d["rows"] * d["cols"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(
-            stationary[:, 0], programmed / cells_chip, np.minimum(programmed / cells_chip, 1.0)
-        )
+        util = np.where(stationary, programmed / cells_chip, np.minimum(programmed / cells_chip, 1))
         xutil = np.where(used_cells > 0, programmed / used_cells, 0.0)
-
-    # Weight groups when swapping: consecutive layers packed until the chip is full.
     groups = np.ones(n)
-    if swap.any():
-        groups = _count_groups(m.xbars, xbars_avail)
-        groups = np.where(swap[:, 0], groups, 1.0)
-
-    min_cycle = np.where(
-        analog,
-        (c["t_read_ns"] + d["adc_bits"] * c["t_sar_bit_ns"]),
-        (np.log2(d["rows"]) + 2) * c["t_fa_ns"],
-    ) * delay_factor(d["node_nm"], d["voltage_v"], c)
-
+    if (~stationary).any():
+        xb_n = np.broadcast_to(m.xbars, wc.shape)[krow]
+        groups = np.where(stationary, 1.0, _count_groups(xb_n, avail))
+    peak = _peak_tops(d, avail)
     metrics = {
         "energy_j": energy,
         "latency_s": latency,
+        "period_s": period,
         "area_m2": area_m2,
         "area_mm2": area_mm2,
         "edap_j_s_m2": energy * latency * area_m2,
         "ops": ops,
-        "tops": ops / latency / 1e12,
+        "tops": ops / period / 1e12,
+        "peak_tops": peak,
         "tops_per_w": ops / energy / 1e12,
-        "tops_per_mm2": ops / latency / 1e12 / area_mm2,
+        "tops_per_mm2": ops / period / 1e12 / area_mm2,
+        "peak_tops_per_mm2": peak / area_mm2,
         "utilization": util,
         "xbar_utilization": xutil,
-        "xbars_needed": xbars_needed.astype(np.float64),
-        "xbars_available": xbars_avail.astype(np.float64),
+        "xbars_needed": xbars_needed,
+        "xbars_available": avail.astype(np.float64),
         "weight_groups": groups,
-        "min_cycle_time_ns": min_cycle[:, 0],
-        "power_w": energy / latency,
+        "cycle_time_ns": d["cycle_time_ns"],
+        "min_cycle_time_ns": d["min_cycle_time_ns"],
+        "power_w": energy / period,
     }
-    out: dict[str, Any] = {
-        "metrics": metrics,
-        "energy_by": energy_by,
-        "area_by": {k: v[:, 0] * 1e-12 for k, v in area.items()},
-        "stationary": stationary[:, 0],
-        "cycle_ns": d["cycle_time_ns"][:, 0],
-        "area_constraint": d["area_constraint_mm2"][:, 0],
-    }
+    checks = _feasibility(metrics, stationary, d["area_constraint_mm2"])
+    block = _Block(
+        metrics=metrics,
+        energy_by=energy_by,
+        area_by={k: v * 1e-12 for k, v in area.items()},
+        checks=checks,
+        terms=None,
+        layer_t=None,
+        leak_share=None,
+        replication=None,
+        xbars=None,
+        n_layers=n_layers,
+    )
     if breakdown:
-        e = {k: np.zeros((n, n_layers)) for k in comp.ENERGY_COMPONENTS}
-        for k, v in ex.items():
-            e[k][:, xi] = v
-        e["tile_buffer"][:, xi] += tb_reads * tb_j
-        e["tile_buffer"] += io_bits * tb_j
-        e["glb"] += io_bits * io_factor["glb"]
-        e["noc"] += io_bits * io_factor["noc"]
-        e["vector_unit"] += vector_j * ef
-        e["dram"][:, 0] += in_bits[:, 0] * dram_j[:, 0]
-        np.add.at(
-            e["dram"],
-            (np.arange(n), np.broadcast_to(last_idx, (n,))),
-            np.broadcast_to(io_dram - in_bits[:, 0], (n,)) * dram_j[:, 0],
-        )
-        e["leakage"] = leak_w[:, None] * layer_t
-        out["layer_energy"] = e
-        out["layer_latency"] = layer_t
-        reps_full = np.zeros((n, n_layers), dtype=np.int64)
-        reps_full[:, xi] = np.where(on, reps, 0)
-        xbars_full = np.zeros((n, n_layers), dtype=np.int64)
-        xbars_full[:, xi] = m.xbars
-        out["layer_replication"] = reps_full
-        out["layer_xbars"] = xbars_full
-    return out
+        xi = cim.extra["xi"]
+        block.terms = terms
+        block.layer_t = layer_t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(seq[:, None] > 0, layer_t / seq[:, None], 0.0)
+        block.leak_share = share * energy_by["leakage"][:, None]
+        reps = np.zeros((n, n_layers), dtype=np.int32)
+        reps[:, xi] = np.where(np.broadcast_to(m.xbars, wc.shape)[krow] > 0, cim.extra["replication"], 0)
+        xbf = np.zeros((n, n_layers), dtype=np.int32)
+        xbf[:, xi] = np.broadcast_to(m.xbars, wc.shape)[krow]
+        block.replication = reps
+        block.xbars = xbf
+    return block
+
+
+def _fused(la: LayerArrays) -> np.ndarray:
+    """(B, L) bool: an activation or norm layer directly after a MAC layer (fused into it)."""
+    from cimkit.workload.table import OP_CODE
+
+    mac = np.isin(la.op, [OP_CODE[o] for o in ("conv", "dwconv", "pwconv", "linear", "matmul")])
+    prev_mac = np.concatenate([np.zeros_like(mac[:, :1]), mac[:, :-1]], axis=1)
+    elementwise = np.isin(la.op, [OP_CODE["act"], OP_CODE["norm"]])
+    return elementwise & prev_mac & la.mask
+
+
+def _fill_fraction(la: LayerArrays) -> np.ndarray:
+    """(B, L) share of a layer's work done before its consumer can start (pipelined latency).
+
+    The next layer in order needs ``kernel_h`` rows of this layer's output (1 for 1x1 and
+    elementwise consumers); a global consumer (pool to 1x1, linear) needs all of it.
+    """
+    nxt_k = np.concatenate([la.kernel_h[:, 1:], np.ones_like(la.kernel_h[:, :1])], axis=1)
+    nxt_out = np.concatenate([la.out_h[:, 1:], np.ones_like(la.out_h[:, :1])], axis=1)
+    nxt_mask = np.concatenate([la.mask[:, 1:], np.zeros_like(la.mask[:, :1])], axis=1)
+    nxt_out = np.where(nxt_mask, nxt_out, 1)  # the network output needs the whole layer
+    h = np.maximum(la.out_h, 1)
+    need = np.where(nxt_out == 1, h, np.minimum(np.maximum(nxt_k, 1), h))
+    return np.where(la.mask, need / h, 0.0)
+
+
+def _peak_tops(d: dict[str, np.ndarray], avail: np.ndarray) -> np.ndarray:
+    """(n,) TOPS with every crossbar doing a full-array 8b x 8b MVM in every window."""
+    ws = np.ceil(8 / d["bits_per_cell"])
+    windows = np.ceil(np.ceil(8 / d["input_bits_per_cycle"]) / d["slices_per_conversion"])
+    groups = np.ceil(d["rows"] / d["active_rows"])
+    analog = d["macro_kind"] == 0
+    combined = (d["combine_weight_bits"] > 0) & analog
+    units = np.where(combined, d["cols"] / ws, d["cols"])
+    n_adc = np.ceil(d["cols"] / d["cols_per_adc"])
+    steps = np.where(analog, np.maximum(np.ceil(units / n_adc), 1) * groups, groups)
+    macs = avail * d["rows"] * np.floor(d["cols"] / ws)
+    return 2.0 * macs / (windows * steps * d["cycle_s"]) / 1e12
+
+
+def _sram_bit_area_um2(c: Constants) -> float:
+    ref = c.raw["node_scaling"]["sram_cell_um2"][int(c.ref_node_nm)]
+    return float(ref) / c["sram_array_efficiency"]
 
 
 def _count_groups(xbars: np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -452,18 +616,15 @@ def _count_groups(xbars: np.ndarray, capacity: np.ndarray) -> np.ndarray:
 
 
 def _feasibility(
-    metrics: dict[str, np.ndarray],
-    stationary: np.ndarray,
-    cycle_ns: np.ndarray,
-    area_constraint: np.ndarray,
+    metrics: dict[str, np.ndarray], stationary: np.ndarray, area_constraint: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Boolean (N,) masks of every violated constraint."""
     return {
         "no_fit": stationary & (metrics["xbars_needed"] > metrics["xbars_available"]),
         "too_big": ~np.isnan(area_constraint) & (metrics["area_mm2"] > area_constraint),
-        "too_fast": cycle_ns < metrics["min_cycle_time_ns"],
+        "too_fast": metrics["cycle_time_ns"] < metrics["min_cycle_time_ns"] * (1 - 1e-12),
         "area_constraint": area_constraint,
-        "cycle_ns": cycle_ns,
+        "cycle_ns": metrics["cycle_time_ns"],
     }
 
 
@@ -490,18 +651,14 @@ def _reason(i: int, f: dict[str, np.ndarray], metrics: dict[str, np.ndarray]) ->
 
 
 def _assemble(
-    table: DesignTable, la: LayerArrays, parts: list[dict[str, Any]], breakdown: bool
+    table: DesignTable, la: LayerArrays, blocks: list[_Block], breakdown: bool
 ) -> Evaluation:
-    def cat(key: str) -> np.ndarray:
-        """Concatenate the chunks' (n, ...) arrays of ``key`` along designs."""
-        return np.concatenate([p[key] for p in parts])
-
     def cat_dict(key: str) -> dict[str, np.ndarray]:
-        """Concatenate, entry by entry, the chunks' dicts of arrays of ``key``."""
-        return {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
+        first = getattr(blocks[0], key)
+        return {k: np.concatenate([getattr(b, key)[k] for b in blocks]) for k in first}
 
     metrics = cat_dict("metrics")
-    checks = _feasibility(metrics, cat("stationary"), cat("cycle_ns"), cat("area_constraint"))
+    checks = cat_dict("checks")
     feasible = ~(checks["no_fit"] | checks["too_big"] | checks["too_fast"])
     names = la.names or tuple(f"slot{j}" for j in range(la.shape[1]))
     ev = Evaluation(
@@ -514,8 +671,26 @@ def _assemble(
         layer_names=names,
     )
     if breakdown:
-        ev.layer_energy = cat_dict("layer_energy")
-        ev.layer_latency = cat("layer_latency")
-        ev.layer_replication = cat("layer_replication")
-        ev.layer_xbars = cat("layer_xbars")  # already (n, L) per chunk
+        ev.layer_energy = LayerEnergy(blocks)
+        ev.layer_latency = np.concatenate([b.layer_t for b in blocks])  # type: ignore[misc]
+        ev.layer_replication = np.concatenate([b.replication for b in blocks])  # type: ignore[misc]
+        ev.layer_xbars = np.concatenate([b.xbars for b in blocks])  # type: ignore[misc]
     return ev
+
+
+def delay_scale(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> Any:
+    """Gate delay relative to the reference point (re-exported for the validation presets)."""
+    return delay_factor(node_nm, voltage_v, c)
+
+
+__all__ = [
+    "AREA_COMPONENTS",
+    "ENERGY_COMPONENTS",
+    "METRICS",
+    "RESULT_COLUMNS",
+    "Evaluation",
+    "LayerEnergy",
+    "ceil_div",
+    "evaluate",
+    "min_cycle_time_ns",
+]

@@ -10,13 +10,19 @@ KB means 1024 bytes. Optional device constants default to the technology table i
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DeviceKind = Literal["rram", "sram", "mram"]
 MacroKind = Literal["analog", "digital"]
 Mode = Literal["weight_stationary", "weight_swapping"]
+#: How a macro turns its column sums into digital values (the readout registry's names).
+Readout = Literal["sar", "flash", "integrate_fire", "adder_tree"]
+#: How input bits reach the rows (the input-encoding registry's names).
+InputEncoding = Literal["bit_serial", "pulse_count", "voltage_dac"]
+#: How layers share time: one after another, or as a pipeline over the tiles.
+Execution = Literal["pipelined", "sequential", "layerwise"]
 
 #: Technology nodes with scaling data (nm).
 NODES_NM: tuple[int, ...] = (130, 90, 65, 45, 40, 32, 28, 22, 16, 14, 12, 7, 5)
@@ -36,7 +42,13 @@ class Technology(StrictModel):
         float, Field(ge=0.4, le=2.0, description="Operating (supply) voltage in V.")
     ] = 0.7
     cycle_time_ns: Annotated[
-        float, Field(gt=0.05, le=100000.0, description="Macro clock period in ns.")
+        float | None,
+        Field(
+            gt=0.05,
+            le=100000.0,
+            description="Macro clock period in ns (one readout step). null: the shortest period "
+            "the readout allows at this node and voltage (min_cycle_time_ns).",
+        ),
     ] = 4.0
 
     @field_validator("node_nm")
@@ -69,6 +81,15 @@ class Device(StrictModel):
     write_latency_ns: Annotated[
         float | None, Field(gt=0, description="Time to program one crossbar row, ns.")
     ] = None
+    read_voltage_v: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=2.0,
+            description="Non-volatile cells: read pulse amplitude in V; cell read energy scales "
+            "as its square (SRAM cells follow the supply voltage and node instead).",
+        ),
+    ] = None
 
 
 class Macro(StrictModel):
@@ -96,6 +117,62 @@ class Macro(StrictModel):
             "so cols_per_adc counts bit-columns of whole weights."
         ),
     ] = False
+    readout: Annotated[
+        Readout,
+        Field(
+            description="Column readout: sar, flash or integrate_fire ADCs (analog macros) or "
+            "adder_tree (digital macros). Default: sar for analog, adder_tree for digital."
+        ),
+    ] = "sar"
+    input_encoding: Annotated[
+        InputEncoding,
+        Field(
+            description="How input bits drive the rows: bit_serial (1 bit per cycle), "
+            "pulse_count (input_bits_per_cycle bits as 0..2^b-1 unit pulses in one cycle) or "
+            "voltage_dac (a b-bit DAC level per row). Default: bit_serial when "
+            "input_bits_per_cycle is 1, else pulse_count."
+        ),
+    ] = "bit_serial"
+    active_rows: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=4096,
+            description="Rows summed by one conversion (activated together); at most rows. "
+            "null: all rows. Fewer active rows than physical rows means a weight block is "
+            "read in several row groups whose partial sums are added digitally.",
+        ),
+    ] = None
+    pack_groups: Annotated[
+        bool,
+        Field(
+            description="Pack the groups of a grouped/depthwise convolution block-diagonally "
+            "into one crossbar (true), or give every group crossbars of its own (false: how "
+            "CiMLoop's mapper places groups)."
+        ),
+    ] = True
+    slices_per_conversion: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=16,
+            description="Consecutive input slices integrated in the analog domain before one "
+            "conversion (NeuRRAM-style accumulate-then-convert); 1 = convert every slice.",
+        ),
+    ] = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        # Readout and encoding follow the macro kind and DAC width unless given explicitly.
+        if isinstance(data, dict):
+            data = dict(data)
+            if "readout" not in data and data.get("kind") == "digital":
+                data["readout"] = "adder_tree"
+            ibpc = data.get("input_bits_per_cycle", 1)
+            if "input_encoding" not in data and isinstance(ibpc, int) and ibpc > 1:
+                data["input_encoding"] = "pulse_count"
+        return data
 
     @field_validator("cols_per_adc")
     @classmethod
@@ -104,6 +181,30 @@ class Macro(StrictModel):
         if cols is not None and v > cols:
             raise ValueError(f"{v} exceeds cols={cols}; use at most cols")
         return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Macro:
+        if self.kind == "digital" and self.readout != "adder_tree":
+            raise ValueError(
+                f"macro.readout {self.readout!r} needs an analog macro; a digital macro reads "
+                "out with 'adder_tree'"
+            )
+        if self.kind == "analog" and self.readout == "adder_tree":
+            raise ValueError(
+                "macro.readout 'adder_tree' needs macro.kind 'digital'; analog macros use "
+                "'sar', 'flash' or 'integrate_fire'"
+            )
+        if self.input_encoding == "bit_serial" and self.input_bits_per_cycle != 1:
+            raise ValueError(
+                f"macro.input_encoding 'bit_serial' applies 1 bit per cycle, but "
+                f"input_bits_per_cycle is {self.input_bits_per_cycle}; use 'pulse_count' or "
+                "'voltage_dac'"
+            )
+        if self.active_rows is not None and self.active_rows > self.rows:
+            raise ValueError(
+                f"macro.active_rows {self.active_rows} exceeds rows={self.rows}; use at most rows"
+            )
+        return self
 
 
 class Tile(StrictModel):
@@ -146,10 +247,21 @@ class Chip(StrictModel):
         4096.0
     )
     glb_bandwidth_bits: Annotated[
-        int, Field(ge=8, le=65536, description="Global buffer bandwidth, bits per cycle.")
+        int | None,
+        Field(
+            ge=8,
+            le=65536,
+            description="Global buffer bandwidth, bits per cycle. null: never a bottleneck "
+            "(the assumption of Timeloop/CiMLoop, whose buffers have no bandwidth limit).",
+        ),
     ] = 1024
     noc_bits: Annotated[
-        int, Field(ge=8, le=8192, description="NoC link width, bits per cycle.")
+        int | None,
+        Field(
+            ge=8,
+            le=8192,
+            description="NoC link width, bits per cycle. null: never a bottleneck (as CiMLoop).",
+        ),
     ] = 256
     mode: Annotated[
         Mode,
@@ -161,6 +273,17 @@ class Chip(StrictModel):
     area_constraint_mm2: Annotated[
         float | None, Field(gt=0, description="Designs larger than this are infeasible, mm^2.")
     ] = None
+    execution: Annotated[
+        Execution,
+        Field(
+            description="pipelined: weight-stationary layers run concurrently on their own "
+            "crossbars, one inference per period (the slowest stage or shared resource); "
+            "sequential: layers run one after another on their own crossbars; layerwise: layers "
+            "run one after another, each with its weights copied over every crossbar of the "
+            "chip (how Timeloop/CiMLoop, hence the CIMNAS paper, time a network). Weight "
+            "swapping is always sequential."
+        ),
+    ] = "pipelined"
 
 
 class ChipSpec(StrictModel):

@@ -1,0 +1,378 @@
+"""The engines of a CIM chip: crossbar macros (``cim``) and the tiles' digital vector units.
+
+An engine computes, for n designs, what its share of each layer costs: energy as
+:class:`~cimkit.cost.registry.Term` lists per component, busy time per layer, area and leakage
+per component (see :class:`~cimkit.cost.registry.EngineResult`). Which engine runs a layer is the
+``engine`` assignment of :func:`assign_engines` (default rule: conv/dwconv/pwconv/linear on the
+crossbars, dynamic matmuls and non-MAC ops on the vector units).
+
+Every event count below is a (K, L) array over the distinct mapping keys (or (B, L) over
+workloads) and every per-event cost an (n,) array; see :mod:`cimkit.cost.registry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cimkit.cost import peripherals as ph
+from cimkit.cost.constants import (
+    DEVICES,
+    ENCODINGS,
+    EXECUTIONS,
+    MODES,
+    READOUTS,
+    Constants,
+    area_factor,
+    energy_factor,
+)
+from cimkit.cost.mapping import XBAR_OPS, Mapping, ceil_div, map_layers, replica_weights
+from cimkit.cost.registry import (
+    ENCODINGS as ENCODING_REGISTRY,
+)
+from cimkit.cost.registry import (
+    READOUTS as READOUT_REGISTRY,
+)
+from cimkit.cost.registry import (
+    EngineResult,
+    Term,
+    register_component,
+    register_engine,
+    select,
+)
+from cimkit.workload.table import OP_CODE, LayerArrays
+
+PJ = 1e-12
+FJ = 1e-15
+
+#: Engine codes of the per-layer assignment (``engine`` column of :func:`assign_engines`);
+#: ``vector_fused`` is vector-unit work applied in the producer's output stage (no time).
+ENGINE_NAMES: tuple[str, ...] = ("none", "cim", "vector", "vector_fused")
+_MATMUL = OP_CODE["matmul"]
+_NONMAC = np.array([OP_CODE[o] for o in ("pool", "eltwise", "softmax", "norm", "act")])
+
+for _name, _engine, _desc in (
+    ("cells", "cim", "crossbar cell reads (analog current/charge, or digital bit reads)"),
+    ("row_drivers", "cim", "wordline drivers and input DACs"),
+    ("readout", "cim", "column readout: ADC conversions or digital adder trees"),
+    ("shift_add", "cim", "digital merge of input slices, weight slices, row groups and tiles"),
+    ("tile_buffer", "system", "tile activation buffer reads/writes"),
+    ("glb", "system", "global buffer reads/writes"),
+    ("noc", "system", "router and link traffic"),
+    ("vector_unit", "vector", "digital ALUs: non-MAC ops and dynamic-operand matmuls"),
+    ("dram", "system", "off-chip traffic (network I/O, streamed weights)"),
+    ("weight_write", "cim", "programming cells when weights are swapped in"),
+    ("leakage", "system", "static power over the time one inference occupies the chip"),
+):
+    register_component(_name, _engine, _desc)
+
+
+def assign_engines(la: LayerArrays) -> np.ndarray:
+    """(B, L) engine code per layer slot (:data:`ENGINE_NAMES`): the default assignment rule."""
+    on_xbar = np.isin(la.op, XBAR_OPS) & la.mask
+    on_vec = ((la.op == _MATMUL) | np.isin(la.op, _NONMAC)) & la.mask
+    return np.where(on_xbar, 1, np.where(on_vec, 2, 0))
+
+
+@dataclass
+class Context:
+    """Everything an engine reads for one block of n designs.
+
+    Attributes:
+        d: design arrays, each (n,) (resolved; plus ``cycle_s`` and ``rate_hz``).
+        c: constants.
+        la: layer arrays (B, L).
+        engine: (B, L) engine code per slot.
+        keys: mapping-key arrays, each (K, 1); ``kidx`` (n,) each design's key row.
+        widx: (n,) each design's workload row of ``la`` (all 0 when B = 1).
+        in_tab, w_tab: histogram slice tables (H, MAX_BITS+1, MAX_SLICE+1).
+    """
+
+    d: dict[str, np.ndarray]
+    c: Constants
+    la: LayerArrays
+    engine: np.ndarray
+    keys: dict[str, np.ndarray]
+    kidx: np.ndarray
+    widx: np.ndarray
+    in_tab: np.ndarray
+    w_tab: np.ndarray
+    keep: bool = False  # keep per-design copies of keyed arrays (breakdown)
+
+    @property
+    def n(self) -> int:
+        return len(self.kidx)
+
+    @property
+    def tiles(self) -> np.ndarray:
+        return self.d["tiles_per_router"] * self.d["tile_groups"]
+
+    @property
+    def xbars_available(self) -> np.ndarray:
+        return self.d["macros_per_tile"] * self.tiles
+
+
+class CimEngine:
+    """Crossbar macros: cells, drivers, readout, shift-add, weight loading; mapping and time."""
+
+    name = "cim"
+
+    def run(self, ctx: Context) -> EngineResult:
+        d, c, la = ctx.d, ctx.c, ctx.la
+        n, n_layers = ctx.n, la.shape[1]
+        xi = np.flatnonzero((ctx.engine == 1).any(axis=0))
+        lx = la.take_cols(xi)
+        k = ctx.keys
+        m = map_layers(k, lx)
+        K = len(next(iter(k.values())))
+        shape = (K, len(xi))
+
+        def keyed(a: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+
+        on = keyed(m.on_xbar)
+        wb, ab = lx.weight_bits, lx.act_bits
+        h = lx.hist_index
+        dac = k["input_bits_per_cycle"].astype(np.int64)
+        bpc = k["bits_per_cell"].astype(np.int64)
+        in_lvl = ctx.in_tab[h, ab, dac]
+        w_lvl = ctx.w_tab[h, wb, bpc]
+        enc = k["input_encoding"].astype(np.int64)
+        pulses = np.zeros(np.broadcast_shapes(in_lvl.shape, enc.shape))
+        for i, name in enumerate(ENCODINGS):
+            if (enc == i).any():
+                pulses = np.where(enc == i, ENCODING_REGISTRY[name].pulses(in_lvl, dac), pulses)
+
+        vec = keyed(m.vectors)
+        slices = keyed(m.input_slices)
+        rows_total = keyed(np.maximum(lx.groups, 1) * m.rows_b)
+        row_acts = vec * slices * rows_total * keyed(m.col_tiles) * on
+        conversions = vec * keyed(m.windows) * keyed(m.conversions_per_window)
+        kidx = ctx.kidx
+        ef = energy_factor(d["node_nm"], d["voltage_v"], c)
+        idx_w = ctx.widx
+
+        def term(events: np.ndarray, cost: np.ndarray, rows: np.ndarray = kidx) -> Term:
+            return Term(np.ascontiguousarray(events, dtype=np.float64), cost, rows, xi)
+
+        energy: dict[str, list[Term]] = {}
+        # Cells: every slice drives the row's programmed cells; a cell draws g0 + (1-g0) * level
+        # of its full current per unit pulse; the other blocks' cells on a packed row sit at g0.
+        sram = d["device"] == DEVICES.index("sram")
+        e_cell = ph.cell_read_energy_j(d, c, sram)
+        g0 = 1.0 / d["on_off_ratio"]
+        cell_ev = vec * slices * keyed(m.weight_cells) * pulses
+        energy["cells"] = [
+            term(cell_ev * keyed(m.pack * m.copies), e_cell * g0),
+            term(cell_ev * w_lvl, e_cell * (1.0 - g0)),
+        ]
+        # Row drivers: a wordline activation charges the driver and one gate per column.
+        fixed_j, cell_j = ph.wordline_energy_j(d, c)
+        dac_fixed = select(
+            d["input_encoding"].astype(np.int64),
+            ENCODINGS,
+            {name: e.fixed_j(d, c) for name, e in ENCODING_REGISTRY.items()},
+        )
+        drive = row_acts * pulses
+        energy["row_drivers"] = [
+            term(drive, fixed_j),
+            term(drive * keyed(k["cols"]), cell_j),
+            term(row_acts, dac_fixed),
+        ]
+        # Readout: per-design cost of the selected kind; integrate-and-fire energy follows the
+        # mean output level (column sum / full scale ~ mean input level x mean weight level).
+        ro = d["readout"].astype(np.int64)
+        rd = dict(d)
+        e_conv = select(ro, READOUTS, {nm: r.energy_j(rd, c) for nm, r in READOUT_REGISTRY.items()})
+        share = select(
+            ro, READOUTS, {nm: r.value_share(rd, c) for nm, r in READOUT_REGISTRY.items()}
+        )
+        out_lvl = ctx.in_tab[h, ab, 1] * w_lvl
+        energy["readout"] = [
+            term(conversions, e_conv * (1.0 - share)),
+            term(conversions * out_lvl, e_conv * share),
+        ]
+        digital_key = k["macro_kind"] == 1
+        if digital_key.any():
+            in_bit = ctx.in_tab[h, ab, 1]
+            w_bit = ctx.w_tab[h, wb, 1]
+            floor = c["tree_activity_floor"]
+            act = floor + (1 - floor) * in_bit * w_bit
+            tree_bits = 2.0 * np.minimum(m.rows_b, k["active_rows"])
+            tree_ev = np.where(digital_key, conversions * tree_bits * act, 0.0)
+            energy["readout"].append(term(tree_ev, c["tree_fj_per_bit"] * FJ * ef))
+        # Shift-add: each output merges `partials` digital values of (converted bits + the
+        # shifts of weight and input slices) bits; nothing to add where the readout is final.
+        adds = vec * keyed(lx.out_channels) * keyed(m.partials - 1) * on
+        conv_bits = np.where(d["macro_kind"] == 0, d["adc_bits"], np.log2(d["active_rows"]) + 1)
+        add_bit = c["add_pj_per_bit"] * PJ * ef
+        energy["shift_add"] = [
+            term(adds * keyed(wb + ab), add_bit),
+            term(adds, add_bit * conv_bits),
+        ]
+        # Tile buffer: each input vector is read once per crossbar column tile.
+        tb_j = sram_pj_per_bit(d["tile_buffer_kb"], c) * PJ * ef
+        energy["tile_buffer"] = [term(vec * rows_total * keyed(m.col_tiles) * keyed(ab) * on, tb_j)]
+        # Weight swapping: weights stream from DRAM and are written into the cells.
+        swap = d["mode"] == MODES.index("weight_swapping")
+        w_bits = np.where(lx.mask & np.isin(lx.op, XBAR_OPS), lx.weights * wb, 0).astype(float)
+        dram_j = np.where(swap, d["dram_pj_per_bit"] * PJ, 0.0)
+        energy["dram"] = [term(w_bits, dram_j, idx_w)]
+        energy["weight_write"] = [
+            term(keyed(m.weight_cells) * on, np.where(swap, d["write_energy_pj"] * PJ * ef, 0.0))
+        ]
+        # Time per layer slot (n, Lx): vectors shared by unrolled copies and replicas.
+        time, xb, reps = self._time(ctx, m, w_bits[idx_w] if w_bits.shape[0] > 1 else w_bits)
+        area = macro_area_um2(d, c) if n else {}
+        macros = d["macros_per_tile"] * ctx.tiles
+        area = {key: v * macros for key, v in area.items()}
+        leak = {
+            "readout": select(
+                ro, READOUTS, {nm: r.leakage_w(rd, c) for nm, r in READOUT_REGISTRY.items()}
+            )
+            * n_adc(d)
+            * macros,
+            "cells": np.where(sram, c.device("sram", "leak_pw_per_cell"), 0.0)
+            * d["rows"]
+            * d["cols"]
+            * macros
+            * PJ
+            * d["voltage_v"]
+            / c.ref_voltage_v,
+        }
+        extra = {"mapping": m, "xi": xi, "xbars": xb, "replication": reps}
+        return EngineResult(
+            energy=energy, time=time, time_cols=xi, area_um2=area, leakage_w=leak, extra=extra
+        )
+
+    def _time(
+        self, ctx: Context, m: Mapping, w_bits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(compute time (n, Lx) s, crossbars of one copy (R, Lx), copies (n, Lx)).
+
+        Quantities of one copy are keyed (R rows: keys, or designs when every design has its own
+        workload); only the replica counts and the times are per design.
+        """
+        d, kidx, n = ctx.d, ctx.kidx, ctx.n
+        avail = ctx.xbars_available
+        stationary = d["mode"] == MODES.index("weight_stationary")
+        shape = np.broadcast_shapes(m.xbars.shape, m.vectors.shape, m.cycles_per_vector.shape)
+        xb = np.broadcast_to(m.xbars, shape).astype(np.float64)
+        ev = np.broadcast_to(ceil_div(m.vectors, m.copies), shape).astype(np.float64)
+        cy = np.broadcast_to(m.cycles_per_vector, shape).astype(np.float64)
+        rows_of = kidx if shape[0] > 1 else np.zeros(n, dtype=np.int64)
+        need = xb.sum(axis=1)[rows_of]
+        spare = np.where(stationary, np.maximum(avail - need, 0), 0)
+        weight = replica_weights(xb, ev * cy)  # keyed
+        reps = np.minimum(1.0 + np.floor(spare[:, None] * weight[rows_of]), np.maximum(ev, 1)[rows_of])
+        # Layerwise execution: each layer alone has every crossbar, its weights copied over all.
+        layerwise = stationary & (d["execution"] == EXECUTIONS.index("layerwise"))
+        if layerwise.any():
+            xr = xb[rows_of]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                whole = np.where(xr > 0, np.floor(avail[:, None] / xr), 1.0)
+            whole = np.minimum(np.maximum(whole, 1.0), np.maximum(ev, 1)[rows_of])
+            reps = np.where(layerwise[:, None], whole, reps)
+        compute = np.ceil(ev[rows_of] / reps) * (cy[rows_of] * d["cycle_s"][:, None])
+        swap = ~stationary
+        if swap.any():
+            # A layer larger than the chip runs in several passes, each loading its share.
+            xr = xb[rows_of]
+            passes = np.maximum(np.ceil(xr / avail[:, None]), 1.0)
+            load = w_bits / (d["dram_bandwidth_gb_s"][:, None] * 8e9)
+            seq = np.broadcast_to(np.minimum(m.pack * m.rows_b, ctx.keys["rows"]), shape)
+            write = seq[rows_of] * passes * d["write_latency_ns"][:, None] * 1e-9
+            swapped = compute * passes + np.where(xr > 0, load + write, 0.0)
+            compute = np.where(swap[:, None], swapped, compute)
+        return compute, xb[rows_of] if ctx.keep else xb, reps
+
+
+def n_adc(d: dict[str, np.ndarray]) -> np.ndarray:
+    """Readout units per macro: one per ``cols_per_adc`` columns (analog), none for digital."""
+    return np.where(d["macro_kind"] == 0, np.ceil(d["cols"] / d["cols_per_adc"]), 0.0)
+
+
+def sram_pj_per_bit(size_kb: np.ndarray, c: Constants) -> np.ndarray:
+    """Energy per bit accessed of an SRAM buffer of ``size_kb`` at the reference point (pJ)."""
+    return c["sram_pj_per_bit_8kb"] * (np.maximum(size_kb, 0.125) / 8.0) ** c["sram_size_exponent"]
+
+
+def needs_shift_add(d: dict[str, np.ndarray]) -> np.ndarray:
+    """(n,) bool: the macro has digital shift-and-add units.
+
+    A macro whose readout is already the whole product (weight bits combined in analog and a
+    multi-bit input applied in one window) has none; every other macro merges slices digitally.
+    """
+    whole_input = d["input_bits_per_cycle"] * d["slices_per_conversion"] >= 8
+    return ~((d["combine_weight_bits"] > 0) & (d["macro_kind"] == 0) & whole_input)
+
+
+def macro_area_um2(d: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
+    """Area of one macro by component (um^2), each shaped like the ``d`` arrays.
+
+    Cells: rows x cols x cell_area_f2 x F_ref^2 scaled by the node's area factor. Readout units
+    (one per ``cols_per_adc`` columns) from the readout registry; digital macros have per column
+    an adder tree of about 2 x active rows full-adder bits. Row drivers (and row DACs for
+    ``voltage_dac``) per row; shift-add accumulators where the macro has them.
+    """
+    af = area_factor(d["node_nm"], c)
+    f_ref_um = c.ref_node_nm / 1000.0
+    analog = d["macro_kind"] == 0
+    xr, xc = d["rows"], d["cols"]
+    ro = d["readout"].astype(np.int64)
+    unit = select(ro, READOUTS, {nm: r.area_um2(d, c) for nm, r in READOUT_REGISTRY.items()})
+    enc_area = select(
+        d["input_encoding"].astype(np.int64),
+        ENCODINGS,
+        {nm: e.area_um2(d, c) for nm, e in ENCODING_REGISTRY.items()},
+    )
+    fa = c["fa_area_um2"]
+    acc = np.where(analog, n_adc(d) * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9))
+    return {
+        "cells": xr * xc * d["cell_area_f2"] * f_ref_um**2 * af,
+        "readout": n_adc(d) * unit + np.where(analog, 0.0, xc * 2.0 * d["active_rows"]) * fa * af,
+        "row_drivers": xr * (ph.row_driver_area_um2(d, c) + enc_area),
+        "shift_add": np.where(needs_shift_add(d), acc, 0.0) * fa * af,
+    }
+
+
+class VectorEngine:
+    """The tiles' digital vector units: non-MAC ops and dynamic-operand matmuls."""
+
+    name = "vector"
+
+    def run(self, ctx: Context) -> EngineResult:
+        d, c, la = ctx.d, ctx.c, ctx.la
+        n, n_layers = ctx.n, la.shape[1]
+        on = (ctx.engine == 2) | (ctx.engine == 3)
+        is_matmul = on & (la.op == _MATMUL)
+        is_nonmac = on & np.isin(la.op, _NONMAC)
+        ab = la.act_bits
+        ef = energy_factor(d["node_nm"], d["voltage_v"], c)
+        mult_ev = np.where(is_matmul, la.macs * (ab / 8.0) ** 2, 0.0)
+        add_ev = np.where(is_matmul, 2 * la.macs * ab, 0.0) + np.where(is_nonmac, la.ops * ab, 0.0)
+        cols = np.arange(n_layers)
+        energy = {
+            "vector_unit": [
+                Term(mult_ev.astype(float), c["mult8_pj"] * PJ * ef, ctx.widx, cols),
+                Term(add_ev.astype(float), c["add_pj_per_bit"] * PJ * ef, ctx.widx, cols),
+            ]
+        }
+        vi = np.flatnonzero((ctx.engine == 2).any(axis=0))
+        ops = (np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0))[:, vi]
+        lanes = d["vector_lanes"] * ctx.tiles
+        ops_n = ops[ctx.widx] if ops.shape[0] > 1 else ops
+        time = np.ceil(ops_n / lanes[:, None]) * d["cycle_s"][:, None]
+        af = area_factor(d["node_nm"], c)
+        area = {"vector_unit": d["vector_lanes"] * c["vector_lane_area_um2"] * af * ctx.tiles}
+        return EngineResult(energy=energy, time=time, time_cols=vi, area_um2=area, leakage_w={})
+
+
+CIM = register_engine(CimEngine())
+VECTOR = register_engine(VectorEngine())
+
+
+def engine_context(**kwargs: Any) -> Context:
+    return Context(**kwargs)
