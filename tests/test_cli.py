@@ -30,7 +30,7 @@ def test_evaluate_builtin_writes_tables(tmp_path: Path) -> None:
     assert len(designs) == 1 and bool(designs["feasible"][0])
     assert designs["energy_j"][0] == pytest.approx(layers["energy_j"].sum(), rel=1e-9)
     assert designs["energy_j"][0] == pytest.approx(comps["energy_j"].sum(), rel=1e-9)
-    assert set(comps["component"]) >= {"adc", "cells", "glb", "leakage"}
+    assert set(comps["component"]) >= {"readout", "cells", "glb", "leakage"}
     for stem in ("designs", "layers", "components", "workload"):
         parquet = pd.read_parquet(tmp_path / f"{stem}.parquet")
         # CSV cannot tell an empty string from a missing value; Parquet keeps the ''.

@@ -172,27 +172,61 @@ def networks() -> None:
 def validate(
     out: Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")] = None,
 ) -> None:
-    """Compare the cost model with published silicon macros (reported vs predicted)."""
-    from cimkit.validation import macro_presets, validation_table
+    """Compare the cost model with published silicon macros at every published operating point.
+
+    Calibration points (one per macro) are printed apart from the out-of-sample points; the
+    last column is the leave-one-macro-out prediction (constants fitted without that macro, from
+    tools/fit_macro_constants.py --lomo).
+    """
+    from cimkit.validation import lomo_table, macro_presets, validation_table
 
     frame = validation_table()
-    table = Table(title="cimkit vs published CIM macros (peak, macro level)")
-    for col in ("macro", "kind", "node", "precision", "metric", "reported", "cimkit", "error"):
-        table.add_column(col, justify="left" if col in ("macro", "kind", "metric") else "right")
-    for r in frame.itertuples():
-        if r.reported is None or r.reported != r.reported:
-            continue
-        table.add_row(
-            r.macro,
-            r.kind,
-            f"{r.node_nm} nm",
-            r.precision,
-            r.metric,
-            f"{r.reported:.4g}",
-            f"{r.predicted:.4g}",
-            f"{r.error:+.1%}",
+    lomo = lomo_table()
+    frame = frame.merge(
+        lomo.rename(columns={"error": "lomo_error"})[["macro", "point", "metric", "lomo_error"]],
+        on=["macro", "point", "metric"],
+        how="left",
+    )
+    for title, part in (
+        ("in sample: calibration points (one per macro)", frame[frame.in_sample]),
+        ("out of sample: every other published operating point", frame[~frame.in_sample]),
+    ):
+        table = Table(title=f"cimkit vs published CIM macros, {title}")
+        for col in (
+            "macro",
+            "point",
+            "V",
+            "precision",
+            "metric",
+            "reported",
+            "cimkit",
+            "error",
+            "leave-one-macro-out",
+        ):
+            table.add_column(
+                col, justify="left" if col in ("macro", "point", "metric") else "right"
+            )
+        for r in part.itertuples():
+            lo = "" if r.lomo_error != r.lomo_error else f"{r.lomo_error:+.1%}"
+            table.add_row(
+                r.macro,
+                r.point,
+                f"{r.voltage_v:.3g}",
+                r.precision,
+                r.metric,
+                f"{r.reported:.4g}",
+                f"{r.predicted:.4g}",
+                f"{r.error:+.1%}",
+                lo,
+            )
+        console.print(table)
+        e = part["error"].abs()
+        console.print(
+            f"{title}: {len(e)} rows, median |error| {e.median():.1%}, worst {e.max():.1%}"
         )
-    console.print(table)
+    lo = frame["lomo_error"].abs().dropna()
+    if len(lo):
+        console.print(f"leave-one-macro-out: {len(lo)} rows, median |error| {lo.median():.1%}")
     for p in macro_presets():
         console.print(f"[dim]{p.id}: {p.citation}[/]", highlight=False)
     if out is not None:

@@ -10,6 +10,7 @@ trees, shift-add), as in the papers' macro-level figures.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -19,21 +20,47 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cimkit.cost.constants import Constants, load_constants
-from cimkit.cost.designs import DesignTable
-from cimkit.cost.mapping import map_layers
+from cimkit.cost.constants import Constants, delay_factor, load_constants
 from cimkit.cost.model import evaluate
 from cimkit.specs.chip import ChipSpec
 from cimkit.specs.io import chip_from_dict
+from cimkit.workload.histograms import CENTERS, LayerHistogram
 from cimkit.workload.layer import make_layer
 from cimkit.workload.table import Workload
 
-MACRO_ENERGY = ("cells", "row_drivers", "adc", "adder_tree", "shift_add")
-MACRO_AREA = ("cells", "adc", "row_drivers", "shift_add", "adder_tree")
+MACRO_ENERGY = ("cells", "row_drivers", "readout", "shift_add")
+MACRO_AREA = ("cells", "readout", "row_drivers", "shift_add")
 METRIC_NAMES = ("tops", "tops_per_w", "tops_per_mm2", "area_mm2")
+#: Figures compared at every operating point.
+FIGURES = ("tops", "tops_per_w", "tops_per_mm2")
 #: Relative tolerance the golden tests hold for every reported figure.
 TOLERANCE = 0.25
 TOKENS = 256
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One published operating point of a macro, as cimkit models it.
+
+    Attributes:
+        id: the point's id in published_macros.yaml.
+        spec: the macro's chip at this point (voltage, precision, readout bits, clock).
+        input_bits, weight_bits: precision of the point's figures.
+        output_level: mean output value / full scale stated by the paper's data condition
+            (None: the documented default data, uniform inputs and weights).
+        reported: tops, tops_per_w, tops_per_mm2 (None where not reported).
+        in_sample: this is the macro's calibration point.
+        data: the paper's data condition, as published_macros.yaml states it.
+    """
+
+    id: str
+    spec: ChipSpec
+    input_bits: int
+    weight_bits: int
+    output_level: float | None
+    reported: dict[str, float | None]
+    in_sample: bool
+    data: str
 
 
 @dataclass(frozen=True)
@@ -51,10 +78,67 @@ class MacroPreset:
     weight_bits: int
     reported: dict[str, float | None]
     assumptions: tuple[str, ...]
+    calibration_point: str
+    points: tuple[OperatingPoint, ...]
 
 
 def _yaml(package: str, name: str) -> Any:
     return yaml.safe_load(resources.files(package).joinpath(name).read_text())
+
+
+_LEVEL = re.compile(r"output value (\d+) of (\d+)")
+
+
+def _output_level(data: str) -> float | None:
+    """Mean output level the paper's data condition states (None: not stated)."""
+    m = _LEVEL.search(data or "")
+    if m:
+        return int(m.group(1)) / int(m.group(2))
+    if "worst case" in (data or "") and "maximum" in (data or ""):
+        return 1.0
+    return None
+
+
+def _points(pid: str, cfg: dict[str, Any], pub: dict[str, Any], spec: ChipSpec) -> tuple:
+    """The modelled operating points of a macro (those with a supply and a reported figure).
+
+    Per point: the supply scales the preset's voltage by supply / calibration supply; the clock
+    follows the alpha-power delay law from the calibration point's clock (so TOPS away from the
+    calibration point is a prediction); the output bits set the ADC resolution.
+    """
+    raw = pub.get("operating_points") or []
+    by_id = {p["id"]: p for p in raw}
+    cal = by_id[cfg["calibration_point"]]
+    v_cal = float(cal["supply_v"])
+    c = load_constants()
+    node = spec.technology.node_nm
+    t_cal = spec.technology.cycle_time_ns
+    d_cal = float(delay_factor(node, spec.technology.voltage_v, c))
+    out = []
+    for p in raw:
+        rep = {k: p.get(k) for k in ("tops", "tops_per_w", "tops_per_mm2")}
+        if p.get("supply_v") is None or not any(rep.values()):
+            continue
+        v = spec.technology.voltage_v * float(p["supply_v"]) / v_cal
+        cycle = t_cal * float(delay_factor(node, v, c)) / d_cal if t_cal else None
+        data = spec.model_dump()
+        data["technology"]["voltage_v"] = v
+        data["technology"]["cycle_time_ns"] = cycle
+        if p.get("output_bits") and spec.macro.kind == "analog":
+            data["macro"]["adc_bits"] = int(p["output_bits"])
+        out.append(
+            OperatingPoint(
+                id=p["id"],
+                spec=ChipSpec.model_validate(data),
+                input_bits=int(p.get("input_bits") or cfg["input_bits"]),
+                weight_bits=int(p.get("weight_bits") or cfg["weight_bits"]),
+                output_level=_output_level(str(p.get("data") or "")),
+                reported=rep,
+                in_sample=p["id"] == cfg["calibration_point"],
+                data=str(p.get("data") or ""),
+            )
+        )
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +157,13 @@ def macro_presets() -> tuple[MacroPreset, ...]:
         chip["tile"] = {**chip["tile"], "macros": macros}
         chip.setdefault("router", {"tiles": 1})
         chip.setdefault("chip", {"tile_groups": 1})
+        # Macro-level figures: the array's own time, no buffer or NoC bandwidth bound.
+        chip["chip"] = {
+            **chip["chip"],
+            "execution": "sequential",
+            "glb_bandwidth_bits": None,
+            "noc_bits": None,
+        }
         spec = chip_from_dict({"name": pid, **chip}, f"presets/macros.yaml:{pid}")
         out.append(
             MacroPreset(
@@ -87,6 +178,8 @@ def macro_presets() -> tuple[MacroPreset, ...]:
                 weight_bits=int(cfg["weight_bits"]),
                 reported=reported,
                 assumptions=tuple(cfg.get("assumptions", ())),
+                calibration_point=cfg["calibration_point"],
+                points=_points(pid, cfg, pub, spec),
             )
         )
     return tuple(out)
@@ -99,35 +192,52 @@ def get_preset(preset_id: str) -> MacroPreset:
     raise KeyError(f"unknown macro preset {preset_id!r}; known: {[p.id for p in macro_presets()]}")
 
 
-def _filling_layer(p: MacroPreset) -> Workload:
+def _histogram(level: float | None) -> LayerHistogram:
+    """Validation data: point masses at sqrt(level) for a stated output level, else uniform."""
+    if level is None:
+        inputs = np.where(CENTERS >= 0, 1.0, 0.0)
+        weights = np.ones_like(CENTERS)
+        return LayerHistogram(inputs, weights, source="validation: uniform")
+    x = float(np.sqrt(level))
+    k = int(np.argmin(np.abs(CENTERS - x)))
+    p = np.zeros_like(CENTERS)
+    p[k] = 1.0
+    return LayerHistogram(p, p.copy(), source=f"validation: output level {level:g}")
+
+
+def _filling_layer(spec: ChipSpec, macros: int, input_bits: int, weight_bits: int) -> Workload:
     """A linear layer whose weights fill every macro's array exactly."""
-    m = p.spec.macro
-    slices = -(-p.weight_bits // p.spec.device.bits_per_cell)
-    out = p.macros * m.cols // slices
+    m = spec.macro
+    slices = -(-weight_bits // spec.device.bits_per_cell)
+    out = macros * m.cols // slices
     layer = make_layer(
         "fill",
         "linear",
         in_channels=m.rows,
         out_channels=out,
         out_h=TOKENS,
-        weight_bits=p.weight_bits,
-        act_bits=p.input_bits,
+        weight_bits=weight_bits,
+        act_bits=input_bits,
     )
-    return Workload(p.id, (layer,))
+    return Workload("fill", (layer,))
 
 
-def predict_macro(p: MacroPreset, constants: Constants | None = None) -> dict[str, float]:
-    """Peak TOPS, TOPS/W, TOPS/mm^2 and macro area (mm^2) that cimkit predicts for ``p``."""
+def predict_point(
+    p: MacroPreset, point: OperatingPoint | None = None, constants: Constants | None = None
+) -> dict[str, float]:
+    """Peak TOPS, TOPS/W, TOPS/mm^2 and macro area (mm^2) cimkit predicts for one point.
+
+    ``point`` defaults to the calibration point.
+    """
     c = constants or load_constants()
-    wl = _filling_layer(p)
-    ev = evaluate(p.spec, wl, breakdown=True, constants=c)
-    assert ev.layer_energy is not None
+    point = point or next(q for q in p.points if q.in_sample)
+    wl = _filling_layer(point.spec, p.macros, point.input_bits, point.weight_bits)
+    wl = wl.with_histograms({"fill": _histogram(point.output_level)})
+    ev = evaluate(point.spec, wl, breakdown=True, constants=c)
+    assert ev.layer_energy is not None and ev.layer_latency is not None
     energy = sum(float(ev.layer_energy[k].sum()) for k in MACRO_ENERGY)
     area_mm2 = sum(float(ev.area_by_component[k][0]) for k in MACRO_AREA) * 1e6
-    table = DesignTable.from_specs(p.spec)
-    d = {k: v[:, None] for k, v in table.values.items()}
-    m = map_layers(d, wl.arrays())
-    seconds = TOKENS * float(m.cycles_per_vector[0, 0]) * p.spec.technology.cycle_time_ns * 1e-9
+    seconds = float(ev.layer_latency[0, 0])
     ops = 2.0 * wl.total_macs
     tops = ops / seconds / 1e12
     return {
@@ -138,23 +248,48 @@ def predict_macro(p: MacroPreset, constants: Constants | None = None) -> dict[st
     }
 
 
+def predict_macro(p: MacroPreset, constants: Constants | None = None) -> dict[str, float]:
+    """:func:`predict_point` at the macro's calibration point."""
+    return predict_point(p, None, constants)
+
+
 def validation_table(constants: Constants | None = None) -> pd.DataFrame:
-    """One row per preset x reported figure: reported, predicted, relative error."""
+    """One row per macro x operating point x reported figure: reported, predicted, error.
+
+    ``in_sample`` marks the calibration point of each macro (at most one per macro); every other
+    row is out of sample.
+    """
     rows = []
     for p in macro_presets():
-        pred = predict_macro(p, constants)
-        for metric in METRIC_NAMES:
-            rep = p.reported.get(metric)
-            rows.append(
-                {
-                    "macro": p.id,
-                    "kind": f"{p.kind} {p.device}",
-                    "node_nm": p.spec.technology.node_nm,
-                    "precision": f"{p.input_bits}b x {p.weight_bits}b",
-                    "metric": metric,
-                    "reported": rep,
-                    "predicted": pred[metric],
-                    "error": (pred[metric] / rep - 1.0) if rep else np.nan,
-                }
-            )
+        for point in p.points:
+            pred = predict_point(p, point, constants)
+            for metric in FIGURES:
+                rep = point.reported.get(metric)
+                if not rep:
+                    continue
+                rows.append(
+                    {
+                        "macro": p.id,
+                        "kind": f"{p.kind} {p.device}",
+                        "node_nm": p.spec.technology.node_nm,
+                        "point": point.id,
+                        "voltage_v": point.spec.technology.voltage_v,
+                        "precision": f"{point.input_bits}b x {point.weight_bits}b",
+                        "metric": metric,
+                        "in_sample": point.in_sample,
+                        "reported": float(rep),
+                        "predicted": pred[metric],
+                        "error": pred[metric] / float(rep) - 1.0,
+                    }
+                )
     return pd.DataFrame(rows)
+
+
+def lomo_table() -> pd.DataFrame:
+    """The committed leave-one-macro-out predictions (macro, point, metric, predicted, error)."""
+    path = resources.files("cimkit.data").joinpath("validation_lomo.csv")
+    if not path.is_file():
+        return pd.DataFrame(columns=["macro", "point", "metric", "predicted", "error"])
+    from io import StringIO
+
+    return pd.read_csv(StringIO(path.read_text()), comment="#")

@@ -87,12 +87,15 @@ def test_brute_force_and_pareto_on_vgg8(vgg8_pareto) -> None:
     front = frame[frame["pareto"]]
     assert 1 <= len(front) < len(frame)
     summary = pareto_summary(frame).set_index("criterion")
-    # The memory criterion finds Pareto-optimal heterogeneous designs (the paper's Fig. 3).
-    mem_front = front[front["criteria"].str.contains("memory")]
-    mixed = mem_front[(mem_front["n_sram"] > 0) & (mem_front["n_rram"] > 0)]
+    # The criteria find Pareto-optimal heterogeneous designs (the paper's Fig. 3). Which
+    # criterion does depends on the calibrated areas: with cost model v2 classifier.2 is smaller
+    # on RRAM, so the ratio criterion's SSRRRRRR / SSSSRRRR dominate the memory criterion's
+    # SSRRRRRS / SSSSRRRS (SRAM for classifier.2) by a fraction of a mm^2.
+    found = front[front["criteria"] != ""]
+    mixed = found[(found["n_sram"] > 0) & (found["n_rram"] > 0)]
     assert len(mixed) >= 1
-    assert summary.loc["memory", "on_front"] >= 2
-    assert summary.loc["memory", "candidates"] == 9
+    assert summary["on_front"].max() >= 2
+    assert (summary["candidates"] == 9).all()
     # Every Pareto point beats or matches each homogeneous design on one axis.
     homo = frame[(frame["n_sram"] == 0) | (frame["n_rram"] == 0)]
     assert front["cycles"].min() <= homo["cycles"].min()

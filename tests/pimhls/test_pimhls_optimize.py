@@ -17,7 +17,10 @@ from cimkit.pimhls import (
     schedule_table,
     sweep,
 )
+from cimkit.pimhls.dfg import schedule_order
 from cimkit.pimhls.plan import Schedule
+from cimkit.pimhls.schedule import prepare, split_layer
+from cimkit.pimhls.technology import get_technology
 from cimkit.workload.builtin import get_network
 
 TOL = 1 + 1e-9
@@ -28,17 +31,56 @@ def vgg8():
     return get_network("vgg8")
 
 
-def test_heterogeneous_beats_homogeneous_when_resident(vgg8) -> None:
-    hetero = optimize(vgg8, 160.0, tune=False)
-    rram = optimize(vgg8, 160.0, ("rram",), tune=False)
-    sram = optimize(vgg8, 160.0, ("sram",), tune=False)
+#: SRAM for the two 1024-vector layers of VGG-8, RRAM for the rest (the paper's hybrid).
+HYBRID = ("sram",) * 2 + ("rram",) * 6
+
+
+def _one_copy_area(workload, assignment) -> float:
+    """mm^2 of one copy of every crossbar layer under a per-layer technology assignment."""
+    mapper, _, _ = prepare(workload, 1e6, list(assignment))
+    return sum(float(mapper.one_copy_area(t)[j]) for j, t in enumerate(assignment))
+
+
+def _one_channel_area(workload, tech: str) -> dict[str, float]:
+    """mm^2 of one output channel of each crossbar layer on ``tech``'s default arrays."""
+    layers = schedule_order(workload)
+    pieces = [split_layer(layer, layer.out_channels)[0] for layer in layers]
+    area = get_technology(tech).layer_costs(pieces).area_mm2[0]
+    return {layer.name: float(a) for layer, a in zip(layers, area, strict=True)}
+
+
+def _resident_budget(vgg8) -> float:
+    # 10% above one copy of the hybrid: every design can keep its weights resident.
+    budget = 1.1 * _one_copy_area(vgg8, HYBRID)
+    assert budget > _one_copy_area(vgg8, ("rram",) * 8)
+    return budget
+
+
+def test_heterogeneous_never_worse_than_homogeneous_when_resident(vgg8) -> None:
+    budget = _resident_budget(vgg8)
+    hetero = optimize(vgg8, budget, tune=False)
+    rram = optimize(vgg8, budget, ("rram",), tune=False)
+    sram = optimize(vgg8, budget, ("sram",), tune=False)
     assert isinstance(hetero, Schedule)
+    assert rram.resident and hetero.resident
     assert hetero.cycles <= min(rram.cycles, sram.cycles)
+    assert hetero.area_mm2 <= budget * TOL
+    budgets = json.loads(hetero.notes["tech_budgets_mm2"])
+    assert sum(budgets.values()) <= budget * TOL
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cost model v2: RRAM arrays now do more MACs per cycle per mm^2 than SRAM arrays "
+    "(see test_sram_computes_more_per_area), so duplicating RRAM beats moving the 1024-vector "
+    "layers to SRAM at every resident budget and the optimizer picks all-RRAM",
+)
+def test_heterogeneous_beats_homogeneous_when_resident(vgg8) -> None:
+    budget = _resident_budget(vgg8)
+    hetero = optimize(vgg8, budget, tune=False)
+    rram = optimize(vgg8, budget, ("rram",), tune=False)
     assert hetero.cycles < rram.cycles  # SRAM for the 1024-vector layers, RRAM for the rest
     assert set(hetero.notes["assignment"]) == {"S", "R"}
-    assert hetero.area_mm2 <= 160.0 * TOL
-    budgets = json.loads(hetero.notes["tech_budgets_mm2"])
-    assert sum(budgets.values()) <= 160.0 * TOL
 
 
 def test_levels_are_ordered(vgg8) -> None:
@@ -62,13 +104,25 @@ def test_tables(vgg8) -> None:
 
 
 def test_infeasible_everywhere_raises(vgg8) -> None:
+    # One output channel of classifier.0 (8192 inputs) is the largest on both technologies.
+    units = {t: _one_channel_area(vgg8, t) for t in ("sram", "rram")}
+    assert all(max(u, key=u.get) == "classifier.0" for u in units.values())
+    budget = 0.9 * min(u["classifier.0"] for u in units.values())
     with pytest.raises(InfeasibleDesignError, match="classifier.0"):
-        optimize(vgg8, 3.0)
+        optimize(vgg8, budget, ("rram",))
+    # Heterogeneous: every candidate and split fails; the message is the last failure's, which
+    # may name another layer that does not fit its technology's share.
+    with pytest.raises(InfeasibleDesignError, match=r"smallest piece \(one output channel\)"):
+        optimize(vgg8, budget)
 
 
 def test_sweep_and_plots(tmp_path) -> None:
     small = first_crossbar_layers(get_network("vgg8"), 4)
-    df = sweep([small], areas_mm2=(0.5, 4.0, 30.0), families=("RRAM", "Hetero"))
+    # Areas: below one output channel of the largest layer on either technology (infeasible),
+    # a little above it on both (layers split), and 2.5x one RRAM copy (resident, duplicated).
+    units = [max(_one_channel_area(small, t).values()) for t in ("sram", "rram")]
+    areas = (0.5 * min(units), 1.25 * max(units), 2.5 * _one_copy_area(small, ("rram",) * 4))
+    df = sweep([small], areas_mm2=areas, families=("RRAM", "Hetero"))
     assert len(df) == 3 * 2 * 3
     assert set(df["design"]) == {
         f"{f}-{lvl}" for f in ("RRAM", "Hetero") for lvl in ("G", "S", "SP")
@@ -76,7 +130,8 @@ def test_sweep_and_plots(tmp_path) -> None:
     ok = df[df["feasible"]]
     assert (ok["area_mm2"] <= ok["area_budget_mm2"] * TOL).all()
     assert (ok["speedup_vs_greedy"] >= 1.0 - 1e-12).all()
-    assert not df[(df["area_budget_mm2"] == 0.5) & (df["family"] == "RRAM")]["feasible"].any()
+    assert not df[(df["area_budget_mm2"] == areas[0]) & (df["family"] == "RRAM")]["feasible"].any()
+    assert df[df["area_budget_mm2"] > areas[0]]["feasible"].all()
     piv = ok.pivot_table(index="area_budget_mm2", columns="design", values="cycles")
     assert (piv["Hetero-S"] <= piv["RRAM-S"]).all()
     paths = plot_sweep(df, tmp_path)

@@ -22,6 +22,7 @@ from cimkit.pimhls.schedule import (
     schedule_greedy,
     split_layer,
 )
+from cimkit.pimhls.technology import get_technology
 from cimkit.workload.builtin import get_network
 from cimkit.workload.layer import make_layer
 from cimkit.workload.table import Workload
@@ -220,17 +221,31 @@ def test_split_matches_the_generators_convention() -> None:
         assert piece_channels(layer, n) == [planning.piece_channels(1000, i, n) for i in range(n)]
 
 
+def _one_channel_area(wl: Workload, name: str, tech: str = "rram") -> tuple[int, float]:
+    """(arrays, mm^2) of one output channel of layer ``name`` on ``tech``'s default arrays."""
+    layer = next(layer for layer in wl.layers if layer.name == name)
+    costs = get_technology(tech).layer_costs([split_layer(layer, layer.out_channels)[0]])
+    return int(costs.arrays[0, 0]), float(costs.area_mm2[0, 0])
+
+
 def test_scheduled_pieces_cover_each_layer() -> None:
     wl = get_network("vgg8")
-    sched = schedule_dp(wl, 12.0, assignment="rram")
+    _, items, _ = prepare(wl, 1e6, "rram")
+    whole = dict(zip(items.names, items.base_area, strict=True))
+    # Just above the 32 arrays one output channel of classifier.0 (8192 inputs) needs: the
+    # 8192 x 1024 layer (256 arrays) and features.12 (72 arrays) must be split.
+    budget = 34 * float(items.array_area[0])
+    assert _one_channel_area(wl, "classifier.0")[1] < budget < whole["features.12"]
+    sched = schedule_dp(wl, budget, assignment="rram")
     by_layer: dict[str, list] = {}
     for g in sched.groups:
         for m in g.members:
             by_layer.setdefault(m.layer, []).append(m)
-    assert len(by_layer["classifier.0"]) > 1  # 8192 x 1024 needs ~91 mm^2 of RRAM
+    assert len(by_layer["classifier.0"]) > 1
+    assert len(by_layer["features.12"]) > 1
     for name, ms in by_layer.items():
         assert sorted(m.piece for m in ms) == list(range(ms[0].pieces))
-        assert all(m.area_mm2 <= 12.0 * TOL for m in ms)
+        assert all(m.area_mm2 <= budget * TOL for m in ms)
         layer = next(layer for layer in wl.layers if layer.name == name)
         assert ms[0].pieces == 1 or ms[0].arrays * ms[0].pieces >= 1
         assert sum(p.out_channels for p in split_layer(layer, ms[0].pieces)) == layer.out_channels
@@ -305,11 +320,13 @@ def test_real_networks_stay_within_budget(budget) -> None:
 
 def test_single_group_keeps_weights_resident() -> None:
     wl = get_network("vgg8")
-    big = schedule_dp(wl, 400.0, assignment="rram")
+    _, items, _ = prepare(wl, 1e6, "rram")
+    total = float(items.base_area.sum())  # one copy of every layer on RRAM
+    big = schedule_dp(wl, 2.8 * total, assignment="rram")
     assert big.resident and len(big.groups) == 1
     assert all(m.write_cycles == 0 and m.write_energy_pj == 0 for m in big.groups[0].members)
     assert big.cycles == big.groups[0].compute_cycles
-    small = schedule_dp(wl, 40.0, assignment="rram")
+    small = schedule_dp(wl, 0.28 * total, assignment="rram")
     assert not small.resident and all(g.write_cycles > 0 for g in small.groups)
 
 
@@ -317,14 +334,20 @@ def test_single_group_keeps_weights_resident() -> None:
 def test_too_small_budget_names_layer_piece_and_budget() -> None:
     wl = get_network("vgg8")
     # classifier.0 has 8192 inputs: one output channel needs 32 row tiles of RRAM arrays.
+    _, items, _ = prepare(wl, 1e6, "rram")
+    arrays, area = _one_channel_area(wl, "classifier.0")
+    assert arrays == 32 and area == pytest.approx(32 * float(items.array_area[0]))
+    budget = 0.7 * area
+    # Every other layer's output channel fits, so classifier.0 is the one named.
+    others = [_one_channel_area(wl, m) for m in items.names if m != "classifier.0"]
+    assert max(a for _, a in others) < budget
     with pytest.raises(InfeasibleDesignError) as err:
-        schedule_dp(wl, 8.0, assignment="rram")
+        schedule_dp(wl, budget, assignment="rram")
     msg = str(err.value)
-    assert "'classifier.0'" in msg and "8 mm^2" in msg
+    assert "'classifier.0'" in msg and f"{budget:.4g} mm^2" in msg
     assert "one output channel" in msg
     # The area is 32 RRAM arrays at the calibrated array area (docs/cost-model.md).
-    _, items, _ = prepare(wl, 1e6, "rram")
-    assert f"32 arrays = {32 * float(items.array_area[0]):.3g} mm^2" in msg
+    assert f"32 arrays = {32 * float(items.array_area[0]):.4g} mm^2" in msg
 
 
 def test_zero_technology_budget_is_infeasible() -> None:

@@ -13,14 +13,27 @@ from cimkit.specs.chip import ChipSpec, Device, Macro
 from cimkit.workload.builtin import get_network
 
 
-def test_rram_is_denser_and_sram_computes_more_per_area() -> None:
+def test_rram_is_denser_and_sram_computes_faster() -> None:
     t = technology_table().set_index("tech")
+    # 4-bit 25 F^2 RRAM cells versus 1-bit ~1456 F^2 SRAM compute cells.
     assert t.loc["rram", "density_bits_per_mm2"] > 2 * t.loc["sram", "density_bits_per_mm2"]
-    assert t.loc["sram", "macs_per_cycle_per_mm2"] > 2 * t.loc["rram", "macs_per_cycle_per_mm2"]
+    # An SRAM array reads every column each cycle (adder trees); RRAM shares one ADC by 8.
+    assert t.loc["rram", "cycles_per_vector"] >= 2 * t.loc["sram", "cycles_per_vector"]
     c = load_constants()
     for tech in ("sram", "rram"):
         assert t.loc[tech, "write_energy_pj_per_cell"] == c.device(tech, "write_energy_pj")
         assert t.loc[tech, "write_latency_ns_per_row"] == c.device(tech, "write_latency_ns")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cost model v2 (ADC area recalibrated: an 8-bit SAR is ~1290 um^2 at 32 nm, was "
+    "~10080): the 32-ADC RRAM array shrank 8x to 0.044 mm^2 and does ~2.4x the MACs per cycle "
+    "per mm^2 of the SRAM array, against PIM-HLS's premise",
+)
+def test_sram_computes_more_per_area() -> None:
+    t = technology_table().set_index("tech")
+    assert t.loc["sram", "macs_per_cycle_per_mm2"] > 2 * t.loc["rram", "macs_per_cycle_per_mm2"]
 
 
 def test_defaults_and_choices() -> None:

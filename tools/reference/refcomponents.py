@@ -69,8 +69,15 @@ SAR_BIT_CYCLE_NOM_S = 1e-9
 
 def library_versions() -> dict[str, str]:
     out = {}
-    for pkg in ("hwcomponents", "hwcomponents-adc", "hwcomponents-neurosim",
-                "hwcomponents-library", "hwcomponents-cacti", "numpy", "pandas"):
+    for pkg in (
+        "hwcomponents",
+        "hwcomponents-adc",
+        "hwcomponents-neurosim",
+        "hwcomponents-library",
+        "hwcomponents-cacti",
+        "numpy",
+        "pandas",
+    ):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -153,9 +160,17 @@ def _cell_path(cell: str) -> str:
     return cell if os.path.exists(cell) else os.path.join(CELL_DIR, cell + ".cell")
 
 
-def neurosim_crossbar(rows: int, cols: int, cols_per_adc: int, node_nm: int, voltage: float,
-                      read_pulse_s: float = 1e-9, cell: str = RRAM_CELL, n_bits: int = 8,
-                      shift_register_n_bits: int = 8) -> ns.Crossbar:
+def neurosim_crossbar(
+    rows: int,
+    cols: int,
+    cols_per_adc: int,
+    node_nm: int,
+    voltage: float,
+    read_pulse_s: float = 1e-9,
+    cell: str = RRAM_CELL,
+    n_bits: int = 8,
+    shift_register_n_bits: int = 8,
+) -> ns.Crossbar:
     """Run (or fetch from the plug-in's cache) one NeuroSim crossbar, exactly as the plug-in's
     component classes do (hwcomponents_neurosim.main.build_crossbar), in parallel (CiM) mode
     with no NeuroSim ADC (the ADC comes from hwcomponents-adc)."""
@@ -188,6 +203,10 @@ def _comp(xb: ns.Crossbar, name: str, read: bool = True) -> ns.Component:
     if not hits:
         raise KeyError(f"NeuroSim output has no component {name!r}")
     return hits[0]
+
+
+class NegativeAreaError(ValueError):
+    """NeuroSim's layout breaks down (negative area) for too-narrow arrays (e.g. 32 columns)."""
 
 
 @dataclass(frozen=True)
@@ -232,11 +251,13 @@ class ArrayCosts:
         return max(self.t_wl_switch_s, self.t_col_mux_s + self.t_mux_decoder_s) + self.t_bitline_s
 
 
-def array_costs(rows: int, cols: int, cols_per_adc: int, node_nm: int, voltage: float,
-                cell: str = RRAM_CELL) -> ArrayCosts:
+def array_costs(
+    rows: int, cols: int, cols_per_adc: int, node_nm: int, voltage: float, cell: str = RRAM_CELL
+) -> ArrayCosts:
     pulse = 1e-9
-    xb = neurosim_crossbar(rows, cols, cols_per_adc, node_nm, voltage, read_pulse_s=pulse,
-                           cell=cell)
+    xb = neurosim_crossbar(
+        rows, cols, cols_per_adc, node_nm, voltage, read_pulse_s=pulse, cell=cell
+    )
     # Energies exactly as the plug-in's RowDrivers/ColDrivers/MemoryCell read() compute them
     # (neurointerface.row_stats / col_stats / cell_stats), at input activity 1 and 0 and cell
     # value 1 (high conductance) and 0 (low conductance).
@@ -245,6 +266,12 @@ def array_costs(rows: int, cols: int, cols_per_adc: int, node_nm: int, voltage: 
     col = ns.col_stats(xb, 1.0, 0.5)
     cell_hi = ns.cell_stats(xb, 1.0, 1.0)
     cell_lo = ns.cell_stats(xb, 1.0, 0.0)
+    for name, st in (("row drivers", row_on), ("column drivers", col), ("cell", cell_hi)):
+        if st["Area"] < 0:  # the plug-in's own check (get_neurosim_output) rejects these too
+            raise NegativeAreaError(
+                f"NeuroSim returned negative {name} area for "
+                f"{rows}x{cols}, {cols_per_adc} cols/ADC, {node_nm} nm"
+            )
     mlsa = _comp(xb, "col|adc(mlsa) cellhi").latency + _comp(xb, "col|adc(mlsaenc) cellhi").latency
     t_wl = _comp(xb, "row(wlswch)").latency * 1e-12
     t_mux = _comp(xb, "col(mux)").latency * 1e-12
@@ -254,7 +281,11 @@ def array_costs(rows: int, cols: int, cols_per_adc: int, node_nm: int, voltage: 
     # colDelay (bitline settling, 0.2 * C_BL * R_cell / (rows/2)) is not printed, so recover it.
     t_bl = min_lat / NEUROSIM_BETA - max(t_wl, t_mux + t_dec) - mlsa * 1e-12
     return ArrayCosts(
-        rows=rows, cols=cols, cols_per_adc=cols_per_adc, node_nm=node_nm, voltage=voltage,
+        rows=rows,
+        cols=cols,
+        cols_per_adc=cols_per_adc,
+        node_nm=node_nm,
+        voltage=voltage,
         row_on_j=row_on["Read Energy"] * 1e-12,
         row_off_j=row_off["Read Energy"] * 1e-12,
         col_j=col["Read Energy"] * 1e-12,
@@ -282,20 +313,27 @@ class DigitalCost:
     latency_s: float
 
 
-def digital_costs(n_bits: int, node_nm: int, voltage: float,
-                  shift_register_n_bits: int = 8) -> dict[str, DigitalCost]:
+def digital_costs(
+    n_bits: int, node_nm: int, voltage: float, shift_register_n_bits: int = 8
+) -> dict[str, DigitalCost]:
     """NeuroSim's miscellaneous digital components (one op each) at ``n_bits`` width.
 
     'shift_add' is NeuroSim's ShiftAdd (an n_bits adder + (n_bits + shift_register_n_bits) DFFs,
     one shift-and-accumulate step per op); 'adder' an n_bits ripple adder; 'flip_flop' n_bits DFFs;
     'mux' an n_bits 2:1 mux with its decoder.
     """
-    xb = neurosim_crossbar(64, 64, 8, node_nm, voltage, n_bits=n_bits,
-                           shift_register_n_bits=shift_register_n_bits)
+    xb = neurosim_crossbar(
+        64, 64, 8, node_nm, voltage, n_bits=n_bits, shift_register_n_bits=shift_register_n_bits
+    )
     out = {}
-    for key, fn in (("shift_add", ns.shift_add_stats), ("adder", ns.adder_stats),
-                    ("flip_flop", ns.flip_flop_stats), ("mux", ns.mux_stats)):
+    for key, fn in (
+        ("shift_add", ns.shift_add_stats),
+        ("adder", ns.adder_stats),
+        ("flip_flop", ns.flip_flop_stats),
+        ("mux", ns.mux_stats),
+    ):
         s = fn(xb, 1.0, 1.0)
-        out[key] = DigitalCost(s["Read Energy"] * 1e-12, s["Area"] * 1e-12,
-                               s["Leakage"] * 1e-12, s["Latency"] * 1e-12)
+        out[key] = DigitalCost(
+            s["Read Energy"] * 1e-12, s["Area"] * 1e-12, s["Leakage"] * 1e-12, s["Latency"] * 1e-12
+        )
     return out

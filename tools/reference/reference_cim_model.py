@@ -44,8 +44,17 @@ GRID_ROWS = (64, 128, 256, 512)
 GRID_ADC_BITS = (4, 5, 6, 7, 8)
 GRID_VOLTAGE = (0.6, 0.7, 0.8, 0.9, 1.0)
 
-COMPONENTS = ("cell", "row_driver", "col_driver", "adc", "adc_leak", "shift_add",
-              "weight_shift_add", "tile_add", "periph_leak")
+COMPONENTS = (
+    "cell",
+    "row_driver",
+    "col_driver",
+    "adc",
+    "adc_leak",
+    "shift_add",
+    "weight_shift_add",
+    "tile_add",
+    "periph_leak",
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,12 @@ class MacroPoint:
 def tile_adder_bits(adc_bits: int, n_row_tiles: int) -> int:
     """Width of the cross-row-tile partial-sum adder: an array's partial sum after input-bit
     (+8) and weight-slice (+2*(4-1) = +6) shift-and-add, plus the carry growth of the tree."""
-    return adc_bits + INPUT_BITS + BITS_PER_CELL * (SLICES_PER_WEIGHT - 1) + max(
-        0, math.ceil(math.log2(max(n_row_tiles, 1))))
+    return (
+        adc_bits
+        + INPUT_BITS
+        + BITS_PER_CELL * (SLICES_PER_WEIGHT - 1)
+        + max(0, math.ceil(math.log2(max(n_row_tiles, 1))))
+    )
 
 
 _ADDER_CACHE: dict[tuple[int, float], rc.DigitalCost] = {}
@@ -97,8 +110,12 @@ def macro_point(rows: int, adc_bits: int, voltage: float) -> MacroPoint:
     arr = rc.array_costs(rows, cols, COLS_PER_ADC, NODE_NM, voltage)
     # NeuroSim digital parts at this voltage
     sa_in = rc.digital_costs(adc_bits, NODE_NM, voltage, shift_register_n_bits=INPUT_BITS)
-    sa_w = rc.digital_costs(adc_bits + INPUT_BITS, NODE_NM, voltage,
-                            shift_register_n_bits=BITS_PER_CELL * (SLICES_PER_WEIGHT - 1) + 1)
+    sa_w = rc.digital_costs(
+        adc_bits + INPUT_BITS,
+        NODE_NM,
+        voltage,
+        shift_register_n_bits=BITS_PER_CELL * (SLICES_PER_WEIGHT - 1) + 1,
+    )
     shift_add, weight_shift_add = sa_in["shift_add"], sa_w["shift_add"]
 
     t_analog = arr.t_analog_s
@@ -114,14 +131,29 @@ def macro_point(rows: int, adc_bits: int, voltage: float) -> MacroPoint:
     n_adc = cols // COLS_PER_ADC
     e_cell = arr.cell_power_w(CELL_VALUE) * pulse * INPUT_ACTIVITY
     p_leak_adc = n_adc * adc.leak_power_w
-    p_leak_periph = (arr.row_driver_leak_w + arr.col_driver_leak_w + rows * cols * arr.cell_leak_w
-                     + n_adc * (shift_add.leak_w + weight_shift_add.leak_w))
-    area = (rows * cols * arr.cell_area_m2 + arr.row_driver_area_m2 + arr.col_driver_area_m2
-            + n_adc * (adc.area_m2 + shift_add.area_m2 + weight_shift_add.area_m2))
+    p_leak_periph = (
+        arr.row_driver_leak_w
+        + arr.col_driver_leak_w
+        + rows * cols * arr.cell_leak_w
+        + n_adc * (shift_add.leak_w + weight_shift_add.leak_w)
+    )
+    area = (
+        rows * cols * arr.cell_area_m2
+        + arr.row_driver_area_m2
+        + arr.col_driver_area_m2
+        + n_adc * (adc.area_m2 + shift_add.area_m2 + weight_shift_add.area_m2)
+    )
     return MacroPoint(
-        rows=rows, cols=cols, adc_bits=adc_bits, voltage_v=voltage, node_nm=NODE_NM,
-        t_analog_ns=t_analog * 1e9, t_sar_ns=t_sar * 1e9, cycle_time_ns=cycle * 1e9,
-        read_pulse_ns=pulse * 1e9, adc_rate_sps=rate,
+        rows=rows,
+        cols=cols,
+        adc_bits=adc_bits,
+        voltage_v=voltage,
+        node_nm=NODE_NM,
+        t_analog_ns=t_analog * 1e9,
+        t_sar_ns=t_sar * 1e9,
+        cycle_time_ns=cycle * 1e9,
+        read_pulse_ns=pulse * 1e9,
+        adc_rate_sps=rate,
         e_cell_j=e_cell,
         e_row_driver_j=arr.row_j(INPUT_ACTIVITY),
         e_col_driver_j=arr.col_j,
@@ -168,7 +200,10 @@ def layer_events(layer: dict, rows: int, cols: int) -> LayerEvents:
     # every used row of every array is driven in each of that array's conversion steps
     row_act_per = crs * sum(steps)
     return LayerEvents(
-        n_row_tiles=n_rt, n_col_tiles=n_ct, n_arrays=g * n_rt * n_ct, vectors=vectors,
+        n_row_tiles=n_rt,
+        n_col_tiles=n_ct,
+        n_arrays=g * n_rt * n_ct,
+        vectors=vectors,
         cell_reads=per_vec_bit * crs * kc,  # each used cell conducts in its column's step
         row_activations=per_vec_bit * row_act_per,
         col_reads=per_vec_bit * kc * n_rt,
@@ -202,27 +237,38 @@ def evaluate(layers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                         "periph_leak": ev.n_arrays * mp.p_leak_periph_array_w * latency,
                     }
                     rec = {
-                        "layer": layer["name"], "rows": rows, "cols": mp.cols, "adc_bits": bits,
-                        "voltage_v": v, "node_nm": NODE_NM,
-                        "energy_j": sum(e.values()), "latency_s": latency,
+                        "layer": layer["name"],
+                        "rows": rows,
+                        "cols": mp.cols,
+                        "adc_bits": bits,
+                        "voltage_v": v,
+                        "node_nm": NODE_NM,
+                        "energy_j": sum(e.values()),
+                        "latency_s": latency,
                         "cycle_time_ns": mp.cycle_time_ns,
                     }
                     rec.update({f"energy_{c}_j": e[c] for c in COMPONENTS})
-                    rec.update({
-                        "n_arrays": ev.n_arrays, "n_row_tiles": ev.n_row_tiles,
-                        "n_col_tiles": ev.n_col_tiles, "vectors": ev.vectors,
-                        "adc_conversions": ev.adc_conversions,
-                        "row_activations": ev.row_activations, "cell_reads": ev.cell_reads,
-                        "macs": int(layer["macs"]),
-                    })
+                    rec.update(
+                        {
+                            "n_arrays": ev.n_arrays,
+                            "n_row_tiles": ev.n_row_tiles,
+                            "n_col_tiles": ev.n_col_tiles,
+                            "vectors": ev.vectors,
+                            "adc_conversions": ev.adc_conversions,
+                            "row_activations": ev.row_activations,
+                            "cell_reads": ev.cell_reads,
+                            "macs": int(layer["macs"]),
+                        }
+                    )
                     rows_out.append(rec)
     return pd.DataFrame(rows_out), pd.DataFrame(points)
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except Exception:  # noqa: BLE001
         return "unknown"
 
@@ -240,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     points.to_csv(points_path, index=False, float_format="%.6g")
     sidecar = {
         "what": "Reference per-layer energy/latency of ResNet-18 on a CiMLoop-style analog "
-                "RRAM CIM macro, from hwcomponents component models; see "
-                "docs/reference-model.md",
+        "RRAM CIM macro, from hwcomponents component models; see "
+        "docs/reference-model.md",
         "command": "tools/reference/.venv/bin/python tools/reference/reference_cim_model.py",
-        "generated_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cimkit_git_commit": git_commit(),
         "python": sys.version.split()[0],
         "libraries": rc.library_versions(),
@@ -251,11 +297,17 @@ def main(argv: list[str] | None = None) -> int:
         "layers_file": os.path.relpath(args.layers, REPO),
         "points_file": os.path.relpath(points_path, REPO),
         "macro": {
-            "node_nm": NODE_NM, "weight_bits": WEIGHT_BITS, "bits_per_cell": BITS_PER_CELL,
-            "slices_per_weight": SLICES_PER_WEIGHT, "weight_encoding": "offset (unsigned)",
-            "input_bits": INPUT_BITS, "input_mode": "bit-serial, 1-bit row drivers",
-            "cols_per_adc": COLS_PER_ADC, "input_activity": INPUT_ACTIVITY,
-            "cell_value": CELL_VALUE, "cell_file": rc.RRAM_CELL,
+            "node_nm": NODE_NM,
+            "weight_bits": WEIGHT_BITS,
+            "bits_per_cell": BITS_PER_CELL,
+            "slices_per_weight": SLICES_PER_WEIGHT,
+            "weight_encoding": "offset (unsigned)",
+            "input_bits": INPUT_BITS,
+            "input_mode": "bit-serial, 1-bit row drivers",
+            "cols_per_adc": COLS_PER_ADC,
+            "input_activity": INPUT_ACTIVITY,
+            "cell_value": CELL_VALUE,
+            "cell_file": rc.RRAM_CELL,
             "neurosim_beta": rc.NEUROSIM_BETA,
             "vdd_vth_nominal_v": rc.NEUROSIM_VDD_VTH[NODE_NM],
         },
@@ -263,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         "units": {
             "energy_j": "J per layer (one inference of that layer)",
             "energy_<component>_j": "J per layer, by component; they sum to energy_j. "
-                                    "energy_adc_leak_j / energy_periph_leak_j are leakage "
-                                    "power of all the layer's arrays x latency",
+            "energy_adc_leak_j / energy_periph_leak_j are leakage "
+            "power of all the layer's arrays x latency",
             "latency_s": "s per layer = vectors x 8 input bits x 8 conversion steps x cycle",
             "cycle_time_ns": "ns per conversion step",
         },

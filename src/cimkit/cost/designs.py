@@ -188,7 +188,9 @@ class DesignTable:
         if "macro_kind" in arrays and "readout" not in arrays:
             digital = values["macro_kind"] == MACRO_KINDS.index("digital")
             tree = float(READOUTS.index("adder_tree"))
-            default = float(READOUTS.index(base.macro.readout if base.macro.kind == "analog" else "sar"))
+            default = float(
+                READOUTS.index(base.macro.readout if base.macro.kind == "analog" else "sar")
+            )
             values["readout"] = np.where(digital, tree, default)
         if names is not None and len(names) != n:
             raise SpecError(f"got {len(names)} design names for {n} designs")

@@ -121,7 +121,7 @@ class CimEngine:
 
     def run(self, ctx: Context) -> EngineResult:
         d, c, la = ctx.d, ctx.c, ctx.la
-        n, n_layers = ctx.n, la.shape[1]
+        n = ctx.n
         xi = np.flatnonzero((ctx.engine == 1).any(axis=0))
         lx = la.take_cols(xi)
         k = ctx.keys
@@ -266,7 +266,9 @@ class CimEngine:
         need = xb.sum(axis=1)[rows_of]
         spare = np.where(stationary, np.maximum(avail - need, 0), 0)
         weight = replica_weights(xb, ev * cy)  # keyed
-        reps = np.minimum(1.0 + np.floor(spare[:, None] * weight[rows_of]), np.maximum(ev, 1)[rows_of])
+        reps = np.minimum(
+            1.0 + np.floor(spare[:, None] * weight[rows_of]), np.maximum(ev, 1)[rows_of]
+        )
         # Layerwise execution: each layer alone has every crossbar, its weights copied over all.
         layerwise = stationary & (d["execution"] == EXECUTIONS.index("layerwise"))
         if layerwise.any():
@@ -345,7 +347,7 @@ class VectorEngine:
 
     def run(self, ctx: Context) -> EngineResult:
         d, c, la = ctx.d, ctx.c, ctx.la
-        n, n_layers = ctx.n, la.shape[1]
+        n_layers = la.shape[1]
         on = (ctx.engine == 2) | (ctx.engine == 3)
         is_matmul = on & (la.op == _MATMUL)
         is_nonmac = on & np.isin(la.op, _NONMAC)

@@ -169,21 +169,38 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     max_steps = np.where(combined, np.maximum(d["cols_per_adc"] // ws, 1), d["cols_per_adc"])
     # Each column is converted once per row group that holds rows of its block.
     block_groups = ceil_div(np.maximum(np.minimum(rows_b, xr), 1), active)
-    # ADC steps per window: the crossbar's conversions over its ADCs, at least one cycle and at
-    # most cols_per_adc steps per row group (a digital macro reads all columns each cycle).
-    steps = np.where(
-        analog,
-        np.clip(np.ceil(units * block_groups / n_adc), row_groups, row_groups * max_steps),
-        row_groups,
-    ).astype(np.int64)
+
+    def window_steps(units: np.ndarray, row_groups: np.ndarray) -> np.ndarray:
+        # ADC steps per window: the crossbar's conversions over its ADCs, at least one cycle and
+        # at most cols_per_adc steps per row group (a digital macro reads all columns per cycle).
+        return np.where(
+            analog,
+            np.clip(np.ceil(units * block_groups / n_adc), row_groups, row_groups * max_steps),
+            row_groups,
+        ).astype(np.int64)
+
+    steps = window_steps(units, row_groups)
+    # Unrolled copies only where they save time: with busy ADCs the copies' extra columns cost
+    # as many steps as they save vectors.
+    single_rows = np.where(fits, pack * rows_b, np.minimum(rows_b, xr))
+    rg1 = np.where(on_xbar, ceil_div(np.maximum(single_rows, 1), active), 1)
+    units1 = np.where(
+        combined,
+        np.where(fits, pack * cols_b, used_cols) / ws,
+        np.where(fits, pack * cols_b, used_cols),
+    )
+    steps1 = window_steps(units1, rg1)
+    vec = np.maximum(np.where(la.mask, la.out_h * la.out_w * la.repeat, 0), 1)
+    better = ceil_div(vec, copies) * steps < vec * steps1
+    copies = np.where(better, copies, 1)
+    steps = np.where(better, steps, steps1)
+    row_groups = np.where(better, row_groups, rg1)
     conversions_per_window = np.where(
         on_xbar,
         g * np.where(combined, la.out_channels // g, cols_b) * row_tiles * block_groups,
         0,
     )
-    partials = np.where(
-        on_xbar, windows * row_tiles * block_groups * np.where(combined, 1, ws), 1
-    )
+    partials = np.where(on_xbar, windows * row_tiles * block_groups * np.where(combined, 1, ws), 1)
     cycles = windows * steps
     weight_cells = np.where(on_xbar, la.weights * ws, 0)
     return Mapping(

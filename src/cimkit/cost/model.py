@@ -44,9 +44,9 @@ from cimkit.cost.engines import (
     sram_pj_per_bit,
 )
 from cimkit.cost.mapping import KEY_PARAMS, ceil_div, mapping_keys
-from cimkit.cost.registry import COMPONENTS, ENCODINGS as ENCODING_REGISTRY
+from cimkit.cost.registry import COMPONENTS, Term, select
+from cimkit.cost.registry import ENCODINGS as ENCODING_REGISTRY
 from cimkit.cost.registry import READOUTS as READOUT_REGISTRY
-from cimkit.cost.registry import Term, select
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
@@ -445,7 +445,12 @@ def _evaluate_block(
         dram_bits = io_dram.sum(axis=1)[widx]
         dram_t = dram_bits / (d["dram_bandwidth_gb_s"] * 8e9)
         period_p = np.maximum(np.maximum(stage_t.max(axis=1), shared), dram_t)
-        latency_p = (stage_t * fill_n).sum(axis=1) + period_p
+        # The bottleneck stage must finish all of its work; the others only their fill share.
+        b = np.argmax(stage_t, axis=1)
+        t_b = stage_t[np.arange(n), b]
+        f_b = np.broadcast_to(fill_n, stage_t.shape)[np.arange(n), b]
+        latency_p = (stage_t * fill_n).sum(axis=1) + (1.0 - f_b) * t_b
+        latency_p = np.maximum(latency_p, period_p)
         latency = np.where(pipelined, latency_p, seq)
         period = np.where(pipelined, period_p, latency)
         seq = layer_t.sum(axis=1)
@@ -466,6 +471,8 @@ def _evaluate_block(
     buffer_bits = (d["tile_buffer_kb"] * tiles + d["glb_kb"]) * 8192
     logic = ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
     logic_mm2 = sum(area[k] for k in logic) * 1e-6
+    # Digital macros' adder trees are logic too (analog readouts leak through their own model).
+    logic_mm2 = logic_mm2 + np.where(d["macro_kind"] == 1, area["readout"], 0.0) * 1e-6
     leak_w = (
         buffer_bits * c["sram_leak_pw_per_bit"] * PJ * v
         + logic_mm2 * c["logic_leak_w_per_mm2"] * v
@@ -486,8 +493,10 @@ def _evaluate_block(
 
     m = cim.extra["mapping"]
     xb = cim.extra["xbars"]  # (R, Lx) keyed, or (n, Lx) with breakdown
-    rows_of = np.arange(n) if xb.shape[0] == n and breakdown else (
-        kidx if xb.shape[0] > 1 else np.zeros(n, dtype=np.int64)
+    rows_of = (
+        np.arange(n)
+        if xb.shape[0] == n and breakdown
+        else (kidx if xb.shape[0] > 1 else np.zeros(n, dtype=np.int64))
     )
     avail = ctx.xbars_available
     xbars_needed = xb.sum(axis=1)[rows_of].astype(np.float64)
@@ -548,7 +557,9 @@ def _evaluate_block(
             share = np.where(seq[:, None] > 0, layer_t / seq[:, None], 0.0)
         block.leak_share = share * energy_by["leakage"][:, None]
         reps = np.zeros((n, n_layers), dtype=np.int32)
-        reps[:, xi] = np.where(np.broadcast_to(m.xbars, wc.shape)[krow] > 0, cim.extra["replication"], 0)
+        reps[:, xi] = np.where(
+            np.broadcast_to(m.xbars, wc.shape)[krow] > 0, cim.extra["replication"], 0
+        )
         xbf = np.zeros((n, n_layers), dtype=np.int32)
         xbf[:, xi] = np.broadcast_to(m.xbars, wc.shape)[krow]
         block.replication = reps
@@ -556,29 +567,56 @@ def _evaluate_block(
     return block
 
 
+def _neighbours(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(previous, next) valid slot of every slot, (B, L) int; -1 / L where there is none.
+
+    Batches of networks may hold masked (inactive) slots between layers, so neighbours are the
+    nearest unmasked slots, not adjacent columns.
+    """
+    b, n_layers = mask.shape
+    idx = np.broadcast_to(np.arange(n_layers), (b, n_layers))
+    prev_valid = np.maximum.accumulate(np.where(mask, idx, -1), axis=1)
+    prev = np.concatenate([np.full((b, 1), -1), prev_valid[:, :-1]], axis=1)
+    rev = np.minimum.accumulate(np.where(mask, idx, n_layers)[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([rev[:, 1:], np.full((b, 1), n_layers)], axis=1)
+    return prev, nxt
+
+
+def _take(a: np.ndarray, index: np.ndarray, fill: int) -> np.ndarray:
+    """``a[row, index[row, j]]`` with ``fill`` where the index is out of range."""
+    ok = (index >= 0) & (index < a.shape[1])
+    a = np.broadcast_to(a, index.shape)
+    return np.where(ok, np.take_along_axis(a, np.clip(index, 0, a.shape[1] - 1), 1), fill)
+
+
 def _fused(la: LayerArrays) -> np.ndarray:
     """(B, L) bool: an activation or norm layer directly after a MAC layer (fused into it)."""
     from cimkit.workload.table import OP_CODE
 
-    mac = np.isin(la.op, [OP_CODE[o] for o in ("conv", "dwconv", "pwconv", "linear", "matmul")])
-    prev_mac = np.concatenate([np.zeros_like(mac[:, :1]), mac[:, :-1]], axis=1)
-    elementwise = np.isin(la.op, [OP_CODE["act"], OP_CODE["norm"]])
-    return elementwise & prev_mac & la.mask
+    mask = la.mask
+    op = np.broadcast_to(la.op, np.broadcast_shapes(la.op.shape, mask.shape))
+    mask = np.broadcast_to(mask, op.shape)
+    prev, _ = _neighbours(mask)
+    mac_codes = [OP_CODE[o] for o in ("conv", "dwconv", "pwconv", "linear", "matmul")]
+    prev_mac = np.isin(_take(op, prev, -1), mac_codes)
+    elementwise = np.isin(op, [OP_CODE["act"], OP_CODE["norm"]])
+    return elementwise & prev_mac & mask
 
 
 def _fill_fraction(la: LayerArrays) -> np.ndarray:
     """(B, L) share of a layer's work done before its consumer can start (pipelined latency).
 
-    The next layer in order needs ``kernel_h`` rows of this layer's output (1 for 1x1 and
-    elementwise consumers); a global consumer (pool to 1x1, linear) needs all of it.
+    The next layer needs ``kernel_h`` rows of this layer's output (1 for 1x1 and elementwise
+    consumers); a global consumer (pool to 1x1, linear) or the network output needs all of it.
     """
-    nxt_k = np.concatenate([la.kernel_h[:, 1:], np.ones_like(la.kernel_h[:, :1])], axis=1)
-    nxt_out = np.concatenate([la.out_h[:, 1:], np.ones_like(la.out_h[:, :1])], axis=1)
-    nxt_mask = np.concatenate([la.mask[:, 1:], np.zeros_like(la.mask[:, :1])], axis=1)
-    nxt_out = np.where(nxt_mask, nxt_out, 1)  # the network output needs the whole layer
-    h = np.maximum(la.out_h, 1)
+    shape = np.broadcast_shapes(la.mask.shape, la.kernel_h.shape, la.out_h.shape)
+    mask = np.broadcast_to(la.mask, shape)
+    _, nxt = _neighbours(mask)
+    nxt_k = _take(la.kernel_h, nxt, 1)
+    nxt_out = _take(la.out_h, nxt, 1)
+    h = np.maximum(np.broadcast_to(la.out_h, shape), 1)
     need = np.where(nxt_out == 1, h, np.minimum(np.maximum(nxt_k, 1), h))
-    return np.where(la.mask, need / h, 0.0)
+    return np.where(mask, need / h, 0.0)
 
 
 def _peak_tops(d: dict[str, np.ndarray], avail: np.ndarray) -> np.ndarray:

@@ -139,7 +139,7 @@ def register_engine(engine: Engine) -> Engine:
 
 
 def register_component(name: str, engine: str, description: str) -> None:
-    """Declare an energy component (its name is a breakdown row and a ``energy_<name>_j`` column)."""
+    """Declare an energy component (a breakdown row and an ``energy_<name>_j`` column)."""
     COMPONENTS[name] = (engine, description)
 
 

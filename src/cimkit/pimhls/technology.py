@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from cimkit.cost.components import macro_area_um2
-from cimkit.cost.constants import area_factor, load_constants
+from cimkit.cost.constants import load_constants
 from cimkit.cost.designs import DesignTable, resolve_defaults
 from cimkit.cost.mapping import map_layers
 from cimkit.errors import SpecError
@@ -152,7 +152,7 @@ class PimTechnology:
         """(n,) area of one array with cells, ADCs or adder trees and drivers, mm^2."""
         d = self.design_values(configs)
         c = load_constants()
-        parts = macro_area_um2(d, c, area_factor(d["node_nm"], c))
+        parts = macro_area_um2(d, c)
         return sum(parts.values())[:, 0] * 1e-6
 
     def summary(
