@@ -13,7 +13,6 @@ workloads) and every per-event cost an (n,) array; see :mod:`cimkit.cost.registr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,24 +22,19 @@ from cimkit.cost.constants import (
     ENCODINGS,
     EXECUTIONS,
     MODES,
-    READOUTS,
     Constants,
     area_factor,
     energy_factor,
 )
 from cimkit.cost.mapping import XBAR_OPS, Mapping, ceil_div, map_layers, replica_weights
-from cimkit.cost.registry import (
-    ENCODINGS as ENCODING_REGISTRY,
-)
-from cimkit.cost.registry import (
-    READOUTS as READOUT_REGISTRY,
-)
+from cimkit.cost.registry import ENCODINGS as ENCODING_REGISTRY
 from cimkit.cost.registry import (
     EngineResult,
     Term,
+    per_encoding,
+    per_readout,
     register_component,
     register_engine,
-    select,
 )
 from cimkit.workload.table import OP_CODE, LayerArrays
 
@@ -170,11 +164,7 @@ class CimEngine:
         ]
         # Row drivers: a wordline activation charges the driver and one gate per column.
         fixed_j, cell_j = ph.wordline_energy_j(d, c)
-        dac_fixed = select(
-            d["input_encoding"].astype(np.int64),
-            ENCODINGS,
-            {name: e.fixed_j(d, c) for name, e in ENCODING_REGISTRY.items()},
-        )
+        dac_fixed = per_encoding("fixed_j", d, c)
         drive = row_acts * pulses
         energy["row_drivers"] = [
             term(drive, fixed_j),
@@ -183,12 +173,8 @@ class CimEngine:
         ]
         # Readout: per-design cost of the selected kind; integrate-and-fire energy follows the
         # mean output level (column sum / full scale ~ mean input level x mean weight level).
-        ro = d["readout"].astype(np.int64)
-        rd = dict(d)
-        e_conv = select(ro, READOUTS, {nm: r.energy_j(rd, c) for nm, r in READOUT_REGISTRY.items()})
-        share = select(
-            ro, READOUTS, {nm: r.value_share(rd, c) for nm, r in READOUT_REGISTRY.items()}
-        )
+        e_conv = per_readout("energy_j", d, c)
+        share = per_readout("value_share", d, c)
         out_lvl = ctx.in_tab[h, ab, 1] * w_lvl
         energy["readout"] = [
             term(conversions, e_conv * (1.0 - share)),
@@ -229,11 +215,7 @@ class CimEngine:
         macros = d["macros_per_tile"] * ctx.tiles
         area = {key: v * macros for key, v in area.items()}
         leak = {
-            "readout": select(
-                ro, READOUTS, {nm: r.leakage_w(rd, c) for nm, r in READOUT_REGISTRY.items()}
-            )
-            * n_adc(d)
-            * macros,
+            "readout": per_readout("leakage_w", d, c) * n_adc(d) * macros,
             "cells": np.where(sram, c.device("sram", "leak_pw_per_cell"), 0.0)
             * d["rows"]
             * d["cols"]
@@ -323,13 +305,8 @@ def macro_area_um2(d: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarr
     f_ref_um = c.ref_node_nm / 1000.0
     analog = d["macro_kind"] == 0
     xr, xc = d["rows"], d["cols"]
-    ro = d["readout"].astype(np.int64)
-    unit = select(ro, READOUTS, {nm: r.area_um2(d, c) for nm, r in READOUT_REGISTRY.items()})
-    enc_area = select(
-        d["input_encoding"].astype(np.int64),
-        ENCODINGS,
-        {nm: e.area_um2(d, c) for nm, e in ENCODING_REGISTRY.items()},
-    )
+    unit = per_readout("area_um2", d, c)
+    enc_area = per_encoding("area_um2", d, c)
     fa = c["fa_area_um2"]
     acc = np.where(analog, n_adc(d) * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9))
     return {
@@ -374,7 +351,3 @@ class VectorEngine:
 
 CIM = register_engine(CimEngine())
 VECTOR = register_engine(VectorEngine())
-
-
-def engine_context(**kwargs: Any) -> Context:
-    return Context(**kwargs)

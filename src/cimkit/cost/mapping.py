@@ -238,15 +238,3 @@ def replica_weights(xbars: np.ndarray, work: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(x > 0, np.sqrt(t / x) / total, 0.0)
     return np.nan_to_num(weight, nan=0.0, posinf=0.0)
-
-
-def replicate(
-    xbars: np.ndarray, work: np.ndarray, vectors: np.ndarray, spare: np.ndarray
-) -> np.ndarray:
-    """Copies per layer (n, L) >= 1 using at most ``spare`` (n,) extra crossbars per design.
-
-    Plain per-design form of the rule (the model uses :func:`replica_weights` on keys); ``xbars``,
-    ``work`` and ``vectors`` are (n, L).
-    """
-    extra = np.floor(spare[:, None] * replica_weights(xbars, work))
-    return np.minimum(1 + extra.astype(np.int64), np.maximum(vectors, 1))

@@ -10,8 +10,8 @@ Speed: the mapping depends on a design only through its mapping key
 (:data:`cimkit.cost.mapping.KEY_PARAMS`), so it is computed once per distinct key; energies are
 :class:`~cimkit.cost.registry.Term` products of keyed event counts and per-design costs, summed
 over layers before they meet the design axis. Only the latency (replication, max, sums) is a
-per-(design, layer) computation. :func:`evaluate_reference` computes the same quantities the
-plain way (every design mapped on its own, energies as (n, L) arrays); the tests compare them.
+per-(design, layer) computation. Evaluating designs one at a time (every key distinct) is the
+plain reference path; tests/cost/test_vectorized.py compares it with batched and chunked runs.
 See docs/cost-model.md for every equation and its provenance.
 """
 
@@ -25,13 +25,10 @@ import pandas as pd
 
 from cimkit.cost import peripherals as ph
 from cimkit.cost.constants import (
-    ENCODINGS,
     EXECUTIONS,
     MODES,
-    READOUTS,
     Constants,
     area_factor,
-    delay_factor,
     energy_factor,
     load_constants,
 )
@@ -43,10 +40,8 @@ from cimkit.cost.engines import (
     assign_engines,
     sram_pj_per_bit,
 )
-from cimkit.cost.mapping import KEY_PARAMS, ceil_div, mapping_keys
-from cimkit.cost.registry import COMPONENTS, Term, select
-from cimkit.cost.registry import ENCODINGS as ENCODING_REGISTRY
-from cimkit.cost.registry import READOUTS as READOUT_REGISTRY
+from cimkit.cost.mapping import KEY_PARAMS, mapping_keys
+from cimkit.cost.registry import COMPONENTS, Term, per_encoding, per_readout
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
@@ -266,14 +261,8 @@ def min_cycle_time_ns(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     for pulse_count) + one conversion of the readout kind; digital: the encoding's slot + the
     adder tree's ripple. All at the design's node and voltage (alpha-power law).
     """
-    dd = dict(d)
-    ro = d["readout"].astype(np.int64)
-    t_ro = select(ro, READOUTS, {nm: r.time_s(dd, c) for nm, r in READOUT_REGISTRY.items()})
-    slot = select(
-        d["input_encoding"].astype(np.int64),
-        ENCODINGS,
-        {nm: e.slot_s(dd, c) for nm, e in ENCODING_REGISTRY.items()},
-    )
+    t_ro = per_readout("time_s", d, c)
+    slot = per_encoding("slot_s", d, c)
     settle = np.where(d["macro_kind"] == 0, ph.settle_time_s(d, c), 0.0)
     return (settle + slot + t_ro) * 1e9
 
@@ -716,11 +705,6 @@ def _assemble(
     return ev
 
 
-def delay_scale(node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None) -> Any:
-    """Gate delay relative to the reference point (re-exported for the validation presets)."""
-    return delay_factor(node_nm, voltage_v, c)
-
-
 __all__ = [
     "AREA_COMPONENTS",
     "ENERGY_COMPONENTS",
@@ -728,7 +712,6 @@ __all__ = [
     "RESULT_COLUMNS",
     "Evaluation",
     "LayerEnergy",
-    "ceil_div",
     "evaluate",
     "min_cycle_time_ns",
 ]

@@ -153,13 +153,36 @@ def register_encoding(e: InputEncoding) -> InputEncoding:
     return e
 
 
-def select(codes: np.ndarray, names: tuple[str, ...], values: dict[str, np.ndarray]) -> np.ndarray:
-    """Per design, the value of the registered kind its code names (no Python loop over designs).
+def _per_kind(
+    codes: np.ndarray,
+    names: tuple[str, ...],
+    registry: dict[str, Any],
+    attr: str,
+    d: dict[str, np.ndarray],
+    c: Any,
+) -> np.ndarray:
+    """Per design, ``registry[kind].attr(d, c)`` of the kind its code names.
 
-    ``codes`` (n,) int category codes into ``names``; ``values`` name -> (n,) array.
+    Only the kinds present among the designs are computed; no Python loop over designs.
     """
+    codes = np.asarray(codes).astype(np.int64)
     out = np.zeros(codes.shape)
     for i, name in enumerate(names):
-        if name in values:
-            out = np.where(codes == i, values[name], out)
+        mask = codes == i
+        if mask.any():
+            out = np.where(mask, getattr(registry[name], attr)(d, c), out)
     return out
+
+
+def per_readout(attr: str, d: dict[str, np.ndarray], c: Any) -> np.ndarray:
+    """(n,) ``Readout.<attr>`` of each design's ``readout`` kind (energy_j, time_s, ...)."""
+    from cimkit.cost.constants import READOUTS as NAMES
+
+    return _per_kind(d["readout"], NAMES, READOUTS, attr, d, c)
+
+
+def per_encoding(attr: str, d: dict[str, np.ndarray], c: Any) -> np.ndarray:
+    """(n,) ``InputEncoding.<attr>`` of each design's ``input_encoding`` (fixed_j, slot_s, ...)."""
+    from cimkit.cost.constants import ENCODINGS as NAMES
+
+    return _per_kind(d["input_encoding"], NAMES, ENCODINGS, attr, d, c)
