@@ -67,7 +67,8 @@ def assign_engines(la: LayerArrays) -> np.ndarray:
     """(B, L) engine code per layer slot (:data:`ENGINE_NAMES`): the default assignment rule."""
     on_xbar = np.isin(la.op, XBAR_OPS) & la.mask
     on_vec = ((la.op == _MATMUL) | np.isin(la.op, _NONMAC)) & la.mask
-    return np.where(on_xbar, 1, np.where(on_vec, 2, 0))
+    cim, vector = ENGINE_NAMES.index("cim"), ENGINE_NAMES.index("vector")
+    return np.where(on_xbar, cim, np.where(on_vec, vector, 0))
 
 
 @dataclass
@@ -93,11 +94,18 @@ class Context:
     widx: np.ndarray
     in_tab: np.ndarray
     w_tab: np.ndarray
-    keep: bool = False  # keep per-design copies of keyed arrays (breakdown)
 
     @property
     def n(self) -> int:
         return len(self.kidx)
+
+    def by_key(self, a: np.ndarray) -> np.ndarray:
+        """(n, ...) per-design view of a keyed array (K rows, or 1 row shared by all)."""
+        return a[self.kidx] if a.shape[0] > 1 else np.broadcast_to(a, (self.n, *a.shape[1:]))
+
+    def by_workload(self, a: np.ndarray) -> np.ndarray:
+        """(n, ...) per-design view of a workload array (B rows, or 1 row shared by all)."""
+        return a[self.widx] if a.shape[0] > 1 else np.broadcast_to(a, (self.n, *a.shape[1:]))
 
     @property
     def tiles(self) -> np.ndarray:
@@ -116,7 +124,7 @@ class CimEngine:
     def run(self, ctx: Context) -> EngineResult:
         d, c, la = ctx.d, ctx.c, ctx.la
         n = ctx.n
-        xi = np.flatnonzero((ctx.engine == 1).any(axis=0))
+        xi = np.flatnonzero((ctx.engine == ENGINE_NAMES.index("cim")).any(axis=0))
         lx = la.take_cols(xi)
         k = ctx.keys
         m = map_layers(k, lx)
@@ -210,7 +218,7 @@ class CimEngine:
             term(keyed(m.weight_cells) * on, np.where(swap, d["write_energy_pj"] * PJ * ef, 0.0))
         ]
         # Time per layer slot (n, Lx): vectors shared by unrolled copies and replicas.
-        time, xb, reps = self._time(ctx, m, w_bits[idx_w] if w_bits.shape[0] > 1 else w_bits)
+        time, xb, reps = self._time(ctx, m, ctx.by_workload(w_bits))
         area = macro_area_um2(d, c) if n else {}
         macros = d["macros_per_tile"] * ctx.tiles
         area = {key: v * macros for key, v in area.items()}
@@ -232,45 +240,42 @@ class CimEngine:
     def _time(
         self, ctx: Context, m: Mapping, w_bits: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(compute time (n, Lx) s, crossbars of one copy (R, Lx), copies (n, Lx)).
+        """(compute time (n, Lx) s, crossbars of one copy (R, Lx) keyed, copies (n, Lx)).
 
         Quantities of one copy are keyed (R rows: keys, or designs when every design has its own
         workload); only the replica counts and the times are per design.
         """
-        d, kidx, n = ctx.d, ctx.kidx, ctx.n
+        d = ctx.d
         avail = ctx.xbars_available
         stationary = d["mode"] == MODES.index("weight_stationary")
         shape = np.broadcast_shapes(m.xbars.shape, m.vectors.shape, m.cycles_per_vector.shape)
         xb = np.broadcast_to(m.xbars, shape).astype(np.float64)
         ev = np.broadcast_to(ceil_div(m.vectors, m.copies), shape).astype(np.float64)
         cy = np.broadcast_to(m.cycles_per_vector, shape).astype(np.float64)
-        rows_of = kidx if shape[0] > 1 else np.zeros(n, dtype=np.int64)
-        need = xb.sum(axis=1)[rows_of]
+        xb_n, ev_n = ctx.by_key(xb), ctx.by_key(ev)
+        need = ctx.by_key(xb.sum(axis=1))
         spare = np.where(stationary, np.maximum(avail - need, 0), 0)
         weight = replica_weights(xb, ev * cy)  # keyed
-        reps = np.minimum(
-            1.0 + np.floor(spare[:, None] * weight[rows_of]), np.maximum(ev, 1)[rows_of]
-        )
+        vmax = np.maximum(ev_n, 1)
+        reps = np.minimum(1.0 + np.floor(spare[:, None] * ctx.by_key(weight)), vmax)
         # Layerwise execution: each layer alone has every crossbar, its weights copied over all.
         layerwise = stationary & (d["execution"] == EXECUTIONS.index("layerwise"))
         if layerwise.any():
-            xr = xb[rows_of]
             with np.errstate(divide="ignore", invalid="ignore"):
-                whole = np.where(xr > 0, np.floor(avail[:, None] / xr), 1.0)
-            whole = np.minimum(np.maximum(whole, 1.0), np.maximum(ev, 1)[rows_of])
+                whole = np.where(xb_n > 0, np.floor(avail[:, None] / xb_n), 1.0)
+            whole = np.minimum(np.maximum(whole, 1.0), vmax)
             reps = np.where(layerwise[:, None], whole, reps)
-        compute = np.ceil(ev[rows_of] / reps) * (cy[rows_of] * d["cycle_s"][:, None])
+        compute = np.ceil(ev_n / reps) * (ctx.by_key(cy) * d["cycle_s"][:, None])
         swap = ~stationary
         if swap.any():
             # A layer larger than the chip runs in several passes, each loading its share.
-            xr = xb[rows_of]
-            passes = np.maximum(np.ceil(xr / avail[:, None]), 1.0)
+            passes = np.maximum(np.ceil(xb_n / avail[:, None]), 1.0)
             load = w_bits / (d["dram_bandwidth_gb_s"][:, None] * 8e9)
             seq = np.broadcast_to(np.minimum(m.pack * m.rows_b, ctx.keys["rows"]), shape)
-            write = seq[rows_of] * passes * d["write_latency_ns"][:, None] * 1e-9
-            swapped = compute * passes + np.where(xr > 0, load + write, 0.0)
+            write = ctx.by_key(seq) * passes * d["write_latency_ns"][:, None] * 1e-9
+            swapped = compute * passes + np.where(xb_n > 0, load + write, 0.0)
             compute = np.where(swap[:, None], swapped, compute)
-        return compute, xb[rows_of] if ctx.keep else xb, reps
+        return compute, xb, reps
 
 
 def n_adc(d: dict[str, np.ndarray]) -> np.ndarray:
@@ -325,7 +330,8 @@ class VectorEngine:
     def run(self, ctx: Context) -> EngineResult:
         d, c, la = ctx.d, ctx.c, ctx.la
         n_layers = la.shape[1]
-        on = (ctx.engine == 2) | (ctx.engine == 3)
+        timed = ctx.engine == ENGINE_NAMES.index("vector")
+        on = timed | (ctx.engine == ENGINE_NAMES.index("vector_fused"))
         is_matmul = on & (la.op == _MATMUL)
         is_nonmac = on & np.isin(la.op, _NONMAC)
         ab = la.act_bits
@@ -339,10 +345,10 @@ class VectorEngine:
                 Term(add_ev.astype(float), c["add_pj_per_bit"] * PJ * ef, ctx.widx, cols),
             ]
         }
-        vi = np.flatnonzero((ctx.engine == 2).any(axis=0))
+        vi = np.flatnonzero(timed.any(axis=0))
         ops = (np.where(is_matmul, la.macs, 0) + np.where(is_nonmac, la.ops, 0))[:, vi]
         lanes = d["vector_lanes"] * ctx.tiles
-        ops_n = ops[ctx.widx] if ops.shape[0] > 1 else ops
+        ops_n = ctx.by_workload(ops)
         time = np.ceil(ops_n / lanes[:, None]) * d["cycle_s"][:, None]
         af = area_factor(d["node_nm"], c)
         area = {"vector_unit": d["vector_lanes"] * c["vector_lane_area_um2"] * af * ctx.tiles}

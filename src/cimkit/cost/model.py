@@ -35,6 +35,7 @@ from cimkit.cost.constants import (
 from cimkit.cost.designs import DesignTable, as_design_table, resolve_defaults
 from cimkit.cost.engines import (
     CIM,
+    ENGINE_NAMES,
     VECTOR,
     Context,
     assign_engines,
@@ -300,7 +301,9 @@ def evaluate(
     in_tab, w_tab = stack_tables(la.histograms)
     values = resolve_defaults(table.values, c)
     values = _resolve_timing(values, c)
-    engine = assign_engines(la)
+    # A fused activation/norm is applied in its producer's output stage at the rate outputs
+    # stream out: it costs vector-unit energy but no time of its own.
+    engine = np.where(_fused(la), ENGINE_NAMES.index("vector_fused"), assign_engines(la))
     blocks = []
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -357,11 +360,8 @@ def _evaluate_block(
 ) -> _Block:
     n, n_layers = len(d["rows"]), la.shape[1]
     keys, kidx, widx = _block_keys(d, la)
-    # A fused activation/norm is applied in its producer's output stage at the rate outputs
-    # stream out: it costs vector-unit energy but no time of its own.
-    fused = _fused(la)
-    engine = np.where(fused, 3, engine)
-    ctx = Context(d, c, la, engine, keys, kidx, widx, in_tab, w_tab, keep=breakdown)
+    fused = engine == ENGINE_NAMES.index("vector_fused")
+    ctx = Context(d, c, la, engine, keys, kidx, widx, in_tab, w_tab)
     cim = CIM.run(ctx)
     vec = VECTOR.run(ctx)
     ef = energy_factor(d["node_nm"], d["voltage_v"], c)
@@ -406,7 +406,7 @@ def _evaluate_block(
 
     # Time per layer: engines' busy time, bounded below by GLB and NoC bandwidth (unset
     # bandwidths are never the bottleneck).
-    io_n = io_bits[widx] if io_bits.shape[0] > 1 else io_bits
+    io_n = ctx.by_workload(io_bits)
     glb_bw = np.nan_to_num(d["glb_bandwidth_bits"], nan=np.inf)
     noc_link = np.nan_to_num(d["noc_bits"], nan=np.inf)
     per_bit = np.maximum(1.0 / glb_bw, 1.0 / (noc_link * np.sqrt(d["tile_groups"]))) * cycle_s
@@ -428,10 +428,10 @@ def _evaluate_block(
         # rows its consumer needs first (fill), plus one period.
         stage_t = busy
         fill = _fill_fraction(la)
-        fill_n = fill[widx] if fill.shape[0] > 1 else fill
+        fill_n = ctx.by_workload(fill)
         shared = io_n.sum(axis=1) / (noc_link * d["tile_groups"]) * cycle_s
         shared = np.broadcast_to(shared, (n,))
-        dram_bits = io_dram.sum(axis=1)[widx]
+        dram_bits = ctx.by_workload(io_dram.sum(axis=1))
         dram_t = dram_bits / (d["dram_bandwidth_gb_s"] * 8e9)
         period_p = np.maximum(np.maximum(stage_t.max(axis=1), shared), dram_t)
         # The bottleneck stage must finish all of its work; the others only their fill share.
@@ -476,32 +476,23 @@ def _evaluate_block(
     energy_by["leakage"] = leak_w * period
     energy = sum(energy_by.values())
     mac_n = np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64)
-    ops = 2.0 * (mac_n[widx] if mac_n.shape[0] > 1 else np.broadcast_to(mac_n, (n,)))
+    ops = 2.0 * ctx.by_workload(mac_n)
     area_m2 = area_total * 1e-12
     area_mm2 = area_total * 1e-6
 
     m = cim.extra["mapping"]
-    xb = cim.extra["xbars"]  # (R, Lx) keyed, or (n, Lx) with breakdown
-    rows_of = (
-        np.arange(n)
-        if xb.shape[0] == n and breakdown
-        else (kidx if xb.shape[0] > 1 else np.zeros(n, dtype=np.int64))
-    )
+    xb = cim.extra["xbars"]  # (R, Lx) keyed crossbars of one copy of each layer
     avail = ctx.xbars_available
-    xbars_needed = xb.sum(axis=1)[rows_of].astype(np.float64)
+    xbars_needed = ctx.by_key(xb.sum(axis=1))
     cells_chip = avail * d["rows"] * d["cols"]
-    wc = np.broadcast_to(m.weight_cells, np.broadcast_shapes(m.weight_cells.shape, m.xbars.shape))
-    krow = kidx if wc.shape[0] > 1 else np.zeros(n, dtype=np.int64)
-    programmed = wc.sum(axis=1)[krow].astype(np.float64)
-    xb_k = np.broadcast_to(m.xbars, wc.shape).sum(axis=1)[krow]
-    used_cells = xb_k * d["rows"] * d["cols"]
+    programmed = ctx.by_key(np.broadcast_to(m.weight_cells, xb.shape).sum(axis=1)).astype(float)
+    used_cells = xbars_needed * d["rows"] * d["cols"]
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(stationary, programmed / cells_chip, np.minimum(programmed / cells_chip, 1))
         xutil = np.where(used_cells > 0, programmed / used_cells, 0.0)
     groups = np.ones(n)
     if (~stationary).any():
-        xb_n = np.broadcast_to(m.xbars, wc.shape)[krow]
-        groups = np.where(stationary, 1.0, _count_groups(xb_n, avail))
+        groups = np.where(stationary, 1.0, _count_groups(ctx.by_key(xb), avail))
     peak = _peak_tops(d, avail)
     metrics = {
         "energy_j": energy,
@@ -545,12 +536,10 @@ def _evaluate_block(
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(seq[:, None] > 0, layer_t / seq[:, None], 0.0)
         block.leak_share = share * energy_by["leakage"][:, None]
-        reps = np.zeros((n, n_layers), dtype=np.int32)
-        reps[:, xi] = np.where(
-            np.broadcast_to(m.xbars, wc.shape)[krow] > 0, cim.extra["replication"], 0
-        )
         xbf = np.zeros((n, n_layers), dtype=np.int32)
-        xbf[:, xi] = np.broadcast_to(m.xbars, wc.shape)[krow]
+        xbf[:, xi] = ctx.by_key(xb)
+        reps = np.zeros((n, n_layers), dtype=np.int32)
+        reps[:, xi] = np.where(xbf[:, xi] > 0, cim.extra["replication"], 0)
         block.replication = reps
         block.xbars = xbf
     return block
