@@ -155,42 +155,33 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     copies = np.where(fits & on_xbar, np.maximum(slots // g, 1), 1)
     xbars = np.where(on_xbar, ceil_div(g, slots) * row_tiles * col_tiles, 0)
     vectors = np.where(la.mask, la.out_h * la.out_w * la.repeat, 0)
-    # Row groups: rows of one crossbar's share of the block, read active_rows at a time. Packed
-    # blocks sit on distinct rows, so a packed crossbar reads pack * rows_b rows.
-    rows_in_xbar = np.where(fits, pack * copies * rows_b, np.minimum(rows_b, xr))
-    row_groups = np.where(on_xbar, ceil_div(np.maximum(rows_in_xbar, 1), active), 1)
-
-    # Columns a crossbar actually converts: blocks side by side, or an even share of a tile.
-    # With analog weight-bit combining, one conversion reads all bit-columns of a weight.
-    used_cols = np.where(fits, pack * copies * cols_b, cols_b / np.maximum(col_tiles, 1))
     combined = (d["combine_weight_bits"] > 0) & analog
-    units = np.where(combined, used_cols / ws, used_cols)
     n_adc = ceil_div(xc, d["cols_per_adc"].astype(np.int64))
     max_steps = np.where(combined, np.maximum(d["cols_per_adc"] // ws, 1), d["cols_per_adc"])
     # Each column is converted once per row group that holds rows of its block.
     block_groups = ceil_div(np.maximum(np.minimum(rows_b, xr), 1), active)
 
-    def window_steps(units: np.ndarray, row_groups: np.ndarray) -> np.ndarray:
-        # ADC steps per window: the crossbar's conversions over its ADCs, at least one cycle and
-        # at most cols_per_adc steps per row group (a digital macro reads all columns per cycle).
-        return np.where(
-            analog,
-            np.clip(np.ceil(units * block_groups / n_adc), row_groups, row_groups * max_steps),
-            row_groups,
-        ).astype(np.int64)
+    def layout(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row groups, cycles per window) of one crossbar holding ``k`` copies of its blocks.
 
-    steps = window_steps(units, row_groups)
+        Rows: packed blocks (and copies) sit on distinct rows, read ``active_rows`` at a time.
+        Columns converted: blocks side by side, or an even share of a tile; with analog
+        weight-bit combining one conversion reads all bit-columns of a weight. Steps: the
+        crossbar's conversions over its ADCs, at least one cycle and at most cols_per_adc steps
+        per row group (a digital macro reads all columns each cycle).
+        """
+        rows_in_xbar = np.where(fits, pack * k * rows_b, np.minimum(rows_b, xr))
+        groups = np.where(on_xbar, ceil_div(np.maximum(rows_in_xbar, 1), active), 1)
+        used_cols = np.where(fits, pack * k * cols_b, cols_b / np.maximum(col_tiles, 1))
+        units = np.where(combined, used_cols / ws, used_cols)
+        adc_steps = np.clip(np.ceil(units * block_groups / n_adc), groups, groups * max_steps)
+        return groups, np.where(analog, adc_steps, groups).astype(np.int64)
+
     # Unrolled copies only where they save time: with busy ADCs the copies' extra columns cost
     # as many steps as they save vectors.
-    single_rows = np.where(fits, pack * rows_b, np.minimum(rows_b, xr))
-    rg1 = np.where(on_xbar, ceil_div(np.maximum(single_rows, 1), active), 1)
-    units1 = np.where(
-        combined,
-        np.where(fits, pack * cols_b, used_cols) / ws,
-        np.where(fits, pack * cols_b, used_cols),
-    )
-    steps1 = window_steps(units1, rg1)
-    vec = np.maximum(np.where(la.mask, la.out_h * la.out_w * la.repeat, 0), 1)
+    row_groups, steps = layout(copies)
+    rg1, steps1 = layout(np.ones_like(copies))
+    vec = np.maximum(vectors, 1)
     better = ceil_div(vec, copies) * steps < vec * steps1
     copies = np.where(better, copies, 1)
     steps = np.where(better, steps, steps1)
