@@ -67,31 +67,26 @@ def load_v1() -> object | None:
     files = ("__init__", "constants", "designs", "mapping", "components", "model")
     tmp = Path(tempfile.mkdtemp(prefix="cimkit_v1_"))
     pkg = tmp / "cimkit_v1"
+
+    def show(path: str) -> str:
+        return subprocess.run(
+            ["git", "show", f"{V1_COMMIT}:src/cimkit/{path}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
     try:
         (pkg / "cost").mkdir(parents=True)
         (pkg / "data").mkdir()
         (pkg / "__init__.py").write_text("")
         (pkg / "data" / "__init__.py").write_text("")
         for f in files:
-            src = subprocess.run(
-                ["git", "show", f"{V1_COMMIT}:src/cimkit/cost/{f}.py"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            src = src.replace("cimkit.cost", "cimkit_v1.cost").replace(
-                '"cimkit.data"', '"cimkit_v1.data"'
-            )
+            src = show(f"cost/{f}.py").replace("cimkit.cost", "cimkit_v1.cost")
+            src = src.replace('"cimkit.data"', '"cimkit_v1.data"')
             (pkg / "cost" / f"{f}.py").write_text(src)
-        yaml_text = subprocess.run(
-            ["git", "show", f"{V1_COMMIT}:src/cimkit/data/constants.yaml"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        (pkg / "data" / "constants.yaml").write_text(yaml_text)
+        (pkg / "data" / "constants.yaml").write_text(show("data/constants.yaml"))
     except (subprocess.CalledProcessError, FileNotFoundError):
         return None
     sys.path.insert(0, str(tmp))
