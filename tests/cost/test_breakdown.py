@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cimkit.cost import DesignTable, evaluate
-from cimkit.cost.components import ENERGY_COMPONENTS
+from cimkit.cost.model import ENERGY_COMPONENTS
 from cimkit.specs import ChipSpec
 from cimkit.workload import LayerArrays, Workload, make_layer
 

@@ -3,7 +3,7 @@
 PIM-HLS (Zhu et al., DAC 2023, section III) takes layer-wise latency and area of every PIM
 implementation approach, array size and interface count from MNSIM. cimkit replaces MNSIM with its
 own vectorized cost model: this module calls :func:`cimkit.cost.mapping.map_layers` for array
-counts and cycles per input vector, :func:`cimkit.cost.components.macro_area_um2` for the area of
+counts and cycles per input vector, :func:`cimkit.cost.engines.macro_area_um2` for the area of
 one array with its peripherals, and the device table of ``cimkit/data/constants.yaml`` (through
 :func:`cimkit.cost.designs.resolve_defaults`) for the write energy and latency used when weights
 are rewritten at run time. No constant is introduced here.
@@ -37,7 +37,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from cimkit.cost.components import macro_area_um2
+from cimkit.cost.engines import macro_area_um2
 from cimkit.cost.constants import load_constants
 from cimkit.cost.designs import DesignTable, resolve_defaults
 from cimkit.cost.mapping import map_layers
