@@ -53,6 +53,7 @@ test-quick: $(STAMP) sysdeps
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evaluate_throughput.py
 	$(BIN)/python benchmarks/search_wall_time.py
+	$(BIN)/python benchmarks/ofa_batch.py
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info

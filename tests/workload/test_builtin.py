@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -289,19 +288,12 @@ def test_batch_argument_errors(kwargs, match):
         B.mobilenetv2_ofa_batch(**args)
 
 
-def test_batch_of_10000_is_vectorized():
+def test_batch_of_10000_matches_per_design_networks():
+    # Its speed (a vectorized batch vs a Python loop) is measured in benchmarks/ofa_batch.py.
     rng = np.random.default_rng(0)
     depths, kernels, expands = _random_designs(rng, 10_000, depth_lo=2, expands=(3, 4, 6))
-    B.mobilenetv2_ofa_batch(depths, kernels, expands)  # template cached
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        la = B.mobilenetv2_ofa_batch(depths, kernels, expands)
-        best = min(best, time.perf_counter() - start)
+    la = B.mobilenetv2_ofa_batch(depths, kernels, expands)
     assert la.shape == (10_000, 129)
-    # Memory-bound (~145 MB of int64 written): ~20-45 ms on a 2-vCPU VM. The generous bound
-    # only catches a Python loop over designs (which takes seconds).
-    assert best < 0.5
     i = 1234
     wl = B.mobilenetv2(depths[i], kernels[i], expands[i])
     assert la.macs[i].sum() == wl.total_macs and la.weights[i].sum() == wl.total_weights
