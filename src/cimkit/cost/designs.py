@@ -224,15 +224,18 @@ def resolve_defaults(
     """A copy with NaN (unset) device constants and DRAM energy taken from the constants table.
 
     Unset values stay NaN in a :class:`DesignTable` so that the constants in force at evaluation
-    time (e.g. a calibration run) decide them.
+    time (e.g. a calibration run) decide them. Also adds ``read_voltage_ref_v``, the device's
+    table read voltage (the point its ``read_energy_fj`` is stated at).
     """
     c = c or load_constants()
     values = dict(values)
     dev = values["device"].astype(np.int64)
     for name in _DEVICE_DEFAULTS:
-        table = np.array([c.device(kind, name) for kind in DEVICES])
+        table = np.array([c.device(kind, name) for kind in DEVICES])[dev]
         v = values[name]
-        values[name] = np.where(np.isnan(v), table[dev], v)
+        values[name] = np.where(np.isnan(v), table, v)
+        if name == "read_voltage_v":
+            values["read_voltage_ref_v"] = table
     v = values["dram_pj_per_bit"]
     values["dram_pj_per_bit"] = np.where(np.isnan(v), c["dram_pj_per_bit"], v)
     v = values["active_rows"]

@@ -317,7 +317,6 @@ def evaluate(
 def _resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
     """Add the readout's minimum cycle, the clock in use and the ADC conversion rate."""
     values = dict(values)
-    values["read_voltage_ref_v"] = _read_voltage_ref(values, c)
     tmin = min_cycle_time_ns(values, c)
     given = values["cycle_time_ns"]
     values["min_cycle_time_ns"] = tmin
@@ -326,13 +325,6 @@ def _resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np
     # Each readout unit converts once per cycle: the rate its energy is designed for.
     values["rate_hz"] = 1.0 / values["cycle_s"]
     return values
-
-
-def _read_voltage_ref(values: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    from cimkit.cost.constants import DEVICES
-
-    table = np.array([c.device(kind, "read_voltage_v") for kind in DEVICES])
-    return table[values["device"].astype(np.int64)]
 
 
 def _block_keys(

@@ -37,9 +37,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from cimkit.cost.engines import macro_area_um2
 from cimkit.cost.constants import load_constants
 from cimkit.cost.designs import DesignTable, resolve_defaults
+from cimkit.cost.engines import macro_area_um2
 from cimkit.cost.mapping import map_layers
 from cimkit.errors import SpecError
 from cimkit.pimhls.plan import TileConfig
