@@ -350,125 +350,32 @@ def _evaluate_block(
     w_tab: np.ndarray,
     breakdown: bool,
 ) -> _Block:
+    """One chunk of designs: engines, shared traffic, execution model, area, figures of merit."""
     n, n_layers = len(d["rows"]), la.shape[1]
     keys, kidx, widx = _block_keys(d, la)
-    fused = engine == ENGINE_NAMES.index("vector_fused")
     ctx = Context(d, c, la, engine, keys, kidx, widx, in_tab, w_tab)
     cim = CIM.run(ctx)
     vec = VECTOR.run(ctx)
-    ef = energy_factor(d["node_nm"], d["voltage_v"], c)
-    af = area_factor(d["node_nm"], c)
-    tiles = ctx.tiles
     stationary = d["mode"] == MODES.index("weight_stationary")
-    cycle_s = d["cycle_s"]
+    pipelined = stationary & (d["execution"] == EXECUTIONS.index("pipelined"))
 
-    # Activation traffic: every layer's inputs and outputs pass the tile buffer and the NoC; in
-    # sequential/layerwise execution they are stored in the GLB between layers, in a pipeline
-    # they go producer tile -> consumer tile (the GLB holds only the network input and output).
-    # An activation/norm right after a MAC layer is fused into its producer's output path.
-    mask = la.mask
-    in_bits = la.in_elems * la.act_bits
-    out_bits = la.out_elems * la.act_bits
-    io_bits = np.where(mask & ~fused, in_bits + out_bits, 0).astype(np.float64)
-    cols = np.arange(n_layers)
-    execution = d["execution"].astype(np.int64)
-    pipelined = stationary & (execution == EXECUTIONS.index("pipelined"))
-    tb_j = sram_pj_per_bit(d["tile_buffer_kb"], c) * PJ * ef
-    glb_j = np.where(pipelined, 0.0, sram_pj_per_bit(d["glb_kb"], c) * PJ * ef)
-    hops = np.where(pipelined, 1.0, 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"]))
-    noc_j = hops * c["noc_pj_per_bit_hop"] * PJ * ef
-    rows_b = np.broadcast_shapes(in_bits.shape, out_bits.shape, mask.shape)
-    last_idx = np.broadcast_to(mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1), rows_b[:1])
-    io_dram = np.zeros(rows_b)
-    io_dram[:, 0] += np.broadcast_to(in_bits, rows_b)[:, 0]
-    io_dram[np.arange(rows_b[0]), last_idx] += np.take_along_axis(
-        np.broadcast_to(out_bits, rows_b), last_idx[:, None], 1
-    )[:, 0]
-    io_bits = np.broadcast_to(io_bits, rows_b)
-    glb_pipe = np.where(pipelined, sram_pj_per_bit(d["glb_kb"], c) * PJ * ef, 0.0)
     terms: dict[str, list[Term]] = {k: [] for k in COMPONENTS}
     for res in (cim, vec):
         for k, ts in res.energy.items():
             terms[k].extend(ts)
-    terms["tile_buffer"].append(Term(io_bits, tb_j, widx, cols))
-    terms["glb"].append(Term(io_bits, glb_j, widx, cols))
-    terms["glb"].append(Term(io_dram, glb_pipe, widx, cols))
-    terms["noc"].append(Term(io_bits, noc_j, widx, cols))
-    terms["dram"].append(Term(io_dram, d["dram_pj_per_bit"] * PJ, widx, cols))
-
-    # Time per layer: engines' busy time, bounded below by GLB and NoC bandwidth (unset
-    # bandwidths are never the bottleneck).
-    io_n = ctx.by_workload(io_bits)
-    glb_bw = np.nan_to_num(d["glb_bandwidth_bits"], nan=np.inf)
-    noc_link = np.nan_to_num(d["noc_bits"], nan=np.inf)
-    per_bit = np.maximum(1.0 / glb_bw, 1.0 / (noc_link * np.sqrt(d["tile_groups"]))) * cycle_s
+    io_bits, io_dram = _traffic_terms(ctx, pipelined, terms)
     busy = np.zeros((n, n_layers))
     for res in (cim, vec):
         busy[:, res.time_cols] = np.maximum(busy[:, res.time_cols], res.time)
-    # Pipelined stages stream producer -> consumer (bounded below by the shared NoC, not per
-    # layer); the others store every layer's activations and wait for GLB and NoC per layer.
-    bounded = ~pipelined & np.isfinite(per_bit)
-    if bounded.any():
-        layer_t = np.maximum(busy, io_n * np.where(bounded, per_bit, 0.0)[:, None])
-    else:
-        layer_t = busy
-    seq = layer_t.sum(axis=1)
-    if pipelined.any():
-        # Stages overlap: one inference per period, bounded by the slowest stage (its own
-        # compute, not its share of the GLB) and by the NoC traffic of all stages (each router
-        # carries its tiles' traffic); a single inference waits for each stage to produce the
-        # rows its consumer needs first (fill), plus one period.
-        stage_t = busy
-        fill = _fill_fraction(la)
-        fill_n = ctx.by_workload(fill)
-        shared = io_n.sum(axis=1) / (noc_link * d["tile_groups"]) * cycle_s
-        shared = np.broadcast_to(shared, (n,))
-        dram_bits = ctx.by_workload(io_dram.sum(axis=1))
-        dram_t = dram_bits / (d["dram_bandwidth_gb_s"] * 8e9)
-        period_p = np.maximum(np.maximum(stage_t.max(axis=1), shared), dram_t)
-        # The bottleneck stage must finish all of its work; the others only their fill share.
-        b = np.argmax(stage_t, axis=1)
-        t_b = stage_t[np.arange(n), b]
-        f_b = np.broadcast_to(fill_n, stage_t.shape)[np.arange(n), b]
-        latency_p = (stage_t * fill_n).sum(axis=1) + (1.0 - f_b) * t_b
-        latency_p = np.maximum(latency_p, period_p)
-        latency = np.where(pipelined, latency_p, seq)
-        period = np.where(pipelined, period_p, latency)
-        seq = layer_t.sum(axis=1)
-    else:
-        latency = seq
-        period = seq
+    layer_t, latency, period = _execution(ctx, busy, io_bits, io_dram, pipelined)
 
-    area = dict(cim.area_um2)
-    area.update(vec.area_um2)
-    bit = _sram_bit_area_um2(c) * af
-    area["tile_buffer"] = d["tile_buffer_kb"] * 8192 * bit * tiles
-    area["tile_overhead"] = c["tile_overhead_mm2"] * 1e6 * af * tiles
-    area["router"] = c["router_area_mm2"] * 1e6 * af * d["tile_groups"]
-    area["glb"] = d["glb_kb"] * 8192 * bit
-    area_total = sum(area.values())
-    # Leakage: buffers' bits, SRAM cells, readout bias, logic area; over one period.
-    v = d["voltage_v"] / c.ref_voltage_v
-    buffer_bits = (d["tile_buffer_kb"] * tiles + d["glb_kb"]) * 8192
-    logic = ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
-    logic_mm2 = sum(area[k] for k in logic) * 1e-6
-    # Digital macros' adder trees are logic too (analog readouts leak through their own model).
-    logic_mm2 = logic_mm2 + np.where(d["macro_kind"] == 1, area["readout"], 0.0) * 1e-6
-    leak_w = (
-        buffer_bits * c["sram_leak_pw_per_bit"] * PJ * v
-        + logic_mm2 * c["logic_leak_w_per_mm2"] * v
-        + cim.leakage_w["readout"]
-        + cim.leakage_w["cells"]
-    )
-
-    energy_by = {k: np.zeros(n) for k in COMPONENTS}
-    for k, ts in terms.items():
-        for t in ts:
-            energy_by[k] = energy_by[k] + t.total()
+    area = _chip_area_um2(ctx, cim.area_um2 | vec.area_um2)
+    leak_w = _leakage_w(ctx, area, cim.leakage_w)
+    energy_by = {k: sum((t.total() for t in ts), np.zeros(n)) for k, ts in terms.items()}
     energy_by["leakage"] = leak_w * period
     energy = sum(energy_by.values())
-    mac_n = np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64)
-    ops = 2.0 * ctx.by_workload(mac_n)
+    ops = 2.0 * ctx.by_workload(np.where(la.mask, la.macs, 0).sum(axis=1).astype(np.float64))
+    area_total = sum(area.values())
     area_m2 = area_total * 1e-12
     area_mm2 = area_total * 1e-6
 
@@ -525,6 +432,7 @@ def _evaluate_block(
         xi = cim.extra["xi"]
         block.terms = terms
         block.layer_t = layer_t
+        seq = layer_t.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(seq[:, None] > 0, layer_t / seq[:, None], 0.0)
         block.leak_share = share * energy_by["leakage"][:, None]
@@ -535,6 +443,118 @@ def _evaluate_block(
         block.replication = reps
         block.xbars = xbf
     return block
+
+
+def _traffic_terms(
+    ctx: Context, pipelined: np.ndarray, terms: dict[str, list[Term]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add the activation-traffic terms to ``terms``; return (io bits, DRAM io bits), (B, L).
+
+    Every layer's inputs and outputs pass the tile buffer and the NoC; in sequential/layerwise
+    execution they are stored in the GLB between layers, in a pipeline they go producer tile ->
+    consumer tile over one hop (the GLB holds only the network input and output, which cross
+    the DRAM interface). A fused activation/norm has no traffic of its own.
+    """
+    d, c, la, widx = ctx.d, ctx.c, ctx.la, ctx.widx
+    ef = energy_factor(d["node_nm"], d["voltage_v"], c)
+    mask = la.mask
+    fused = ctx.engine == ENGINE_NAMES.index("vector_fused")
+    in_bits = la.in_elems * la.act_bits
+    out_bits = la.out_elems * la.act_bits
+    shape = np.broadcast_shapes(in_bits.shape, out_bits.shape, mask.shape, fused.shape)
+    io_bits = np.broadcast_to(np.where(mask & ~fused, in_bits + out_bits, 0), shape).astype(float)
+    last_idx = np.broadcast_to(mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1), shape[:1])
+    io_dram = np.zeros(shape)
+    io_dram[:, 0] += np.broadcast_to(in_bits, shape)[:, 0]
+    io_dram[np.arange(shape[0]), last_idx] += np.take_along_axis(
+        np.broadcast_to(out_bits, shape), last_idx[:, None], 1
+    )[:, 0]
+    cols = np.arange(la.shape[1])
+    glb = sram_pj_per_bit(d["glb_kb"], c) * PJ * ef
+    hops = np.where(pipelined, 1.0, 1.0 + (2.0 / 3.0) * np.sqrt(d["tile_groups"]))
+    tb_j = sram_pj_per_bit(d["tile_buffer_kb"], c) * PJ * ef
+    terms["tile_buffer"].append(Term(io_bits, tb_j, widx, cols))
+    terms["glb"].append(Term(io_bits, np.where(pipelined, 0.0, glb), widx, cols))
+    terms["glb"].append(Term(io_dram, np.where(pipelined, glb, 0.0), widx, cols))
+    terms["noc"].append(Term(io_bits, hops * c["noc_pj_per_bit_hop"] * PJ * ef, widx, cols))
+    terms["dram"].append(Term(io_dram, d["dram_pj_per_bit"] * PJ, widx, cols))
+    return io_bits, io_dram
+
+
+def _execution(
+    ctx: Context,
+    busy: np.ndarray,
+    io_bits: np.ndarray,
+    io_dram: np.ndarray,
+    pipelined: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(time per layer slot (n, L), latency (n,), period (n,)) under ``chip.execution``.
+
+    ``busy`` is the engines' time per slot. Sequential and layerwise execution store every
+    layer's activations, so each layer also waits for GLB and NoC bandwidth (unset bandwidths
+    are never the bottleneck) and latency = period = the sum. Pipelined stages stream producer
+    -> consumer: one inference per period, bounded by the slowest stage, by the NoC traffic of
+    all stages (each router carries its tiles' traffic) and by the DRAM I/O; a single inference
+    waits for each stage to produce the rows its consumer needs first (fill), and for all of
+    the bottleneck stage.
+    """
+    d, n = ctx.d, ctx.n
+    cycle_s = d["cycle_s"]
+    io_n = ctx.by_workload(io_bits)
+    glb_bw = np.nan_to_num(d["glb_bandwidth_bits"], nan=np.inf)
+    noc_link = np.nan_to_num(d["noc_bits"], nan=np.inf)
+    per_bit = np.maximum(1.0 / glb_bw, 1.0 / (noc_link * np.sqrt(d["tile_groups"]))) * cycle_s
+    bounded = ~pipelined & np.isfinite(per_bit)
+    if bounded.any():
+        layer_t = np.maximum(busy, io_n * np.where(bounded, per_bit, 0.0)[:, None])
+    else:
+        layer_t = busy
+    seq = layer_t.sum(axis=1)
+    if not pipelined.any():
+        return layer_t, seq, seq
+    fill_n = ctx.by_workload(_fill_fraction(ctx.la))
+    shared = np.broadcast_to(io_n.sum(axis=1) / (noc_link * d["tile_groups"]) * cycle_s, (n,))
+    dram_t = ctx.by_workload(io_dram.sum(axis=1)) / (d["dram_bandwidth_gb_s"] * 8e9)
+    period_p = np.maximum(np.maximum(busy.max(axis=1), shared), dram_t)
+    b = np.argmax(busy, axis=1)
+    t_b = busy[np.arange(n), b]
+    f_b = np.broadcast_to(fill_n, busy.shape)[np.arange(n), b]
+    latency_p = np.maximum((busy * fill_n).sum(axis=1) + (1.0 - f_b) * t_b, period_p)
+    latency = np.where(pipelined, latency_p, seq)
+    return layer_t, latency, np.where(pipelined, period_p, latency)
+
+
+def _chip_area_um2(ctx: Context, engines: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Chip area by component (um^2, (n,)): the engines' areas plus buffers, control, routers."""
+    d, c = ctx.d, ctx.c
+    af = area_factor(d["node_nm"], c)
+    bit = _sram_bit_area_um2(c) * af
+    return {
+        **engines,
+        "tile_buffer": d["tile_buffer_kb"] * 8192 * bit * ctx.tiles,
+        "tile_overhead": c["tile_overhead_mm2"] * 1e6 * af * ctx.tiles,
+        "router": c["router_area_mm2"] * 1e6 * af * d["tile_groups"],
+        "glb": d["glb_kb"] * 8192 * bit,
+    }
+
+
+def _leakage_w(
+    ctx: Context, area: dict[str, np.ndarray], engines: dict[str, np.ndarray]
+) -> np.ndarray:
+    """(n,) static power, W: buffer bits, logic area (digital adder trees included), and the
+    engines' own leakage (readout bias, SRAM cells), all x V / V_ref."""
+    d, c = ctx.d, ctx.c
+    v = d["voltage_v"] / c.ref_voltage_v
+    buffer_bits = (d["tile_buffer_kb"] * ctx.tiles + d["glb_kb"]) * 8192
+    logic = ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
+    logic_mm2 = sum(area[k] for k in logic) * 1e-6
+    # Digital macros' adder trees are logic too (analog readouts leak through their own model).
+    logic_mm2 = logic_mm2 + np.where(d["macro_kind"] == 1, area["readout"], 0.0) * 1e-6
+    return (
+        buffer_bits * c["sram_leak_pw_per_bit"] * PJ * v
+        + logic_mm2 * c["logic_leak_w_per_mm2"] * v
+        + sum(engines.values())
+    )
 
 
 def _neighbours(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
