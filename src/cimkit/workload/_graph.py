@@ -82,6 +82,39 @@ def chw(shape: Sequence[int]) -> tuple[int, int, int]:
     return 1, 1, 1
 
 
+def per_sample_shape(
+    full_shape: Sequence[int], batch: int, what: str = "tensor"
+) -> tuple[int, ...]:
+    """The per-sample view of a full intermediate tensor shape, given the network-input batch.
+
+    The batch is the leading dimension of the network input; an intermediate tensor's dimension 0
+    is *not* assumed to be that batch (MobileViT folds image patches into dimension 0, seq-first
+    attention puts tokens there). The rule both importers follow: dimension 0 of the full shape
+    is divided by ``batch``; a resulting leading 1 is dropped, any other quotient stays as a
+    leading *fold* dimension, which the MAC helpers turn into ``repeat`` (conv, matmul) or tokens
+    (linear, element-wise). Work per sample is therefore always full work / batch.
+
+    Args:
+        full_shape: the tensor's full shape as traced (batch included), e.g. (B*P, N, C).
+        batch: the network input's batch size B (>= 1).
+        what: a label for the error message (the operator or tensor name).
+
+    Raises:
+        WorkloadError: dimension 0 is not a multiple of ``batch`` (the work cannot be split per
+            sample; trace with batch 1).
+    """
+    dims = tuple(int(d) for d in full_shape)
+    if not dims:
+        return ()
+    if batch < 1 or dims[0] % batch:
+        raise WorkloadError(
+            f"{what}: leading dimension {dims[0]} of shape {dims} is not a multiple of the input "
+            f"batch {batch}; import with a batch-1 input shape (e.g. --input-shape 1,3,224,224)"
+        )
+    lead = dims[0] // batch
+    return dims[1:] if lead == 1 else (lead, *dims[1:])
+
+
 def numel(shape: Sequence[int]) -> int:
     n = 1
     for d in shape:
