@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cimkit.cost.constants import Constants, delay_factor, load_constants
+from cimkit.cost.constants import TRANSISTORS, Constants, delay_factor, load_constants
 from cimkit.cost.model import evaluate
 from cimkit.specs.chip import ChipSpec
 from cimkit.specs.io import chip_from_dict
@@ -110,14 +110,15 @@ def _points(pid: str, cfg: dict[str, Any], pub: dict[str, Any], spec: ChipSpec) 
     c = load_constants()
     node = spec.technology.node_nm
     t_cal = spec.technology.cycle_time_ns
-    d_cal = float(delay_factor(node, spec.technology.voltage_v, c))
+    flavour = TRANSISTORS.index(spec.technology.transistor)
+    d_cal = float(delay_factor(node, spec.technology.voltage_v, c, flavour))
     out = []
     for p in raw:
         rep = {k: p.get(k) for k in ("tops", "tops_per_w", "tops_per_mm2")}
         if p.get("supply_v") is None or not any(rep.values()):
             continue
         v = spec.technology.voltage_v * float(p["supply_v"]) / v_cal
-        cycle = t_cal * float(delay_factor(node, v, c)) / d_cal if t_cal else None
+        cycle = t_cal * float(delay_factor(node, v, c, flavour)) / d_cal if t_cal else None
         data = spec.model_dump()
         data["technology"]["voltage_v"] = v
         data["technology"]["cycle_time_ns"] = cycle

@@ -127,6 +127,12 @@ def macro_point(rows: int, adc_bits: int, voltage: float) -> MacroPoint:
     pulse = rc.NEUROSIM_BETA * t_analog
     rate = 1.0 / cycle
     adc = rc.adc_cost(adc_bits, rate, NODE_NM)
+    # hwcomponents-adc has no supply input. CiMLoop's macro models scale the ADC's convert
+    # ('read') action by the supply: ADC_ENERGY_SCALE = VOLTAGE_ENERGY_SCALE = VOLTAGE ** 2
+    # (mit-emze/cimloop workspace/models/arch/1_macro/basic_analog/variables_iso.yaml lines
+    # 32-36, applied in workspace/models/components/CiM_components.yaml line 103; colonnade,
+    # jia and lightning do the same). Its leakage is not scaled there, nor here.
+    adc_scale = voltage**2
 
     n_adc = cols // COLS_PER_ADC
     e_cell = arr.cell_power_w(CELL_VALUE) * pulse * INPUT_ACTIVITY
@@ -157,14 +163,16 @@ def macro_point(rows: int, adc_bits: int, voltage: float) -> MacroPoint:
         e_cell_j=e_cell,
         e_row_driver_j=arr.row_j(INPUT_ACTIVITY),
         e_col_driver_j=arr.col_j,
-        e_adc_j=adc.convert_energy_j,
+        e_adc_j=adc.convert_energy_j * adc_scale,
         e_shift_add_j=shift_add.energy_j,
         e_weight_shift_add_j=weight_shift_add.energy_j,
         p_leak_adc_array_w=p_leak_adc,
         p_leak_periph_array_w=p_leak_periph,
         adc_area_um2=adc.area_m2 * 1e12,
         array_area_um2=area * 1e12,
-        adc_energy_per_conversion_total_j=adc.energy_per_conversion_j,
+        adc_energy_per_conversion_total_j=adc.convert_energy_j * adc_scale
+        + adc.energy_per_conversion_j
+        - adc.convert_energy_j,
     )
 
 

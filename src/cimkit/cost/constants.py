@@ -14,7 +14,15 @@ from typing import Any, get_args
 import numpy as np
 import yaml
 
-from cimkit.specs.chip import DeviceKind, Execution, InputEncoding, MacroKind, Mode, Readout
+from cimkit.specs.chip import (
+    DeviceKind,
+    Execution,
+    InputEncoding,
+    MacroKind,
+    Mode,
+    Readout,
+    Transistor,
+)
 
 # Category codes of the design table, in the order of the spec's Literal types (one source).
 DEVICES: tuple[str, ...] = get_args(DeviceKind)
@@ -23,6 +31,7 @@ MODES: tuple[str, ...] = get_args(Mode)
 READOUTS: tuple[str, ...] = get_args(Readout)
 ENCODINGS: tuple[str, ...] = get_args(InputEncoding)
 EXECUTIONS: tuple[str, ...] = get_args(Execution)
+TRANSISTORS: tuple[str, ...] = get_args(Transistor)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class Constants:
     ref_voltage_v: float
     node_table_nm: np.ndarray  # (K,) ascending nodes
     node_area_factor: np.ndarray  # (K,) area relative to the reference node
+    vth_nodes_nm: np.ndarray  # (M,) ascending nodes of the hp/lp threshold tables
+    vth_table_v: np.ndarray  # (len(TRANSISTORS), M) Vth per flavour (generic: constant)
+    alpha_table: np.ndarray  # (len(TRANSISTORS),) alpha-power exponent per flavour
+    vdd_table_v: np.ndarray  # (M,) nominal supply per node (NeuroSim roadmap)
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
@@ -66,7 +79,21 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
     ref = float(raw["reference"]["node_nm"])
     cell = np.array([float(table[int(n)]) for n in nodes])
     ref_cell = float(table[int(ref)])
+    vt = raw["transistor_vth_v"]
+    vnodes = np.array(sorted(int(n) for n in vt["hp"]), dtype=np.float64)
+    vth_rows, alphas = [], []
+    for name in TRANSISTORS:
+        if name == "generic":
+            vth_rows.append(np.full(len(vnodes), values["vth_v"]))
+            alphas.append(values["alpha_power"])
+        else:
+            vth_rows.append(np.array([float(vt[name][int(n)]) for n in vnodes]))
+            alphas.append(float(vt["alpha"]))
     return Constants(
+        vth_nodes_nm=vnodes,
+        vth_table_v=np.array(vth_rows),
+        alpha_table=np.array(alphas),
+        vdd_table_v=np.array([float(vt["vdd"][int(n)]) for n in vnodes]),
         raw=raw,
         values=values,
         devices=devices,
@@ -98,12 +125,34 @@ def energy_factor(
     return feature_factor(node_nm, c) * (v / c.ref_voltage_v) ** 2
 
 
+def nominal_vdd_v(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Nominal supply of a node (V), interpolated in log(node) from the NeuroSim roadmap table."""
+    c = c or load_constants()
+    logn = np.log(np.asarray(node_nm, dtype=np.float64))
+    return np.interp(logn, np.log(c.vth_nodes_nm), c.vdd_table_v)
+
+
 def delay_factor(
-    node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None
+    node_nm: np.ndarray,
+    voltage_v: np.ndarray,
+    c: Constants | None = None,
+    transistor: np.ndarray | int | None = None,
 ) -> np.ndarray:
-    """Gate delay relative to the reference point: feature size times the alpha-power law in V."""
+    """Gate delay relative to the reference point: feature size times the alpha-power law in V.
+
+    ``transistor`` holds codes into :data:`TRANSISTORS` (None or 0: 'generic'). Each flavour's
+    law ``V / (V - Vth)^alpha`` is normalised at the reference voltage *with that flavour's Vth at
+    the design's node*, so a flavour changes how delay follows the supply, not the delay at the
+    reference voltage.
+    """
     c = c or load_constants()
     v = np.asarray(voltage_v, dtype=np.float64)
-    vth, alpha = c["vth_v"], c["alpha_power"]
-    ref = c.ref_voltage_v / (c.ref_voltage_v - vth) ** alpha
-    return feature_factor(node_nm, c) * (v / np.maximum(v - vth, 1e-3) ** alpha) / ref
+    code = np.zeros(np.shape(v), dtype=np.int64) if transistor is None else np.asarray(transistor)
+    code = np.broadcast_to(code, np.broadcast_shapes(np.shape(code), np.shape(v))).astype(np.int64)
+    logn = np.log(np.asarray(node_nm, dtype=np.float64))
+    lx = np.log(c.vth_nodes_nm)
+    vth = np.choose(code, [np.interp(logn, lx, row) for row in c.vth_table_v])
+    alpha = c.alpha_table[code]
+    law = v / np.maximum(v - vth, 1e-3) ** alpha
+    ref = c.ref_voltage_v / np.maximum(c.ref_voltage_v - vth, 1e-3) ** alpha
+    return feature_factor(node_nm, c) * law / ref

@@ -21,6 +21,7 @@ from cimkit.cost.constants import (
     MACRO_KINDS,
     MODES,
     READOUTS,
+    TRANSISTORS,
     Constants,
     load_constants,
 )
@@ -32,6 +33,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "node_nm": ("technology.node_nm", None),
     "voltage_v": ("technology.voltage_v", None),
     "cycle_time_ns": ("technology.cycle_time_ns", None),
+    "transistor": ("technology.transistor", TRANSISTORS),
     "device": ("device.kind", DEVICES),
     "bits_per_cell": ("device.bits_per_cell", None),
     "read_energy_fj": ("device.read_energy_fj", None),

@@ -51,7 +51,7 @@ def _ef(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
 
 
 def _df(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    return delay_factor(d["node_nm"], d["voltage_v"], c)
+    return delay_factor(d["node_nm"], d["voltage_v"], c, d.get("transistor"))
 
 
 def _af(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:

@@ -23,6 +23,9 @@ Readout = Literal["sar", "flash", "integrate_fire", "adder_tree"]
 InputEncoding = Literal["bit_serial", "pulse_count", "voltage_dac"]
 #: How layers share time: one after another, or as a pipeline over the tiles.
 Execution = Literal["pipelined", "sequential", "layerwise"]
+#: How gate delay follows the supply: a generic short-channel law, or NeuroSim's high-performance
+#: / low-power device roadmaps (per-node threshold voltage, alpha = 2).
+Transistor = Literal["generic", "hp", "lp"]
 
 #: Technology nodes with scaling data (nm).
 NODES_NM: tuple[int, ...] = (130, 90, 65, 45, 40, 32, 28, 22, 16, 14, 12, 7, 5)
@@ -50,6 +53,15 @@ class Technology(StrictModel):
             "the readout allows at this node and voltage (min_cycle_time_ns).",
         ),
     ] = 4.0
+    transistor: Annotated[
+        Transistor,
+        Field(
+            description="How delay follows the supply voltage (the alpha-power law): 'generic' "
+            "(Vth 0.3 V, alpha 1.3, every node), or NeuroSim's 'hp' / 'lp' device roadmaps "
+            "(per-node Vth, alpha 2; 'lp' slows steeply toward 0.6 V). Delay at the reference "
+            "point (45 nm, 0.9 V) is the same for all three."
+        ),
+    ] = "generic"
 
     @field_validator("node_nm")
     @classmethod

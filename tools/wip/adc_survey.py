@@ -1,0 +1,79 @@
+"""SAR ADC energy and area from the ADC-survey table (hwcomponents-adc, generated offline).
+
+``cimkit/data/components/adc_survey.csv`` tabulates hwcomponents-adc (CiMLoop's ADC plug-in, a
+regression over B. Murmann's ADC survey) on a grid of bits 4..12 x 17 sample rates
+(1e6..1e10 S/s, 4 per decade) x nodes {7, 16, 22, 32, 45, 65, 130} nm; how it was made is in
+docs/reference-model.md and the ``.json`` sidecar. This module interpolates it, vectorized over a
+design axis:
+
+* log(energy) and log(area) are trilinear in (bits, log rate, log node);
+* bits outside 4..12 (the library refuses < 4 bits: its fit is non-monotonic there) and nodes
+  outside 7..130 nm extrapolate linearly in the same coordinates, from the end segments (the
+  4 -> 5 bit segment rises by a few percent, so 1-3 bit SARs come out slightly cheaper and
+  smaller than 4-bit ones),
+  rates are clamped to the table (energy is rate-independent below ~1e9 S/s at 8 bits anyway).
+
+The survey has **no supply-voltage input**: a SAR's energy per conversion is set by its figure of
+merit at its rate and node, not by the digital supply. Its leakage follows the library's rule,
+20 % of the energy at the design rate: P_leak = 0.25 x E_convert x rate.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+#: Leakage power per (convert energy x rate): the library's 20 % / 80 % split of the energy.
+LEAK_PER_CONVERT_RATE = 0.25
+
+
+@lru_cache(maxsize=1)
+def _grid() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bits (B,), log rate (R,), log node (N,), log convert J (B,R,N), log area um^2 (B,R,N))."""
+    text = resources.files("cimkit.data").joinpath("components/adc_survey.csv").open()
+    frame = pd.read_csv(text, comment="#")
+    bits = np.sort(frame["bits"].unique()).astype(np.float64)
+    rates = np.sort(frame["rate_sps"].unique()).astype(np.float64)
+    nodes = np.sort(frame["node_nm"].unique()).astype(np.float64)
+    frame = frame.sort_values(["bits", "rate_sps", "node_nm"])
+    shape = (len(bits), len(rates), len(nodes))
+    energy = np.log(frame["convert_energy_pj"].to_numpy() * 1e-12).reshape(shape)
+    area = np.log(frame["area_um2"].to_numpy()).reshape(shape)
+    return bits, np.log(rates), np.log(nodes), energy, area
+
+
+def _axis(x: np.ndarray, grid: np.ndarray, clamp: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Lower grid index and fractional position of ``x`` (extrapolating unless ``clamp``)."""
+    if clamp:
+        x = np.clip(x, grid[0], grid[-1])
+    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, len(grid) - 2)
+    t = (x - grid[i]) / (grid[i + 1] - grid[i])
+    return i, t
+
+
+def _interp(
+    table: np.ndarray, bits: np.ndarray, rate_hz: np.ndarray, node_nm: np.ndarray
+) -> np.ndarray:
+    gb, gr, gn, _, _ = _grid()
+    ib, tb = _axis(np.asarray(bits, dtype=np.float64), gb, clamp=False)
+    ir, tr = _axis(np.log(np.maximum(np.asarray(rate_hz, dtype=np.float64), 1.0)), gr, clamp=True)
+    inode, tn = _axis(np.log(np.asarray(node_nm, dtype=np.float64)), gn, clamp=False)
+    out = np.zeros(np.broadcast_shapes(ib.shape, ir.shape, inode.shape))
+    for db, wb in ((0, 1.0 - tb), (1, tb)):
+        for dr, wr in ((0, 1.0 - tr), (1, tr)):
+            for dn, wn in ((0, 1.0 - tn), (1, tn)):
+                out = out + wb * wr * wn * table[ib + db, ir + dr, inode + dn]
+    return np.exp(out)
+
+
+def sar_convert_energy_j(bits: np.ndarray, rate_hz: np.ndarray, node_nm: np.ndarray) -> np.ndarray:
+    """Dynamic energy of one conversion (J), the survey's 'convert' action; arrays broadcast."""
+    return _interp(_grid()[3], bits, rate_hz, node_nm)
+
+
+def sar_area_um2(bits: np.ndarray, rate_hz: np.ndarray, node_nm: np.ndarray) -> np.ndarray:
+    """Area of one SAR ADC (um^2) designed for ``rate_hz``; arrays broadcast."""
+    return _interp(_grid()[4], bits, rate_hz, node_nm)
