@@ -26,10 +26,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import logging
 import operator
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +46,21 @@ from cimkit.workload._graph import (
     elementwise_dims,
     linear_dims,
     matmul_dims,
+    per_sample_shape,
     reduction_dims,
     spatial_pool_dims,
     to_workload,
     union,
-    unsupported_error,
 )
 from cimkit.workload.histograms import LayerHistogram
 from cimkit.workload.table import Workload
+from cimkit.workload.torch_export import qualified_name, unsupported_with_counts
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import fx, nn
+
+_log = logging.getLogger(__name__)
 
 #: Default example input of :func:`load_torch_factory`: one 3 x 224 x 224 image.
 DEFAULT_INPUT_SHAPE: tuple[int, ...] = (1, 3, 224, 224)
@@ -290,20 +296,21 @@ def _label(node: fx.Node, gm: fx.GraphModule) -> str:
     """A readable name of an unsupported operator (for the error message)."""
     if node.op == "call_module":
         cls = type(gm.get_submodule(node.target))
-        prefix = "nn." if cls.__module__.startswith("torch.nn") else f"{cls.__module__}."
-        return prefix + cls.__name__
+        return f"{cls.__module__}.{cls.__qualname__}"
     if node.op == "call_method":
-        return f"Tensor.{node.target}"
+        return f"torch.Tensor.{node.target}"
     fn = node.target
-    name = getattr(fn, "__name__", repr(fn))
-    module = getattr(fn, "__module__", None) or ""
-    if module in ("_operator", "operator"):
-        return f"operator.{name}"
-    if module.startswith("torch.nn.functional"):
-        return f"F.{name}"
-    if not module or module.startswith("torch"):
-        return f"torch.{name}"
-    return f"{module}.{name}"
+    name = getattr(fn, "__name__", None)
+    module = getattr(fn, "__module__", None)
+    if name and (module is None or module.startswith("torch._")) and _is_torch_builtin(fn):
+        return f"torch.{name}"  # C builtins such as torch.cumsum have no __module__
+    return qualified_name(fn)
+
+
+def _is_torch_builtin(fn: Any) -> bool:
+    torch = _require_torch()
+    name = getattr(fn, "__name__", "")
+    return getattr(torch, name, None) is fn
 
 
 def _scope(node: fx.Node) -> str:
@@ -364,6 +371,14 @@ class _FxConverter:
         self.fused_sigmoid: set[fx.Node] = set()  # sigmoid of a x * sigmoid(x) pair
         self.silu_mul: dict[fx.Node, fx.Node] = {}  # mul -> its fused sigmoid
         self.mac_row: dict[fx.Node, int] = {}  # node -> its conv/linear row (for bias folds)
+        self.first_scope: dict[str, str] = {}
+        self.batch = 1  # leading dimension of the first network input
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                shape = _shape(node)
+                if shape:
+                    self.batch = max(1, shape[0])
+                break
 
     # -- classification ---------------------------------------------------------------
     def kind(self, node: fx.Node) -> tuple[str, str] | None:
@@ -415,17 +430,22 @@ class _FxConverter:
         if shape is None or len(shape) < 1:
             raise WorkloadError(
                 f"torch.fx: no tensor shape for {what} of node {node.name!r} ({node.target}); "
-                "the first dimension of every activation must be the batch"
+                "every activation needs a static shape"
             )
-        return shape[1:]
+        return per_sample_shape(shape, self.batch, f"{_label(node, self.gm)} {what}")
 
     def run(self) -> list[RowSpec]:
         self.prepass()
         for node in self.gm.graph.nodes:
             self.visit(node)
         if self.unsupported:
-            raise unsupported_error(self.network, self.unsupported, "torch.fx")
+            counts = Counter(self.unsupported)
+            raise unsupported_with_counts(self.network, counts, self.first_scope, "torch.fx")
         return self.rows
+
+    def fail(self, node: fx.Node, label: str) -> None:
+        self.unsupported.append(label)
+        self.first_scope.setdefault(label, _scope(node))
 
     def visit(self, node: fx.Node) -> None:
         if node.op == "placeholder":
@@ -443,7 +463,7 @@ class _FxConverter:
             self.lineage[node] = []  # constant-foldable: all inputs are constants
             return
         if kind is None:
-            self.unsupported.append(_label(node, self.gm))
+            self.fail(node, _label(node, self.gm))
             self.lineage[node] = sources
             return
         handler: Callable[[fx.Node, str, list[int]], None] = getattr(self, f"do_{kind[0]}")
@@ -467,7 +487,7 @@ class _FxConverter:
     def do_fconv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         x, w = node.args[0], _arg(node, 1, "weight")
         if self.lineage.get(w):
-            self.unsupported.append(f"{_label(node, self.gm)} with an activation as weight")
+            self.fail(node, f"{_label(node, self.gm)} with an activation as weight")
             self.lineage[node] = sources
             return
         stride = _pair(_arg(node, 3, "stride", 1))[0]
@@ -512,7 +532,7 @@ class _FxConverter:
             return
         const = _shape(b if a_dyn else a) or ()
         if len(const) != 2:
-            self.unsupported.append(f"{_label(node, self.gm)} with a constant of rank {len(const)}")
+            self.fail(node, f"{_label(node, self.gm)} with a constant of rank {len(const)}")
             self.lineage[node] = sources
             return
         if a_dyn:  # x @ W: W is (in, out)
@@ -567,6 +587,13 @@ class _FxConverter:
             x = sig.args[0]
             self._elementwise(node, "silu", "act", self.lineage.get(x, sources))
             return
+        if tag in ("mul", "div") and len(node.args) == 2:
+            for act, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+                if tag == "div" and act is node.args[1]:
+                    break  # c / x is a real division
+                if hasattr(act, "op") and self.lineage.get(act) and self._scalar_const(other):
+                    self.lineage[node] = self.lineage.get(act, [])  # absorbed in requantization
+                    return
         if tag == "add" and len(node.args) == 2 and not node.kwargs:
             for mac, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
                 if (
@@ -578,6 +605,14 @@ class _FxConverter:
                     self.lineage[node] = [self.mac_row[mac]]  # a constant bias of the layer
                     return
         self._elementwise(node, tag, "eltwise", sources)
+
+    def _scalar_const(self, arg: Any) -> bool:
+        if isinstance(arg, int | float) and not isinstance(arg, bool):
+            return True
+        if hasattr(arg, "op") and not self.lineage.get(arg):
+            shape = _shape(arg)
+            return shape is not None and int(np.prod(shape)) == 1
+        return False
 
     def do_pool(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         m = self.gm.get_submodule(node.target)
@@ -607,7 +642,7 @@ class _FxConverter:
     def do_reduce(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         in_shape = self.per_sample(node.args[0], "input", node)
         out = _shape(node)
-        out_shape = out[1:] if out else ()
+        out_shape = per_sample_shape(out, self.batch) if out else ()
         self.emit(node, tag, "pool", reduction_dims(in_shape, out_shape), sources)
 
 
@@ -640,46 +675,30 @@ class _EvalMode:
             m.training = training
 
 
+_CONTROL_FLOW = (
+    "control flow",
+    "data-dependent",
+    "data dependent",
+    "GuardOnDataDependent",
+    "symbolically traced variables cannot be used as inputs to control flow",
+)
+
+
+def _is_control_flow(text: str) -> bool:
+    return any(key.lower() in text.lower() for key in _CONTROL_FLOW)
+
+
 def _trace(model: nn.Module, network: str) -> fx.GraphModule:
     torch = _require_torch()
-    if not isinstance(model, torch.nn.Module):
-        raise WorkloadError(f"from_torch: expected a torch.nn.Module, got {type(model).__name__}")
     try:
         return torch.fx.symbolic_trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
-        raise WorkloadError(
-            f"torch.fx cannot trace {network!r} ({_one_line(exc)}); data-dependent control flow "
-            "is not traceable: export the model to ONNX and use from_onnx instead"
-        ) from exc
+        raise WorkloadError(f"torch.fx cannot trace {network!r} ({_one_line(exc)})") from exc
 
 
-def from_torch(
-    model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
-    name: str | None = None,
-    weight_bits: int = 8,
-    act_bits: int = 8,
-) -> Workload:
-    """The layer table of a PyTorch model, traced with torch.fx on ``example_input``.
-
-    Args:
-        model: the network (not modified; it runs once in eval mode without gradients and every
-            submodule's train/eval mode is restored afterwards).
-        example_input: a tensor (or tuple of tensors, one per forward argument) whose first
-            dimension is the batch, e.g. ``torch.randn(1, 3, 224, 224)``; it fixes all shapes.
-        name: workload name (default: the model's class name).
-        weight_bits, act_bits: quantization written into every row.
-
-    Returns:
-        The :class:`Workload`; layer names are module paths (see docs/workloads.md).
-
-    Raises:
-        WorkloadError: untraceable model, or unsupported operators (all listed in one message).
-    """
-    _require_torch()
+def _fx_rows(model: nn.Module, example_input: Any, network: str) -> list[RowSpec]:
     from torch.fx.passes.shape_prop import ShapeProp
 
-    network = name or type(model).__name__
     gm = _trace(model, network)
     try:
         # ShapeProp prints its own traceback to stderr before raising; keep the CLI to one line.
@@ -690,11 +709,139 @@ def from_torch(
         shape = tuple(getattr(example_input, "shape", ()))
         raise WorkloadError(
             f"torch.fx: running {network!r} on an example input of shape {shape} failed "
-            f"({_one_line(root)}); give the factory's (model, example_input) or set "
-            "model.example_input"
+            f"({_one_line(root)}); give the factory's (model, example_input), set "
+            "model.example_input or pass --input-shape"
         ) from exc
-    rows = _FxConverter(gm, network).run()
-    return to_workload(network, rows, weight_bits, act_bits)
+    return _FxConverter(gm, network).run()
+
+
+def _export_rows(model: nn.Module, example_input: Any, network: str) -> list[RowSpec]:
+    from cimkit.workload.torch_export import export_program, export_rows
+
+    try:
+        with _EvalMode(model), contextlib.redirect_stderr(io.StringIO()):
+            ep = export_program(model, _as_inputs(example_input))
+    except Exception as exc:
+        raise _ExportFailed(_one_line(exc)) from exc
+    return export_rows(ep, network)
+
+
+class _ExportFailed(Exception):
+    """torch.export could not capture the model (the fx route is tried next)."""
+
+
+@dataclass(frozen=True)
+class TorchImport:
+    """The result of :func:`import_torch`.
+
+    Attributes:
+        workload: the layer table.
+        route: 'torch.export' (primary) or 'torch.fx' (fallback when export fails).
+        seconds: wall time of the import (export/trace + conversion), s.
+        export_error: why torch.export failed when the fx route was used, else None.
+    """
+
+    workload: Workload
+    route: str
+    seconds: float
+    export_error: str | None = None
+
+
+ROUTES = ("auto", "export", "fx")
+
+
+def import_torch(
+    model: nn.Module,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    name: str | None = None,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+    route: str = "auto",
+) -> TorchImport:
+    """Import a PyTorch model and say which route did it (see :func:`from_torch`).
+
+    ``route``: 'auto' (torch.export, then torch.fx if export fails), 'export' or 'fx' only.
+    """
+    torch = _require_torch()
+    if not isinstance(model, torch.nn.Module):
+        raise WorkloadError(f"from_torch: expected a torch.nn.Module, got {type(model).__name__}")
+    if route not in ROUTES:
+        raise WorkloadError(f"from_torch: route {route!r}: allowed: {', '.join(ROUTES)}")
+    network = name or type(model).__name__
+    start = time.perf_counter()
+    export_error: str | None = None
+    if route in ("auto", "export"):
+        try:
+            rows = _export_rows(model, example_input, network)
+        except _ExportFailed as exc:
+            export_error = str(exc)
+            if route == "export":
+                hint = _hint(export_error)
+                raise WorkloadError(
+                    f"torch.export cannot export {network!r} ({export_error}){hint}"
+                ) from exc
+        else:
+            wl = to_workload(network, rows, weight_bits, act_bits)
+            _log.info("%s: imported with torch.export", network)
+            return TorchImport(wl, "torch.export", time.perf_counter() - start)
+    try:
+        rows = _fx_rows(model, example_input, network)
+    except WorkloadError as exc:
+        if export_error is None:
+            raise
+        raise WorkloadError(
+            f"torch.export failed ({export_error}) and the torch.fx fallback failed ({exc})"
+            + _hint(export_error + " " + str(exc))
+        ) from exc
+    wl = to_workload(network, rows, weight_bits, act_bits)
+    if export_error is not None:
+        _log.info("%s: torch.export failed (%s); imported with torch.fx", network, export_error)
+    return TorchImport(wl, "torch.fx", time.perf_counter() - start, export_error)
+
+
+def _hint(text: str) -> str:
+    if _is_control_flow(text):
+        return (
+            "; data-dependent control flow cannot be captured: make the branch depend on shapes "
+            "only, or export the model to ONNX and use from_onnx"
+        )
+    return ""
+
+
+def from_torch(
+    model: nn.Module,
+    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    name: str | None = None,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+    route: str = "auto",
+) -> Workload:
+    """The layer table of a PyTorch model, captured on ``example_input``.
+
+    The primary route is ``torch.export.export(model, args, strict=False)`` (aten-level graph,
+    see :mod:`cimkit.workload.torch_export`); when export fails, torch.fx symbolic tracing with
+    shape propagation is the fallback (the route used is logged on the
+    ``cimkit.workload.torch_import`` logger; :func:`import_torch` returns it). Both routes give
+    identical tables on the models where both work.
+
+    Args:
+        model: the network (not modified; it runs in eval mode without gradients and every
+            submodule's train/eval mode is restored afterwards).
+        example_input: a tensor (or tuple of tensors, one per forward argument) whose first
+            dimension is the batch B, e.g. ``torch.randn(1, 3, 224, 224)``; it fixes all shapes.
+            Rows are per sample (full work / B), so B = 1 and B = 2 give the same table.
+        name: workload name (default: the model's class name).
+        weight_bits, act_bits: quantization written into every row.
+        route: 'auto', 'export' or 'fx'.
+
+    Returns:
+        The :class:`Workload`; layer names are module paths (see docs/workloads.md).
+
+    Raises:
+        WorkloadError: the model cannot be captured (both reasons in one line), or unsupported
+            operators (each listed with its count and first scope).
+    """
+    return import_torch(model, example_input, name, weight_bits, act_bits, route).workload
 
 
 def _conv_bn_folds(model: nn.Module) -> dict[str, nn.Module]:
