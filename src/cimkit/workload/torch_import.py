@@ -302,7 +302,7 @@ def _label(node: fx.Node, gm: fx.GraphModule) -> str:
     fn = node.target
     name = getattr(fn, "__name__", None)
     module = getattr(fn, "__module__", None)
-    if name and (module is None or module.startswith("torch._")) and _is_torch_builtin(fn):
+    if name and (module is None or module.startswith("torch")) and _is_torch_builtin(fn):
         return f"torch.{name}"  # C builtins such as torch.cumsum have no __module__
     return qualified_name(fn)
 
