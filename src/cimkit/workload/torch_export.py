@@ -20,6 +20,7 @@ importer:
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import Counter
 from collections.abc import Callable
@@ -433,13 +434,13 @@ class ExportConverter:
         self.folded: set[Any] = set()
         self.fused_sigmoid: set[Any] = set()
         self.silu_mul: dict[Any, Any] = {}
-        self.batch = 1
-        for node in self.graph.nodes:
-            if node.op == "placeholder" and node.name in self.user_inputs:
-                shape = _shape(node)
-                if shape:
-                    self.batch = max(1, shape[0])
-                    break
+        self.batch = infer_batch(
+            self.graph.nodes,
+            lambda n: n.op == "placeholder" and n.name in self.user_inputs,
+            _shape,
+            lambda n: n.op == "call_function" and (self.kind(n) or ("",))[0] != "meta",
+            lambda n: (self.kind(n) or ("",))[0] not in ("shape", "meta"),
+        )
 
     # -- helpers -----------------------------------------------------------------------
     def kind(self, node: Any) -> tuple[str, str] | None:
@@ -794,6 +795,39 @@ class ExportConverter:
         else:
             out_s = ()
         self.emit(node, _REDUCE_TAGS.get(tag, tag), "pool", reduction_dims(in_s, out_s), sources)
+
+
+def infer_batch(
+    nodes: Any,
+    is_input: Callable[[Any], bool],
+    shape_of: Callable[[Any], tuple[int, ...] | None],
+    computes: Callable[[Any], bool],
+    counts: Callable[[Any], bool],
+) -> int:
+    """The batch B of a traced graph: the greatest common divisor of dimension 0 of the network
+    input and of the output of every computing operator (``counts``: not shape-only ops, whose
+    leading dimension is arbitrary, e.g. an ``unsqueeze(0)``) that depends on the input.
+
+    For a batch-first model this is the input's leading dimension (folds such as MobileViT's
+    patches in dimension 0 are multiples of it); for a seq-first model, whose input is
+    (T, B, C), attention reshapes put B (or B x heads) first and the divisor is B, so a
+    seq-first model at batch 1 is not mistaken for a batch of T samples.
+    """
+    dyn: set[Any] = set()
+    batch = 0
+    for node in nodes:
+        if is_input(node):
+            dyn.add(node)
+        elif computes(node) and any(n in dyn for n in node.all_input_nodes):
+            dyn.add(node)
+            if not counts(node):
+                continue
+        else:
+            continue
+        shape = shape_of(node)
+        if shape and int(shape[0]) > 0:
+            batch = math.gcd(batch, int(shape[0]))
+    return max(1, batch)
 
 
 def unsupported_with_counts(

@@ -54,7 +54,7 @@ from cimkit.workload._graph import (
 )
 from cimkit.workload.histograms import LayerHistogram
 from cimkit.workload.table import Workload
-from cimkit.workload.torch_export import qualified_name, unsupported_with_counts
+from cimkit.workload.torch_export import infer_batch, qualified_name, unsupported_with_counts
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -372,13 +372,14 @@ class _FxConverter:
         self.silu_mul: dict[fx.Node, fx.Node] = {}  # mul -> its fused sigmoid
         self.mac_row: dict[fx.Node, int] = {}  # node -> its conv/linear row (for bias folds)
         self.first_scope: dict[str, str] = {}
-        self.batch = 1  # leading dimension of the first network input
-        for node in gm.graph.nodes:
-            if node.op == "placeholder":
-                shape = _shape(node)
-                if shape:
-                    self.batch = max(1, shape[0])
-                break
+        self.batch = infer_batch(  # see torch_export.infer_batch
+            gm.graph.nodes,
+            lambda n: n.op == "placeholder",
+            _shape,
+            lambda n: n.op in ("call_module", "call_function", "call_method")
+            and (self.kind(n) or ("",))[0] != "meta",
+            lambda n: (self.kind(n) or ("",))[0] not in ("shape", "meta"),
+        )
 
     # -- classification ---------------------------------------------------------------
     def kind(self, node: fx.Node) -> tuple[str, str] | None:
@@ -696,7 +697,7 @@ def _trace(model: nn.Module, network: str) -> fx.GraphModule:
         raise WorkloadError(f"torch.fx cannot trace {network!r} ({_one_line(exc)})") from exc
 
 
-def _fx_rows(model: nn.Module, example_input: Any, network: str) -> list[RowSpec]:
+def _fx_rows(model: nn.Module, example_input: Any, network: str) -> tuple[list[RowSpec], int]:
     from torch.fx.passes.shape_prop import ShapeProp
 
     gm = _trace(model, network)
@@ -712,18 +713,20 @@ def _fx_rows(model: nn.Module, example_input: Any, network: str) -> list[RowSpec
             f"({_one_line(root)}); give the factory's (model, example_input), set "
             "model.example_input or pass --input-shape"
         ) from exc
-    return _FxConverter(gm, network).run()
+    conv = _FxConverter(gm, network)
+    return conv.run(), conv.batch
 
 
-def _export_rows(model: nn.Module, example_input: Any, network: str) -> list[RowSpec]:
-    from cimkit.workload.torch_export import export_program, export_rows
+def _export_rows(model: nn.Module, example_input: Any, network: str) -> tuple[list[RowSpec], int]:
+    from cimkit.workload.torch_export import ExportConverter, export_program
 
     try:
         with _EvalMode(model), contextlib.redirect_stderr(io.StringIO()):
             ep = export_program(model, _as_inputs(example_input))
     except Exception as exc:
         raise _ExportFailed(_one_line(exc)) from exc
-    return export_rows(ep, network)
+    conv = ExportConverter(ep, network)
+    return conv.run(), conv.batch
 
 
 class _ExportFailed(Exception):
@@ -738,12 +741,14 @@ class TorchImport:
         workload: the layer table.
         route: 'torch.export' (primary) or 'torch.fx' (fallback when export fails).
         seconds: wall time of the import (export/trace + conversion), s.
+        batch: the batch B the rows were divided by (see ``torch_export.infer_batch``).
         export_error: why torch.export failed when the fx route was used, else None.
     """
 
     workload: Workload
     route: str
     seconds: float
+    batch: int = 1
     export_error: str | None = None
 
 
@@ -772,7 +777,7 @@ def import_torch(
     export_error: str | None = None
     if route in ("auto", "export"):
         try:
-            rows = _export_rows(model, example_input, network)
+            rows, batch = _export_rows(model, example_input, network)
         except _ExportFailed as exc:
             export_error = str(exc)
             if route == "export":
@@ -783,9 +788,9 @@ def import_torch(
         else:
             wl = to_workload(network, rows, weight_bits, act_bits)
             _log.info("%s: imported with torch.export", network)
-            return TorchImport(wl, "torch.export", time.perf_counter() - start)
+            return TorchImport(wl, "torch.export", time.perf_counter() - start, batch)
     try:
-        rows = _fx_rows(model, example_input, network)
+        rows, batch = _fx_rows(model, example_input, network)
     except WorkloadError as exc:
         if export_error is None:
             raise
@@ -796,7 +801,7 @@ def import_torch(
     wl = to_workload(network, rows, weight_bits, act_bits)
     if export_error is not None:
         _log.info("%s: torch.export failed (%s); imported with torch.fx", network, export_error)
-    return TorchImport(wl, "torch.fx", time.perf_counter() - start, export_error)
+    return TorchImport(wl, "torch.fx", time.perf_counter() - start, batch, export_error)
 
 
 def _hint(text: str) -> str:
