@@ -4,8 +4,9 @@ Usage: .venv/bin/python tools/fit_macro_constants.py [--write] [--lomo]
 
 Calibration uses ONE operating point per macro (``calibration_point`` in presets/macros.yaml):
 scipy's bounded least squares on the squared log-ratio of predicted to reported TOPS/W,
-TOPS/mm^2 and macro area at those points, each constant within 1/30x..30x of its literature
-starting value. Every other operating point is out of sample. Prints the in-sample and
+TOPS/mm^2 and macro area at those points, each constant within 1/30x..30x of its `start` value
+in constants.yaml (the literature value it was first set to; the search starts there too, so a
+refit is reproducible). Every other operating point is out of sample. Prints the in-sample and
 out-of-sample summary; with --lomo also refits once per macro without that macro's calibration
 point and predicts all of its points (leave one macro out). With --write, rewrites only the
 `value:` lines of the fitted constants in constants.yaml.
@@ -87,12 +88,15 @@ def main() -> None:
     ap.add_argument("--lomo", action="store_true", help="also run leave-one-macro-out")
     args = ap.parse_args()
     raw = load_constants().raw
+    # Start (and bound the search) from each constant's recorded `start` value, not from the last
+    # fit's `value`, so that refitting is reproducible instead of drifting toward the bounds.
     x0 = np.array(
         [
-            (raw["constants"] if s == "constants" else raw["devices"][s])[k]["value"]
+            float((entry := (raw["constants"] if s == "constants" else raw["devices"][s])[k])
+                  .get("start", entry["value"]))
             for s, k in FITTED
         ]
-    )
+    )  # fmt: skip
     x = fit(raw, x0)
     for (s, k), a, b in zip(FITTED, x0, x, strict=True):
         print(f"  {s}.{k}: {a:.4g} -> {b:.4g}")

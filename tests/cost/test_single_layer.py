@@ -189,6 +189,11 @@ def _wordline_j(cols: int) -> float:
     return (c["wl_driver_fj"] + cols * c["wl_fj_per_cell"]) * FJ
 
 
+def _dff_j() -> float:
+    """One flip-flop bit clocked at 45 nm, 0.9 V: NeuroSim's 6.046 fJ at 0.8 V, x (0.9 / 0.8)^2."""
+    return 6.046e-15 * (0.9 / 0.8) ** 2
+
+
 def _levels() -> tuple[int, int]:
     return _quantize(_center(IN_BIN), 8, signed=False), _quantize(_center(W_BIN), 8, signed=True)
 
@@ -310,7 +315,10 @@ def _hand_linear(case: Case) -> dict[str, dict[str, float]]:
     cell_pulses = vectors * in_slices * weight_cells * pulses
     e["cells"] = cell_pulses * e_read * (copies * g0 + (1.0 - g0) * w_lvl)
     # Row drivers: every unit pulse charges the driver and the wordline of all `cols` cells.
-    e["row_drivers"] = vectors * in_slices * block_rows * pulses * _wordline_j(cols)
+    # pulse_count (dac > 1): each row's dac-bit pulse counter clocks through 2^dac - 1 slots per
+    # slice whatever the value.
+    counter = (2**dac - 1) * dac * _dff_j() if dac > 1 else 0.0
+    e["row_drivers"] = vectors * in_slices * block_rows * (pulses * _wordline_j(cols) + counter)
     # Readout: one SAR conversion per block column per window and vector.
     conversions = vectors * windows * block_cols
     e["readout"] = conversions * _sar_j(adc_bits, cycle_s)
@@ -859,7 +867,7 @@ def test_input_encodings_energy_ordering() -> None:
     )
     dac_j = {
         "bit_serial": 0.0,
-        "pulse_count": 0.0,
+        "pulse_count": 4 * 3 * 2 * _dff_j(),  # 4 slices x 3 counter steps x 2 bits
         "voltage_dac": 4 * c["dac_fj_per_step"] * 4 * FJ,
     }
     g0 = 1 / c.device("rram", "on_off_ratio")

@@ -40,13 +40,16 @@ def test_tuning_never_worsens_and_respects_the_budget(tech, budget) -> None:
 
 
 def test_tuning_improves_a_resident_rram_design() -> None:
+    # 64 mm^2: VGG-8 is resident in one group with room to spare (at 160 mm^2 every layer is
+    # already replicated as far as it helps and tuning has nothing left to gain).
     wl = get_network("vgg8")
-    dp = schedule_dp(wl, 160.0, assignment="rram")
+    dp = schedule_dp(wl, 64.0, assignment="rram")
+    assert len(dp.groups) == 1
     tuned = tune(dp, wl)
     assert tuned.cycles < dp.cycles
     assert len({m.tile for g in tuned.groups for m in g.members}) > 1
     pools = json.loads(tuned.notes["dedicated_pools_mm2"])
-    assert pools and sum(pools.values()) <= 160.0
+    assert pools and sum(pools.values()) <= 64.0
     hw = tuned.hardware()
     assert sum(a for _, _, a in hw) == pytest.approx(tuned.area_mm2)
 

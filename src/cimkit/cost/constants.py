@@ -49,6 +49,8 @@ class Constants:
     vth_table_v: np.ndarray  # (len(TRANSISTORS), M) Vth per flavour (generic: constant)
     alpha_table: np.ndarray  # (len(TRANSISTORS),) alpha-power exponent per flavour
     vdd_table_v: np.ndarray  # (M,) nominal supply per node (NeuroSim roadmap)
+    dff_nodes_nm: np.ndarray  # (D,) ascending nodes of the flip-flop energy table
+    dff_fj_per_bit: np.ndarray  # (D,) flip-flop energy per bit at 0.8 V, fJ
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
@@ -89,7 +91,11 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
         else:
             vth_rows.append(np.array([float(vt[name][int(n)]) for n in vnodes]))
             alphas.append(float(vt["alpha"]))
+    dff = raw["flip_flop_fj_per_bit_0v8"]["values"]
+    dnodes = np.array(sorted(int(n) for n in dff), dtype=np.float64)
     return Constants(
+        dff_nodes_nm=dnodes,
+        dff_fj_per_bit=np.array([float(dff[int(n)]) for n in dnodes]),
         vth_nodes_nm=vnodes,
         vth_table_v=np.array(vth_rows),
         alpha_table=np.array(alphas),
@@ -123,6 +129,16 @@ def energy_factor(
     c = c or load_constants()
     v = np.asarray(voltage_v, dtype=np.float64)
     return feature_factor(node_nm, c) * (v / c.ref_voltage_v) ** 2
+
+
+def flip_flop_energy_j(
+    node_nm: np.ndarray, voltage_v: np.ndarray, c: Constants | None = None
+) -> np.ndarray:
+    """Energy of clocking one flip-flop bit, J: NeuroSim's DFF at the node, x (V / 0.8 V)^2."""
+    c = c or load_constants()
+    logn = np.log(np.asarray(node_nm, dtype=np.float64))
+    per_bit = np.exp(np.interp(logn, np.log(c.dff_nodes_nm), np.log(c.dff_fj_per_bit)))
+    return per_bit * 1e-15 * (np.asarray(voltage_v, dtype=np.float64) / 0.8) ** 2
 
 
 def nominal_vdd_v(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:

@@ -22,9 +22,10 @@ Readout kinds (``macro.readout``), registered in :data:`cimkit.cost.registry.REA
   so the per-conversion energy here is only the output register.
 
 Input encodings (``macro.input_encoding``): ``bit_serial`` (one pulse per 1-bit, one bit per
-cycle), ``pulse_count`` (a b-bit slice as 0..2^b-1 unit pulses in one cycle: energy follows the
-mean count, time the longest train) and ``voltage_dac`` (a b-bit DAC per row converts every slice:
-fixed DAC energy plus the wordline charge, one settling time).
+cycle), ``pulse_count`` (a b-bit slice as 0..2^b-1 unit pulses in one cycle: wordline energy
+follows the mean count, time the longest train; each row's b-bit pulse counter is clocked through
+all 2^b - 1 slots whatever the value, at NeuroSim's flip-flop energy) and ``voltage_dac`` (a b-bit
+DAC per row converts every slice: fixed DAC energy plus the wordline charge, one settling time).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cimkit.cost.constants import Constants, area_factor, delay_factor, energy_factor
+from cimkit.cost.constants import (
+    Constants,
+    area_factor,
+    delay_factor,
+    energy_factor,
+    flip_flop_energy_j,
+)
 from cimkit.cost.registry import (
     InputEncoding,
     Readout,
@@ -177,6 +184,13 @@ def _no_fixed(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     return np.zeros_like(d["rows"], dtype=np.float64)
 
 
+def _count_fixed(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
+    # Each row's pulse generator is a b-bit counter clocked through all 2^b - 1 pulse slots of the
+    # access whatever the row's value (it compares its count with the value to gate the pulse).
+    b = d["input_bits_per_cycle"]
+    return (2.0**b - 1.0) * b * flip_flop_energy_j(d["node_nm"], d["voltage_v"], c)
+
+
 def _dac_fixed(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     return c["dac_fj_per_step"] * FJ * 2.0 ** d["input_bits_per_cycle"] * _ef(d, c)
 
@@ -198,7 +212,7 @@ def _dac_area(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
 
 
 register_encoding(InputEncoding("bit_serial", _serial_pulses, _no_fixed, _serial_slot, _no_fixed))
-register_encoding(InputEncoding("pulse_count", _count_pulses, _no_fixed, _count_slot, _no_fixed))
+register_encoding(InputEncoding("pulse_count", _count_pulses, _count_fixed, _count_slot, _no_fixed))
 register_encoding(InputEncoding("voltage_dac", _dac_pulses, _dac_fixed, _dac_slot, _dac_area))
 
 
