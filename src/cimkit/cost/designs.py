@@ -54,6 +54,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "active_rows": ("macro.active_rows", None),
     "slices_per_conversion": ("macro.slices_per_conversion", None),
     "pack_groups": ("macro.pack_groups", None),
+    "readout_area_um2": ("macro.readout_area_um2", None),
     "macros_per_tile": ("tile.macros", None),
     "tile_buffer_kb": ("tile.buffer_kb", None),
     "vector_lanes": ("tile.vector_lanes", None),
@@ -287,6 +288,7 @@ _OPTIONAL = (
     "area_constraint_mm2",
     "cycle_time_ns",
     "active_rows",
+    "readout_area_um2",
     "glb_bandwidth_bits",
     "noc_bits",
 )

@@ -311,6 +311,9 @@ def macro_area_um2(d: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarr
     analog = d["macro_kind"] == 0
     xr, xc = d["rows"], d["cols"]
     unit = per_readout("area_um2", d, c)
+    given = d.get("readout_area_um2")
+    if given is not None:
+        unit = np.where(np.isnan(given), unit, given)
     enc_area = per_encoding("area_um2", d, c)
     fa = c["fa_area_um2"]
     acc = np.where(analog, n_adc(d) * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9))

@@ -155,6 +155,17 @@ class Macro(StrictModel):
             "read in several row groups whose partial sums are added digitally.",
         ),
     ] = None
+    readout_area_um2: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=1e6,
+            description="Layout area of one readout unit (ADC / neuron) in um^2, to use a "
+            "known converter (your silicon, or the component a paper's numbers were made "
+            "with). null: the readout kind's model at this node. Energy and leakage still "
+            "come from the readout model.",
+        ),
+    ] = None
     pack_groups: Annotated[
         bool,
         Field(
