@@ -52,6 +52,8 @@ def _load_workload(
     weight_bits: int,
     act_bits: int,
     histograms: bool,
+    input_shape: str | None = None,
+    input_dtype: str | None = None,
 ) -> Any:
     from cimkit.errors import WorkloadError
 
@@ -63,21 +65,39 @@ def _load_workload(
     if network:
         from cimkit.workload.builtin import get_network
 
+        if input_shape or input_dtype:
+            raise WorkloadError("--input-shape/--input-dtype apply to --torch models only")
         return get_network(network, weight_bits=weight_bits, act_bits=act_bits)
     if onnx:
         from cimkit.workload.onnx_import import from_onnx
 
         if not onnx.is_file():
             raise WorkloadError(f"{onnx}: file not found")
+        if input_shape or input_dtype:
+            raise WorkloadError(
+                "--input-shape/--input-dtype apply to --torch models only (an ONNX file has "
+                "its own input shape)"
+            )
         return from_onnx(onnx, weight_bits=weight_bits, act_bits=act_bits)
     from cimkit.workload.torch_import import collect_histograms, from_torch, load_torch_factory
 
     assert torch_factory is not None
-    model, example = load_torch_factory(torch_factory)
+    model, example = load_torch_factory(torch_factory, input_shape, input_dtype)
     wl = from_torch(model, example, weight_bits=weight_bits, act_bits=act_bits)
     if histograms:
         wl = wl.with_histograms(collect_histograms(model, example, wl))
     return wl
+
+
+INPUT_SHAPE = typer.Option(
+    "--input-shape",
+    help="With --torch: example input shape, batch first, e.g. 1,3,96,96 (default: the "
+    "factory's example input, else 1,3,224,224).",
+)
+INPUT_DTYPE = typer.Option(
+    "--input-dtype",
+    help="With --torch: example input dtype, e.g. int64 for token ids (default float32).",
+)
 
 
 def _si(value: float, unit: str) -> str:
@@ -110,13 +130,17 @@ def evaluate(
         bool,
         typer.Option(help="With --torch: measure per-layer value histograms on a real input."),
     ] = True,
+    input_shape: Annotated[str | None, INPUT_SHAPE] = None,
+    input_dtype: Annotated[str | None, INPUT_DTYPE] = None,
 ) -> None:
     """Energy, latency and area of one chip running one network."""
     from cimkit.cost import evaluate as run
     from cimkit.specs import load_chip
 
     spec = load_chip(hw)
-    wl = _load_workload(network, onnx, torch_factory, weight_bits, act_bits, histograms)
+    wl = _load_workload(
+        network, onnx, torch_factory, weight_bits, act_bits, histograms, input_shape, input_dtype
+    )
     ev = run(spec, wl, breakdown=True)
     m = {k: float(v[0]) for k, v in ev.metrics.items()}
     table = Table(title=f"{spec.name} running {wl.name} ({len(wl)} layers)")
@@ -151,6 +175,96 @@ def evaluate(
         console.print(f"wrote {', '.join(tables)} as CSV and Parquet to {out}")
     if not ev.feasible[0]:
         raise typer.Exit(code=1)
+
+
+@app.command("import")
+@user_errors
+def import_cmd(
+    torch_factory: Annotated[
+        str | None,
+        typer.Option(
+            "--torch", help="PyTorch factory 'package.module:function' returning a model."
+        ),
+    ] = None,
+    onnx: Annotated[Path | None, typer.Option("--onnx", help="ONNX model file.")] = None,
+    input_shape: Annotated[str | None, INPUT_SHAPE] = None,
+    input_dtype: Annotated[str | None, INPUT_DTYPE] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Compare the table's MACs with an independent count of the model."
+        ),
+    ] = False,
+    route: Annotated[
+        str, typer.Option(help="torch route: auto (export, then fx), export or fx.")
+    ] = "auto",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for layers.csv / layers.parquet.")
+    ] = None,
+    weight_bits: Annotated[int, typer.Option(min=1, max=16, help="Weight bits, all layers.")] = 8,
+    act_bits: Annotated[int, typer.Option(min=1, max=16, help="Activation bits, all layers.")] = 8,
+) -> None:
+    """Import a PyTorch model or an ONNX file and print its layer table summary.
+
+    With --check the table's MACs are compared, per module scope, with an independent
+    dispatch-level count of the PyTorch model (exit 2 naming the layers that differ). For
+    --onnx, --check needs --torch too (the same model's factory), otherwise it is skipped.
+    """
+    import time
+
+    from cimkit.errors import WorkloadError
+
+    if not torch_factory and not onnx:
+        raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
+    model = example = None
+    batch = None
+    if torch_factory:
+        from cimkit.workload.torch_import import import_torch, load_torch_factory
+
+        model, example = load_torch_factory(torch_factory, input_shape, input_dtype)
+    if onnx:
+        from cimkit.workload.onnx_import import from_onnx
+
+        if not onnx.is_file():
+            raise WorkloadError(f"{onnx}: file not found")
+        start = time.perf_counter()
+        wl = from_onnx(onnx, weight_bits=weight_bits, act_bits=act_bits)
+        seconds, route_used = time.perf_counter() - start, "onnx"
+    else:
+        res = import_torch(model, example, weight_bits=weight_bits, act_bits=act_bits, route=route)
+        wl, seconds, route_used, batch = res.workload, res.seconds, res.route, res.batch
+        if res.export_error:
+            route_used += f" (torch.export failed: {res.export_error})"
+    mac_rows = sum(1 for la in wl.layers if la.is_mac)
+    console.print(
+        f"{wl.name}: {len(wl)} rows, {mac_rows} MAC rows, {wl.total_macs:,} MACs, "
+        f"{wl.total_weights:,} weights; route {route_used}; imported in {seconds:.2f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        frame = wl.to_frame()
+        frame.to_csv(out / "layers.csv", index=False)
+        frame.to_parquet(out / "layers.parquet", index=False)
+        console.print(f"wrote layers.csv and layers.parquet to {out}", highlight=False)
+    if check:
+        if model is None:
+            console.print(
+                "MAC check skipped: an ONNX file alone has no model to count; give --torch "
+                "with the same model's factory",
+                highlight=False,
+            )
+            return
+        from cimkit.workload.mac_count import check_macs, count_macs
+
+        counted = count_macs(model, example, batch)
+        check_macs(wl, counted)
+        console.print(
+            f"MAC check passed: {counted.total:,} MACs counted independently "
+            f"({len(counted.by_scope)} scopes)",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -43,13 +43,14 @@ def _tables_equal(a, b):
     assert fa.equals(fb)
 
 
+@pytest.mark.parametrize("route", ["fx", "export"])
 @pytest.mark.parametrize(
     "case",
     ["mobilenetv2", "ofa_subnet", "resnet18", "vgg8", "resnet50"],
 )
-def test_fx_table_equals_builtin(case):
+def test_fx_table_equals_builtin(case, route):
     builtin, model, shape = CASES[case]()
-    wl = from_torch(model, torch.randn(*shape), name=builtin.name)
+    wl = from_torch(model, torch.randn(*shape), name=builtin.name, route=route)
     _tables_equal(builtin, wl)
     # weights cross-check: conv/linear weight tensors of the torch model
     n_weights = sum(

@@ -8,7 +8,8 @@ and counts the multiply-accumulates of the compute kernels:
 * ``aten.mm`` / ``aten.addmm``: M x K x N; ``aten.bmm`` / ``aten.baddbmm``: B x M x K x N
   (``nn.Linear``, ``matmul``, ``einsum`` and the math attention all lower to these);
 * fused attention kernels (``_scaled_dot_product_*_attention*``): Q Kᵀ plus A V, i.e.
-  batch x heads x L x S x (E + Ev).
+  batch x heads x L x S x (E + Ev); ``_native_multi_head_attention`` (the inference fast path
+  of ``nn.MultiheadAttention``) also counts its q/k/v and output projections.
 
 Each count is attributed to the innermost module running at the time (forward pre/post hooks),
 named like the importers' scopes: the dotted module path, '' at top level, ``<path>_k`` for the
@@ -76,6 +77,12 @@ def _op_macs(func: Any, args: tuple, kwargs: dict, out: Any) -> int:
     if name == "baddbmm":
         a, b = args[1], args[2]
         return int(a.shape[0]) * int(a.shape[1]) * int(a.shape[2]) * int(b.shape[2])
+    if name == "_native_multi_head_attention":  # nn.MultiheadAttention's inference fast path
+        q, k = args[0], args[1]
+        lead = _numel(q.shape[:-2])
+        length, e, s = int(q.shape[-2]), int(q.shape[-1]), int(k.shape[-2])
+        projections = length * e * e + 2 * s * e * e + length * e * e  # q, k, v, out
+        return lead * (projections + 2 * length * s * e)  # + Q K^T and A V over all heads
     if name.startswith("_scaled_dot_product") and "backward" not in name:
         q, k, v = args[0], args[1], args[2]
         lead = _numel(q.shape[:-2])

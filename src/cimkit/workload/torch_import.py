@@ -927,7 +927,49 @@ def collect_histograms(
     return {key: LayerHistogram.from_values(x, w, source) for key, (x, w) in captured.items()}
 
 
-def load_torch_factory(spec: str, **kwargs: Any) -> tuple[nn.Module, Any]:
+def parse_input_shape(text: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``"1,3,96,96"`` (or ``1x3x96x96``) -> (1, 3, 96, 96); every dimension a positive integer.
+
+    Raises:
+        WorkloadError: an empty, non-integer or non-positive dimension.
+    """
+    if isinstance(text, tuple | list):
+        parts = [str(p) for p in text]
+    else:
+        parts = [p.strip() for p in re.split(r"[,x\s]+", str(text).strip()) if p.strip()]
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise WorkloadError(
+            f"--input-shape {text!r}: expected positive integers separated by commas, "
+            "batch first, e.g. 1,3,96,96 (images) or 1,128 (token ids)"
+        )
+    return dims
+
+
+_DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32")
+
+
+def example_tensor(shape: tuple[int, ...], dtype: str = "float32") -> torch.Tensor:
+    """A deterministic example input (seed 0): ``randn`` for float dtypes, token ids in
+    [0, 16) for integer dtypes (small enough for any vocabulary)."""
+    torch = _require_torch()
+    if dtype not in _DTYPES:
+        raise WorkloadError(f"--input-dtype {dtype!r}: allowed: {', '.join(_DTYPES)}")
+    gen = torch.Generator().manual_seed(0)
+    if dtype.startswith("int"):
+        return torch.randint(0, 16, tuple(shape), generator=gen, dtype=getattr(torch, dtype))
+    return torch.randn(*shape, generator=gen).to(getattr(torch, dtype))
+
+
+def load_torch_factory(
+    spec: str,
+    input_shape: str | tuple[int, ...] | None = None,
+    input_dtype: str | None = None,
+    **kwargs: Any,
+) -> tuple[nn.Module, Any]:
     """Import ``"package.module:factory"`` and call it to get ``(model, example_input)``.
 
     ``factory`` may be a dotted attribute path (``module:Class.build``) and is called with
@@ -938,9 +980,13 @@ def load_torch_factory(spec: str, **kwargs: Any) -> tuple[nn.Module, Any]:
       factory's ``example_input`` attribute, else a deterministic ``torch.randn(1, 3, 224, 224)``
       (seed 0).
 
+    ``input_shape`` (``"1,3,96,96"`` or a tuple, batch first) and ``input_dtype`` ('float32',
+    'int64' for token ids, ...) replace that example input by a deterministic one of that shape
+    and dtype (see :func:`example_tensor`); ``input_dtype`` alone converts the default input.
+
     Raises:
         WorkloadError: malformed spec, module not importable, missing or non-callable factory,
-            factory failure, or a result that is not a torch.nn.Module.
+            factory failure, a result that is not a torch.nn.Module, or a bad shape/dtype.
     """
     torch = _require_torch()
     if not isinstance(spec, str) or not re.fullmatch(r"[\w.]+:[\w.]+", spec.strip()):
@@ -981,7 +1027,13 @@ def load_torch_factory(spec: str, **kwargs: Any) -> tuple[nn.Module, Any]:
         example = getattr(result, "example_input", None)
     if example is None:
         example = getattr(obj, "example_input", None)
-    if example is None:
-        gen = torch.Generator().manual_seed(0)
-        example = torch.randn(*DEFAULT_INPUT_SHAPE, generator=gen)
+    if input_shape is not None:
+        example = example_tensor(parse_input_shape(input_shape), input_dtype or "float32")
+    elif example is None:
+        example = example_tensor(DEFAULT_INPUT_SHAPE, input_dtype or "float32")
+    elif input_dtype is not None:
+        shape = tuple(getattr(example, "shape", ()))
+        if not shape:
+            raise WorkloadError("--input-dtype needs a tensor example input or --input-shape")
+        example = example_tensor(shape, input_dtype)
     return result, example
