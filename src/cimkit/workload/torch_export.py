@@ -712,8 +712,8 @@ class ExportConverter:
             packet = _packet(node.target)
             if packet and packet.startswith("hardtanh"):
                 tag = _clip_tag(_arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0))
-            elif packet == "clamp_min":
-                tag = "relu" if _arg(node, 1, "min") == 0 else "clip"
+            elif packet in ("clamp_min", "clamp_max"):
+                tag = "clip"
             else:
                 tag = _clip_tag(_arg(node, 1, "min"), _arg(node, 2, "max"))
         self._elementwise(node, tag, "act", self.lineage.get(node.args[0], sources))
