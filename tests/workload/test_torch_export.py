@@ -3,6 +3,7 @@ importer MACs == the independent count, error messages, and the `cimkit import` 
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -440,3 +441,27 @@ def test_cli_evaluate_with_input_shape(factories):
     )
     assert res.exit_code in (0, 1), res.output  # 1 = runs but does not fit the chip
     assert "TOPS/W" in res.output
+
+
+class WrittenOutGelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.fc(x)
+        erf = y * 0.5 * (1.0 + torch.erf(y / math.sqrt(2.0)))  # erf form
+        t = 0.5 * erf * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (erf + 0.044715 * erf**3)))
+        return torch.tanh(t) + 1.0  # a plain tanh and a scalar add stay rows
+
+
+def test_written_out_gelu_is_one_act_row():
+    wl = from_torch(WrittenOutGelu(), torch.randn(1, 4, 8))
+    assert [(la.name, la.op) for la in wl.layers] == [
+        ("fc", "linear"),
+        ("gelu", "act"),
+        ("gelu_1", "act"),
+        ("tanh", "act"),
+        ("add", "eltwise"),
+    ]
+    assert wl.layers[2].inputs == ("gelu",) and wl.layers[1].inputs == ("fc",)

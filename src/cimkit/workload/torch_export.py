@@ -434,6 +434,8 @@ class ExportConverter:
         self.folded: set[Any] = set()
         self.fused_sigmoid: set[Any] = set()
         self.silu_mul: dict[Any, Any] = {}
+        self.gelu_skip: set[Any] = set()  # pieces of a written-out GELU (no rows)
+        self.gelu_out: dict[Any, Any] = {}  # last node of a written-out GELU -> its input x
         self.batch = infer_batch(
             self.graph.nodes,
             lambda n: n.op == "placeholder" and n.name in self.user_inputs,
@@ -488,6 +490,15 @@ class ExportConverter:
 
     # -- passes ------------------------------------------------------------------------
     def prepass(self) -> None:
+        self.depends: set[Any] = set()  # nodes computed from a network input
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                if node.name in self.user_inputs:
+                    self.depends.add(node)
+            elif (self.kind(node) or ("",))[0] != "meta" and any(
+                a in self.depends for a in node.all_input_nodes
+            ):
+                self.depends.add(node)
         for node in self.graph.nodes:
             k = self.kind(node)
             if k is None:
@@ -508,6 +519,72 @@ class ExportConverter:
                 ):
                     self.fused_sigmoid.add(node)
                     self.silu_mul[user] = node
+            if k in (("act", "erf"), ("act", "tanh")):
+                self._gelu_pattern(node)
+
+    _ARITH = ("add", "sub", "mul", "div", "pow")
+
+    def _arith(self, node: Any) -> bool:
+        k = self.kind(node)
+        return k is not None and k[0] == "eltwise" and k[1] in self._ARITH
+
+    def _gelu_pattern(self, e: Any) -> None:
+        """Collapse GELU written out (erf form x/2 (1 + erf(x/sqrt2)), tanh form
+        x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))) into one 'gelu' act row (rules: one act
+        row fused or decomposed)."""
+        inner: set[Any] = set()
+        leaves: set[Any] = set()
+        todo = [a for a in e.all_input_nodes if self.dyn_node(a)]
+        while todo:  # the argument of erf/tanh: arithmetic on one activation x and constants
+            n = todo.pop()
+            if n in inner or n in leaves:
+                continue
+            if self._arith(n) and all(u in inner or u is e or u in todo for u in n.users):
+                inner.add(n)
+                todo.extend(a for a in n.all_input_nodes if self.dyn_node(a))
+            else:
+                leaves.add(n)
+        if len(leaves) != 1 or not inner:
+            return
+        (x,) = leaves
+        x_like = {x}  # x and x times a scalar constant (the 0.5 factor)
+        for u in x.users:
+            if self.kind(u) in (("eltwise", "mul"), ("eltwise", "div")) and any(
+                self._scalar_const_static(a) for a in u.args if a is not x
+            ):
+                x_like.add(u)
+        chain, cur, saw_x = [], e, False
+        while len(cur.users) == 1:
+            u = next(iter(cur.users))
+            if not self._arith(u) or len(u.args) != 2:
+                break
+            other = u.args[1] if u.args[0] is cur else u.args[0]
+            tag = self.kind(u)[1]
+            if other in x_like and tag == "mul" and not saw_x:
+                saw_x = True
+            elif saw_x and not (tag in ("mul", "div") and self._scalar_const_static(other)):
+                break
+            elif not saw_x and not self._scalar_const_static(other):
+                break
+            chain.append(u)
+            cur = u
+        if not saw_x:
+            return
+        helpers = {n for n in x_like - {x} if set(n.users) <= set(chain)}
+        self.gelu_skip.update(inner | {e} | set(chain[:-1]) | helpers)
+        self.gelu_out[chain[-1]] = x
+
+    def dyn_node(self, arg: Any) -> bool:
+        """Static check (before lineage exists): a graph node computed from the input."""
+        return hasattr(arg, "op") and arg in self.depends
+
+    def _scalar_const_static(self, arg: Any) -> bool:
+        if isinstance(arg, int | float) and not isinstance(arg, bool):
+            return True
+        if hasattr(arg, "op") and arg not in self.depends:
+            shape = _shape(arg)
+            return shape is not None and numel(shape) == 1
+        return False
 
     def run(self) -> list[RowSpec]:
         self.prepass()
@@ -533,6 +610,12 @@ class ExportConverter:
         sources = union(self.lineage.get(n, []) for n in node.all_input_nodes)
         if not sources:
             self.lineage[node] = []  # constant-foldable
+            return
+        if node in self.gelu_out:
+            self._elementwise(node, "gelu", "act", self.lineage.get(self.gelu_out[node], []))
+            return
+        if node in self.gelu_skip:
+            self.lineage[node] = sources
             return
         if kind is None:
             self.fail(node)
