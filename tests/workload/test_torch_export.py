@@ -246,6 +246,8 @@ def test_export_equals_fx_on_small_models():
         (Mixed(), torch.randn(2, 3, 16, 16)),
         (Pools(), torch.randn(1, 4, 16, 16)),
         (ConvBnRelu(), torch.randn(2, 3, 16, 16)),
+        (ViTBlock(sdpa=True), torch.randn(2, T, D)),  # SDPA and DropPath on both routes
+        (FoldedPatches(), torch.randn(2, 3, 8, 8)),  # patches folded into dimension 0
     ):
         assert _frame(model, x, "export").equals(_frame(model, x, "fx")), type(model).__name__
 

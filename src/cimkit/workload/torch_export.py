@@ -290,7 +290,7 @@ _ELTWISE: dict[str, str] = {
     "masked_fill": "where",
     "masked_fill_": "where",
     "eq": "equal",
-    "ne": "not",
+    "ne": "not_equal",
     "lt": "less",
     "le": "less_or_equal",
     "gt": "greater",

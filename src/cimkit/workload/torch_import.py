@@ -171,6 +171,7 @@ def _tables() -> tuple[dict, dict, dict]:
     functions.update(
         {
             F.linear: ("flinear", "linear"),
+            F.scaled_dot_product_attention: ("sdpa", "sdpa"),
             F.conv1d: ("fconv", "conv"),
             F.conv2d: ("fconv", "conv"),
             F.batch_norm: ("bn", "batch_norm"),
@@ -476,13 +477,14 @@ class _FxConverter:
 
     def do_conv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         m = self.gm.get_submodule(node.target)
-        dims = conv_dims(
-            self.per_sample(node.args[0], "input", node),
-            self.per_sample(node, "output", node),
-            tuple(m.weight.shape),
-            int(m.stride[0]),
-            int(m.groups),
-        )
+        in_s = self.per_sample(node.args[0], "input", node)
+        out_s = self.per_sample(node, "output", node)
+        repeat = 1
+        if len(in_s) == m.weight.dim():  # a leading fold dimension (patches folded into dim 0)
+            repeat, in_s, out_s = in_s[0], in_s[1:], out_s[1:]
+        dims = conv_dims(in_s, out_s, tuple(m.weight.shape), int(m.stride[0]), int(m.groups))
+        if repeat > 1:
+            dims["repeat"] = repeat
         self.emit(node, tag, "conv", dims, sources)
 
     def do_fconv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
@@ -549,6 +551,31 @@ class _FxConverter:
                 out_w=1,
             )
         self.emit(node, "linear", "linear", dims, sources)
+
+    def do_sdpa(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        """Q Kᵀ matmul, [attn_mask / causal add], softmax, A V matmul (as the export route)."""
+        q, k, v = node.args[0], _arg(node, 1, "key"), _arg(node, 2, "value")
+        mask = _arg(node, 3, "attn_mask")
+        causal = bool(_arg(node, 5, "is_causal", False))
+        q_s = self.per_sample(q, "query", node)
+        k_s = self.per_sample(k, "key", node)
+        v_s = self.per_sample(v, "value", node)
+        out = self.per_sample(node, "output", node)
+        s = k_s[-2] if len(k_s) >= 2 else 1
+        scores = (*q_s[:-1], s)
+        qk = matmul_dims(q_s, (*k_s[:-2], q_s[-1], s), scores)
+        self.emit(
+            node, "matmul", "matmul", qk, union([self.lineage.get(q, []), self.lineage.get(k, [])])
+        )
+        last = len(self.rows) - 1
+        if (mask is not None and hasattr(mask, "op")) or causal:
+            src = union([[last], self.lineage.get(mask, []) if hasattr(mask, "op") else []])
+            self.emit(node, "add", "eltwise", elementwise_dims(scores), src)
+            last = len(self.rows) - 1
+        self.emit(node, "softmax", "softmax", elementwise_dims(scores), [last])
+        last = len(self.rows) - 1
+        av = matmul_dims(scores, (*v_s[:-2], s, v_s[-1]), out)
+        self.emit(node, "matmul", "matmul", av, union([[last], self.lineage.get(v, [])]))
 
     def _elementwise(self, node: fx.Node, tag: str, op: str, sources: list[int]) -> None:
         out = self.per_sample(node, "output", node)
@@ -700,7 +727,8 @@ def _trace(model: nn.Module, network: str) -> fx.GraphModule:
 def _fx_rows(model: nn.Module, example_input: Any, network: str) -> tuple[list[RowSpec], int]:
     from torch.fx.passes.shape_prop import ShapeProp
 
-    gm = _trace(model, network)
+    with _EvalMode(model):  # trace the inference branches (dropout, DropPath, BatchNorm)
+        gm = _trace(model, network)
     try:
         # ShapeProp prints its own traceback to stderr before raising; keep the CLI to one line.
         with _EvalMode(model), _EvalMode(gm), contextlib.redirect_stderr(io.StringIO()):
