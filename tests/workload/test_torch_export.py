@@ -467,3 +467,30 @@ def test_written_out_gelu_is_one_act_row():
         ("add", "eltwise"),
     ]
     assert wl.layers[2].inputs == ("gelu",) and wl.layers[1].inputs == ("fc",)
+
+
+class NotFxTraceable(ConvBnRelu):
+    def forward(self, x):
+        y = self.relu(self.bn(self.conv(x)))
+        return y + torch.zeros(y.shape[2], y.shape[3])  # fx cannot pass a Proxy to zeros()
+
+
+def test_histograms_fold_batchnorm_from_the_export_graph():
+    from cimkit.workload.torch_import import collect_histograms
+
+    torch.manual_seed(0)
+    model = NotFxTraceable()
+    with torch.no_grad():
+        model.bn.running_var.copy_(torch.arange(1.0, 9.0) ** 2)  # per-channel scale 1/(k+1)
+    x = torch.rand(1, 3, 16, 16)
+    res = import_torch(model, x)
+    assert res.route == "torch.export"
+    hist = collect_histograms(model, x, res.workload)
+    from cimkit.workload.histograms import LayerHistogram
+
+    scale = 1.0 / torch.sqrt(model.bn.running_var + model.bn.eps)
+    w = model.conv.weight.detach()
+    folded = LayerHistogram.from_values(x.numpy(), (w * scale[:, None, None, None]).numpy(), "")
+    unfolded = LayerHistogram.from_values(x.numpy(), w.numpy(), "")
+    assert folded.weights.tolist() != unfolded.weights.tolist()
+    assert hist["conv"].weights.tolist() == folded.weights.tolist()

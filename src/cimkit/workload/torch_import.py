@@ -877,10 +877,40 @@ def from_torch(
     return import_torch(model, example_input, name, weight_bits, act_bits, route).workload
 
 
-def _conv_bn_folds(model: nn.Module) -> dict[str, nn.Module]:
-    """Conv module path -> the BatchNorm module folded into it (empty if untraceable)."""
+def _export_bn_folds(model: nn.Module, example_input: Any) -> dict[str, nn.Module] | None:
+    """Conv module path -> folded BatchNorm module, from the torch.export graph (None if the
+    model does not export)."""
+    from cimkit.workload.torch_export import ExportConverter, export_program, node_scope
+
     try:
-        gm = _require_torch().fx.symbolic_trace(model)
+        with _EvalMode(model), contextlib.redirect_stderr(io.StringIO()):
+            ep = export_program(model, _as_inputs(example_input))
+    except Exception:
+        return None
+    conv = ExportConverter(ep, "")
+    conv.prepass()
+    modules = dict(model.named_modules())
+    out = {}
+    for bn in conv.folded:
+        c, b = node_scope(bn.args[0]), node_scope(bn)
+        if (
+            c in modules
+            and b in modules
+            and isinstance(modules[b], _require_torch().nn.modules.batchnorm._BatchNorm)
+        ):
+            out[c] = modules[b]
+    return out
+
+
+def _conv_bn_folds(model: nn.Module, example_input: Any = None) -> dict[str, nn.Module]:
+    """Conv module path -> the BatchNorm module folded into it (empty if not capturable)."""
+    if example_input is not None:
+        folds = _export_bn_folds(model, example_input)
+        if folds is not None:
+            return folds
+    try:
+        with _EvalMode(model):
+            gm = _require_torch().fx.symbolic_trace(model)
     except Exception:  # histograms then use unfolded weights; tracing errors surface elsewhere
         return {}
     conv = _FxConverter(gm, "")
@@ -914,7 +944,7 @@ def collect_histograms(
     torch = _require_torch()
     nn = torch.nn
     wanted = {la.name for la in workload.layers if la.op in ("conv", "dwconv", "pwconv", "linear")}
-    folds = _conv_bn_folds(model)
+    folds = _conv_bn_folds(model, example_input)
     calls: Counter[str] = Counter()
     captured: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
