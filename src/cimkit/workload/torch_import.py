@@ -1,24 +1,28 @@
-"""Import a PyTorch model as a layer table with torch.fx (symbolic trace + shape propagation).
+"""Import a PyTorch model as a layer table: torch.export first, torch.fx as the fallback.
 
-:func:`from_torch` traces the model with :func:`torch.fx.symbolic_trace`, runs
-:class:`torch.fx.passes.shape_prop.ShapeProp` on an example input (in eval mode, without
-gradients) and maps every graph node to a layer row, to nothing (shape-only ops), or to an error.
-The rules (docs/workloads.md) are the ones the built-in generators and the ONNX importer follow:
+:func:`from_torch` (and :func:`import_torch`, which also says which route was used) captures the
+model with ``torch.export.export(model, args, strict=False)`` and maps the aten graph to rows
+(:mod:`cimkit.workload.torch_export`). When export fails, it traces the model with
+:func:`torch.fx.symbolic_trace`, runs :class:`torch.fx.passes.shape_prop.ShapeProp` on the example
+input (in eval mode, without gradients) and maps every fx node with the tables below. The rules
+(docs/workloads.md) are the ones the built-in generators and the ONNX importer follow:
 
 * MAC rows: ``nn.Conv1d/2d``, ``F.conv1d/2d``, ``nn.Linear``, ``F.linear``; ``matmul``/``bmm``/
   ``mm``/``@`` is 'linear' when one operand is a constant (parameter or buffer) and 'matmul' when
-  both are activations.
+  both are activations; ``F.scaled_dot_product_attention`` is matmul, softmax, matmul.
 * BatchNorm whose input is a convolution used by nothing else is folded into it (no row); any
   other BatchNorm, LayerNorm, GroupNorm, InstanceNorm is a 'norm' row.
 * Activations (ReLU, ReLU6, GELU, SiLU, Hardswish, ...) are 'act' rows; ``x * sigmoid(x)`` is
   one SiLU row. Softmax/LogSoftmax: 'softmax'. Pools and mean/sum/amax/amin reductions: 'pool'.
-  add/sub/mul/div with at least one activation operand: 'eltwise'.
+  add/sub/mul/div with at least one activation operand: 'eltwise', except a multiply/divide by
+  a scalar constant (absorbed in the requantization scale: no row).
 * Shape-only ops (flatten, view, reshape, permute, transpose, contiguous, getitem, size, cat,
   split, chunk, dropout, identity, pad, embedding lookups...) produce no row; ``inputs`` lineage
   is traced through them. Ops whose inputs are all constants are constant-folded (no row).
-* Anything else raises :class:`~cimkit.errors.WorkloadError` listing every unsupported operator.
+* Anything else raises :class:`~cimkit.errors.WorkloadError` listing every unsupported operator
+  by its qualified name, with counts and the first scope.
 
-Shapes are per sample: the first dimension of every activation is the batch.
+Shapes are per sample: ``_graph.per_sample_shape`` with the batch of ``torch_export.infer_batch``.
 """
 
 from __future__ import annotations
