@@ -7,6 +7,7 @@ MAC mismatches, largest energy difference) and every failure with its reason; wr
 as CSV (default runs/real_models.csv).
 
     .venv/bin/python benchmarks/real_models.py [--out runs/real_models.csv] [--only a,b]
+        [--markdown]
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "real_models.csv")
     parser.add_argument("--only", default="", help="comma-separated model names")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -86,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(fh, fieldnames=list(_row(results[0])))
         writer.writeheader()
         writer.writerows(_row(r) for r in results)
+    if args.markdown:
+        print()
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in results:
+            row = _row(r)
+            print("| " + " | ".join(row[c] for c in cols) + " |")
     n = len(results)
     either = sum(r.torch_ok or r.onnx_ok for r in results)
     by_torch = sum(r.torch_ok for r in results)

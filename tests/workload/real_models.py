@@ -17,9 +17,12 @@ independent MAC count (:mod:`cimkit.workload.mac_count`), energy on the default 
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,12 +316,27 @@ def energy_j(workload: Any) -> float:
 def export_onnx(model: nn.Module, example: Any, path: Path) -> str:
     """Export ``model`` to ``path``: the TorchScript exporter (dynamo=False), opset 17.
 
-    Returns the exporter used. Raises whatever the exporter raises.
+    When it fails and onnxscript is installed, the dynamo exporter (dynamo=True) is tried.
+    The exporters' own output (on failure the TorchScript exporter prints the whole graph) is
+    swallowed. Returns the exporter used ('torchscript' or 'dynamo'); raises the TorchScript
+    exporter's error when no exporter succeeds.
     """
     args = example if isinstance(example, tuple) else (example,)
-    with torch.no_grad():
-        torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17)
-    return "torchscript"
+    sink = io.StringIO()
+    try:
+        with torch.no_grad(), redirect_stdout(sink), redirect_stderr(sink):
+            torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17)
+        return "torchscript"
+    except Exception as exc:
+        if importlib.util.find_spec("onnxscript") is None:
+            raise
+        first = exc
+    try:
+        with torch.no_grad(), redirect_stdout(sink), redirect_stderr(sink):
+            torch.onnx.export(model, args, str(path), dynamo=True, external_data=False)
+        return "dynamo"
+    except Exception:
+        raise first from None
 
 
 def check_model(entry: RealModel, workdir: Path) -> Result:

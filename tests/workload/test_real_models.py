@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from cimkit.workload.torchvision_shim import install as _install_torchvision_shim  # noqa: E402
+
+_install_torchvision_shim()  # before anything imports torchvision (timm, transformers do)
 pytest.importorskip("timm")
 pytest.importorskip("transformers")
 
@@ -92,7 +95,8 @@ def test_torchvision_shim_makes_torchvision_importable() -> None:
         name = schema.split("(", 1)[0]
         assert hasattr(torch.ops.torchvision, name)
     # models and transforms work; the C++ detection operators (no kernel here) say so.
-    assert torchvision.models.resnet18(weights=None)(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
+    model = torchvision.models.resnet18(weights=None).eval()
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
     if not torchvision.extension._has_ops():
         with pytest.raises(RuntimeError):
             torchvision.ops.nms(torch.rand(2, 4), torch.rand(2), 0.5)
