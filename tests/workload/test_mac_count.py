@@ -108,3 +108,20 @@ def test_row_scope_and_mismatch_message():
 def test_forward_failure_is_a_workload_error():
     with pytest.raises(WorkloadError, match="count_macs: forward pass failed"):
         count_macs(TM.vgg8(), torch.randn(1, 3, 48, 48))
+
+
+def test_constant_kernels_are_folded_in_the_count():
+    class PosEnc(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Conv2d(4, 8, 1)  # applied to a grid-only tensor: constant-folded
+            self.conv = nn.Conv2d(3, 8, 1)
+
+        def forward(self, x):
+            grid = torch.ones(1, 4, x.shape[2], x.shape[3])
+            return self.conv(x) + self.proj(grid)
+
+    model, x = PosEnc(), torch.randn(1, 3, 4, 4)
+    counted = count_macs(model, x)
+    assert counted.by_scope == {"conv": 8 * 3 * 16}
+    check_macs(from_torch(model, x), counted)

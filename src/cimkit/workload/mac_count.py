@@ -12,14 +12,17 @@ and counts the multiply-accumulates of the compute kernels:
   of ``nn.MultiheadAttention``) also counts its q/k/v and output projections.
 
 Each count is attributed to the innermost module running at the time (forward pre/post hooks),
-named like the importers' scopes: the dotted module path, '' at top level, ``<path>_k`` for the
-k-th extra call of a module. Counts are per sample: the full count divided by the batch (the
+named like the importers' scopes. Kernels whose operands do not depend on the inputs (a
+positional encoding computed from the grid size) are constant-folded, as in the importers.
+Scopes are the dotted module path, '' at top level, ``<path>_k`` for the k-th extra call of a
+module. Counts are per sample: the full count divided by the batch (the
 leading dimension of the first input). :func:`check_macs` compares them with a
 :class:`~cimkit.workload.table.Workload`.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,10 +127,23 @@ def count_macs(
     counts: Counter[str] = Counter()
     scopes: set[str] = {""}
 
+    # Tensors computed from the inputs: a MAC kernel whose operands are all constants (e.g. a
+    # positional encoding computed from the grid size) is constant-folded, as in the importers.
+    tainted: weakref.WeakValueDictionary = weakref.WeakValueDictionary(
+        {id(x): x for x in inputs if isinstance(x, torch.Tensor)}
+    )  # by identity (Tensor == is element-wise)
+
+    def _tensors(obj: Any) -> list:
+        return [t for t in torch.utils._pytree.tree_leaves(obj) if isinstance(t, torch.Tensor)]
+
     class _Counter(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
+            if not any(tainted.get(id(t)) is t for t in _tensors((args, kwargs))):
+                return out
+            for t in _tensors(out):
+                tainted[id(t)] = t
             macs = _op_macs(func, args, kwargs, out[0] if isinstance(out, tuple) else out)
             if macs:
                 counts[stack[-1]] += macs

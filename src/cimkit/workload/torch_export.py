@@ -307,6 +307,8 @@ _ELTWISE: dict[str, str] = {
     "remainder": "mod",
     "nan_to_num": "where",
     "sgn": "sign",
+    "cumsum": "cumsum",
+    "cumprod": "cumprod",
 }
 _SCALAR_FOLDED = ("mul", "div")  # x * c, x / c with a scalar constant: absorbed in requantization
 

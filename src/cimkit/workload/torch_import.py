@@ -167,6 +167,7 @@ def _tables() -> tuple[dict, dict, dict]:
         "sub": (operator.sub, operator.isub, torch.sub, torch.subtract),
         "mul": (operator.mul, operator.imul, torch.mul, torch.multiply),
         "div": (operator.truediv, operator.itruediv, torch.div, torch.divide, torch.true_divide),
+        "cumsum": (torch.cumsum,),
     }.items():
         functions.update({f: ("eltwise", tag) for f in fns})
     functions.update(
@@ -230,6 +231,7 @@ def _tables() -> tuple[dict, dict, dict]:
         "sub": ("sub", "sub_"),
         "mul": ("mul", "mul_"),
         "div": ("div", "div_"),
+        "cumsum": ("cumsum",),
     }.items():
         methods.update({m: ("eltwise", tag) for m in names})
     methods.update({m: ("matmul", "matmul") for m in ("matmul", "bmm", "mm")})
