@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
+import sys
 import time
 import traceback
-from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,6 +315,28 @@ def energy_j(workload: Any) -> float:
     return float(evaluate(ChipSpec(), workload).metrics["energy_j"][0])
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Python and C-level output (the exporter prints whole graphs from C++)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with (
+        open(os.devnull, "w") as null,
+        redirect_stdout(io.StringIO()),
+        redirect_stderr(io.StringIO()),
+    ):
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def export_onnx(model: nn.Module, example: Any, path: Path) -> str:
     """Export ``model`` to ``path``: the TorchScript exporter (dynamo=False), opset 17.
 
@@ -322,9 +346,8 @@ def export_onnx(model: nn.Module, example: Any, path: Path) -> str:
     exporter's error when no exporter succeeds.
     """
     args = example if isinstance(example, tuple) else (example,)
-    sink = io.StringIO()
     try:
-        with torch.no_grad(), redirect_stdout(sink), redirect_stderr(sink):
+        with torch.no_grad(), _quiet():
             torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17)
         return "torchscript"
     except Exception as exc:
@@ -332,7 +355,7 @@ def export_onnx(model: nn.Module, example: Any, path: Path) -> str:
             raise
         first = exc
     try:
-        with torch.no_grad(), redirect_stdout(sink), redirect_stderr(sink):
+        with torch.no_grad(), _quiet():
             torch.onnx.export(model, args, str(path), dynamo=True, external_data=False)
         return "dynamo"
     except Exception:
