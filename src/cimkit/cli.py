@@ -216,6 +216,11 @@ def import_cmd(
 
     if not torch_factory and not onnx:
         raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
+    if not torch_factory and (input_shape or input_dtype):
+        raise WorkloadError(
+            "--input-shape/--input-dtype apply to --torch models only (an ONNX file has its own "
+            "input shape)"
+        )
     model = example = None
     batch = None
     if torch_factory:

@@ -396,6 +396,8 @@ def test_cli_import_errors(factories, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "--input-shape" in res.output
     res = runner.invoke(app, ["import"])
     assert res.exit_code == 2 and "--torch" in res.output
+    res = runner.invoke(app, ["import", "--onnx", "x.onnx", "--input-shape", "1,3,8,8"])
+    assert res.exit_code == 2 and "apply to --torch models only" in res.output
 
     import cimkit.workload.mac_count as MC
 

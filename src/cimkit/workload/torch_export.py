@@ -628,11 +628,7 @@ class ExportConverter:
 
     # -- handlers ----------------------------------------------------------------------
     def do_shape(self, node: fx.Node, tag: str, sources: list[int]) -> None:
-        if tag in ("embedding", "index", "index_select", "gather") and node.args:
-            # lookups: the data flow is the table (or the indexed tensor), not the indices
-            self.lineage[node] = sources
-            return
-        self.lineage[node] = sources
+        self.lineage[node] = sources  # data movement (and lookups): lineage passes through
 
     def do_conv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         x, w = node.args[0], node.args[1]
