@@ -28,7 +28,32 @@ from real_models import MODELS, RealModel, Result, check_model  # noqa: E402
 # Model name -> why the torch path fails (or its MACs differ from the independent count).
 TORCH_XFAIL: dict[str, str] = {}
 # Model name -> why the ONNX path fails (export, import, MACs or energy vs torch).
-ONNX_XFAIL: dict[str, str] = {}
+ONNX_XFAIL: dict[str, str] = {
+    "convnext_atto": "ONNX energy 25.0 % off torch (decomposed eltwise rows)",
+    "vit_tiny_patch16": "ONNX energy 19.3 % off torch (decomposed eltwise rows)",
+    "deit_tiny_patch16": "ONNX energy 19.3 % off torch (decomposed eltwise rows)",
+    "swin_tiny_patch4_window7": "ONNX: unknown shape after shape inference at attn/Mul",
+    "pvt_v2_b0": "ONNX energy 18.9 % off torch (decomposed eltwise rows)",
+    "levit_128s": "ONNX energy 1.5 % off torch (decomposed eltwise rows)",
+    "mobilevit_xxs": "ONNX table MACs differ from the independent count",
+    "efficientformer_l1": "ONNX energy 24.5 % off torch (decomposed eltwise rows)",
+    "fastvit_t8": "ONNX energy 15.3 % off torch (decomposed eltwise rows)",
+    "coatnet_0_rw": "ONNX: unknown shape after shape inference at attn/Mul_3",
+    "edgenext_xx_small": "ONNX: unknown shape after shape inference at convs.0/Conv",
+    "mixer_s16": "ONNX energy 24.9 % off torch (decomposed eltwise rows)",
+    "resmlp_12": "ONNX energy 16.9 % off torch (decomposed eltwise rows)",
+    "gmlp_ti16": "ONNX: unknown shape after shape inference at norm/LayerNormalization",
+    "wav2vec2_base": "ONNX energy 3.1 % off torch (decomposed eltwise rows)",
+    "hubert_base": "ONNX energy 3.1 % off torch (decomposed eltwise rows)",
+    "whisper_tiny_encoder": "ONNX energy 9.4 % off torch (decomposed eltwise rows)",
+    "bert_base": "ONNX: unknown shape after shape inference at self/Mul",
+    "distilbert_base": "ONNX energy 6.6 % off torch (decomposed eltwise rows)",
+    "roberta_base": "ONNX: unsupported operators CumSum, Equal, Not",
+    "albert_base": "ONNX: unknown shape after shape inference at attention/Mul",
+    "gpt2": "ONNX: unsupported operators Pow",
+    "llama_small": "exporter: TorchScript cannot convert SDPA with enable_gqa (grouped-query attn)",
+    "qwen2_small": "exporter: TorchScript cannot convert SDPA with enable_gqa (grouped-query attn)",
+}
 
 _CACHE: dict[str, Result] = {}
 
