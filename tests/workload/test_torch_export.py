@@ -496,3 +496,35 @@ def test_histograms_fold_batchnorm_from_the_export_graph():
     unfolded = LayerHistogram.from_values(x.numpy(), w.numpy(), "")
     assert folded.weights.tolist() != unfolded.weights.tolist()
     assert hist["conv"].weights.tolist() == folded.weights.tolist()
+
+
+class NdimBn(nn.BatchNorm2d):
+    """timm BatchNormAct2d-style: a BatchNorm subclass that inspects x.ndim and calls F."""
+
+    def forward(self, x):
+        torch._assert(x.ndim == 4, "expected 4-D input")
+        y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias)
+        return F.relu(y)
+
+
+class AttnArgs(nn.Module):
+    """timm Attention-style forward arguments: attn_mask=None, is_causal=False reach fx as
+    placeholders."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = NdimBn(8)
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x, attn_mask=None, is_causal=False):
+        y = self.bn(self.conv(x)).flatten(2).transpose(1, 2)  # (B, 16, 8)
+        q, k, v = self.qkv(y).reshape(y.shape[0], 16, 3, 2, 4).permute(2, 0, 3, 1, 4)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
+
+
+def test_fx_matches_export_on_library_patterns():
+    model, x = AttnArgs(), torch.randn(1, 3, 4, 4)
+    fx = _frame(model, x, "fx")
+    assert fx.equals(_frame(model, x, "export"))
+    assert list(fx["name"]) == ["conv", "bn", "qkv", "matmul", "softmax", "matmul_1"]

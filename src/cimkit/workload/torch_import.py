@@ -408,11 +408,24 @@ class _FxConverter:
         k = self.kind(node)
         return k is not None and k[0] in kinds and (not tags or k[1] in tags)
 
+    def _data_users(self, node: fx.Node) -> list[fx.Node]:
+        """Users that read ``node``'s values (not ``x.ndim``/``x.shape`` queries or asserts)."""
+        torch = _require_torch()
+        asserts = (torch._assert, getattr(torch, "_assert_async", None))
+        return [
+            u
+            for u in node.users
+            if not (
+                (self.kind(u) or ("",))[0] == "meta"
+                or (u.op == "call_function" and u.target in asserts)
+            )
+        ]
+
     def prepass(self) -> None:
         for node in self.gm.graph.nodes:
             if self._is(node, ("bn",)):
                 src = node.args[0] if node.args else None
-                if self._is(src, ("conv", "fconv")) and len(src.users) == 1:
+                if self._is(src, ("conv", "fconv")) and len(self._data_users(src)) == 1:
                     self.folded.add(node)
             if self._is(node, ("act",), ("sigmoid",)) and len(node.users) == 1:
                 user = next(iter(node.users))
@@ -562,7 +575,12 @@ class _FxConverter:
         """Q Kᵀ matmul, [attn_mask / causal add], softmax, A V matmul (as the export route)."""
         q, k, v = node.args[0], _arg(node, 1, "key"), _arg(node, 2, "value")
         mask = _arg(node, 3, "attn_mask")
-        causal = bool(_arg(node, 5, "is_causal", False))
+        if _shape(mask) is None:  # None at run time (e.g. an optional forward argument)
+            mask = None
+        causal = _arg(node, 5, "is_causal", False)
+        if hasattr(causal, "op"):  # a forward argument: its default (fx keeps it in args)
+            causal = causal.args[0] if causal.op == "placeholder" and causal.args else False
+        causal = bool(causal)
         q_s = self.per_sample(q, "query", node)
         k_s = self.per_sample(k, "key", node)
         v_s = self.per_sample(v, "value", node)
