@@ -27,7 +27,8 @@ by their ONNX node name (or ``<op>`` with a counter when unnamed).
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +42,16 @@ from cimkit.workload._graph import (
     elementwise_dims,
     linear_dims,
     matmul_dims,
+    numel,
+    per_sample_shape,
     reduction_dims,
     spatial_pool_dims,
     to_workload,
     union,
-    unsupported_error,
 )
+from cimkit.workload.onnx_shapes import InputShape, ShapeInfo, resolve_shapes
 from cimkit.workload.table import Workload
+from cimkit.workload.torch_export import unsupported_with_counts
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -74,6 +78,9 @@ _SHAPE_OPS = frozenset(
         "Dropout",
         "ConstantOfShape",
         "Range",
+        "ScatterND",
+        "ScatterElements",
+        "Trilu",
     }
 )
 _META_OPS = frozenset({"Shape", "Size"})
@@ -92,6 +99,7 @@ _ACT = {
     "Softplus": "softplus",
     "Mish": "mish",
     "Erf": "erf",
+    "Celu": "celu",
 }
 _NORM = {
     "BatchNormalization": "batch_norm",
@@ -101,9 +109,62 @@ _NORM = {
 }
 _SOFTMAX = {"Softmax": "softmax", "LogSoftmax": "log_softmax"}
 _ELTWISE = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+#: other element-wise operators on activations: one eltwise row each (tags as the torch path)
+_ELTWISE_MORE = {
+    "Where": "where",
+    "Neg": "neg",
+    "Sqrt": "sqrt",
+    "Pow": "pow",
+    "Exp": "exp",
+    "Log": "log",
+    "Abs": "abs",
+    "IsNaN": "isnan",
+    "IsInf": "isinf",
+    "Reciprocal": "reciprocal",
+    "Max": "max",
+    "Min": "min",
+    "Sin": "sin",
+    "Cos": "cos",
+    "Floor": "floor",
+    "Ceil": "ceil",
+    "Round": "round",
+    "Sign": "sign",
+    "Mod": "mod",
+    "Not": "not",
+    "And": "and",
+    "Or": "or",
+    "Equal": "equal",
+    "Less": "less",
+    "LessOrEqual": "less_or_equal",
+    "Greater": "greater",
+    "GreaterOrEqual": "greater_or_equal",
+}
+_RESIZE = frozenset({"Resize", "Upsample"})
 _POOL = {"MaxPool": "maxpool", "AveragePool": "avgpool"}
 _GLOBAL_POOL = {"GlobalAveragePool": "avgpool", "GlobalMaxPool": "maxpool"}
-_REDUCE = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "amax", "ReduceMin": "amin"}
+_REDUCE = {
+    "ReduceMean": "mean",
+    "ReduceSum": "sum",
+    "ReduceMax": "amax",
+    "ReduceMin": "amin",
+    "ReduceProd": "prod",
+    "ReduceL2": "reducel2",
+    "ReduceL1": "reducel1",
+    "ReduceSumSquare": "sum_square",
+    "ReduceLogSumExp": "logsumexp",
+    "ArgMax": "argmax",
+    "ArgMin": "argmin",
+}
+#: contrib / newer-opset activations and norms (domain, op) -> (row op, tag)
+_CONTRIB = {
+    ("com.microsoft", "FastGelu"): ("act", "gelu"),
+    ("com.microsoft", "Gelu"): ("act", "gelu"),
+    ("com.microsoft", "BiasGelu"): ("act", "gelu"),
+    ("com.microsoft", "QuickGelu"): ("act", "gelu"),
+    ("", "SimplifiedLayerNormalization"): ("norm", "rms_norm"),
+    ("com.microsoft", "SimplifiedLayerNormalization"): ("norm", "rms_norm"),
+    ("", "RMSNormalization"): ("norm", "rms_norm"),
+}
 _WEIGHTED = ("Conv", "Gemm", "MatMul")
 
 
@@ -149,20 +210,18 @@ def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
 class _OnnxConverter:
     """Walks a shape-inferred ONNX graph and collects RowSpecs."""
 
-    def __init__(self, model: onnx.ModelProto, network: str) -> None:
+    def __init__(self, info: ShapeInfo, network: str) -> None:
         onnx = _require_onnx()
+        model = info.model
         self.network = network
         self.graph = model.graph
         self.rows: list[RowSpec] = []
-        self.unsupported: list[str] = []
-        self.shapes: dict[str, tuple[int | None, ...]] = {}
-        self.values: dict[str, np.ndarray] = {}
-        for vi in [*self.graph.input, *self.graph.output, *self.graph.value_info]:
-            tt = vi.type.tensor_type
-            if tt.HasField("shape"):
-                self.shapes[vi.name] = tuple(
-                    d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim
-                )
+        self.unsupported: Counter[str] = Counter()
+        self.first_scope: dict[str, str] = {}
+        self.shapes: dict[str, tuple[int | None, ...]] = dict(info.shapes)
+        self.values: dict[str, np.ndarray] = dict(info.values)
+        self.batch = 1
+        self.run_error = info.run_error
         # lineage: producer row indices per tensor; [] = constant, [-1] = network input
         self.lineage: dict[str, list[int]] = {}
         for init in self.graph.initializer:
@@ -186,6 +245,26 @@ class _OnnxConverter:
         self.folded: set[int] = set()  # id() of folded BatchNorms
         self.fused_sigmoid: set[int] = set()
         self.silu_mul: dict[int, str] = {}  # id() of the Mul -> the SiLU input tensor
+        self.batch = self._infer_batch(info)
+
+    def _infer_batch(self, info: ShapeInfo) -> int:
+        """B: the gcd of dim 0 of the network inputs and of every computing node's output that
+        depends on them (the torch path's rule, torch_export.infer_batch), >= 1."""
+        batch = 0
+        for shape in info.inputs.values():
+            if shape:
+                batch = math.gcd(batch, int(shape[0]))
+        dyn = set(info.inputs)
+        for node in self.graph.node:
+            if node.op_type in _META_OPS or not any(t in dyn for t in node.input if t):
+                continue
+            dyn.update(o for o in node.output if o)
+            if node.op_type in _SHAPE_OPS or node.op_type == "Constant":
+                continue
+            shape = self.shapes.get(node.output[0]) if node.output else None
+            if shape and shape[0]:
+                batch = math.gcd(batch, int(shape[0]))
+        return max(1, batch)
 
     # -- helpers ---------------------------------------------------------------------
     def sole_consumer(self, tensor: str) -> onnx.NodeProto | None:
@@ -198,14 +277,24 @@ class _OnnxConverter:
         return not self.lineage.get(tensor, [])
 
     def per_sample(self, tensor: str, node: onnx.NodeProto) -> tuple[int, ...]:
+        """Per-sample shape of ``tensor`` (dim 0 divided by the input batch, see
+        :func:`~cimkit.workload._graph.per_sample_shape`)."""
         shape = self.shapes.get(tensor)
-        if shape is None or len(shape) < 1 or any(d is None for d in shape[1:]):
+        if shape is None or any(d is None for d in shape):
             raise WorkloadError(
                 f"ONNX: unknown shape of tensor {tensor!r} (input/output of node "
-                f"{node.name or node.op_type!r}); export with static input shapes "
-                "(only the batch dimension may be symbolic)"
+                f"{node.name or node.op_type!r}); pass input_shape or export with static shapes"
+                + (f" [{self.run_error}]" if self.run_error else "")
             )
-        return tuple(int(d) for d in shape[1:])
+        return per_sample_shape(shape, self.batch, f"ONNX {node.op_type} {tensor!r}")
+
+    def fail(self, node: onnx.NodeProto, label: str) -> None:
+        self.unsupported[label] += 1
+        self.first_scope.setdefault(label, self.scope(node))
+
+    def is_scalar_const(self, tensor: str) -> bool:
+        shape = self.shapes.get(tensor)
+        return self.is_static(tensor) and shape is not None and numel(shape) == 1
 
     def const_shape(self, tensor: str) -> tuple[int, ...]:
         shape = self.shapes.get(tensor)
@@ -264,7 +353,7 @@ class _OnnxConverter:
                     raise
                 self.pass_through(node, union(self.lineage.get(t, []) for t in node.input if t))
         if self.unsupported:
-            raise unsupported_error(self.network, self.unsupported, "ONNX")
+            raise unsupported_with_counts(self.network, self.unsupported, self.first_scope, "ONNX")
         return self.rows
 
     def visit(self, node: onnx.NodeProto) -> None:
@@ -277,8 +366,13 @@ class _OnnxConverter:
         if op in _META_OPS or not sources:
             self.pass_through(node, [])  # metadata, or constant-foldable
             return
-        if node.domain not in ("", "ai.onnx"):
-            self.unsupported.append(f"{node.domain}.{op}")
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if (domain, op) in _CONTRIB:
+            kind, tag = _CONTRIB[(domain, op)]
+            self._elementwise(node, tag, kind, self.lineage.get(node.input[0], sources))
+            return
+        if domain:
+            self.fail(node, f"{domain}::{op}")
         elif op in _SHAPE_OPS:
             self.pass_through(node, sources)
             return
@@ -294,6 +388,15 @@ class _OnnxConverter:
         elif op in _ACT:
             self.do_act(node, sources)
             return
+        elif op in _ELTWISE_MORE:
+            self._elementwise(node, _ELTWISE_MORE[op], "eltwise", sources)
+            return
+        elif op in _RESIZE:
+            self._elementwise(node, "resize", "eltwise", sources)
+            return
+        elif op == "Einsum":
+            self.do_einsum(node, sources)
+            return
         elif op in _NORM:
             if id(node) in self.folded:
                 self.pass_through(node, self.lineage.get(node.input[0], []))
@@ -307,13 +410,16 @@ class _OnnxConverter:
             self.do_pool(node, sources)
             return
         elif op in _REDUCE:
-            dims = reduction_dims(
-                self.per_sample(node.input[0], node), self.per_sample(node.output[0], node)
-            )
+            full = self.shapes.get(node.output[0])
+            if full and full[0] is not None and full[0] % self.batch == 0:
+                out_s = self.per_sample(node.output[0], node)
+            else:  # a full reduction also reduces the batch: per sample, in elements -> 1
+                out_s = ()
+            dims = reduction_dims(self.per_sample(node.input[0], node), out_s)
             self.emit(node, _REDUCE[op], "pool", dims, sources)
             return
         else:
-            self.unsupported.append(op)
+            self.fail(node, op)
         self.pass_through(node, sources)
 
     def _constant_value(self, node: onnx.NodeProto) -> np.ndarray:
@@ -332,17 +438,18 @@ class _OnnxConverter:
     def do_conv(self, node: onnx.NodeProto, sources: list[int]) -> None:
         x, w = node.input[0], node.input[1]
         if not self.is_static(w):
-            self.unsupported.append("Conv with an activation as weight")
+            self.fail(node, "Conv with an activation as weight")
             self.pass_through(node, sources)
             return
         strides = _attr(node, "strides", [1])
-        dims = conv_dims(
-            self.per_sample(x, node),
-            self.per_sample(node.output[0], node),
-            self.const_shape(w),
-            int(strides[0]),
-            int(_attr(node, "group", 1)),
-        )
+        w_shape = self.const_shape(w)
+        in_s, out_s = self.per_sample(x, node), self.per_sample(node.output[0], node)
+        repeat = 1
+        if len(in_s) == len(w_shape):  # a leading fold dimension (patches folded into dim 0)
+            repeat, in_s, out_s = in_s[0], in_s[1:], out_s[1:]
+        dims = conv_dims(in_s, out_s, w_shape, int(strides[0]), int(_attr(node, "group", 1)))
+        if repeat > 1:
+            dims["repeat"] = repeat
         self.mac_row[node.output[0]] = self.emit(
             node, "conv", "conv", dims, self.lineage.get(x, [])
         )
@@ -360,7 +467,7 @@ class _OnnxConverter:
             return
         const = self.const_shape(b if a_dyn else a)
         if len(const) != 2:
-            self.unsupported.append(f"{node.op_type} with a constant of rank {len(const)}")
+            self.fail(node, f"{node.op_type} with a constant of rank {len(const)}")
             self.pass_through(node, sources)
             return
         if a_dyn:
@@ -383,6 +490,14 @@ class _OnnxConverter:
             x = self.silu_mul[id(node)]
             self._elementwise(node, "silu", "act", self.lineage.get(x, sources))
             return
+        if node.op_type in ("Mul", "Div") and len(node.input) == 2:
+            a, b = node.input
+            for act, other in ((a, b), (b, a)):
+                if not self.is_static(act) and self.is_scalar_const(other):
+                    if node.op_type == "Div" and act == b:
+                        break  # c / x is a real division
+                    self.pass_through(node, self.lineage.get(act, []))  # requantization scale
+                    return
         if node.op_type == "Add" and len(node.input) == 2:
             for mac, other in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
                 if (
@@ -415,9 +530,42 @@ class _OnnxConverter:
             is_relu6 = False
         return "relu6" if is_relu6 else "clip"
 
+    def do_einsum(self, node: onnx.NodeProto, sources: list[int]) -> None:
+        """Two-operand einsum: 'matmul' with two activations, else 'linear' (the torch rule)."""
+        equation = str(_attr(node, "equation", b"")).replace(" ", "")
+        if isinstance(_attr(node, "equation"), bytes):
+            equation = _attr(node, "equation").decode().replace(" ", "")
+        if len(node.input) != 2 or "->" not in equation or "." in equation:
+            self.fail(node, f"Einsum {equation!r}")
+            self.pass_through(node, sources)
+            return
+        lhs, out_letters = equation.split("->")
+        in_letters = lhs.split(",")
+        sizes: dict[str, int] = {}
+        for letters, operand in zip(in_letters, node.input, strict=True):
+            for letter, dim in zip(letters, self.shapes.get(operand) or (), strict=False):
+                sizes[letter] = int(dim or 1)
+        contracted = {c for c in "".join(in_letters) if c not in out_letters}
+        k = numel([sizes.get(c, 1) for c in contracted])
+        out = self.per_sample(node.output[0], node)
+        a, b = node.input
+        if not self.is_static(a) and not self.is_static(b):
+            m = int(out[-2]) if len(out) >= 2 else 1
+            n = int(out[-1]) if out else 1
+            repeat = numel(out[:-2]) if len(out) >= 3 else 1
+            dims = dict(in_channels=k, out_channels=n, in_h=m, in_w=1, out_h=m, out_w=1)
+            dims["repeat"] = repeat
+            self.emit(node, "matmul", "matmul", dims, sources)
+        else:
+            dims = linear_dims(k, out[-1] if out else 1, out)
+            self.mac_row[node.output[0]] = self.emit(node, "linear", "linear", dims, sources)
+
     def do_pool(self, node: onnx.NodeProto, sources: list[int]) -> None:
         in_shape = self.per_sample(node.input[0], node)
         out_shape = self.per_sample(node.output[0], node)
+        if len(in_shape) == 4:  # a leading fold dimension: fold it into the channels
+            in_shape = (in_shape[0] * in_shape[1], *in_shape[2:])
+            out_shape = (out_shape[0] * out_shape[1], *out_shape[2:])
         kernel: tuple[int, int] | None = None
         stride: int | None = None
         if node.op_type in _POOL:
@@ -449,6 +597,8 @@ def from_onnx(
     name: str | None = None,
     weight_bits: int = 8,
     act_bits: int = 8,
+    input_shape: InputShape = None,
+    input_dtype: str | None = None,
 ) -> Workload:
     """The layer table of an ONNX model.
 
@@ -458,16 +608,18 @@ def from_onnx(
             are per sample).
         name: workload name (default: the file stem, or the graph name of a ModelProto).
         weight_bits, act_bits: quantization written into every row.
+        input_shape: concrete shape of the first graph input, batch first (e.g.
+            ``(1, 3, 96, 96)``), or a mapping input name -> shape; needed when an input has
+            symbolic non-batch dims (a symbolic batch alone becomes 1).
+        input_dtype: numpy dtype name of the dummy input of the shape run (default: the
+            declared element type).
 
     Raises:
         WorkloadError: unreadable file, unknown shapes, or unsupported operators (all listed).
     """
-    onnx = _require_onnx()
+    _require_onnx()
     model, default_name = _load(path_or_model)
     network = name or default_name
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as exc:
-        raise WorkloadError(f"ONNX shape inference failed for {network!r}: {exc}") from exc
-    rows = _OnnxConverter(inferred, network).run()
+    info = resolve_shapes(model, input_shape, input_dtype, network)
+    rows = _OnnxConverter(info, network).run()
     return to_workload(network, rows, weight_bits, act_bits)

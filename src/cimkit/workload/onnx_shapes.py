@@ -50,6 +50,7 @@ class ShapeInfo:
         inputs: graph input name -> the concrete shape used (initializers excluded).
         values: tensor name -> value of small tensors recorded by the run (empty without a run).
         method: how the last shapes were obtained: 'inference', 'onnxruntime' or 'reference'.
+        run_error: why the shape run failed ('' when it was not needed or succeeded).
     """
 
     model: Any
@@ -57,6 +58,7 @@ class ShapeInfo:
     inputs: dict[str, tuple[int, ...]]
     values: dict[str, np.ndarray] = field(default_factory=dict)
     method: str = "inference"
+    run_error: str = ""
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | str | None] | None:
@@ -354,7 +356,11 @@ def resolve_shapes(
         return info
     feeds = dummy_inputs(model, inputs, input_dtype)
     names = missing if not force_run else [o for n in graph.node for o in n.output if o]
-    results, method = run_once(fixed, names, feeds, network)
+    try:
+        results, method = run_once(fixed, names, feeds, network)
+    except WorkloadError as exc:  # keep what inference found; the importer reports the rest
+        info.run_error = str(exc)
+        return info
     for name, value in results.items():
         arr = np.asarray(value)
         shapes[name] = tuple(int(d) for d in arr.shape)
