@@ -246,3 +246,154 @@ def test_file_errors(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00not a protobuf\xff" * 10)
     with pytest.raises(WorkloadError, match="cannot read ONNX file"):
         from_onnx(tmp_path / "junk.onnx")
+
+
+# ---------------------------------------------------------------- shapes by running, new ops
+def _model(nodes, inputs, output, inits=(), opset=17):
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in inits],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_reshape_with_in_graph_shape_is_resolved_by_running_the_model():
+    # The target shape goes through a float Cast and Div: shape inference cannot follow it.
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Cast", ["s"], ["sf"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["sf", "half"], ["sd"]),
+        helper.make_node("Cast", ["sd"], ["si"], to=TensorProto.INT64),
+        helper.make_node("Slice", ["si", "s0", "s1"], ["c"]),
+        helper.make_node("Concat", ["one", "c", "m1"], ["ns"], axis=0),
+        helper.make_node("Reshape", ["x", "ns"], ["y"]),
+        helper.make_node("MatMul", ["y", "w"], ["z"], name="fc"),
+    ]
+    inits = [
+        ("half", np.array([0.5], np.float32)),
+        ("s0", np.array([1], np.int64)),
+        ("s1", np.array([2], np.int64)),
+        ("one", np.array([1], np.int64)),
+        ("m1", np.array([-1], np.int64)),
+        ("w", np.ones((3, 5), np.float32)),
+    ]
+    model = _model(nodes, [("x", ["N", 4, 6])], "z", inits)
+    wl = from_onnx(model)  # x (1, 4, 6) -> reshape (1, 8, 3) -> 8 tokens x (3 -> 5)
+    (fc,) = wl.layers
+    assert (fc.op, fc.in_channels, fc.out_channels, fc.out_h, fc.macs) == (
+        "linear",
+        3,
+        5,
+        8,
+        8 * 3 * 5,
+    )
+
+
+@pytest.mark.parametrize(
+    "op, tag, n_in",
+    [
+        ("IsNaN", "isnan", 1),
+        ("IsInf", "isinf", 1),
+        ("Neg", "neg", 1),
+        ("Sqrt", "sqrt", 1),
+        ("Reciprocal", "reciprocal", 1),
+        ("Abs", "abs", 1),
+        ("Exp", "exp", 1),
+        ("Log", "log", 1),
+        ("Floor", "floor", 1),
+        ("Pow", "pow", 2),
+        ("Max", "max", 2),
+        ("Min", "min", 2),
+        ("Resize", "resize", 0),
+        ("ReduceL2", "reducel2", 0),
+        ("ReduceSumSquare", "sum_square", 0),
+        ("ArgMax", "argmax", 0),
+    ],
+)
+def test_new_operators_are_rows(op, tag, n_in):
+    if op == "Resize":
+        node = helper.make_node(op, ["x", "", "sc"], ["y"], name="n", mode="nearest")
+        inits = [("sc", np.array([1, 1, 2, 2], np.float32))]
+        out_elems = 2 * 4 * 4 * 4 * 4
+    elif op.startswith("Reduce") or op == "ArgMax":
+        node = helper.make_node(op, ["x"], ["y"], name="n", keepdims=0, axis=3)
+        if op != "ArgMax":
+            node = helper.make_node(op, ["x", "ax"], ["y"], name="n", keepdims=0)
+        inits = [("ax", np.array([3], np.int64))]
+        out_elems = 2 * 4 * 4
+    else:
+        node = helper.make_node(op, ["x"] * n_in, ["y"], name="n")
+        inits = []
+        out_elems = 2 * 4 * 4 * 4
+    wl = from_onnx(_model([node], [("x", [2, 4, 4, 4])], "y", inits, opset=18))
+    (row,) = wl.layers
+    assert row.name == "n" and row.out_elems * 2 == out_elems  # per sample: batch 2
+    assert row.op == ("pool" if tag in ("reducel2", "sum_square", "argmax") else "eltwise")
+    assert row.inputs == ("",)
+
+
+def test_scalar_mul_div_fold_and_where_is_a_row():
+    nodes = [
+        helper.make_node("Mul", ["x", "c"], ["a"]),
+        helper.make_node("Div", ["a", "c"], ["b"]),
+        helper.make_node("Div", ["c", "b"], ["d"], name="recip"),  # c / x: a real division
+        helper.make_node("Where", ["m", "d", "c"], ["y"], name="mask"),
+    ]
+    inits = [("c", np.array(2.0, np.float32)), ("m", np.ones((4, 4), bool))]
+    wl = from_onnx(_model(nodes, [("x", [1, 4, 4])], "y", inits))
+    assert [(la.name, la.op) for la in wl.layers] == [("recip", "eltwise"), ("mask", "eltwise")]
+
+
+def test_patches_folded_into_dim0_keep_full_macs():
+    # MobileViT unfolds 2x2 patches into dimension 0: (1, 16, 8) -> (4, 4, 8) then attention
+    # and a conv over the fold. MACs must be the full count, not 1/4 of it.
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Reshape", ["x", "fold"], ["p"]),
+        helper.make_node("MatMul", ["p", "w"], ["q"], name="qk_proj"),
+        helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "qt"], ["s"], name="scores"),
+        helper.make_node("Reshape", ["s", "img"], ["im"]),
+        helper.make_node("Conv", ["im", "cw"], ["y"], name="conv"),
+    ]
+    inits = [
+        ("fold", np.array([4, 4, 8], np.int64)),
+        ("img", np.array([4, 1, 4, 4], np.int64)),
+        ("w", rng.standard_normal((8, 8)).astype(np.float32)),
+        ("cw", rng.standard_normal((2, 1, 1, 1)).astype(np.float32)),
+    ]
+    wl = from_onnx(_model(nodes, [("x", [1, 16, 8])], "y", inits))
+    rows = {la.name: la for la in wl.layers}
+    assert rows["qk_proj"].macs == 16 * 8 * 8  # 4 patches x 4 tokens, 8 -> 8
+    assert (rows["scores"].repeat, rows["scores"].macs) == (4, 4 * 4 * 8 * 4)
+    assert (rows["conv"].repeat, rows["conv"].macs) == (4, 4 * 2 * 16)
+
+
+def test_einsum_linear_and_matmul():
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Einsum", ["x", "w"], ["h"], name="proj", equation="btc,cd->btd"),
+        helper.make_node("Einsum", ["h", "h"], ["y"], name="gram", equation="bid,bjd->bij"),
+    ]
+    inits = [("w", rng.standard_normal((8, 6)).astype(np.float32))]
+    wl = from_onnx(_model(nodes, [("x", [1, 5, 8])], "y", inits))
+    proj, gram = wl.layers
+    assert (proj.op, proj.macs, proj.weights) == ("linear", 5 * 8 * 6, 48)
+    assert (gram.op, gram.macs) == ("matmul", 5 * 5 * 6)
+
+
+def test_contrib_gelu_and_rmsnorm_are_single_rows():
+    nodes = [
+        helper.make_node("FastGelu", ["x"], ["g"], name="act", domain="com.microsoft"),
+        helper.make_node("SimplifiedLayerNormalization", ["g", "s"], ["y"], name="norm"),
+    ]
+    model = _model(nodes, [("x", [1, 4, 8])], "y", [("s", np.ones(8, np.float32))])
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    wl = from_onnx(model)
+    assert [(la.name, la.op, la.out_elems) for la in wl.layers] == [
+        ("act", "act", 32),
+        ("norm", "norm", 32),
+    ]
