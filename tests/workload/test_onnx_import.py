@@ -281,6 +281,9 @@ def test_reshape_with_in_graph_shape_is_resolved_by_running_the_model():
         ("w", np.ones((3, 5), np.float32)),
     ]
     model = _model(nodes, [("x", ["N", 4, 6])], "z", inits)
+    from cimkit.workload.onnx_shapes import resolve_shapes
+
+    assert resolve_shapes(model).method == "onnxruntime"  # inference alone leaves y unknown
     wl = from_onnx(model)  # x (1, 4, 6) -> reshape (1, 8, 3) -> 8 tokens x (3 -> 5)
     (fc,) = wl.layers
     assert (fc.op, fc.in_channels, fc.out_channels, fc.out_h, fc.macs) == (
@@ -397,3 +400,19 @@ def test_contrib_gelu_and_rmsnorm_are_single_rows():
         ("act", "act", 32),
         ("norm", "norm", 32),
     ]
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_decomposed_gelu_and_layernorm_give_the_fused_rows(opset, tmp_path, torch_mods):
+    # opset 13: nn.LayerNorm is exported as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add
+    # and nn.GELU (both opsets) as Div/Erf/Add/Mul/Mul: each collapses to its one fused row.
+    torch, _ = torch_mods
+    from test_torch_import import Attention
+
+    from cimkit.workload.torch_import import from_torch
+
+    model, x = Attention(), torch.randn(1, 8, 32)
+    path = _export(model, x, tmp_path / "a.onnx", opset_version=opset)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "Erf" in ops and ("LayerNormalization" in ops) == (opset >= 17)
+    _tables_equal(from_torch(model, x), from_onnx(path))

@@ -311,3 +311,109 @@ def unsupported_error(network: str, ops: Iterable[str], importer: str) -> Worklo
         f"{importer}: network {network!r} uses unsupported operators: {listed} "
         "(see docs/workloads.md for the supported set)"
     )
+
+
+def _out_elems(row: RowSpec) -> int:
+    d = row.dims
+    return int(
+        d.get("out_channels", 1) * d.get("out_h", 1) * d.get("out_w", 1) * d.get("repeat", 1)
+    )
+
+
+def collapse_decomposed(rows: Sequence[RowSpec]) -> list[RowSpec]:
+    """Collapse decomposed GELU (erf form) and LayerNorm row chains into the fused op's row.
+
+    Works on rows only (both importers can call it after scalar Mul/Div folding):
+
+    * GELU: ``act erf (X) -> eltwise add (erf) -> eltwise mul (add, X)`` -> one ``act`` row
+      tagged ``gelu`` reading X;
+    * LayerNorm: ``pool mean (X) -> sub (X, mean) -> pow|mul (sub) -> pool mean -> [add eps] ->
+      sqrt -> div (sub, sqrt) -> [mul gamma] -> [add beta]`` -> one ``norm`` row tagged
+      ``layer_norm`` reading X.
+
+    Internal rows must feed only the next row of the chain; the fused row takes the first row's
+    position and scope and the last row's size. Rows reading the chain's last row read the
+    fused row.
+    """
+    consumers: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        for s in row.sources:
+            consumers.setdefault(s, []).append(i)
+
+    def sole(i: int) -> int | None:
+        users = consumers.get(i, [])
+        return users[0] if len(users) == 1 else None
+
+    def is_(i: int | None, op: str, tag: str | tuple[str, ...]) -> bool:
+        tags = (tag,) if isinstance(tag, str) else tag
+        return i is not None and rows[i].op == op and rows[i].tag in tags
+
+    used: set[int] = set()
+    chains: dict[int, tuple[list[int], RowSpec]] = {}
+    for i, row in enumerate(rows):
+        if i in used:
+            continue
+        x = set(row.sources)
+        members: list[int] | None = None
+        tag = op = ""
+        if is_(i, "act", "erf"):
+            a = sole(i)
+            m = sole(a) if is_(a, "eltwise", "add") and set(rows[a].sources) == {i} else None
+            if is_(m, "eltwise", "mul") and set(rows[m].sources) == {a} | x:
+                members, tag, op = [i, a, m], "gelu", "act"  # type: ignore[list-item]
+        elif is_(i, "pool", "mean") and row.sources:
+            d = sole(i)
+            if is_(d, "eltwise", "sub") and set(rows[d].sources) == x | {i}:
+                users = consumers.get(d, [])
+                p = next((u for u in users if set(rows[u].sources) == {d}), None)
+                chain = [i, d]
+                if is_(p, "eltwise", ("pow", "mul")) and len(users) == 2:
+                    m2 = sole(p)
+                    if is_(m2, "pool", "mean") and set(rows[m2].sources) == {p}:
+                        chain += [p, m2]
+                        nxt = sole(m2)
+                        if is_(nxt, "eltwise", "add") and set(rows[nxt].sources) == {m2}:
+                            chain.append(nxt)
+                            nxt = sole(nxt)
+                        if is_(nxt, "eltwise", "sqrt") and set(rows[nxt].sources) == {chain[-1]}:
+                            s = nxt
+                            n = sole(s)
+                            if is_(n, "eltwise", "div") and set(rows[n].sources) == {d, s}:
+                                chain += [s, n]
+                                if set(users) == {p, n}:
+                                    last = n
+                                    g = sole(last)
+                                    if is_(g, "eltwise", "mul") and set(rows[g].sources) == {last}:
+                                        chain.append(g)
+                                        last = g
+                                    b = sole(last)
+                                    if is_(b, "eltwise", "add") and set(rows[b].sources) == {last}:
+                                        chain.append(b)
+                                    members, tag, op = chain, "layer_norm", "norm"
+        if members is None:
+            continue
+        last_row = rows[members[-1]]
+        if _out_elems(last_row) != _out_elems(rows[members[1]]):
+            continue
+        used.update(members)
+        fused = RowSpec(row.scope, tag, op, dict(last_row.dims), list(row.sources))
+        chains[i] = (members, fused)
+    if not chains:
+        return list(rows)
+    alias: dict[int, int] = {}
+    for first, (members, _) in chains.items():
+        for m in members:
+            alias[m] = first
+    out: list[RowSpec] = []
+    new_index: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        if i in alias and alias[i] != i:
+            continue
+        spec = chains[i][1] if i in chains else row
+        mapped = []
+        for s in spec.sources:
+            t = alias.get(s, s)
+            mapped.append(new_index[t] if t in new_index else t)
+        new_index[i] = len(out)
+        out.append(RowSpec(spec.scope, spec.tag, spec.op, spec.dims, union([mapped])))
+    return out

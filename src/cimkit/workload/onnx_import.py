@@ -38,6 +38,7 @@ from cimkit.errors import MissingDependencyError, WorkloadError
 from cimkit.workload._graph import (
     NETWORK_INPUT,
     RowSpec,
+    collapse_decomposed,
     conv_dims,
     elementwise_dims,
     linear_dims,
@@ -621,5 +622,5 @@ def from_onnx(
     model, default_name = _load(path_or_model)
     network = name or default_name
     info = resolve_shapes(model, input_shape, input_dtype, network)
-    rows = _OnnxConverter(info, network).run()
+    rows = collapse_decomposed(_OnnxConverter(info, network).run())
     return to_workload(network, rows, weight_bits, act_bits)
