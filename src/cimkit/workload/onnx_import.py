@@ -1,4 +1,11 @@
-"""Import an ONNX model as a layer table (onnx + onnx.shape_inference, no runtime needed).
+"""Import an ONNX model as a layer table.
+
+Shapes come from :mod:`cimkit.workload.onnx_shapes` (concrete input shapes, onnx shape inference,
+and one onnxruntime/reference run when inference leaves tensors unknown). Counts are per sample:
+dimension 0 of every tensor is divided by the input batch (``_graph.per_sample_shape``); a
+leftover fold dimension becomes ``repeat`` or tokens. The full operator list is in
+docs/workloads.md ("Importing ONNX files"); decomposed GELU/LayerNorm chains are collapsed by
+``_graph.collapse_decomposed``.
 
 The mapping follows the rules of :mod:`cimkit.workload.torch_import` (docs/workloads.md), so a
 PyTorch model and its ONNX export give the same table:
