@@ -84,7 +84,12 @@ def _hf(
     make_input: Callable[[], torch.Tensor],
     output: str = "last_hidden_state",
     encoder_only: bool = False,
+    **model_kwargs: Any,
 ) -> Callable[[], tuple[nn.Module, Any]]:
+    """A transformers builder; ``model_kwargs`` go to the model class (e.g. no pooler: the
+    forward returns last_hidden_state, and an unused pooler is dead code the ONNX exporter
+    drops while the independent count, which runs the module, counts it)."""
+
     def build() -> tuple[nn.Module, Any]:
         _install_torchvision_shim()
         import transformers
@@ -92,7 +97,10 @@ def _hf(
         torch.manual_seed(0)
         config = config_fn()
         cls = getattr(transformers, auto)
-        model = cls.from_config(config) if auto.startswith("Auto") else cls(config)
+        if auto.startswith("Auto"):
+            model = cls.from_config(config, **model_kwargs)
+        else:
+            model = cls(config, **model_kwargs)
         if encoder_only:
             model = model.get_encoder()
         return _Hidden(model.eval(), output).eval(), make_input()
@@ -187,7 +195,7 @@ MODELS: tuple[RealModel, ...] = (
     RealModel(
         "bert_base",
         "text",
-        _hf(_cfg("BertConfig"), "BertModel", _tokens()),
+        _hf(_cfg("BertConfig"), "BertModel", _tokens(), add_pooling_layer=False),
         "32 tokens",
         quick=True,
     ),
@@ -198,7 +206,10 @@ MODELS: tuple[RealModel, ...] = (
         "32 tokens",
     ),
     RealModel(
-        "roberta_base", "text", _hf(_cfg("RobertaConfig"), "RobertaModel", _tokens()), "32 tokens"
+        "roberta_base",
+        "text",
+        _hf(_cfg("RobertaConfig"), "RobertaModel", _tokens(), add_pooling_layer=False),
+        "32 tokens",
     ),
     RealModel(
         "albert_base",
@@ -207,6 +218,7 @@ MODELS: tuple[RealModel, ...] = (
             _cfg("AlbertConfig", hidden_size=768, num_attention_heads=12, intermediate_size=3072),
             "AlbertModel",
             _tokens(),
+            add_pooling_layer=False,
         ),
         "32 tokens",
     ),
