@@ -146,10 +146,9 @@ def test_unsupported_torch_ops_are_all_listed(tmp_path, torch_mods):
     path = _export(Unsupported(), torch.randn(1, 3, 8, 8), tmp_path / "bad.onnx")
     with pytest.raises(WorkloadError) as err:
         from_onnx(path)
-    # Resize (nn.Upsample) is a 'resize' eltwise row now; CumSum on activations is not mapped.
+    # Resize (nn.Upsample) is a 'resize' eltwise row and CumSum a 'cumsum' row, as on torch.
     assert (
-        "unsupported operators: CumSum x2 (first at top level), DepthToSpace x1 (first in "
-        "'shuffle'), TopK x1 (first at top level)"
+        "unsupported operators: DepthToSpace x1 (first in 'shuffle'), TopK x1 (first at top level)"
     ) in str(err.value)
 
 
@@ -416,3 +415,63 @@ def test_decomposed_gelu_and_layernorm_give_the_fused_rows(opset, tmp_path, torc
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "Erf" in ops and ("LayerNormalization" in ops) == (opset >= 17)
     _tables_equal(from_torch(model, x), from_onnx(path))
+
+
+def test_tanh_gelu_addcmul_and_cumsum_match_torch(tmp_path, torch_mods):
+    """GPT-2's tanh GELU (written out), timm's Affine (addcmul) and RoBERTa-style position ids
+    (cumsum): the torch.export table and the ONNX table of the same model are identical."""
+    import math
+
+    torch, _ = torch_mods
+    from cimkit.workload.torch_import import from_torch
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(16, 32)
+            self.out = torch.nn.Linear(32, 8)
+            self.alpha = torch.nn.Parameter(torch.ones(32))
+            self.beta = torch.nn.Parameter(torch.zeros(32))
+
+        def forward(self, x):
+            h = self.fc(x)
+            c = math.sqrt(2.0 / math.pi)
+            h = 0.5 * h * (1.0 + torch.tanh(c * (h + 0.044715 * torch.pow(h, 3.0))))
+            h = torch.addcmul(self.beta, self.alpha, h)
+            return self.out(torch.cumsum(h, dim=1))
+
+    model, x = Block().eval(), torch.randn(1, 4, 16)
+    wl_torch = from_torch(model, x)
+    wl_onnx = from_onnx(_export(model, (x,), tmp_path / "block.onnx"))
+    _tables_equal(wl_torch, wl_onnx)
+    rows = [(la.op, la.name) for la in wl_onnx.layers]
+    assert rows == [
+        ("linear", "fc"),
+        ("act", "gelu"),
+        ("eltwise", "mul"),
+        ("eltwise", "add"),
+        ("eltwise", "cumsum"),
+        ("linear", "out"),
+    ]
+
+
+def test_adding_a_literal_zero_is_no_row_on_both_paths(tmp_path, torch_mods):
+    """timm's MobileOne adds a literal 0 for an absent branch: an identity on both paths, while
+    0 - x stays a real subtraction."""
+    torch, _ = torch_mods
+    from cimkit.workload.torch_import import from_torch
+
+    class Zero(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            h = self.fc(x)
+            return 0 - (h + 0)
+
+    model, x = Zero().eval(), torch.randn(1, 3, 8)
+    wl_torch = from_torch(model, x)
+    wl_onnx = from_onnx(_export(model, (x,), tmp_path / "zero.onnx"))
+    _tables_equal(wl_torch, wl_onnx)
+    assert [la.op for la in wl_onnx.layers] == ["linear", "eltwise"]

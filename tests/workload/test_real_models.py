@@ -29,11 +29,6 @@ from real_models import MODELS, RealModel, Result, check_model  # noqa: E402
 TORCH_XFAIL: dict[str, str] = {}
 # Model name -> why the ONNX path fails (export, import, MACs or energy vs torch).
 ONNX_XFAIL: dict[str, str] = {
-    "fastvit_t8": "ONNX energy 1.6 % off torch: 10 fewer add rows (exporter folds some)",
-    "resmlp_12": "ONNX energy 1.3 % off torch: timm Affine addcmul is 1 row, ONNX Mul+Add 2",
-    "roberta_base": "ONNX: unsupported operators CumSum x1 (first in 'model.embeddings')",
-    "albert_base": "ONNX energy 6.7 % off torch: tanh-form GELU decomposed (Pow/Mul/Add/Tanh)",
-    "gpt2": "ONNX energy 4.2 % off torch: tanh-form GELU decomposed (Pow/Mul/Add/Tanh)",
     "llama_small": "exporter: TorchScript cannot convert SDPA with enable_gqa (grouped-query attn)",
     "qwen2_small": "exporter: TorchScript cannot convert SDPA with enable_gqa (grouped-query attn)",
 }

@@ -321,12 +321,13 @@ def _out_elems(row: RowSpec) -> int:
 
 
 def collapse_decomposed(rows: Sequence[RowSpec]) -> list[RowSpec]:
-    """Collapse decomposed GELU (erf form) and LayerNorm row chains into the fused op's row.
+    """Collapse decomposed GELU (erf, tanh forms) and LayerNorm row chains into the fused row.
 
     Works on rows only (both importers can call it after scalar Mul/Div folding):
 
-    * GELU: ``act erf (X) -> eltwise add (erf) -> eltwise mul (add, X)`` -> one ``act`` row
-      tagged ``gelu`` reading X;
+    * GELU, erf form: ``act erf (X) -> eltwise add (erf) -> eltwise mul (add, X)``; tanh form:
+      ``pow (X) -> add (X, pow) -> act tanh -> add -> mul (add, X)`` -> one ``act`` row tagged
+      ``gelu`` reading X;
     * LayerNorm: ``pool mean (X) -> sub (X, mean) -> pow|mul (sub) -> pool mean -> [add eps] ->
       sqrt -> div (sub, sqrt) -> [mul gamma] -> [add beta]`` -> one ``norm`` row tagged
       ``layer_norm`` reading X.
@@ -361,6 +362,15 @@ def collapse_decomposed(rows: Sequence[RowSpec]) -> list[RowSpec]:
             m = sole(a) if is_(a, "eltwise", "add") and set(rows[a].sources) == {i} else None
             if is_(m, "eltwise", "mul") and set(rows[m].sources) == {a} | x:
                 members, tag, op = [i, a, m], "gelu", "act"  # type: ignore[list-item]
+        elif is_(i, "eltwise", "pow") and row.sources:
+            # tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); the scalar multiplies
+            # are folded, leaving pow (X) -> add (X, pow) -> tanh -> add (1) -> mul (X, add).
+            a = sole(i)
+            t = sole(a) if is_(a, "eltwise", "add") and set(rows[a].sources) == x | {i} else None
+            a2 = sole(t) if is_(t, "act", "tanh") and set(rows[t].sources) == {a} else None
+            m = sole(a2) if is_(a2, "eltwise", "add") and set(rows[a2].sources) == {t} else None
+            if is_(m, "eltwise", "mul") and set(rows[m].sources) == {a2} | x:
+                members, tag, op = [i, a, t, a2, m], "gelu", "act"  # type: ignore[list-item]
         elif is_(i, "pool", "mean") and row.sources:
             d = sole(i)
             if is_(d, "eltwise", "sub") and set(rows[d].sources) == x | {i}:

@@ -138,6 +138,7 @@ _ELTWISE_MORE = {
     "Round": "round",
     "Sign": "sign",
     "Mod": "mod",
+    "CumSum": "cumsum",  # a running sum over one axis: one op per output element, as on torch
     "Not": "not",
     "And": "and",
     "Or": "or",
@@ -505,6 +506,20 @@ class _OnnxConverter:
                     if node.op_type == "Div" and act == b:
                         break  # c / x is a real division
                     self.pass_through(node, self.lineage.get(act, []))  # requantization scale
+                    return
+        if node.op_type in ("Add", "Sub") and len(node.input) == 2:
+            # x + 0 / x - 0 (an absent branch written as a literal 0): an identity, as on torch.
+            a, b = node.input
+            pairs = [(a, b)] if node.op_type == "Sub" else [(a, b), (b, a)]
+            for act, other in pairs:
+                zero = self.values.get(other)
+                if (
+                    not self.is_static(act)
+                    and self.is_scalar_const(other)
+                    and zero is not None
+                    and np.all(np.asarray(zero) == 0)
+                ):
+                    self.pass_through(node, self.lineage.get(act, []))
                     return
         if node.op_type == "Add" and len(node.input) == 2:
             for mac, other in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):

@@ -301,7 +301,7 @@ _ELTWISE: dict[str, str] = {
     "bitwise_not": "not",
     "bitwise_and": "and",
     "bitwise_or": "or",
-    "addcmul": "mul",
+    "addcmul": "addcmul",  # x + v * a * b: a mul row and an add row (as exporters write it)
     "lerp": "lerp",
     "fmod": "mod",
     "remainder": "mod",
@@ -804,12 +804,36 @@ class ExportConverter:
             x = self.silu_mul[node].args[0]
             self._elementwise(node, "silu", "act", self.lineage.get(x, sources))
             return
+        if tag == "addcmul":
+            # Two elementary operations, two rows (rule 5), so the ONNX export (Mul, Add) gives
+            # the same table.
+            def lin(a: Any) -> list[int]:
+                return list(self.lineage.get(a, [])) if hasattr(a, "users") else []
+
+            base, t1, t2 = (list(node.args) + [None, None, None])[:3]
+            mul = self.emit(node, "mul", "eltwise", elementwise_dims(self.per_sample(
+                node, "output", node)), union([lin(t1), lin(t2)]))  # fmt: skip
+            self._elementwise(node, "add", "eltwise", union([lin(base), [mul]]))
+            return
         args = [a for a in node.args[:2]]
         if tag in _SCALAR_FOLDED and len(args) == 2:
             for act, other in ((args[0], args[1]), (args[1], args[0])):
                 if self.dyn(act) and self._is_scalar_const(other):
                     if tag == "div" and act is args[1]:
                         break  # c / x is a real division
+                    self.lineage[node] = self.lineage.get(act, [])
+                    return
+        if tag in ("add", "sub") and len(args) == 2:
+            # x + 0 (timm's MobileOne adds a literal 0 for an absent branch): an identity, which
+            # exporters drop too.
+            if "rsub" in str(node.target):  # aten.rsub(x, c) = c - x: never an identity
+                pairs = []
+            elif tag == "sub":
+                pairs = [(args[0], args[1])]  # x - 0 only (0 - x is a negation)
+            else:
+                pairs = [(args[0], args[1]), (args[1], args[0])]
+            for act, other in pairs:
+                if self.dyn(act) and isinstance(other, int | float) and other == 0:
                     self.lineage[node] = self.lineage.get(act, [])
                     return
         if tag == "add" and len(args) == 2:
