@@ -216,6 +216,58 @@ def matmul_dims(a_shape: Sequence[int], b_shape: Sequence[int], out_shape: Seque
     return dict(in_channels=k, out_channels=n, in_h=m, in_w=1, out_h=m, out_w=1, repeat=repeat)
 
 
+def constant_product_dims(
+    const_shape: Sequence[int], out_shape: Sequence[int], const_on_right: bool
+) -> dict[str, int]:
+    """make_layer dimensions of a matmul with one constant 2-D operand, as a 'linear' row.
+
+    ``x @ W`` (``const_on_right``): W is (in, out); ``W @ x``: W is (out, in) and the tokens are
+    the columns of x (output elements / out features). ``out_shape`` is per sample.
+    """
+    if const_on_right:
+        return linear_dims(const_shape[0], const_shape[1], out_shape)
+    tokens = numel(out_shape) // int(const_shape[0])
+    return dict(
+        in_channels=int(const_shape[1]),
+        out_channels=int(const_shape[0]),
+        in_h=tokens,
+        in_w=1,
+        out_h=tokens,
+        out_w=1,
+    )
+
+
+def einsum_dims(
+    equation: str,
+    operand_shapes: Sequence[Sequence[int]],
+    out_shape: Sequence[int],
+    two_activations: bool,
+) -> tuple[str, dict[str, int]]:
+    """(op, make_layer dimensions) of a two-operand einsum such as ``'bhqd,bhkd->bhqk'``.
+
+    The reduction is the product of the contracted letters' sizes. Two activation operands give
+    a 'matmul' row (M, N from the output's last two dims, leading dims -> ``repeat``), one
+    constant operand a 'linear' row. ``equation`` has no spaces and an explicit ``->``;
+    ``operand_shapes`` are full shapes (letters map to dims), ``out_shape`` is per sample.
+    """
+    lhs, out_letters = equation.split("->")
+    in_letters = lhs.split(",")
+    sizes: dict[str, int] = {}
+    for letters, shape in zip(in_letters, operand_shapes, strict=True):
+        for letter, dim in zip(letters, shape, strict=False):
+            sizes[letter] = int(dim)
+    contracted = {c for c in "".join(in_letters) if c not in out_letters}
+    k = numel([sizes.get(c, 1) for c in contracted])
+    out = out_shape
+    if not two_activations:
+        return "linear", linear_dims(k, out[-1] if out else 1, out)
+    m = int(out[-2]) if len(out) >= 2 else 1
+    n = int(out[-1]) if out else 1
+    repeat = numel(out[:-2]) if len(out) >= 3 else 1
+    dims = dict(in_channels=k, out_channels=n, in_h=m, in_w=1, out_h=m, out_w=1, repeat=repeat)
+    return "matmul", dims
+
+
 def conv_dims(
     in_shape: Sequence[int],
     out_shape: Sequence[int],

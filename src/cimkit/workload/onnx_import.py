@@ -47,6 +47,7 @@ from cimkit.workload._graph import (
     RowSpec,
     collapse_decomposed,
     conv_dims,
+    einsum_dims,
     elementwise_dims,
     linear_dims,
     matmul_dims,
@@ -562,26 +563,16 @@ class _OnnxConverter:
             self.fail(node, f"Einsum {equation!r}")
             self.pass_through(node, sources)
             return
-        lhs, out_letters = equation.split("->")
-        in_letters = lhs.split(",")
-        sizes: dict[str, int] = {}
-        for letters, operand in zip(in_letters, node.input, strict=True):
-            for letter, dim in zip(letters, self.shapes.get(operand) or (), strict=False):
-                sizes[letter] = int(dim or 1)
-        contracted = {c for c in "".join(in_letters) if c not in out_letters}
-        k = numel([sizes.get(c, 1) for c in contracted])
         out = self.per_sample(node.output[0], node)
         a, b = node.input
-        if not self.is_static(a) and not self.is_static(b):
-            m = int(out[-2]) if len(out) >= 2 else 1
-            n = int(out[-1]) if out else 1
-            repeat = numel(out[:-2]) if len(out) >= 3 else 1
-            dims = dict(in_channels=k, out_channels=n, in_h=m, in_w=1, out_h=m, out_w=1)
-            dims["repeat"] = repeat
-            self.emit(node, "matmul", "matmul", dims, sources)
-        else:
-            dims = linear_dims(k, out[-1] if out else 1, out)
-            self.mac_row[node.output[0]] = self.emit(node, "linear", "linear", dims, sources)
+        # Unknown dims count as 1 (the shapes table may hold None for a symbolic dim).
+        shapes = [tuple(int(d or 1) for d in self.shapes.get(o) or ()) for o in node.input]
+        op, dims = einsum_dims(
+            equation, shapes, out, not self.is_static(a) and not self.is_static(b)
+        )
+        index = self.emit(node, op, op, dims, sources)
+        if op == "linear":
+            self.mac_row[node.output[0]] = index
 
     def do_pool(self, node: onnx.NodeProto, sources: list[int]) -> None:
         in_shape = self.per_sample(node.input[0], node)

@@ -30,7 +30,9 @@ from cimkit.errors import WorkloadError
 from cimkit.workload._graph import (
     NETWORK_INPUT,
     RowSpec,
+    constant_product_dims,
     conv_dims,
+    einsum_dims,
     elementwise_dims,
     linear_dims,
     matmul_dims,
@@ -689,18 +691,7 @@ class ExportConverter:
             self.fail(node, f"{qualified_name(node.target)} with a constant of rank {len(const)}")
             self.lineage[node] = sources
             return
-        if self.dyn(a):  # x @ W, W is (in, out)
-            dims = linear_dims(const[0], const[1], out)
-        else:  # W @ x: W is (out, in), the tokens are the columns of x
-            tokens = numel(out) // const[0]
-            dims = dict(
-                in_channels=const[1],
-                out_channels=const[0],
-                in_h=tokens,
-                in_w=1,
-                out_h=tokens,
-                out_w=1,
-            )
+        dims = constant_product_dims(const, out, const_on_right=self.dyn(a))
         self.emit(node, "linear", "linear", dims, sources)
 
     def do_matmul(self, node: fx.Node, tag: str, sources: list[int]) -> None:
@@ -724,25 +715,11 @@ class ExportConverter:
             self.fail(node, f"{qualified_name(node.target)} {equation!r}")
             self.lineage[node] = sources
             return
-        lhs, out_letters = equation.split("->")
-        in_letters = lhs.split(",")
-        sizes: dict[str, int] = {}
-        for letters, operand in zip(in_letters, operands, strict=True):
-            for letter, dim in zip(letters, _shape(operand) or (), strict=False):
-                sizes[letter] = int(dim)
-        contracted = {c for c in "".join(in_letters) if c not in out_letters}
-        k = numel([sizes.get(c, 1) for c in contracted])
         out = self.per_sample(node, "output", node)
         a, b = operands
-        if self.dyn(a) and self.dyn(b):
-            m = int(out[-2]) if len(out) >= 2 else 1
-            n = int(out[-1]) if out else 1
-            repeat = numel(out[:-2]) if len(out) >= 3 else 1
-            dims = dict(in_channels=k, out_channels=n, in_h=m, in_w=1, out_h=m, out_w=1)
-            dims["repeat"] = repeat
-            self.emit(node, "matmul", "matmul", dims, sources)
-        else:
-            self.emit(node, "linear", "linear", linear_dims(k, out[-1] if out else 1, out), sources)
+        shapes = [_shape(operand) or () for operand in operands]
+        op, dims = einsum_dims(equation, shapes, out, self.dyn(a) and self.dyn(b))
+        self.emit(node, op, op, dims, sources)
 
     def do_sdpa(self, node: fx.Node, tag: str, sources: list[int]) -> None:
         q, k, v = node.args[0], node.args[1], node.args[2]

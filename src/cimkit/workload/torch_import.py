@@ -46,6 +46,7 @@ from cimkit.errors import MissingDependencyError, WorkloadError
 from cimkit.workload._graph import (
     NETWORK_INPUT,
     RowSpec,
+    constant_product_dims,
     conv_dims,
     elementwise_dims,
     linear_dims,
@@ -557,18 +558,7 @@ class _FxConverter:
             self.fail(node, f"{_label(node, self.gm)} with a constant of rank {len(const)}")
             self.lineage[node] = sources
             return
-        if a_dyn:  # x @ W: W is (in, out)
-            dims = linear_dims(const[0], const[1], out)
-        else:  # W @ x: W is (out, in), the tokens are the columns of x
-            tokens = int(np.prod(out)) // const[0]
-            dims = dict(
-                in_channels=const[1],
-                out_channels=const[0],
-                in_h=tokens,
-                in_w=1,
-                out_h=tokens,
-                out_w=1,
-            )
+        dims = constant_product_dims(const, out, const_on_right=a_dyn)
         self.emit(node, "linear", "linear", dims, sources)
 
     def do_sdpa(self, node: fx.Node, tag: str, sources: list[int]) -> None:
