@@ -48,7 +48,6 @@ class Constants:
     vth_nodes_nm: np.ndarray  # (M,) ascending nodes of the hp/lp threshold tables
     vth_table_v: np.ndarray  # (len(TRANSISTORS), M) Vth per flavour (generic: constant)
     alpha_table: np.ndarray  # (len(TRANSISTORS),) alpha-power exponent per flavour
-    vdd_table_v: np.ndarray  # (M,) nominal supply per node (NeuroSim roadmap)
     dff_nodes_nm: np.ndarray  # (D,) ascending nodes of the flip-flop energy table
     dff_fj_per_bit: np.ndarray  # (D,) flip-flop energy per bit at 0.8 V, fJ
 
@@ -99,7 +98,6 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
         vth_nodes_nm=vnodes,
         vth_table_v=np.array(vth_rows),
         alpha_table=np.array(alphas),
-        vdd_table_v=np.array([float(vt["vdd"][int(n)]) for n in vnodes]),
         raw=raw,
         values=values,
         devices=devices,
@@ -139,13 +137,6 @@ def flip_flop_energy_j(
     logn = np.log(np.asarray(node_nm, dtype=np.float64))
     per_bit = np.exp(np.interp(logn, np.log(c.dff_nodes_nm), np.log(c.dff_fj_per_bit)))
     return per_bit * 1e-15 * (np.asarray(voltage_v, dtype=np.float64) / 0.8) ** 2
-
-
-def nominal_vdd_v(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:
-    """Nominal supply of a node (V), interpolated in log(node) from the NeuroSim roadmap table."""
-    c = c or load_constants()
-    logn = np.log(np.asarray(node_nm, dtype=np.float64))
-    return np.interp(logn, np.log(c.vth_nodes_nm), c.vdd_table_v)
 
 
 def delay_factor(
