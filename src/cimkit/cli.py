@@ -6,17 +6,27 @@ Every user error (bad YAML, unknown field, unsupported layer, missing file) is p
 
 from __future__ import annotations
 
-import functools
+import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cimkit.errors import CimkitError
+from cimkit.cli_errors import (
+    check_number,
+    err_console,
+    parse_names,
+    parse_numbers,
+    prepare_out_dir,
+    prepare_out_file,
+    short_repr,
+    short_text,
+    user_errors,
+)
+from cimkit.errors import SpecError
 
 app = typer.Typer(
     name="cimkit",
@@ -26,23 +36,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["app", "console", "err_console", "main", "prepare_out_dir", "user_errors"]
+
+#: Largest area budget accepted (mm^2): over ten times the ~860 mm^2 lithography reticle, so
+#: anything above is a typo (or a unit mix-up), not a chip.
+MAX_AREA_MM2 = 10_000.0
+AREA_WHY = "above 10,000 mm^2 is larger than any reticle-sized die by over 10x"
+#: Seeds: numpy's legacy and torch's generators both take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
-def user_errors(fn: F) -> F:
-    """Turn :class:`CimkitError` into a one-line message and exit code 2."""
+def _area(value: float, flag: str = "--area-mm2") -> float:
+    return float(
+        check_number(value, flag, 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY)
+    )
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CimkitError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-            raise typer.Exit(code=2) from None
 
-    return wrapper  # type: ignore[return-value]
+def _seed(value: int, flag: str = "--seed") -> int:
+    return int(check_number(value, flag, 0, MAX_SEED, why="the range of numpy's seeds"))
 
 
 def _load_workload(
@@ -100,6 +112,16 @@ INPUT_DTYPE = typer.Option(
 )
 
 
+def _check_metrics(metrics: dict[str, float], what: str) -> None:
+    """Refuse to print a NaN, infinite or negative metric as if it were a result."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(v) or v < 0]
+    if bad:
+        raise SpecError(
+            f"{what}: the cost model gave {', '.join(f'{k}={metrics[k]:g}' for k in bad[:4])}; "
+            "the spec or network is outside the model's range (check sizes and bit widths)"
+        )
+
+
 def _si(value: float, unit: str) -> str:
     for factor, prefix in ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, "")):
         if abs(value) < factor * 1000:
@@ -137,12 +159,15 @@ def evaluate(
     from cimkit.cost import evaluate as run
     from cimkit.specs import load_chip
 
+    out = prepare_out_dir(out) if out is not None else None
     spec = load_chip(hw)
     wl = _load_workload(
         network, onnx, torch_factory, weight_bits, act_bits, histograms, input_shape, input_dtype
     )
     ev = run(spec, wl, breakdown=True)
     m = {k: float(v[0]) for k, v in ev.metrics.items()}
+    if ev.feasible[0]:  # an infeasible design exits 1 with its reason below
+        _check_metrics(m, f"{spec.name} running {wl.name}")
     table = Table(title=f"{spec.name} running {wl.name} ({len(wl)} layers)")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -162,7 +187,6 @@ def evaluate(
         table.add_row(k, v)
     console.print(table)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         tables = {
             "designs": ev.to_frame(),
             "layers": ev.layers_frame(),
@@ -216,6 +240,7 @@ def import_cmd(
 
     if not torch_factory and not onnx:
         raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
+    out = prepare_out_dir(out) if out is not None else None
     if not torch_factory and (input_shape or input_dtype):
         raise WorkloadError(
             "--input-shape/--input-dtype apply to --torch models only (an ONNX file has its own "
@@ -248,7 +273,6 @@ def import_cmd(
         soft_wrap=True,
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         frame = wl.to_frame()
         frame.to_csv(out / "layers.csv", index=False)
         frame.to_parquet(out / "layers.parquet", index=False)
@@ -299,6 +323,7 @@ def validate(
     """
     from cimkit.validation import lomo_table, macro_presets, validation_table
 
+    out = prepare_out_file(out) if out is not None else None
     frame = validation_table()
     lomo = lomo_table()
     frame = frame.merge(
@@ -349,7 +374,6 @@ def validate(
     for p in macro_presets():
         console.print(f"[dim]{p.id}: {p.citation}[/]", highlight=False)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out, index=False)
 
 
@@ -378,17 +402,24 @@ def _net_args(values: list[str] | None) -> dict[str, Any]:
     for item in values or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.isidentifier():
-            raise WorkloadError(f"--net-arg {item!r}: expected key=value, e.g. resolution=32")
+            raise WorkloadError(
+                f"--net-arg {short_repr(item)}: expected key=value, e.g. resolution=32"
+            )
         parts = [p.strip() for p in raw.split(",")]
-        conv = []
+        conv: list[float] = []
         for p in parts:
             try:
                 conv.append(int(p))
             except ValueError:
                 try:
-                    conv.append(float(p))
+                    value = float(p)
                 except ValueError:
-                    raise WorkloadError(f"--net-arg {item!r}: {p!r} is not a number") from None
+                    value = math.nan
+                if not math.isfinite(value):
+                    raise WorkloadError(
+                        f"--net-arg {short_repr(item)}: {short_repr(p)} is not a finite number"
+                    ) from None
+                conv.append(value)
         out[key] = conv[0] if len(conv) == 1 else tuple(conv)
     return out
 
@@ -403,7 +434,7 @@ def _network(network: str, net_arg: list[str] | None, weight_bits: int, act_bits
     except TypeError as exc:  # an unknown keyword for this generator
         from cimkit.errors import WorkloadError
 
-        raise WorkloadError(f"--net-arg for {network!r}: {exc}") from None
+        raise WorkloadError(f"--net-arg for {short_repr(network)}: {exc}") from None
 
 
 _TECHS = {"hetero": ("sram", "rram"), "sram": ("sram",), "rram": ("rram",)}
@@ -413,7 +444,7 @@ def _techs(tech: str) -> tuple[str, ...]:
     from cimkit.errors import SpecError
 
     if tech not in _TECHS:
-        raise SpecError(f"--tech {tech!r}: allowed: {', '.join(_TECHS)}")
+        raise SpecError(f"--tech {short_repr(tech)}: allowed: {', '.join(_TECHS)}")
     return _TECHS[tech]
 
 
@@ -422,7 +453,8 @@ def _techs(tech: str) -> tuple[str, ...]:
 def schedule(
     network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
     area_mm2: Annotated[
-        float, typer.Option("--area-mm2", min=0.001, help="Area budget of the PIM arrays, mm^2.")
+        float,
+        typer.Option("--area-mm2", help="Area budget of the PIM arrays, mm^2, in (0, 10000]."),
     ] = 16.0,
     tech: Annotated[str, typer.Option(help="hetero (SRAM + RRAM), sram or rram.")] = "hetero",
     method: Annotated[str, typer.Option(help="dp (Algorithm 1) or greedy.")] = "dp",
@@ -438,15 +470,17 @@ def schedule(
     """PIM-HLS: technology per layer, runtime weight schedule and tile parameters."""
     import json
 
-    from cimkit.errors import SpecError
     from cimkit.pimhls.optimize import hardware_table, optimize, schedule_summary, schedule_table
     from cimkit.specs import load_chip
 
+    area_mm2 = _area(area_mm2)
     if method not in ("dp", "greedy"):
-        raise SpecError(f"--method {method!r}: allowed: dp, greedy")
+        raise SpecError(f"--method {short_repr(method)}: allowed: dp, greedy")
+    techs = _techs(tech)
+    out = prepare_out_dir(out) if out is not None else None
     wl = _network(network, net_arg, 8, 8)
     base = load_chip(hw) if hw else None
-    sched = optimize(wl, area_mm2, _techs(tech), tune, base, method=method)  # type: ignore[arg-type]
+    sched = optimize(wl, area_mm2, techs, tune, base, method=method)  # type: ignore[arg-type]
     table = schedule_table(sched)
     summary = schedule_summary(sched)
     t = Table(title=f"{network}: {len(sched.groups)} layer groups under {area_mm2:g} mm^2 ({tech})")
@@ -484,11 +518,39 @@ def schedule(
         f"area {sched.area_mm2:.2f} mm^2 of {area_mm2:g}, assignment {summary['assignment']}"
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "schedule.csv", index=False)
         hardware_table(sched).to_csv(out / "hardware.csv", index=False)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         console.print(f"wrote schedule.csv, hardware.csv, summary.json to {out}")
+
+
+def _load_weights(path: Path) -> dict[str, Any]:
+    """Integer weight arrays by layer name from a ``.npz`` (never unpickles: a file is data)."""
+    import zipfile
+
+    import numpy as np
+
+    label = f"--weights {short_text(str(path))}"
+    if not path.is_file():
+        raise SpecError(f"{label}: file not found")
+    how = "save them with numpy.savez(path, **{layer_name: integer_array})"
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise SpecError(f"{label}: a single array, not an .npz archive of layers; {how}")
+        with data:
+            weights = {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise SpecError(
+            f"{label}: not a NumPy .npz archive of arrays ({type(exc).__name__}); {how}"
+        ) from None
+    bad = [k for k, v in weights.items() if v.dtype.kind not in "iu"]
+    if bad:
+        raise SpecError(
+            f"{label}: layer {short_repr(bad[0])} has {weights[bad[0]].dtype} weights; "
+            "give integer arrays (the code generator does integer arithmetic)"
+        )
+    return weights
 
 
 @app.command()
@@ -497,7 +559,8 @@ def generate(
     out: Annotated[Path, typer.Option(help="Directory for Verilog, program and testbench.")],
     network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
     area_mm2: Annotated[
-        float, typer.Option("--area-mm2", min=0.001, help="Area budget of the PIM arrays, mm^2.")
+        float,
+        typer.Option("--area-mm2", help="Area budget of the PIM arrays, mm^2, in (0, 10000]."),
     ] = 16.0,
     tech: Annotated[str, typer.Option(help="hetero (SRAM + RRAM), sram or rram.")] = "hetero",
     net_arg: Annotated[
@@ -507,7 +570,7 @@ def generate(
         Path | None,
         typer.Option(help=".npz of integer weights by layer name (default: seeded random)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of random weights and input.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of random weights and input, 0 .. 2**32-1.")] = 0,
     simulate: Annotated[
         bool, typer.Option(help="Run Icarus Verilog and check outputs against numpy.")
     ] = False,
@@ -516,18 +579,15 @@ def generate(
     import numpy as np
 
     from cimkit import codegen
-    from cimkit.errors import SpecError
     from cimkit.pimhls.optimize import optimize
 
+    area_mm2, seed, techs = _area(area_mm2), _seed(seed), _techs(tech)
+    out = prepare_out_dir(out)
+    w = _load_weights(weights) if weights is not None else None
     wl = _network(network, net_arg, 8, 8)
     # The generated controller encodes copies in 6 bits and at most 16 pieces per group.
-    sched = optimize(wl, area_mm2, _techs(tech), True, None, max_copies=63, max_members=16)
-    if weights is not None:
-        if not weights.is_file():
-            raise SpecError(f"{weights}: file not found")
-        with np.load(weights) as data:
-            w = {k: data[k] for k in data.files}
-    else:
+    sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
+    if w is None:
         w = codegen.random_weights(wl, seed)
     x = codegen.random_inputs(wl, seed)
     shifts = codegen.calibrate_shifts(wl, w, x)
@@ -556,16 +616,24 @@ def pimhls_report(
         str, typer.Option(help="Comma-separated built-in networks.")
     ] = "vgg8,resnet18",
     areas: Annotated[
-        str | None, typer.Option(help="Comma-separated area constraints in mm^2.")
+        str | None,
+        typer.Option(help="Comma-separated area constraints in mm^2, each in (0, 10000]."),
     ] = None,
 ) -> None:
     """Latency vs area for RRAM, SRAM and heterogeneous designs (PIM-HLS Fig. 5/6)."""
     from rich.progress import Progress
 
     from cimkit.pimhls.sweep import DEFAULT_AREAS_MM2, plot_sweep, sweep
+    from cimkit.workload.builtin import NETWORKS
 
-    nets = [n.strip() for n in networks.split(",") if n.strip()]
-    area_list = [float(a) for a in areas.split(",")] if areas else list(DEFAULT_AREAS_MM2)
+    nets = parse_names(networks, "--networks", NETWORKS)
+    if areas is None:
+        area_list = list(DEFAULT_AREAS_MM2)
+    else:
+        area_list = parse_numbers(
+            areas, "--areas", 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY
+        )
+    out = prepare_out_dir(out)
     frames = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("optimizing", total=len(nets) * len(area_list))
@@ -588,7 +656,7 @@ def _register_subcommands() -> None:
 
     register_search(app)
     app.add_typer(train_app, name="train")
-    app.command()(user_errors(predict))
+    app.command()(user_errors(predict))  # already wrapped there; user_errors is idempotent
     app.command()(user_errors(histograms))
 
 
