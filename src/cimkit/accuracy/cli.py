@@ -5,8 +5,11 @@ Register in src/cimkit/cli.py::
     from cimkit.accuracy.cli import histograms, predict, train_app
 
     app.add_typer(train_app, name="train")
-    app.command()(user_errors(predict))
-    app.command()(user_errors(histograms))
+    app.command()(predict)
+    app.command()(histograms)
+
+Every callback is already wrapped by :func:`cimkit.cli_errors.user_errors` (the one error path of
+all commands; wrapping again is a no-op).
 
 Commands: ``cimkit train supernet``, ``cimkit train predictor``, ``cimkit predict``,
 ``cimkit histograms``. Torch is imported only inside the commands that need it.
@@ -22,79 +25,156 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from cimkit.errors import CimkitError
+from cimkit.cli_errors import (
+    check_number,
+    prepare_out_dir,
+    prepare_out_file,
+    short_repr,
+    short_text,
+    user_errors,
+)
+from cimkit.errors import CimkitError, SpecError
 
 train_app = typer.Typer(
     help="Train the supernet and the accuracy predictors.", no_args_is_help=True
 )
 
+#: Seeds: numpy's legacy and torch's generators both take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: Most validation images `histograms` measures on: more than any shipped split holds
+#: (Fashion-MNIST keeps 5,000 for validation), and 50,000 28x28 images are ~150 MB of float32.
+MAX_IMAGES = 50_000
+#: Most random genomes `predict` scores in one call (all are encoded in memory at once).
+MAX_RANDOM = 1_000_000
+#: Most training steps per stage: the shipped run uses 120 + 30; more is a typo.
+MAX_STEPS = 1_000_000
 
-def _errors(fn):  # same contract as cimkit.cli.user_errors, without importing cimkit.cli
-    import functools
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CimkitError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+def _seed(value: int, flag: str = "--seed") -> int:
+    return int(check_number(value, flag, 0, MAX_SEED, why="the range of numpy's seeds"))
 
-    return wrapper
+
+def _dataset(name: str, flag: str = "--data") -> str:
+    from cimkit.accuracy.data import DATASETS
+
+    if name not in DATASETS:
+        raise SpecError(
+            f"{flag} {short_repr(name)}: unknown data set; allowed: {', '.join(DATASETS)}"
+        )
+    return name
 
 
 @train_app.command("supernet")
-@_errors
+@user_errors
 def train_supernet(
     out: Annotated[Path, typer.Option(help="run folder (checkpoints, logs, results)")] = Path(
         "runs/accuracy"
     ),
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
-    steps_fp: Annotated[int, typer.Option(help="sandwich steps, full precision")] = 120,
-    steps_q: Annotated[int, typer.Option(help="QAT steps with random policies")] = 30,
-    width: float = 1.0,
-    seed: int = 0,
+    steps_fp: Annotated[
+        int, typer.Option(help="sandwich steps, full precision (0 .. 1,000,000)")
+    ] = 120,
+    steps_q: Annotated[
+        int, typer.Option(help="QAT steps with random policies (0 .. 1,000,000)")
+    ] = 30,
+    width: Annotated[
+        float, typer.Option(help="channel multiplier, (0, 4]; 1.0 = the ImageNet MobileNetV2")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="random seed, 0 .. 2**32-1")] = 0,
     ship: Annotated[bool, typer.Option(help="copy results to src/cimkit/data/accuracy")] = False,
 ) -> None:
     """Train the elastic supernet (FP sandwich rule, then QAT); resumable, then the remaining
     pipeline stages (measurements, baseline, predictors). See tools/train_accuracy.sh."""
     from cimkit.accuracy.pipeline import main
 
+    _dataset(data)
+    for flag, steps in (("--steps-fp", steps_fp), ("--steps-q", steps_q)):
+        check_number(steps, flag, 0, MAX_STEPS, why="the shipped run uses 120 and 30")
+    check_number(
+        width, "--width", 0.0, 4.0, low_open=True, why="a channel multiplier; 4 is 16x the compute"
+    )
+    _seed(seed)
+    out = prepare_out_dir(out)
     argv = ["--out", str(out), "--data", data, "--steps-fp", str(steps_fp)]
     argv += ["--steps-q", str(steps_q), "--width", str(width), "--seed", str(seed)]
     raise typer.Exit(main(argv + (["--ship"] if ship else [])))
 
 
 @train_app.command("predictor")
-@_errors
+@user_errors
 def train_predictor(
     run: Annotated[Path, typer.Option(help="run folder with measure_fp/q.jsonl")] = Path(
         "runs/accuracy"
     ),
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(help="random seed, 0 .. 2**32-1")] = 0,
 ) -> None:
     """Fit the FP and quantized predictors on measured subnets; print held-out RMSE / tau."""
     from cimkit.accuracy.predictor import fit_predictors
 
+    _seed(seed)
+    if run.exists() and not run.is_dir():
+        raise CimkitError(f"--run {short_text(str(run))}: is a file; give the run folder")
     for name in ("measure_fp.jsonl", "measure_q.jsonl"):
         if not (run / name).is_file():
             raise CimkitError(f"{run / name} missing: run `cimkit train supernet --out {run}`")
+    prepare_out_dir(run, "--run")  # the predictors are written into the run folder
     res = fit_predictors(run, seed=seed, log=lambda m: typer.echo(m))
     typer.echo(json.dumps(res, indent=2))
 
 
-def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) -> list:
-    from cimkit.accuracy.encoding import N_SLOTS, Genome, random_genomes
+GENOME_HELP = (
+    'give a JSON object {"depths": [...], "kernels": ..., "expands": ...}, a JSON list of them, '
+    "or a .json file holding one"
+)
 
+
+def _genome_text(genome: str) -> str:
+    """The JSON text of ``--genome``: the option itself, or the file it names."""
+    text = genome.strip()
+    if text.startswith(("{", "[")):
+        return text
+    path = Path(text).expanduser()
+    label = f"--genome {short_repr(text)}"
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a name too long to be a path
+        is_file = False
+    if not is_file:
+        if text.endswith(".json"):
+            raise CimkitError(f"{label}: file not found")
+        raise CimkitError(f"{label}: not a JSON object and no such file; {GENOME_HELP}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CimkitError(f"{label}: not a UTF-8 text file; {GENOME_HELP}") from None
+
+
+def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) -> list:
+    from cimkit.accuracy.encoding import BITS, N_SLOTS, Genome, random_genomes
+
+    if bits is not None and bits not in BITS:
+        raise CimkitError(f"--bits {bits}: allowed: {', '.join(map(str, BITS))}")
     if genome is None and random <= 0:
         raise CimkitError("give --genome (JSON or a .json file) or --random N")
     if genome is not None:
-        text = Path(genome).read_text() if genome.endswith(".json") else genome
+        text = _genome_text(genome)
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise CimkitError(f"--genome: not JSON ({exc.msg})") from None
-        gs = [Genome.from_dict(r) for r in (raw if isinstance(raw, list) else [raw])]
+            raise CimkitError(
+                f"--genome: not JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+            ) from None
+        except RecursionError:
+            raise CimkitError("--genome: JSON nested too deeply") from None
+        records = raw if isinstance(raw, list) else [raw]
+        if not records:
+            raise CimkitError(f"--genome: an empty list; {GENOME_HELP}")
+        bad = next((r for r in records if not isinstance(r, dict)), None)
+        if bad is not None:
+            raise CimkitError(
+                f"--genome: {short_repr(bad)} is a JSON {type(bad).__name__}; {GENOME_HELP}"
+            )
+        gs = [Genome.from_dict(r) for r in records]
     else:
         gs = random_genomes(random, seed=seed, quantized=bits is None)
     if bits is not None:
@@ -102,7 +182,7 @@ def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) 
     return gs
 
 
-@_errors
+@user_errors
 def predict(
     genome: Annotated[
         str | None,
@@ -111,15 +191,19 @@ def predict(
             'int, "expands": [20] or int, "bits": null | int | [[dw_w,dw_a,pw_w,pw_a]]*20}'
         ),
     ] = None,
-    random: Annotated[int, typer.Option(help="score N random genomes instead")] = 0,
+    random: Annotated[
+        int, typer.Option(help="score N random genomes instead (0 .. 1,000,000)")
+    ] = 0,
     bits: Annotated[int | None, typer.Option(help="override: every gene at 4, 6 or 8 bits")] = None,
     fp: Annotated[bool, typer.Option("--fp", help="with --random: full-precision genomes")] = False,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(help="seed of --random, 0 .. 2**32-1")] = 0,
 ) -> None:
     """Predicted top-1 accuracy (Fashion-MNIST validation) of genomes, from the shipped MLPs."""
     from cimkit.accuracy import encoding as enc
     from cimkit.accuracy.predictor import predict_accuracy
 
+    check_number(random, "--random", 0, MAX_RANDOM, why="all are encoded in memory at once")
+    _seed(seed)
     gs = _read_genomes(genome, random, bits, seed)
     if fp:
         gs = [enc.Genome(g.depths, g.kernels, g.expands, None) for g in gs]
@@ -142,26 +226,39 @@ def predict(
         typer.echo(json.dumps({"accuracy": round(a, 5), **g.to_dict()}))
 
 
-@_errors
+@user_errors
 def histograms(
     genome: Annotated[str, typer.Option(help="JSON genome or .json file (see predict)")],
     out: Annotated[Path, typer.Option(help=".npz: <layer>/inputs and <layer>/weights arrays")],
-    images: Annotated[int, typer.Option(help="validation images to measure on")] = 256,
-    data: str = "fashion-mnist",
+    images: Annotated[
+        int, typer.Option(help="validation images to measure on (1 .. 50,000)")
+    ] = 256,
+    data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = (
+        "fashion-mnist"
+    ),
 ) -> None:
     """Per-layer histograms of quantized inputs/weights of a subnet on real validation images
     (the shipped QAT supernet; energy-model format, layer names as `cimkit networks`)."""
     from cimkit.accuracy import data as data_mod
     from cimkit.accuracy.histograms import load_supernet, subnet_histograms
 
-    g = _read_genomes(genome, 0, None, 0)[0]
+    check_number(images, "--images", 1, MAX_IMAGES, why="more than any validation split holds")
+    _dataset(data)
+    out = prepare_out_file(out, "--out", (".npz",))  # numpy would append .npz to any other name
+    gs = _read_genomes(genome, 0, None, 0)
+    if len(gs) != 1:
+        raise CimkitError(f"--genome: {len(gs)} genomes; histograms measures one subnet at a time")
+    g = gs[0]
     splits = data_mod.load(data)
+    if images > len(splits.x_val):
+        raise CimkitError(
+            f"--images {images:,}: the {data} validation split has {len(splits.x_val):,} images"
+        )
     net = load_supernet(quantized=g.bits is not None)
     hist = subnet_histograms(net, g, splits.x_val[:images], splits.x_train[:512])
     arrays = {}
     for name, h in hist.items():
         arrays[f"{name}/inputs"] = h.inputs
         arrays[f"{name}/weights"] = h.weights
-    out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
     typer.echo(f"{len(hist)} layers -> {out}")
