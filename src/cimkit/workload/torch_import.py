@@ -693,6 +693,11 @@ def _as_inputs(example_input: Any) -> tuple[Any, ...]:
     return tuple(example_input) if isinstance(example_input, tuple | list) else (example_input,)
 
 
+def _bounded(text: str, limit: int = 200) -> str:
+    """``text`` cut to about ``limit`` characters (a user's exception may quote a whole tensor)."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -1066,13 +1071,24 @@ def load_torch_factory(
             f"bad model factory {spec!r}: expected 'package.module:factory' "
             "(e.g. 'mypkg.models:build_net')"
         )
-    module_name, attr = spec.strip().split(":")
+    spec = spec.strip()
+    module_name, attr = spec.split(":")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise WorkloadError(
-            f"model factory {spec!r}: cannot import module {module_name!r} ({_one_line(exc)}); "
-            "is it installed or on PYTHONPATH?"
+            f"model factory {spec!r}: cannot import module {module_name!r} "
+            f"({_bounded(_one_line(exc))}); is it installed or on PYTHONPATH?"
+        ) from exc
+    except SystemExit as exc:  # a module that calls sys.exit() on import must not end cimkit
+        raise WorkloadError(
+            f"factory {spec} exited (SystemExit {_bounded(repr(exc.code))}) while importing "
+            f"module {module_name!r}"
+        ) from None
+    except Exception as exc:  # the user's module raised at import time
+        raise WorkloadError(
+            f"model factory {spec!r}: importing module {module_name!r} raised "
+            f"{_bounded(_one_line(exc))}"
         ) from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -1085,8 +1101,13 @@ def load_torch_factory(
         raise WorkloadError(f"model factory {spec!r} is not callable ({type(obj).__name__})")
     try:
         result = obj(**kwargs)
+    except SystemExit as exc:  # sys.exit(0) inside would otherwise end cimkit "successfully"
+        raise WorkloadError(
+            f"factory {spec} exited (SystemExit {_bounded(repr(exc.code))}) while building the "
+            "model"
+        ) from None
     except Exception as exc:
-        raise WorkloadError(f"model factory {spec!r} failed: {_one_line(exc)}") from exc
+        raise WorkloadError(f"model factory {spec!r} failed: {_bounded(_one_line(exc))}") from exc
     example = None
     if isinstance(result, tuple) and len(result) == 2:
         result, example = result
