@@ -17,6 +17,7 @@ into tidy tables for reports and the CLI.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -148,8 +149,8 @@ def _search(
     limits: tuple[int | None, int | None] = (None, None),
 ) -> _Search:
     """Technology selection + scheduling: every candidate assignment and budget split."""
-    if not area_mm2 > 0:
-        raise SpecError(f"area budget must be > 0 mm^2, got {area_mm2}")
+    if not (math.isfinite(area_mm2) and area_mm2 > 0):  # inf would "fit" any design
+        raise SpecError(f"area budget must be a finite number > 0 mm^2, got {area_mm2}")
     techs = tuple(dict.fromkeys(techs))
     tech_models = technologies(techs, base)
     layers = schedule_order(workload)
