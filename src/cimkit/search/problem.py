@@ -43,7 +43,30 @@ def resolve_accuracy(space: SearchSpace) -> AccuracyFn:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"accuracy.callable: cannot import {acc.callable!r} ({exc})") from None
-    return lambda values, space: np.asarray(fn(values), dtype=np.float64)
+
+    def call(values: dict[str, np.ndarray], space: SearchSpace) -> np.ndarray:
+        # A user's function: whatever it raises becomes one line naming it (exit 2, not a trace).
+        try:
+            result = fn(values)
+        except SystemExit as exc:
+            raise SpecError(
+                f"accuracy.callable {acc.callable!r} exited (SystemExit {exc.code!r})"
+            ) from None
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            text = text if len(text) <= 200 else f"{text[:197]}..."
+            raise SpecError(
+                f"accuracy.callable {acc.callable!r} raised {type(exc).__name__}: {text}"
+            ) from exc
+        try:
+            return np.asarray(result, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SpecError(
+                f"accuracy.callable {acc.callable!r} returned {type(result).__name__}; "
+                "return an array of accuracies (fractions), one per genome"
+            ) from None
+
+    return call
 
 
 class CimnasProblem:
