@@ -27,8 +27,14 @@ def write_report(
     command: str,
     extra_points: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, Path]:
-    """Write report.md, report.html, designs.csv/.parquet and three PNGs into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write report.md, report.html, designs.csv/.parquet and three PNGs into ``out``.
+
+    ``out`` is created with its parents; a file in the way or a folder that cannot be written
+    raises :class:`~cimkit.errors.SpecError` (one line) before anything is written.
+    """
+    from cimkit.cli_errors import prepare_out_dir
+
+    out = prepare_out_dir(out, "report folder")
     obj = result.objective
     top = result.top(5)
     files: dict[str, Path] = {}
