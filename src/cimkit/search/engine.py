@@ -8,9 +8,10 @@
    simulated binary crossover and polynomial mutation on the integer genome (rounded); genomes
    already in the archive are looked up, the rest are evaluated in one backend call; ``tell()``
    ranks them with constraint-domination (feasible first, then by total violation);
-3. after every generation the new archive rows, the history point and the pickled algorithm are
-   committed in one SQLite transaction, so ``resume`` continues exactly where the last committed
-   generation ended;
+3. after every generation the new archive rows, the history point and the algorithm state
+   (population arrays, generation counter, random generator state: no pickle) are committed in
+   one SQLite transaction, so ``resume`` rebuilds the algorithm and continues exactly where the
+   last committed generation ended (``n_gen`` may be raised on resume to run more generations);
 4. the final designs are the best feasible ones of the whole archive.
 
 A sub-space search (two-stage and XPert-like comparators) fixes the other genes with ``fixed``.
@@ -18,15 +19,16 @@ A sub-space search (two-stage and XPert-like comparators) fixes the other genes 
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
-from cimkit.errors import InfeasibleDesignError, SpecError
+from cimkit.errors import CimkitError, InfeasibleDesignError, SpecError
 from cimkit.search.archive import Archive
 from cimkit.search.backends import Backend, VectorizedBackend
 from cimkit.search.objectives import (
@@ -37,9 +39,21 @@ from cimkit.search.objectives import (
     feasible,
     get_objective,
 )
-from cimkit.search.store import RunStore
+from cimkit.search.store import RunStore, encode_state, restore_state
 
 ALGORITHMS = ("ga", "nsga2")
+
+#: Upper bounds of the search size, with the reason printed when one is exceeded.
+MAX_POP = 100_000
+MAX_GEN = 100_000
+MAX_DESIGNS = 10_000_000
+# Measured: the cost model evaluates a generation as (P, layers) arrays, about 58 KiB per design
+# at the peak (tracemalloc, CIMNAS MobileNetV2 space); the archive keeps ~360 bytes per design.
+_POP_REASON = "memory: each individual takes about 60 kB while a generation is evaluated"
+_DESIGNS_REASON = (
+    "memory: the archive keeps every evaluated design (about 360 bytes each, plus the store)"
+)
+SEED_LIMIT = 2**32  # numpy seeds are unsigned; one 32-bit word is what the CLI documents
 
 
 @dataclass
@@ -81,17 +95,44 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise SpecError(f"algorithm: {self.algorithm!r}; choose from {list(ALGORITHMS)}")
-        for name in ("pop_size", "n_gen"):
-            if int(getattr(self, name)) < (2 if name == "pop_size" else 0):
-                raise SpecError(f"{name}: must be >= {2 if name == 'pop_size' else 0}")
+        flags = {"pop_size": "--pop", "n_gen": "--gen", "seed": "--seed"}
+        for name in ("pop_size", "n_gen", "seed", "max_init_batches"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise SpecError(f"{name}: must be an integer, got {v!r}")
+        label = {k: f"{k} ({f})" for k, f in flags.items()}
+        if not 2 <= self.pop_size <= MAX_POP:
+            raise SpecError(
+                f"{label['pop_size']}: {self.pop_size}; allowed 2..{MAX_POP:,} ({_POP_REASON})"
+            )
+        if not 0 <= self.n_gen <= MAX_GEN:
+            raise SpecError(f"{label['n_gen']}: {self.n_gen}; allowed 0..{MAX_GEN:,}")
+        if self.pop_size * (self.n_gen + 1) > MAX_DESIGNS:
+            raise SpecError(
+                f"--pop x (--gen + 1) = {self.pop_size * (self.n_gen + 1):,} designs; allowed "
+                f"<= {MAX_DESIGNS:,} ({_DESIGNS_REASON})"
+            )
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise SpecError(f"{label['seed']}: {self.seed}; allowed 0..{SEED_LIMIT - 1}")
+        if self.max_init_batches < 1:
+            raise SpecError("max_init_batches: must be >= 1")
         for name in ("p_c", "p_m"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise SpecError(f"{name}: must be in 0..1")
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and 0 <= v <= 1):
+                raise SpecError(f"{name} (--{name.replace('_', '-')}): {v}; must be in 0..1")
         for name in ("eta_c", "eta_m"):
-            if getattr(self, name) <= 0:
-                raise SpecError(f"{name}: must be > 0")
-        if self.algorithm == "nsga2":
-            MultiObjective(tuple(self.pareto))
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v > 0):
+                raise SpecError(
+                    f"{name} (--{name.replace('_', '-')}): {v}; must be a finite number > 0"
+                )
+        # Checked for GA too: the report ranks any run's archive by these metrics.
+        MultiObjective(tuple(self.pareto))
+        if self.priority is not None and self.objective != "priority":
+            raise SpecError(
+                f"--priority applies only with --objective priority (objective is "
+                f"{self.objective!r}); drop --priority or add --objective priority"
+            )
         self.score_objective()
 
     def score_objective(self) -> Objective:
@@ -107,6 +148,12 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         d = dict(d)
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise SpecError(
+                f"stored search config has unknown fields {unknown} (written by another cimkit "
+                "version); start the run again with --overwrite"
+            )
         for k in ("priority", "exponents", "pareto", "subspaces"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
@@ -370,13 +417,36 @@ class Search:
         if resume:
             if store is None:
                 raise SpecError("resume needs a run store")
-            archive = store.load_archive(name, self.space.joint.n_var)  # type: ignore[arg-type]
-            last, algo = store.load_state(name)  # type: ignore[arg-type]
-            if algo is None:  # killed during the initial sampling: nothing committed
+            assert name is not None
+            stored = SearchConfig.from_dict(store.run_info(name)["config"]["search"])
+            if replace(stored, n_gen=cfg.n_gen) != cfg:
+                diff = [
+                    f"{f.name}={getattr(cfg, f.name)!r} (stored {getattr(stored, f.name)!r})"
+                    for f in fields(cfg)
+                    if f.name != "n_gen" and getattr(cfg, f.name) != getattr(stored, f.name)
+                ]
+                raise SpecError(
+                    f"resume {name!r}: only the number of generations may change; "
+                    + ", ".join(diff)
+                )
+            # Claim the run before reading its state: another writer could be mid-commit.
+            store.resume_run(name, cfg.to_dict() if cfg.n_gen != stored.n_gen else None)
+            archive = store.load_archive(name, self.space.joint.n_var)
+            last, state = store.load_state(name)
+            if cfg.n_gen < last:
+                store.finish_run(name, "interrupted" if last < stored.n_gen else "done")
+                raise SpecError(
+                    f"--gen {cfg.n_gen}: run {name!r} already has {last} generations; give "
+                    f"--gen {last} or more to continue it"
+                )
+            if state is None:  # killed during the initial sampling: nothing committed
                 archive, last = Archive(self.space.joint.n_var), -1
-            hist = store.history(name)  # type: ignore[arg-type]
+            else:
+                X = state.arrays.get("f_X")
+                X0 = X if X is not None and X.ndim == 2 else np.zeros((1, len(self.free)))
+                algo = restore_state(self._algorithm(X0.astype(float)), state, name)
+            hist = store.history(name)
             self.n_evals = hist[-1][1] if hist else 0
-            store.set_status(name, "running")  # type: ignore[arg-type]
         elif store is not None:
             store.create_run(
                 name,  # type: ignore[arg-type]
@@ -399,10 +469,13 @@ class Search:
                 self._commit(archive, g, start, algo)
         except BaseException:
             if store is not None:
-                store.set_status(name, "interrupted")  # type: ignore[arg-type]
+                try:
+                    store.finish_run(name, "interrupted")  # type: ignore[arg-type]
+                except CimkitError:
+                    pass  # e.g. the store is locked: the original error is the one to report
             raise
         if store is not None:
-            store.set_status(name, "done")  # type: ignore[arg-type]
+            store.finish_run(name, "done")  # type: ignore[arg-type]
         hist = store.history(name) if store is not None else self._hist  # type: ignore[arg-type]
         return SearchResult(
             archive, cfg, self.space, list(hist), self.n_evals, time.perf_counter() - t0, name
@@ -420,7 +493,7 @@ class Search:
                 start if gen else 0,
                 self.n_evals,
                 best,
-                algo,
+                encode_state(algo),
             )
         else:
             if gen == 0:

@@ -2,22 +2,42 @@
 
 Tables: ``runs`` (name, JSON config, status, last committed generation), ``designs`` (every
 archived genome and its metrics as float64/int16 blobs, exact round trip), ``history`` (per
-generation: evaluations so far, best score), ``state`` (the pickled pymoo algorithm after the last
-committed generation) and ``studies`` (``cimkit compare`` results).
+generation: evaluations so far, best score), ``state`` (the pymoo algorithm after the last
+committed generation, as arrays + JSON), ``studies`` (``cimkit compare`` results) and
+``writers`` (which process is writing which run).
 
 Each generation is committed in one transaction (new designs + history + algorithm state), so a
 run killed mid-generation loses only that generation's work; ``--resume`` reloads the archive and
-the algorithm (with its random generator) and continues from the next generation. Resuming
-therefore re-derives nothing: the pymoo object is restored exactly (pickled), which keeps
-results identical to an uninterrupted run.
+the algorithm state and continues from the next generation with results identical to an
+uninterrupted run.
+
+No code from data: the algorithm state is an ``.npz`` of plain numeric arrays (read with
+``allow_pickle=False``) and a JSON document: the population's X/F/G/CV arrays, per-individual
+scalars (rank, crowding, generation), the generation counter and the random generator's
+``bit_generator.state``. :func:`restore_state` rebuilds the pymoo population from them into a
+freshly set-up algorithm. A blob in any other format (e.g. a pickle written by an older cimkit,
+or planted by someone who can write the file) is refused with a :class:`CimkitError`; nothing in
+it is executed. See docs/security.md.
+
+Concurrency: writes run in ``BEGIN IMMEDIATE`` transactions with a busy timeout, and the
+``writers`` table names the process (pid, host) that owns a run, so a second process that tries
+to ``--overwrite`` or ``--resume`` a run being written gets a one-line error instead of
+corrupting it. A writer killed with SIGKILL leaves a row whose pid is dead: it is ignored.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import pickle
+import os
+import secrets
+import socket
 import sqlite3
 import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,124 +49,520 @@ from cimkit.search.objectives import METRIC_NAMES
 
 DEFAULT_STORE = Path("runs") / "cimkit.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs(
-    name TEXT PRIMARY KEY, created REAL, config TEXT, status TEXT, gen INTEGER);
-CREATE TABLE IF NOT EXISTS designs(
-    run TEXT, idx INTEGER, gen INTEGER, x BLOB, m BLOB, PRIMARY KEY(run, idx));
-CREATE TABLE IF NOT EXISTS history(
-    run TEXT, gen INTEGER, n_evals INTEGER, best REAL, PRIMARY KEY(run, gen));
-CREATE TABLE IF NOT EXISTS state(run TEXT PRIMARY KEY, gen INTEGER, algo BLOB);
-CREATE TABLE IF NOT EXISTS studies(name TEXT PRIMARY KEY, config TEXT, result TEXT);
-"""
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_TABLES: dict[str, str] = {
+    "runs": "name TEXT PRIMARY KEY, created REAL, config TEXT, status TEXT, gen INTEGER",
+    "designs": "run TEXT, idx INTEGER, gen INTEGER, x BLOB, m BLOB, PRIMARY KEY(run, idx)",
+    "history": "run TEXT, gen INTEGER, n_evals INTEGER, best REAL, PRIMARY KEY(run, gen)",
+    "state": "run TEXT PRIMARY KEY, gen INTEGER, algo BLOB",
+    "studies": "name TEXT PRIMARY KEY, config TEXT, result TEXT",
+    "writers": "run TEXT PRIMARY KEY, token TEXT, pid INTEGER, host TEXT, since REAL",
+}
+_SCHEMA = "".join(f"CREATE TABLE IF NOT EXISTS {t}({cols});\n" for t, cols in _TABLES.items())
+_COLUMNS = {
+    t: [c.split()[0] for c in cols.split(", ") if c[0].islower() and " " in c]
+    for t, cols in _TABLES.items()
+}
+
+MAKE_STORE_HINT = "make one with: cimkit search SPACE.yaml --store {path}"
 
 
-def _pymoo_functions() -> dict[str, Any]:
-    """Module-level pymoo functions that pymoo wraps in closures (not picklable by name)."""
-    import importlib
-
-    out = {}
-    for ref in (
-        "pymoo.algorithms.soo.nonconvex.ga:comp_by_cv_and_fitness",
-        "pymoo.algorithms.moo.nsga2:binary_tournament",
-    ):
-        module, _, attr = ref.partition(":")
-        fn = getattr(importlib.import_module(module), attr, None)
-        if fn is not None:
-            out[ref] = fn
-    return out
+def _no_store(path: Path) -> CimkitError:
+    return CimkitError(f"no store at {path}; {MAKE_STORE_HINT.format(path=path)}")
 
 
-class _AlgoPickler(pickle.Pickler):
-    """Pickles a pymoo algorithm; its closure-wrapped comparators are stored by reference."""
+# --- algorithm state: arrays + JSON, never pickle ---------------------------------------------
 
-    def __init__(self, file: Any) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._refs = {id(fn): ref for ref, fn in _pymoo_functions().items()}
-
-    def persistent_id(self, obj: Any) -> Any:
-        ref = self._refs.get(id(obj)) if callable(obj) else None
-        return ("pymoo-function", ref) if ref else None
-
-
-class _AlgoUnpickler(pickle.Unpickler):
-    def persistent_load(self, pid: Any) -> Any:
-        kind, ref = pid
-        if kind != "pymoo-function":
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        return _pymoo_functions()[ref]
+STATE_MAGIC = b"cimkit-algorithm-state/1\n"
+_PICKLE_PREFIX = b"\x80"  # every pickle protocol >= 2 starts with the PROTO opcode
+# Per-individual arrays of pymoo's Individual (attribute name without the leading underscore).
+_IND_FIELDS = ("X", "F", "G", "H", "dF", "dG", "dH", "ddF", "ddG", "ddH", "CV")
+# Numeric kinds a stored array or scalar may have: bool, signed/unsigned int, float.
+_KINDS = "biuf"
+_SCALAR_TAGS = {"int": int, "float": float, "bool": bool}
 
 
-def dumps_algorithm(algo: Any) -> bytes:
-    """Bytes of a pymoo algorithm object, including its random generator state."""
-    import io
+@dataclass
+class AlgoState:
+    """A decoded algorithm state: JSON metadata and named numeric arrays (no objects)."""
 
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        """Population size of the stored state."""
+        return int(self.meta["n"])
+
+
+def _scalar_tag(v: Any) -> str:
+    # numpy scalars first: np.float64 is also a Python float, and its type is part of the state.
+    if isinstance(v, np.generic):
+        if v.dtype.kind in _KINDS:
+            return v.dtype.str
+        raise ValueError(f"cannot store a {type(v).__name__} in the algorithm state")
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    raise ValueError(f"cannot store a {type(v).__name__} in the algorithm state")
+
+
+def encode_state(algo: Any) -> bytes:
+    """Bytes of a set-up pymoo GA/NSGA-II after ``tell``: numeric arrays and JSON only.
+
+    Raises ValueError (a cimkit bug, not a user error) if the population holds something that
+    is not a numeric array or scalar.
+    """
+    pop = algo.pop
+    n = len(pop)
+    arrays: dict[str, np.ndarray] = {}
+    fields: dict[str, Any] = {}
+    for f in _IND_FIELDS:
+        vals = [getattr(ind, "_" + f) for ind in pop]
+        # None is pymoo's "not computed yet" (e.g. a CV that is computed lazily from G).
+        present = np.array([v is not None for v in vals], dtype=bool)
+        arrs = [np.asarray(v) for v in vals if v is not None]
+        if len({a.shape for a in arrs}) > 1 or any(a.dtype.kind not in _KINDS for a in arrs):
+            raise ValueError(f"individual field {f}: ragged or non-numeric arrays")
+        dtypes = [a.dtype.str for a in arrs]
+        # Mixed dtypes (int genomes next to float ones) are stacked in a common type and cast
+        # back per individual on load, so every individual gets its own dtype again.
+        arrays["f_" + f] = np.stack(arrs) if arrs else np.zeros((0,))
+        arrays["n_" + f] = present
+        if len(set(dtypes)) <= 1:
+            fields[f] = {"dtype": dtypes[0] if dtypes else "<f8"}
+        else:
+            fields[f] = {"dtypes": dtypes}
+    data: dict[str, Any] = {}
+    keys = sorted({k for ind in pop for k in ind.data}, key=str)
+    for k in keys:
+        if not isinstance(k, str):
+            raise ValueError(f"individual data key {k!r} is not a string")
+        present = np.array([k in ind.data for ind in pop], dtype=bool)
+        vals = [ind.data[k] for ind in pop if k in ind.data]
+        tags = [_scalar_tag(v) for v in vals]
+        values = np.array(
+            [float(v) if t == "float" else v for v, t in zip(vals, tags, strict=True)]
+        )
+        if values.dtype.kind not in _KINDS:
+            raise ValueError(f"individual data {k!r}: non-numeric values")
+        arrays["d_" + k] = values
+        arrays["p_" + k] = present
+        data[k] = {"tag": tags[0]} if len(set(tags)) == 1 else {"tags": tags}
+    evaluated = [sorted(map(str, ind.evaluated or ())) for ind in pop]
+    bitgen = algo.random_state.bit_generator
+    meta = {
+        "format": 1,
+        "algorithm": type(algo).__name__,
+        "n": n,
+        "n_iter": int(algo.n_iter),
+        "rng": {"bit_generator": type(bitgen).__name__, "state": bitgen.state},
+        "fields": fields,
+        "data": data,
+        "evaluated": evaluated,
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
-    _AlgoPickler(buf).dump(algo)
+    buf.write(STATE_MAGIC)
+    np.savez(buf, **arrays)  # stored, not compressed: member sizes equal the blob's (no bombs)
     return buf.getvalue()
 
 
-def loads_algorithm(blob: bytes) -> Any:
-    import io
+def decode_state(blob: bytes, run: str) -> AlgoState:
+    """Parse a state blob written by :func:`encode_state`; anything else is a CimkitError.
 
-    return _AlgoUnpickler(io.BytesIO(blob)).load()
+    Only plain numeric ``.npy`` members (``allow_pickle=False``) and JSON are read, so a blob
+    planted in the store cannot run code.
+    """
+    fix = f"start the run again with --overwrite (the archive of run {run!r} is intact)"
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise CimkitError(f"run {run!r}: the stored algorithm state is not a blob; {fix}")
+    blob = bytes(blob)
+    if blob.startswith(_PICKLE_PREFIX):
+        raise CimkitError(
+            f"run {run!r}: the stored algorithm state is a Python pickle (older cimkit, or "
+            f"planted); it was NOT loaded because unpickling can run code; {fix}"
+        )
+    if not blob.startswith(STATE_MAGIC):
+        raise CimkitError(
+            f"run {run!r}: the stored algorithm state is not in cimkit's format; {fix}"
+        )
+    body = blob[len(STATE_MAGIC) :]
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as zf:
+            infos = zf.infolist()
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos):
+            raise ValueError("compressed members")
+        if sum(i.file_size for i in infos) > len(body):
+            raise ValueError("members larger than the blob")
+        with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        if not isinstance(meta, dict) or meta.get("format") != 1:
+            raise ValueError("unknown format version")
+        for k, a in arrays.items():
+            if a.dtype.kind not in _KINDS:
+                raise ValueError(f"member {k} has dtype {a.dtype}")
+        return AlgoState(meta, arrays)
+    except CimkitError:
+        raise
+    except Exception as exc:  # zipfile/numpy/json raise many types on a damaged blob
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CimkitError(
+            f"run {run!r}: the stored algorithm state is damaged ({msg}); {fix}"
+        ) from None
+
+
+def restore_state(algo: Any, state: AlgoState, run: str) -> Any:
+    """Put a decoded state into ``algo`` (set up by the caller, not yet asked); returns it.
+
+    ``algo`` must come from the same configuration (same class, problem dimensions and
+    operators): only the population, the generation counter and the random generator are
+    restored; every operator is rebuilt from the configuration, which is how they were made.
+    """
+    from pymoo.core.individual import Individual
+    from pymoo.core.population import Population
+    from pymoo.util.optimum import filter_optimum
+
+    fix = f"start the run again with --overwrite (the archive of run {run!r} is intact)"
+    meta, arrays = state.meta, state.arrays
+    try:
+        if meta["algorithm"] != type(algo).__name__:
+            raise ValueError(f"algorithm {meta['algorithm']!r}, expected {type(algo).__name__}")
+        n = int(meta["n"])
+        problem = algo.problem
+        if not 1 <= n <= 2 * algo.pop_size + algo.n_offsprings:
+            raise ValueError(f"population of {n} for pop_size {algo.pop_size}")
+        want = {"X": problem.n_var, "F": problem.n_obj, "G": problem.n_ieq_constr}
+        inds = [Individual() for _ in range(n)]
+        if sorted(meta["fields"]) != sorted(_IND_FIELDS):
+            raise ValueError(f"fields {sorted(meta['fields'])}")
+        for f, spec in meta["fields"].items():
+            a, present = arrays["f_" + f], arrays["n_" + f]
+            k = int(present.sum())
+            if present.shape != (n,) or present.dtype != bool or a.shape[0] != k:
+                raise ValueError(f"field {f} has shape {a.shape}")
+            if f in want and (k != n or a.shape[1:] != (want[f],)):
+                raise ValueError(f"field {f} has shape {a.shape}")
+            dtypes = spec["dtypes"] if "dtypes" in spec else [spec["dtype"]] * k
+            if len(dtypes) != k or any(np.dtype(d).kind not in _KINDS for d in dtypes):
+                raise ValueError(f"field {f}: bad dtypes")
+            rows = iter(zip(a, dtypes, strict=True))
+            for ind, p in zip(inds, present, strict=True):
+                if p:
+                    row, d = next(rows)
+                    setattr(ind, "_" + f, row.astype(d, copy=True))
+                else:
+                    setattr(ind, "_" + f, None)
+        X = arrays["f_X"]
+        if not np.isfinite(X).all() or (X < problem.xl).any() or (X > problem.xu).any():
+            raise ValueError("genomes outside the search box")
+        for k, spec in meta["data"].items():
+            values, present = arrays["d_" + k], arrays["p_" + k]
+            if present.shape != (n,) or values.shape != (int(present.sum()),):
+                raise ValueError(f"data {k!r} has the wrong length")
+            tags = spec["tags"] if "tags" in spec else [spec["tag"]] * len(values)
+            owners = [ind for ind, p in zip(inds, present, strict=True) if p]
+            for ind, v, t in zip(owners, values, tags, strict=True):
+                if t in _SCALAR_TAGS:
+                    ind.data[k] = _SCALAR_TAGS[t](v.item())
+                elif np.dtype(t).kind in _KINDS:
+                    ind.data[k] = np.dtype(t).type(v)
+                else:
+                    raise ValueError(f"data {k!r}: type {t!r}")
+        evaluated = meta["evaluated"]
+        if len(evaluated) != n:
+            raise ValueError("evaluated list has the wrong length")
+        for ind, ev in zip(inds, evaluated, strict=True):
+            ind.evaluated = {str(e) for e in ev}
+        rng_meta = meta["rng"]
+        if rng_meta["bit_generator"] != type(algo.random_state.bit_generator).__name__:
+            raise ValueError(f"random generator {rng_meta['bit_generator']!r}")
+        algo.random_state.bit_generator.state = rng_meta["state"]
+        algo.n_iter = int(meta["n_iter"])
+    except CimkitError:
+        raise
+    except Exception as exc:  # KeyError/TypeError/ValueError from a damaged or foreign state
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CimkitError(
+            f"run {run!r}: the stored algorithm state does not fit this search ({msg}); {fix}"
+        ) from None
+    algo.pop = Population(inds)
+    algo.is_initialized = True
+    algo.off = None
+    # The optimum is a function of the population, computed as pymoo's _post_advance does.
+    algo.opt = filter_optimum(algo.pop, least_infeasible=True)
+    return algo
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def _alive(pid: int, host: str) -> bool:
+    """Whether ``pid`` on ``host`` is another live process (WAL stores are single-host)."""
+    if host != socket.gethostname() or pid == os.getpid():
+        # Another host cannot share a WAL database, and this process is single-threaded:
+        # either way a row that is not ours is a leftover of a killed writer.
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 class RunStore:
-    """A SQLite file holding many runs; cheap to open, one connection per instance."""
+    """A SQLite file holding many runs; cheap to open, one connection per instance.
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+    Args:
+        path: the store file (created with its folder when missing, unless ``create`` is False).
+        create: False for commands that only read or continue runs: a missing file is a
+            CimkitError (and no empty database is left behind).
+        readonly: open without write access (``report``); every write is a CimkitError.
+        timeout_s: how long a write waits for another process's transaction, seconds.
+
+    Raises:
+        CimkitError: the path is a directory, not a regular file, not an SQLite database, an
+            SQLite database without cimkit's tables, read-only (for writing), or missing
+            (``create=False``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_STORE,
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        timeout_s: float = 30.0,
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path)
-        # WAL: a reader (report) never blocks a running search; NORMAL sync is crash-safe in WAL.
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(_SCHEMA)
+        self.readonly = readonly
+        self.timeout_s = timeout_s
+        self._tokens: dict[str, str] = {}  # runs this instance owns -> its writer token
+        create = create and not readonly
+        self._check_file(create)
+        mode = "ro" if readonly else ("rwc" if create else "rw")
+        uri = f"{self.path.resolve().as_uri()}?mode={mode}"
+        try:
+            # isolation_level=None: no implicit transactions; writes use BEGIN IMMEDIATE below.
+            self.conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from None
+        try:
+            self._check_schema()
+            if not readonly:
+                # WAL: a reader (report) never blocks a running search; NORMAL is crash-safe.
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise self._error(exc, "open") from None
+        except CimkitError:
+            self.conn.close()
+            raise
+
+    # --- validation and errors -------------------------------------------------------------
+    def _check_file(self, create: bool) -> None:
+        p = self.path
+        if p.is_dir():
+            raise CimkitError(
+                f"--store {p} is a directory; give a file, e.g. {p / 'cimkit.sqlite'}"
+            )
+        if not p.exists():
+            if not create:
+                raise _no_store(p)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CimkitError(
+                    f"--store {p}: cannot create the folder {p.parent} ({exc.strerror}); "
+                    "give a --store in a writable folder"
+                ) from None
+            return
+        if not p.is_file():
+            raise CimkitError(f"--store {p} is not a regular file; give a .sqlite file path")
+        try:
+            with p.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise CimkitError(f"--store {p}: cannot read it ({exc.strerror})") from None
+        if head and head != _SQLITE_MAGIC:  # an empty file is a valid, empty database
+            raise CimkitError(
+                f"--store {p} is not a cimkit run store (not an SQLite database); give another "
+                "--store path or move the file away"
+            )
+
+    def _check_schema(self) -> None:
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables and "runs" not in tables:
+            raise CimkitError(
+                f"--store {self.path} is an SQLite database but not a cimkit run store (no runs "
+                "table); give another --store path"
+            )
+        if not tables and self.readonly:
+            raise CimkitError(
+                f"--store {self.path} is empty (no runs); " + MAKE_STORE_HINT.format(path=self.path)
+            )
+        for t in tables & set(_COLUMNS):
+            cols = [r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")]
+            if cols != _COLUMNS[t]:
+                raise CimkitError(
+                    f"--store {self.path}: table {t} has columns {cols}, expected {_COLUMNS[t]} "
+                    "(written by another program or cimkit version); give another --store path"
+                )
+
+    def _error(self, exc: sqlite3.Error, what: str) -> CimkitError:
+        """One-line CimkitError for an sqlite3 error while doing ``what``."""
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        low = text.lower()
+        if "readonly" in low or "read-only" in low:
+            return CimkitError(
+                f"--store {self.path} is read-only ({what}: {text}); give a writable --store "
+                "(e.g. a copy of the file)"
+            )
+        if "locked" in low or "busy" in low:
+            return CimkitError(
+                f"--store {self.path} is locked by another process for more than "
+                f"{self.timeout_s:g} s ({what}); retry when it has finished"
+            )
+        if "not a database" in low or "malformed" in low:
+            return CimkitError(
+                f"--store {self.path} is not a cimkit run store or is damaged ({text}); give "
+                "another --store path"
+            )
+        if "unable to open" in low:
+            return CimkitError(f"--store {self.path}: cannot open it ({text}); check the path")
+        return CimkitError(f"--store {self.path}: {what} failed ({text})")
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so check-then-write is atomic."""
+        if self.readonly:
+            raise CimkitError(f"--store {self.path} was opened read-only; cannot {what}")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(exc, what) from None
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, what) from None
+            raise
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc, "read") from None
 
     def close(self) -> None:
         self.conn.close()
 
+    # --- writers ---------------------------------------------------------------------------
+    def _claim(self, conn: sqlite3.Connection, name: str) -> None:
+        """Inside a transaction: make this instance the writer of ``name`` or raise."""
+        row = conn.execute("SELECT token, pid, host FROM writers WHERE run = ?", (name,)).fetchone()
+        if row is not None and row[0] != self._tokens.get(name) and _alive(row[1], row[2]):
+            raise CimkitError(
+                f"run {name!r} is being written by another process (pid {row[1]} on {row[2]}); "
+                "wait for it to finish or stop it, or use another --name"
+            )
+        token = secrets.token_hex(8)
+        conn.execute(
+            "INSERT OR REPLACE INTO writers VALUES (?, ?, ?, ?, ?)",
+            (name, token, os.getpid(), socket.gethostname(), time.time()),
+        )
+        self._tokens[name] = token
+
+    def _owns(self, conn: sqlite3.Connection, name: str) -> bool:
+        row = conn.execute("SELECT token FROM writers WHERE run = ?", (name,)).fetchone()
+        return row is not None and row[0] == self._tokens.get(name)
+
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, name: str, config: dict[str, Any], overwrite: bool = False) -> None:
-        with self.conn:
-            if self.exists(name):
+        """Register a new run (this instance becomes its writer); ``overwrite`` replaces one."""
+        with self._tx(f"create run {name!r}") as conn:
+            self._claim(conn, name)
+            if conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
                 if not overwrite:
                     raise CimkitError(
                         f"run {name!r} already exists in {self.path}; use --resume {name} or "
                         "another --name (or --overwrite)"
                     )
-                self.delete_run(name)
-            self.conn.execute(
+                self._delete(conn, name)
+            conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
                 (name, time.time(), json.dumps(config, sort_keys=True), "running", -1),
             )
 
-    def delete_run(self, name: str) -> None:
+    def resume_run(self, name: str, search_config: dict[str, Any] | None = None) -> None:
+        """Become the writer of an existing run and mark it running (``search_config``: the
+        new ``search`` part of its config, e.g. with more generations)."""
+        with self._tx(f"resume run {name!r}") as conn:
+            self._claim(conn, name)
+            row = conn.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise CimkitError(f"no run {name!r} in {self.path}")
+            if search_config is not None:
+                config = {**json.loads(row[0]), "search": search_config}
+                conn.execute(
+                    "UPDATE runs SET config = ? WHERE name = ?",
+                    (json.dumps(config, sort_keys=True), name),
+                )
+            conn.execute("UPDATE runs SET status = 'running' WHERE name = ?", (name,))
+
+    def finish_run(self, name: str, status: str) -> None:
+        """Set the final status ('done', 'interrupted') and release the run, if still ours."""
+        with self._tx(f"finish run {name!r}") as conn:
+            if self._owns(conn, name):
+                conn.execute("UPDATE runs SET status = ? WHERE name = ?", (status, name))
+                conn.execute("DELETE FROM writers WHERE run = ?", (name,))
+        self._tokens.pop(name, None)
+
+    def _delete(self, conn: sqlite3.Connection, name: str) -> None:
         for table in ("runs", "designs", "history", "state"):
             key = "name" if table == "runs" else "run"
-            self.conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (name,))
+            conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (name,))
+
+    def delete_run(self, name: str) -> None:
+        """Remove a run's rows (not its writer row: a live writer keeps its claim)."""
+        with self._tx(f"delete run {name!r}") as conn:
+            self._delete(conn, name)
 
     def exists(self, name: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
-        )
+        return bool(self._read("SELECT 1 FROM runs WHERE name = ?", (name,)))
 
     def run_info(self, name: str) -> dict[str, Any]:
-        row = self.conn.execute(
-            "SELECT config, status, gen FROM runs WHERE name = ?", (name,)
-        ).fetchone()
-        if row is None:
-            known = [r[0] for r in self.conn.execute("SELECT name FROM runs ORDER BY created")]
-            raise CimkitError(f"no run {name!r} in {self.path}; runs: {known[-10:]}")
-        return {"config": json.loads(row[0]), "status": row[1], "gen": row[2]}
+        rows = self._read("SELECT config, status, gen FROM runs WHERE name = ?", (name,))
+        if not rows:
+            known = [r[0] for r in self._read("SELECT name FROM runs ORDER BY created")]
+            studies = [r[0] for r in self._read("SELECT name FROM studies ORDER BY name")]
+            raise CimkitError(
+                f"no run {name!r} in {self.path}; runs: {known[-10:]}"
+                + (f", comparisons: {studies[-10:]}" if studies else "")
+            )
+        config, status, gen = rows[0]
+        return {"config": json.loads(config), "status": status, "gen": gen}
 
     def list_runs(self) -> list[tuple[str, str, int]]:
-        return list(self.conn.execute("SELECT name, status, gen FROM runs ORDER BY created"))
+        return [tuple(r) for r in self._read("SELECT name, status, gen FROM runs ORDER BY created")]
 
     def set_status(self, name: str, status: str) -> None:
-        with self.conn:
-            self.conn.execute("UPDATE runs SET status = ? WHERE name = ?", (status, name))
+        with self._tx(f"update run {name!r}") as conn:
+            conn.execute("UPDATE runs SET status = ? WHERE name = ?", (status, name))
 
     # --- generations -----------------------------------------------------------------------
     def commit_generation(
@@ -157,60 +573,70 @@ class RunStore:
         start: int,
         n_evals: int,
         best: float,
-        algo: Any | None,
+        state: bytes | None,
     ) -> None:
-        """Atomically persist archive rows ``start:`` , the history point and the algorithm."""
+        """Atomically persist archive rows ``start:``, the history point and the algorithm state
+        (bytes of :func:`encode_state`). Raises CimkitError if another process took the run."""
         X, M, G = archive.X[start:], archive.M[start:], archive.gen[start:]
         rows = [
             (name, start + i, int(G[i]), X[i].tobytes(), M[i].astype("<f8").tobytes())
             for i in range(len(X))
         ]
-        blob = dumps_algorithm(algo) if algo is not None else None
-        with self.conn:
-            self.conn.executemany("INSERT INTO designs VALUES (?, ?, ?, ?, ?)", rows)
-            self.conn.execute(
+        with self._tx(f"commit generation {gen} of run {name!r}") as conn:
+            if not self._owns(conn, name):
+                raise CimkitError(
+                    f"run {name!r} was taken over by another process (--overwrite or --resume) "
+                    "while this one was writing it; this process stopped and left that run alone"
+                )
+            conn.executemany("INSERT INTO designs VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute(
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)", (name, gen, n_evals, best)
             )
-            self.conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (name, gen, blob))
-            self.conn.execute("UPDATE runs SET gen = ? WHERE name = ?", (gen, name))
+            conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (name, gen, state))
+            conn.execute("UPDATE runs SET gen = ? WHERE name = ?", (gen, name))
 
     def load_archive(self, name: str, n_var: int) -> Archive:
-        rows = self.conn.execute(
-            "SELECT gen, x, m FROM designs WHERE run = ? ORDER BY idx", (name,)
-        ).fetchall()
+        rows = self._read("SELECT gen, x, m FROM designs WHERE run = ? ORDER BY idx", (name,))
         archive = Archive(n_var)
         if rows:
-            X = np.stack([np.frombuffer(r[1], dtype=GENE_DTYPE) for r in rows])
-            M = np.stack([np.frombuffer(r[2], dtype="<f8") for r in rows])
-            if M.shape[1] != len(METRIC_NAMES):
+            try:
+                X = np.stack([np.frombuffer(r[1], dtype=GENE_DTYPE) for r in rows])
+                M = np.stack([np.frombuffer(r[2], dtype="<f8") for r in rows])
+            except (TypeError, ValueError):
+                raise CimkitError(
+                    f"run {name!r} in {self.path}: damaged design rows; start it again with "
+                    "--overwrite"
+                ) from None
+            if M.shape[1] != len(METRIC_NAMES) or X.shape[1] != n_var:
                 raise CimkitError(f"run {name!r} was written by another cimkit version")
             archive.add(X, M, np.array([r[0] for r in rows]))
         return archive
 
-    def load_state(self, name: str) -> tuple[int, Any]:
-        row = self.conn.execute("SELECT gen, algo FROM state WHERE run = ?", (name,)).fetchone()
-        if row is None:
+    def load_state(self, name: str) -> tuple[int, AlgoState | None]:
+        """(last committed generation, decoded state) or (-1, None) before generation 0."""
+        rows = self._read("SELECT gen, algo FROM state WHERE run = ?", (name,))
+        if not rows:
             return -1, None
-        # The blob was written by this store from cimkit's own objects (trusted, local file).
-        return int(row[0]), (loads_algorithm(row[1]) if row[1] is not None else None)
+        gen, blob = rows[0]
+        # Decoded as arrays + JSON only: a replaced blob is refused, never executed.
+        return int(gen), (decode_state(blob, name) if blob is not None else None)
 
     def history(self, name: str) -> list[tuple[int, int, float]]:
-        return list(
-            self.conn.execute(
+        return [
+            tuple(r)
+            for r in self._read(
                 "SELECT gen, n_evals, best FROM history WHERE run = ? ORDER BY gen", (name,)
             )
-        )
+        ]
 
     # --- studies (compare) -----------------------------------------------------------------
     def save_study(self, name: str, config: dict[str, Any], result: dict[str, Any]) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self._tx(f"save comparison {name!r}") as conn:
+            conn.execute(
                 "INSERT OR REPLACE INTO studies VALUES (?, ?, ?)",
                 (name, json.dumps(config, sort_keys=True), json.dumps(result, sort_keys=True)),
             )
 
     def load_study(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        row = self.conn.execute(
-            "SELECT config, result FROM studies WHERE name = ?", (name,)
-        ).fetchone()
-        return None if row is None else (json.loads(row[0]), json.loads(row[1]))
+        rows = self._read("SELECT config, result FROM studies WHERE name = ?", (name,))
+        return None if not rows else (json.loads(rows[0][0]), json.loads(rows[0][1]))
