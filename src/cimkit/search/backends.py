@@ -13,6 +13,7 @@ for floating-point effects of batch size inside the evaluator.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -27,6 +28,25 @@ class Backend(Protocol):
     def evaluate(self, problem: Any, X: np.ndarray) -> np.ndarray: ...
 
     def close(self) -> None: ...
+
+
+#: Ray workers without a local bound (a cluster's size is not known here); chunks beyond the
+#: batch size are never made, so more only costs scheduling.
+MAX_RAY_WORKERS = 10_000
+
+
+def max_local_workers() -> int:
+    """Most local pool processes: 4 per CPU core (more only add memory and start-up time)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_workers(workers: int | None, limit: int, what: str) -> int | None:
+    """``workers`` if None or in 1..limit, else a SpecError naming --workers and the range."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not 1 <= int(workers) <= limit:
+        raise SpecError(f"--workers {workers}: allowed 1..{limit:,} ({what})")
+    return int(workers)
 
 
 def _chunks(X: np.ndarray, n: int) -> list[np.ndarray]:
@@ -55,9 +75,10 @@ class ProcessPoolBackend:
     name = "process"
 
     def __init__(self, workers: int | None = None, chunks_per_worker: int = 1) -> None:
-        import os
-
-        self.workers = workers or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        limit = max_local_workers()
+        workers = check_workers(workers, limit, f"4 x the {cores} CPU cores of this machine")
+        self.workers = workers or cores
         self.chunks_per_worker = chunks_per_worker
         self._pool: ProcessPoolExecutor | None = None
 
@@ -79,7 +100,8 @@ class RayBackend:
 
     The problem (with its accuracy function) is pickled to the workers, so user code it refers
     to must be importable there: pass ``runtime_env`` (Ray's, e.g. ``{"env_vars":
-    {"PYTHONPATH": ...}}``) for code outside installed packages.
+    {"PYTHONPATH": ...}}``) for code outside installed packages. Unpickling on the workers runs
+    code by design: connect only to a cluster you control (docs/security.md).
 
     The problem is put in Ray's object store once per backend, not once per task.
     """
@@ -99,6 +121,7 @@ class RayBackend:
             raise MissingDependencyError(
                 "the ray backend needs Ray: pip install 'cimkit[ray]'"
             ) from None
+        workers = check_workers(workers, MAX_RAY_WORKERS, "Ray tasks per generation")
         self.ray = ray
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
@@ -135,11 +158,28 @@ class RayBackend:
 def make_backend(
     name: str, problem: Any = None, address: str | None = None, workers: int | None = None
 ) -> Backend:
-    """Backend by command-line name: auto, vectorized, process or ray."""
+    """Backend by command-line name: auto, vectorized, process or ray.
+
+    Raises:
+        SpecError: unknown name, ``workers`` out of range or given to the in-process
+            vectorized backend, ``address`` without ray.
+    """
     key = name.strip().lower()
+    if key not in ("auto", "vectorized", "process", "ray"):
+        raise SpecError(f"unknown backend {name!r}; choose from auto, vectorized, process, ray")
+    if address is not None and key != "ray":
+        raise SpecError(f"--address applies to --backend ray only (backend is {key!r})")
+    chosen = key
     if key == "auto":
-        key = "vectorized" if problem is None or getattr(problem, "vectorized", True) else "process"
+        vec = problem is None or getattr(problem, "vectorized", True)
+        key = "vectorized" if vec else "process"
     if key == "vectorized":
+        if workers is not None:
+            how = " (chosen by --backend auto for this problem)" if chosen == "auto" else ""
+            raise SpecError(
+                f"--workers applies to --backend process or ray; the vectorized backend{how} "
+                "evaluates each generation in this process"
+            )
         return VectorizedBackend()
     if key == "process":
         return ProcessPoolBackend(workers)

@@ -6,6 +6,7 @@ cimkit.search`` runs them on their own.
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -15,8 +16,46 @@ import typer
 
 from cimkit.errors import SpecError
 
-STORE_HELP = "SQLite run store (one per project directory)."
+STORE_HELP = (
+    "SQLite run store (one per project directory). Data only: resuming never runs code from it."
+)
+SPACE_HELP = (
+    "Search space YAML. Data, except 'accuracy: {source: callable}', which runs Python code "
+    "from the module it names (docs/security.md)."
+)
 COMMANDS = ("space", "search", "compare", "report")
+
+#: Run and comparison names: they become folder names (report) and appear in commands.
+NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+NAME_RULE = "letters, digits, '.', '_' and '-', not starting with '.', at most 100 characters"
+# Settings stored with a run: on --resume they come from the store (only --gen may change).
+_RUN_SETTINGS = (
+    "space",
+    "name",
+    "objective",
+    "priority",
+    "algorithm",
+    "pareto",
+    "pop",
+    "seed",
+    "eta_c",
+    "eta_m",
+    "p_c",
+    "p_m",
+    "area",
+    "overwrite",
+)
+
+
+def check_name(name: str, flag: str, nested: bool = False) -> str:
+    """``name`` if it is a safe run/comparison name, else a SpecError naming ``flag``.
+
+    ``nested`` accepts ``study/method`` names (each part safe), the runs ``compare`` stores.
+    """
+    parts = name.split("/") if nested else [name]
+    if not all(NAME_RE.fullmatch(p) for p in parts):
+        raise SpecError(f"{flag} {name!r}: use {NAME_RULE}")
+    return name
 
 
 def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
@@ -94,7 +133,7 @@ def register(app: typer.Typer) -> None:
     @app.command("space")
     @user_errors
     def space_cmd(
-        space: Annotated[Path, typer.Argument(help="Search space YAML (examples/spaces/).")],
+        space: Annotated[Path, typer.Argument(help=SPACE_HELP + " Examples: examples/spaces/.")],
     ) -> None:
         """Print each sub-space's size and the joint size (powers of ten) vs the paper."""
         from rich.table import Table
@@ -124,50 +163,88 @@ def register(app: typer.Typer) -> None:
     @app.command("search")
     @user_errors
     def search_cmd(
-        space: Annotated[Path | None, typer.Argument(help="Search space YAML.")] = None,
-        name: Annotated[str, typer.Option(help="Run name in the store.")] = "search",
+        ctx: typer.Context,
+        space: Annotated[Path | None, typer.Argument(help=SPACE_HELP)] = None,
+        name: Annotated[str, typer.Option(help=f"Run name in the store ({NAME_RULE}).")] = (
+            "search"
+        ),
         resume: Annotated[
-            str | None, typer.Option(help="Continue the stored run RUN (no re-evaluation).")
+            str | None,
+            typer.Option(
+                help="Continue the stored run RUN (no re-evaluation; its stored settings are "
+                "used, only --gen may change: more generations continue it)."
+            ),
         ] = None,
         objective: Annotated[str, typer.Option(help="edap | delay | ea | priority")] = "edap",
-        priority: Annotated[str | None, typer.Option(help="a,b,c,d for 'priority'.")] = None,
+        priority: Annotated[
+            str | None, typer.Option(help="a,b,c,d in 0..1, with --objective priority only.")
+        ] = None,
         algorithm: Annotated[str, typer.Option(help="ga | nsga2")] = "ga",
         pareto: Annotated[
             str, typer.Option(help="NSGA-II metrics: 2-3 of accuracy,energy,delay,area,edap")
         ] = "accuracy,edap",
-        pop: Annotated[int, typer.Option(help="Population size P.")] = 150,
-        gen: Annotated[int, typer.Option(help="Generations G.")] = 70,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-        eta_c: Annotated[float, typer.Option(help="SBX distribution index.")] = 3.0,
-        eta_m: Annotated[float, typer.Option(help="PM distribution index.")] = 3.0,
-        p_c: Annotated[float, typer.Option(help="Crossover probability.")] = 0.95,
-        p_m: Annotated[float, typer.Option(help="Mutation probability.")] = 0.95,
+        pop: Annotated[int, typer.Option(help="Population size P (2..100,000).")] = 150,
+        gen: Annotated[int, typer.Option(help="Generations G (0..100,000).")] = 70,
+        seed: Annotated[int, typer.Option(help="Random seed (0..2^32-1).")] = 0,
+        eta_c: Annotated[float, typer.Option(help="SBX distribution index (> 0).")] = 3.0,
+        eta_m: Annotated[float, typer.Option(help="PM distribution index (> 0).")] = 3.0,
+        p_c: Annotated[float, typer.Option(help="Crossover probability (0..1).")] = 0.95,
+        p_m: Annotated[float, typer.Option(help="Mutation probability (0..1).")] = 0.95,
         area: Annotated[
             float | None, typer.Option(help="Area constraint, mm^2 (default: the space's).")
         ] = None,
         backend: Annotated[str, typer.Option(help="auto | vectorized | process | ray")] = "auto",
-        address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
-        workers: Annotated[int | None, typer.Option(help="Pool / Ray workers.")] = None,
+        address: Annotated[
+            str | None,
+            typer.Option(
+                help="Ray cluster address (--backend ray). The cluster unpickles the problem, "
+                "so it runs Python code from this process: connect only to your own cluster."
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(help="Pool / Ray workers (--backend process or ray; 1..4 x CPU cores)."),
+        ] = None,
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         report: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace a run of the same name.")] = False,
     ) -> None:
         """Run (or resume) a CIMNAS search; every generation is committed to the store."""
+        from click.core import ParameterSource
+
         from cimkit.search.backends import make_backend
         from cimkit.search.engine import Search, SearchConfig
         from cimkit.search.store import RunStore
 
-        st = RunStore(store)
+        def given(param: str) -> bool:
+            return ctx.get_parameter_source(param) not in (None, ParameterSource.DEFAULT)
+
         if resume:
+            check_name(resume, "--resume", nested=True)
+            extra = [p for p in _RUN_SETTINGS if given(p)]
+            if extra:
+                flags = ", ".join(
+                    "SPACE" if p == "space" else "--" + p.replace("_", "-") for p in extra
+                )
+                raise SpecError(
+                    f"--resume {resume}: {flags} cannot change a stored run (its settings are "
+                    "used); only --gen may be given, to run more generations"
+                )
+            st = RunStore(store, create=False)
             info = st.run_info(resume)
             meta = info["config"]
             cfg = SearchConfig.from_dict(meta["search"])
+            if given("gen") and gen != cfg.n_gen:
+                from dataclasses import replace
+
+                cfg = replace(cfg, n_gen=gen)
             space_path, area, run = meta["space"], meta.get("area_constraint_mm2"), resume
-            if info["status"] == "done":
+            if info["status"] == "done" and info["gen"] >= cfg.n_gen:
                 console.print(f"run {resume!r} is already complete", highlight=False)
         else:
             if space is None:
                 raise SpecError("give a SPACE.yaml (or --resume RUN)")
+            check_name(name, "--name")
             cfg = SearchConfig(
                 algorithm=algorithm,
                 pop_size=pop,
@@ -182,6 +259,7 @@ def register(app: typer.Typer) -> None:
                 pareto=tuple(p.strip() for p in pareto.split(",")),
             )
             space_path, run = str(space.resolve()), name
+            st = RunStore(store)
         problem = _problem(space_path, area)
         be = make_backend(backend, problem, address, workers)
         prog, make_cb = _progress()
@@ -225,15 +303,21 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @user_errors
     def compare_cmd(
-        space: Annotated[Path, typer.Argument(help="Search space YAML.")],
-        study: Annotated[str, typer.Option(help="Name of the comparison in the store.")] = (
-            "compare"
-        ),
+        space: Annotated[Path, typer.Argument(help=SPACE_HELP)],
+        study: Annotated[
+            str, typer.Option(help=f"Name of the comparison in the store ({NAME_RULE}).")
+        ] = "compare",
         objective: Annotated[str, typer.Option(help="edap | delay | ea | priority")] = "edap",
-        priority: Annotated[str | None, typer.Option(help="a,b,c,d for 'priority'.")] = None,
-        pop: Annotated[int, typer.Option(help="Population size P.")] = 150,
-        gen: Annotated[int, typer.Option(help="Generations G (split in two for 2-stage).")] = 70,
-        seed: Annotated[int, typer.Option(help="Random seed (same for every method).")] = 0,
+        priority: Annotated[
+            str | None, typer.Option(help="a,b,c,d in 0..1, with --objective priority only.")
+        ] = None,
+        pop: Annotated[int, typer.Option(help="Population size P (2..100,000).")] = 150,
+        gen: Annotated[
+            int, typer.Option(help="Generations G (0..100,000; split in two for 2-stage).")
+        ] = 70,
+        seed: Annotated[
+            int, typer.Option(help="Random seed (0..2^32-1, same for every method).")
+        ] = 0,
         area: Annotated[float | None, typer.Option(help="Area constraint, mm^2.")] = None,
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
@@ -244,6 +328,7 @@ def register(app: typer.Typer) -> None:
         from cimkit.search.engine import SearchConfig
         from cimkit.search.store import RunStore
 
+        check_name(study, "--study")
         cfg = SearchConfig(
             pop_size=pop,
             n_gen=gen,
@@ -251,6 +336,8 @@ def register(app: typer.Typer) -> None:
             objective=objective,
             priority=_floats(priority, "--priority"),
         )  # type: ignore[arg-type]
+        if gen < 2:  # two-stage and XPert-like split G into two stages of >= 1 generation
+            raise SpecError(f"--gen {gen}: compare needs >= 2 (two stages of >= 1 generation)")
         problem = _problem(str(space.resolve()), area)
         st = RunStore(store)
         prog, make_cb = _progress()
@@ -278,7 +365,10 @@ def register(app: typer.Typer) -> None:
         """Markdown + HTML report, plots and the archive as CSV/Parquet."""
         from cimkit.search.store import RunStore
 
-        _report(RunStore(store), run, out or Path("runs") / "report" / run, console)
+        # The name becomes part of the default output path: no '..' or absolute parts.
+        check_name(run, "RUN", nested=True)
+        st = RunStore(store, readonly=True)  # never creates a file; a missing store is an error
+        _report(st, run, out or Path("runs") / "report" / run, console)
 
 
 def _report(st: Any, run: str, out: Path, console: Any) -> None:
