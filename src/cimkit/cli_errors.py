@@ -258,7 +258,13 @@ def prepare_out_file(
         raise SpecError(f"{label}: is a directory; give a file name")
     if allowed and out.suffix.lower() not in allowed:
         raise SpecError(f"{label}: give a file name ending in {' or '.join(allowed)}")
-    prepare_out_dir(out.parent, f"{flag} {out.name}: folder" if flag else None)
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise SpecError(f"{label}: cannot create its folder: {short_text(str(blocker))} is a file")
+    try:
+        prepare_out_dir(out.parent, None)
+    except SpecError as exc:
+        raise SpecError(f"{label}: its folder {exc}") from None
     return out
 
 
