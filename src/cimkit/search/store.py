@@ -11,8 +11,8 @@ run killed mid-generation loses only that generation's work; ``--resume`` reload
 the algorithm state and continues from the next generation with results identical to an
 uninterrupted run.
 
-No code from data: the algorithm state is an ``.npz`` of plain numeric arrays (read with
-``allow_pickle=False``) and a JSON document: the population's X/F/G/CV arrays, per-individual
+No code from data: the algorithm state is a JSON document and raw numeric buffers (dtypes
+bool/int/float only, read with ``np.frombuffer``): the population's X/F/G/CV arrays, per-individual
 scalars (rank, crowding, generation), the generation counter and the random generator's
 ``bit_generator.state``. :func:`restore_state` rebuilds the pymoo population from them into a
 freshly set-up algorithm. A blob in any other format (e.g. a pickle written by an older cimkit,
@@ -27,14 +27,12 @@ corrupting it. A writer killed with SIGKILL leaves a row whose pid is dead: it i
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import socket
 import sqlite3
 import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,49 +109,79 @@ def _scalar_tag(v: Any) -> str:
     raise ValueError(f"cannot store a {type(v).__name__} in the algorithm state")
 
 
+def _pack(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """MAGIC, 8-byte header length, JSON header (meta + array layout), raw array bytes."""
+    layout, chunks, offset = {}, [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        layout[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset}
+        chunks.append(a.tobytes())
+        offset += a.nbytes
+    header = json.dumps({"meta": meta, "arrays": layout}).encode()
+    return b"".join([STATE_MAGIC, len(header).to_bytes(8, "little"), header, *chunks])
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """Integer arrays in the smallest integer type that holds them (genes: int8), lossless:
+    the per-individual dtype is recorded separately and restored on load."""
+    if a.dtype.kind not in "iu" or not a.size:
+        return a
+    lo, hi = int(a.min()), int(a.max())
+    for t in (np.int8, np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return a.astype(t)
+    return a
+
+
 def encode_state(algo: Any) -> bytes:
     """Bytes of a set-up pymoo GA/NSGA-II after ``tell``: numeric arrays and JSON only.
 
     Raises ValueError (a cimkit bug, not a user error) if the population holds something that
     is not a numeric array or scalar.
     """
-    pop = algo.pop
-    n = len(pop)
+    dicts = [ind.__dict__ for ind in algo.pop]
+    n = len(dicts)
     arrays: dict[str, np.ndarray] = {}
     fields: dict[str, Any] = {}
     for f in _IND_FIELDS:
-        vals = [getattr(ind, "_" + f) for ind in pop]
+        vals = [d["_" + f] for d in dicts]
         # None is pymoo's "not computed yet" (e.g. a CV that is computed lazily from G).
-        present = np.array([v is not None for v in vals], dtype=bool)
-        arrs = [np.asarray(v) for v in vals if v is not None]
-        if len({a.shape for a in arrs}) > 1 or any(a.dtype.kind not in _KINDS for a in arrs):
-            raise ValueError(f"individual field {f}: ragged or non-numeric arrays")
+        present = [v is not None for v in vals]
+        arrs = [v if isinstance(v, np.ndarray) else np.asarray(v) for v in vals if v is not None]
         dtypes = [a.dtype.str for a in arrs]
-        # Mixed dtypes (int genomes next to float ones) are stacked in a common type and cast
-        # back per individual on load, so every individual gets its own dtype again.
-        arrays["f_" + f] = np.stack(arrs) if arrs else np.zeros((0,))
-        arrays["n_" + f] = present
-        if len(set(dtypes)) <= 1:
-            fields[f] = {"dtype": dtypes[0] if dtypes else "<f8"}
-        else:
-            fields[f] = {"dtypes": dtypes}
+        kinds = {np.dtype(d).kind for d in set(dtypes)}
+        if len({a.shape for a in arrs}) > 1 or not kinds <= set(_KINDS):
+            raise ValueError(f"individual field {f}: ragged or non-numeric arrays")
+        spec: dict[str, Any] = {"dtype": dtypes[0] if dtypes else "<f8"}
+        if len(set(dtypes)) > 1:
+            # Mixed dtypes (int genomes next to float ones) are stacked in a common type and
+            # cast back per individual on load, so every individual gets its own dtype again.
+            spec = {"dtypes": dtypes}
+        if not all(present):
+            arrays["n_" + f] = np.array(present, dtype=bool)
+        if arrs and arrs[0].size:
+            arrays["f_" + f] = _narrow(np.stack(arrs))
+        else:  # the derivative fields: empty arrays, only their shape is kept
+            spec["shape"] = list(arrs[0].shape) if arrs else [0]
+        fields[f] = spec
     data: dict[str, Any] = {}
-    keys = sorted({k for ind in pop for k in ind.data}, key=str)
-    for k in keys:
+    keys = {k for d in dicts for k in d["data"]}
+    for k in sorted(keys, key=str):
         if not isinstance(k, str):
             raise ValueError(f"individual data key {k!r} is not a string")
-        present = np.array([k in ind.data for ind in pop], dtype=bool)
-        vals = [ind.data[k] for ind in pop if k in ind.data]
+        present = [k in d["data"] for d in dicts]
+        vals = [d["data"][k] for d in dicts if k in d["data"]]
         tags = [_scalar_tag(v) for v in vals]
-        values = np.array(
-            [float(v) if t == "float" else v for v, t in zip(vals, tags, strict=True)]
-        )
+        values = np.array(vals)
         if values.dtype.kind not in _KINDS:
             raise ValueError(f"individual data {k!r}: non-numeric values")
         arrays["d_" + k] = values
-        arrays["p_" + k] = present
+        if not all(present):
+            arrays["p_" + k] = np.array(present, dtype=bool)
         data[k] = {"tag": tags[0]} if len(set(tags)) == 1 else {"tags": tags}
-    evaluated = [sorted(map(str, ind.evaluated or ())) for ind in pop]
+    # Few distinct 'evaluated' sets (usually one): stored once each, with an index per individual.
+    sets: dict[frozenset[str], int] = {}
+    index = [sets.setdefault(frozenset(map(str, d["evaluated"] or ())), len(sets)) for d in dicts]
     bitgen = algo.random_state.bit_generator
     meta = {
         "format": 1,
@@ -163,20 +191,17 @@ def encode_state(algo: Any) -> bytes:
         "rng": {"bit_generator": type(bitgen).__name__, "state": bitgen.state},
         "fields": fields,
         "data": data,
-        "evaluated": evaluated,
+        "evaluated": [sorted(e) for e in sets],
     }
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    buf.write(STATE_MAGIC)
-    np.savez(buf, **arrays)  # stored, not compressed: member sizes equal the blob's (no bombs)
-    return buf.getvalue()
+    arrays["evaluated"] = np.array(index, dtype=np.int64)
+    return _pack(meta, arrays)
 
 
 def decode_state(blob: bytes, run: str) -> AlgoState:
     """Parse a state blob written by :func:`encode_state`; anything else is a CimkitError.
 
-    Only plain numeric ``.npy`` members (``allow_pickle=False``) and JSON are read, so a blob
-    planted in the store cannot run code.
+    Only JSON and raw numeric buffers of whitelisted dtypes are read (no pickle, no objects),
+    so a blob planted in the store cannot run code.
     """
     fix = f"start the run again with --overwrite (the archive of run {run!r} is intact)"
     if not isinstance(blob, bytes | bytearray | memoryview):
@@ -191,26 +216,31 @@ def decode_state(blob: bytes, run: str) -> AlgoState:
         raise CimkitError(
             f"run {run!r}: the stored algorithm state is not in cimkit's format; {fix}"
         )
-    body = blob[len(STATE_MAGIC) :]
     try:
-        with zipfile.ZipFile(io.BytesIO(body)) as zf:
-            infos = zf.infolist()
-        if any(i.compress_type != zipfile.ZIP_STORED for i in infos):
-            raise ValueError("compressed members")
-        if sum(i.file_size for i in infos) > len(body):
-            raise ValueError("members larger than the blob")
-        with np.load(io.BytesIO(body), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        pos = len(STATE_MAGIC)
+        size = int.from_bytes(blob[pos : pos + 8], "little")
+        if not 0 < size <= len(blob) - pos - 8:
+            raise ValueError("bad header length")
+        header = json.loads(blob[pos + 8 : pos + 8 + size].decode())
+        body = memoryview(blob)[pos + 8 + size :]
+        meta = header["meta"]
         if not isinstance(meta, dict) or meta.get("format") != 1:
             raise ValueError("unknown format version")
-        for k, a in arrays.items():
-            if a.dtype.kind not in _KINDS:
-                raise ValueError(f"member {k} has dtype {a.dtype}")
+        arrays: dict[str, np.ndarray] = {}
+        for name, spec in header["arrays"].items():
+            dtype = np.dtype(str(spec["dtype"]))
+            shape = tuple(int(v) for v in spec["shape"])
+            offset = int(spec["offset"])
+            if dtype.kind not in _KINDS or dtype.hasobject or any(v < 0 for v in shape):
+                raise ValueError(f"array {name}: dtype {dtype}, shape {shape}")
+            count = int(np.prod(shape, dtype=np.int64))
+            if offset < 0 or offset + count * dtype.itemsize > len(body):
+                raise ValueError(f"array {name} runs past the end of the blob")
+            arrays[name] = np.frombuffer(body, dtype, count, offset).reshape(shape)
         return AlgoState(meta, arrays)
     except CimkitError:
         raise
-    except Exception as exc:  # zipfile/numpy/json raise many types on a damaged blob
+    except Exception as exc:  # json/numpy raise many types on a damaged blob
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CimkitError(
             f"run {run!r}: the stored algorithm state is damaged ({msg}); {fix}"
@@ -242,27 +272,34 @@ def restore_state(algo: Any, state: AlgoState, run: str) -> Any:
         if sorted(meta["fields"]) != sorted(_IND_FIELDS):
             raise ValueError(f"fields {sorted(meta['fields'])}")
         for f, spec in meta["fields"].items():
-            a, present = arrays["f_" + f], arrays["n_" + f]
+            present = arrays.get("n_" + f, np.ones(n, dtype=bool))
             k = int(present.sum())
-            if present.shape != (n,) or present.dtype != bool or a.shape[0] != k:
-                raise ValueError(f"field {f} has shape {a.shape}")
-            if f in want and (k != n or a.shape[1:] != (want[f],)):
+            if present.shape != (n,) or present.dtype != bool:
+                raise ValueError(f"field {f}: mask of shape {present.shape}")
+            if "f_" + f in arrays:
+                a = arrays["f_" + f]
+            else:  # empty arrays, e.g. the derivatives
+                a = np.zeros((k, *(int(v) for v in spec["shape"])))
+                if a.size:
+                    raise ValueError(f"field {f}: no data for shape {spec['shape']}")
+            if a.shape[0] != k or (f in want and (k != n or a.shape[1:] != (want[f],))):
                 raise ValueError(f"field {f} has shape {a.shape}")
             dtypes = spec["dtypes"] if "dtypes" in spec else [spec["dtype"]] * k
-            if len(dtypes) != k or any(np.dtype(d).kind not in _KINDS for d in dtypes):
+            if len(dtypes) != k or any(np.dtype(str(d)).kind not in _KINDS for d in set(dtypes)):
                 raise ValueError(f"field {f}: bad dtypes")
             rows = iter(zip(a, dtypes, strict=True))
             for ind, p in zip(inds, present, strict=True):
                 if p:
                     row, d = next(rows)
-                    setattr(ind, "_" + f, row.astype(d, copy=True))
+                    setattr(ind, "_" + f, row.astype(str(d), copy=True))
                 else:
                     setattr(ind, "_" + f, None)
         X = arrays["f_X"]
         if not np.isfinite(X).all() or (X < problem.xl).any() or (X > problem.xu).any():
             raise ValueError("genomes outside the search box")
         for k, spec in meta["data"].items():
-            values, present = arrays["d_" + k], arrays["p_" + k]
+            values = arrays["d_" + k]
+            present = arrays.get("p_" + k, np.ones(n, dtype=bool))
             if present.shape != (n,) or values.shape != (int(present.sum()),):
                 raise ValueError(f"data {k!r} has the wrong length")
             tags = spec["tags"] if "tags" in spec else [spec["tag"]] * len(values)
@@ -270,15 +307,20 @@ def restore_state(algo: Any, state: AlgoState, run: str) -> Any:
             for ind, v, t in zip(owners, values, tags, strict=True):
                 if t in _SCALAR_TAGS:
                     ind.data[k] = _SCALAR_TAGS[t](v.item())
-                elif np.dtype(t).kind in _KINDS:
-                    ind.data[k] = np.dtype(t).type(v)
+                elif np.dtype(str(t)).kind in _KINDS:
+                    ind.data[k] = np.dtype(str(t)).type(v)
                 else:
                     raise ValueError(f"data {k!r}: type {t!r}")
-        evaluated = meta["evaluated"]
-        if len(evaluated) != n:
-            raise ValueError("evaluated list has the wrong length")
-        for ind, ev in zip(inds, evaluated, strict=True):
-            ind.evaluated = {str(e) for e in ev}
+        sets = [{str(e) for e in ev} for ev in meta["evaluated"]]
+        index = arrays["evaluated"]
+        if (
+            index.shape != (n,)
+            or index.dtype.kind != "i"
+            or not ((0 <= index) & (index < len(sets))).all()
+        ):
+            raise ValueError("evaluated index out of range")
+        for ind, i in zip(inds, index.tolist(), strict=True):
+            ind.evaluated = set(sets[i])
         rng_meta = meta["rng"]
         if rng_meta["bit_generator"] != type(algo.random_state.bit_generator).__name__:
             raise ValueError(f"random generator {rng_meta['bit_generator']!r}")
