@@ -1,0 +1,61 @@
+"""Helpers of the dashboard tests (a plain module: tests/ has no packages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
+WRITER = Path(__file__).with_name("dashboard_writer.py")
+
+
+def space_yaml(tmp_path: Path, value: float = 0.7) -> Path:
+    """A copy of the CIMNAS space whose accuracy is a constant (no predictor artifact needed).
+
+    Runs made with :func:`make_run` still get varied accuracies: they pass the proxy accuracy
+    of cimkit.search.proxies as ``accuracy_fn`` (the store keeps whatever accuracy was used).
+    """
+    text = SPACE.read_text()
+    text = text.replace(
+        "base_chip: ../chips/rram_baseline.yaml",
+        f"base_chip: {ROOT / 'examples/chips/rram_baseline.yaml'}",
+    )
+    head, _, _ = text.partition("accuracy:\n  source: predictor")
+    text = head + f"accuracy:\n  source: constant\n  value: {value}\n  note: test constant\n"
+    p = tmp_path / "space.yaml"
+    p.write_text(text)
+    return p
+
+
+def make_run(
+    store_path: Path, space_path: Path, name: str, *, meta: dict[str, Any] | None = None, **cfg: Any
+) -> Any:
+    """Run a small real search into ``store_path`` (as `cimkit search` would); its result."""
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.search.problem import CimnasProblem
+    from cimkit.search.proxies import proxy_accuracy
+    from cimkit.search.store import RunStore
+    from cimkit.space import load_space
+
+    problem = CimnasProblem(load_space(space_path), accuracy_fn=proxy_accuracy)
+    store = RunStore(store_path)
+    try:
+        config = SearchConfig(**{"pop_size": 16, "n_gen": 3, **cfg})
+        meta = {"space": str(space_path), "area_constraint_mm2": None} if meta is None else meta
+        return Search(problem, config, store=store, name=name, meta=meta).run()
+    finally:
+        store.close()
+
+
+def non_dominated(F: np.ndarray, sense: list[str]) -> set[int]:
+    """Brute-force Pareto set of the rows of ``F`` (O(N^2); an independent check)."""
+    G = F * np.array([-1.0 if s == "max" else 1.0 for s in sense])
+    out = set()
+    for i in range(len(G)):
+        dominated = ((G <= G[i]).all(axis=1) & (G < G[i]).any(axis=1)).any()
+        if not dominated:
+            out.add(i)
+    return out
