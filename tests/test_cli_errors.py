@@ -396,6 +396,13 @@ def test_generate_weights_that_are_not_an_npz(tmp_path: Path) -> None:
     np.savez(flt, fc1=np.zeros((2, 2), dtype=np.float32))
     assert "integer arrays" in _error_line(_run(*args, "--weights", flt))
     assert "file not found" in _error_line(_run(*args, "--weights", tmp_path / "none.npz"))
+    extra = tmp_path / "extra.npz"
+    np.savez(extra, **{"layers.0": np.zeros((128, 64), dtype=np.int8), "layer.2": np.zeros(2)})
+    line = _error_line(_run(*args, "--weights", extra))
+    assert "integer arrays" in line  # dtype first
+    np.savez(extra, **{"layers.0": np.zeros((128, 64), dtype=np.int8), "layer.2": np.zeros(2, int)})
+    line = _error_line(_run(*args, "--weights", extra))
+    assert "'layer.2' is not a MAC layer of mlp; layers: layers.0, layers.2, layers.4" in line
 
 
 @pytest.mark.parametrize(
@@ -560,3 +567,10 @@ def test_genome_json_file_is_read(tmp_path: Path) -> None:
     g = tmp_path / "g.json"
     g.write_text(json.dumps({"depths": [9] * 5, "kernels": 3, "expands": 3}))
     assert "depths" in _error_line(_run("predict", "--genome", g))
+
+
+def test_import_route_is_checked_before_the_model_is_built() -> None:
+    from cimkit.workload.torch_import import ROUTES
+
+    line = _error_line(_run("import", "--torch", "no_such_module:build", "--route", "jit"))
+    assert f"--route 'jit': allowed: {', '.join(ROUTES)}" in line

@@ -240,6 +240,8 @@ def import_cmd(
 
     if not torch_factory and not onnx:
         raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
+    if route not in ("auto", "export", "fx"):  # before the (slow) model build
+        raise WorkloadError(f"--route {short_repr(route)}: allowed: auto, export, fx")
     out = prepare_out_dir(out) if out is not None else None
     if not torch_factory and (input_shape or input_dtype):
         raise WorkloadError(
@@ -589,6 +591,16 @@ def generate(
     sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
     if w is None:
         w = codegen.random_weights(wl, seed)
+    else:
+        from cimkit.codegen.lowering import mac_chain
+
+        layers = [g.name for g in mac_chain(wl)]
+        unknown = sorted(set(w) - set(layers))
+        if unknown:  # most likely a misspelt layer name: its real weights would be missing
+            raise SpecError(
+                f"--weights: {short_repr(unknown[0])} is not a MAC layer of {wl.name}; "
+                f"layers: {', '.join(layers[:12])}{', ...' if len(layers) > 12 else ''}"
+            )
     x = codegen.random_inputs(wl, seed)
     shifts = codegen.calibrate_shifts(wl, w, x)
     design = codegen.generate(sched, wl, w, out, inputs=x, shifts=shifts)
