@@ -100,6 +100,35 @@ def _sandwich(rng: np.random.Generator, quantized: bool) -> list[Genome]:
     return [Genome(g.depths, g.kernels, g.expands, _random_policy(rng)) for g in gs]
 
 
+def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict:
+    """A training checkpoint written by :func:`train_supernet`, read with ``weights_only=True``.
+
+    Only tensors and plain Python values are accepted, so a replaced file cannot run code.
+
+    Raises:
+        CimkitError: the file is not such a checkpoint (one line naming the file).
+    """
+    import pickle
+
+    from cimkit.errors import CimkitError
+
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CimkitError(
+            f"{path}: not a cimkit training checkpoint (tensors and plain values only; {first}); "
+            "delete it to train from the start"
+        ) from None
+    keys = ("model", "opt", "step", "np_rng", "torch_gen", "torch_rng")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise CimkitError(
+            f"{path}: not a cimkit training checkpoint (needs keys {list(keys)}); delete it to "
+            "train from the start"
+        )
+    return state
+
+
 def train_supernet(
     net: Supernet,
     x_train: np.ndarray,
@@ -116,7 +145,8 @@ def train_supernet(
         x_train: (N, C, H, W) float32 normalized images; y_train: (N,) int64 labels.
         args: hyperparameters.
         ckpt: checkpoint written every ``args.ckpt_every`` steps and at the end (model,
-            optimizer, step, RNG states); training resumes from it.
+            optimizer, step, RNG states: tensors and plain values, loaded with
+            ``weights_only=True``); training resumes from it.
         log: progress sink (one line per checkpoint interval).
         sample: genomes per step (default: the sandwich rule); the standalone baseline passes a
             function returning only the largest subnet.
@@ -132,7 +162,7 @@ def train_supernet(
     torch.manual_seed(args.seed)
     step, elapsed_before = 0, 0.0
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = load_checkpoint(ckpt, dev)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, elapsed_before = state["step"], state.get("elapsed", 0.0)
@@ -151,6 +181,8 @@ def train_supernet(
         if ckpt is None:
             return
         tmp = ckpt.with_suffix(".tmp")
+        # Tensors and plain values only (dicts, lists, ints incl. the PCG64 128-bit state,
+        # floats, str): what torch.load(weights_only=True) accepts, so loading runs no code.
         torch.save(
             {
                 "model": net.state_dict(),
