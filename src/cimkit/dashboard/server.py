@@ -79,6 +79,9 @@ def serve(
         on_ready(url_of(sock))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl+C, then re-raises the signal: stopping is not an error.
+        pass
     finally:
         sock.close()
 
