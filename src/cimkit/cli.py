@@ -140,7 +140,9 @@ def evaluate(
     torch_factory: Annotated[
         str | None,
         typer.Option(
-            "--torch", help="PyTorch factory 'package.module:function' returning a model."
+            "--torch",
+            help="PyTorch factory 'package.module:function' returning a model; runs Python "
+            "code from that module (docs/security.md).",
         ),
     ] = None,
     out: Annotated[
@@ -207,7 +209,9 @@ def import_cmd(
     torch_factory: Annotated[
         str | None,
         typer.Option(
-            "--torch", help="PyTorch factory 'package.module:function' returning a model."
+            "--torch",
+            help="PyTorch factory 'package.module:function' returning a model; runs Python "
+            "code from that module (docs/security.md).",
         ),
     ] = None,
     onnx: Annotated[Path | None, typer.Option("--onnx", help="ONNX model file.")] = None,
@@ -422,8 +426,20 @@ def _net_args(values: list[str] | None) -> dict[str, Any]:
                         f"--net-arg {short_repr(item)}: {short_repr(p)} is not a finite number"
                     ) from None
                 conv.append(value)
+        limit = _NET_ARG_MAX.get(key, _NET_ARG_MAX_ANY)
+        if any(abs(v) > limit for v in conv):
+            raise WorkloadError(
+                f"--net-arg {short_repr(item)}: {key} must be at most {limit:,} in magnitude "
+                "(larger layers overflow the 64-bit MAC and cell counts)"
+            )
         out[key] = conv[0] if len(conv) == 1 else tuple(conv)
     return out
+
+
+#: Bounds of --net-arg values: a 8192x8192 input is ~1,300x ImageNet's 224x224 and width 64 is
+#: 64x the channels; beyond them (or 10^6 for any other size) layer counts overflow int64.
+_NET_ARG_MAX = {"resolution": 8192, "width": 64}
+_NET_ARG_MAX_ANY = 1_000_000
 
 
 def _network(network: str, net_arg: list[str] | None, weight_bits: int, act_bits: int) -> Any:
