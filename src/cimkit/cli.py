@@ -677,15 +677,17 @@ def pimhls_report(
 
 
 def _register_subcommands() -> None:
-    """Commands that live beside their packages: search (space, search, compare, report) and
-    accuracy (train supernet|predictor, predict, histograms)."""
+    """Commands that live beside their packages: search (space, search, compare, report),
+    accuracy (train supernet|predictor, predict, histograms) and dashboard."""
     from cimkit.accuracy.cli import histograms, predict, train_app
+    from cimkit.dashboard.cli import dashboard  # imports typer only; the server loads on use
     from cimkit.search.cli import register as register_search
 
     register_search(app)
     app.add_typer(train_app, name="train")
     app.command()(user_errors(predict))  # already wrapped there; user_errors is idempotent
     app.command()(user_errors(histograms))
+    app.command("dashboard")(user_errors(dashboard))
 
 
 _register_subcommands()

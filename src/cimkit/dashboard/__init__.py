@@ -14,7 +14,20 @@ Needs the ``dashboard`` extra (``pip install -e '.[dashboard]'``) only to serve.
 
 from __future__ import annotations
 
-from cimkit.dashboard.breakdown import DesignBreakdown, design_breakdown
-from cimkit.dashboard.reader import StoreReader, check_store
+from typing import Any
 
 __all__ = ["DesignBreakdown", "StoreReader", "check_store", "design_breakdown"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `cimkit --help` imports cimkit.dashboard.cli, which must not pull in the search
+    # package and numpy work of these modules.
+    if name in ("DesignBreakdown", "design_breakdown"):
+        from cimkit.dashboard import breakdown
+
+        return getattr(breakdown, name)
+    if name in ("StoreReader", "check_store"):
+        from cimkit.dashboard import reader
+
+        return getattr(reader, name)
+    raise AttributeError(name)
