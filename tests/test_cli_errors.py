@@ -574,3 +574,12 @@ def test_import_route_is_checked_before_the_model_is_built() -> None:
 
     line = _error_line(_run("import", "--torch", "no_such_module:build", "--route", "jit"))
     assert f"--route 'jit': allowed: {', '.join(ROUTES)}" in line
+
+
+@pytest.mark.parametrize("flag", ["--weight-bits", "--act-bits"])
+@pytest.mark.parametrize("value", ["0", "17"])
+def test_bit_widths_have_a_range_and_a_reason(flag: str, value: str) -> None:
+    line = _error_line(_run("evaluate", "--hw", CHIP, "--network", "vgg8", flag, value))
+    assert f"{flag} {value}: give an integer in [1, 16]" in line and "16-bit" in line
+    line = _error_line(_run("import", "--onnx", "missing.onnx", flag, value))
+    assert f"{flag} {value}" in line

@@ -53,6 +53,11 @@ def _area(value: float, flag: str = "--area-mm2") -> float:
     )
 
 
+def _bits(weight_bits: int, act_bits: int) -> None:
+    for flag, value in (("--weight-bits", weight_bits), ("--act-bits", act_bits)):
+        check_number(value, flag, 1, 16, why="the layer table holds 1- to 16-bit operands")
+
+
 def _seed(value: int, flag: str = "--seed") -> int:
     return int(check_number(value, flag, 0, MAX_SEED, why="the range of numpy's seeds"))
 
@@ -148,8 +153,8 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for designs/layers/components CSV.")
     ] = None,
-    weight_bits: Annotated[int, typer.Option(min=1, max=16, help="Weight bits, all layers.")] = 8,
-    act_bits: Annotated[int, typer.Option(min=1, max=16, help="Activation bits, all layers.")] = 8,
+    weight_bits: Annotated[int, typer.Option(help="Weight bits, all layers, 1 .. 16.")] = 8,
+    act_bits: Annotated[int, typer.Option(help="Activation bits, all layers, 1 .. 16.")] = 8,
     histograms: Annotated[
         bool,
         typer.Option(help="With --torch: measure per-layer value histograms on a real input."),
@@ -161,6 +166,7 @@ def evaluate(
     from cimkit.cost import evaluate as run
     from cimkit.specs import load_chip
 
+    _bits(weight_bits, act_bits)
     out = prepare_out_dir(out) if out is not None else None
     spec = load_chip(hw)
     wl = _load_workload(
@@ -229,8 +235,8 @@ def import_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Directory for layers.csv / layers.parquet.")
     ] = None,
-    weight_bits: Annotated[int, typer.Option(min=1, max=16, help="Weight bits, all layers.")] = 8,
-    act_bits: Annotated[int, typer.Option(min=1, max=16, help="Activation bits, all layers.")] = 8,
+    weight_bits: Annotated[int, typer.Option(help="Weight bits, all layers, 1 .. 16.")] = 8,
+    act_bits: Annotated[int, typer.Option(help="Activation bits, all layers, 1 .. 16.")] = 8,
 ) -> None:
     """Import a PyTorch model or an ONNX file and print its layer table summary.
 
@@ -244,6 +250,7 @@ def import_cmd(
 
     if not torch_factory and not onnx:
         raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
+    _bits(weight_bits, act_bits)
     if route not in ("auto", "export", "fx"):  # before the (slow) model build
         raise WorkloadError(f"--route {short_repr(route)}: allowed: auto, export, fx")
     out = prepare_out_dir(out) if out is not None else None
