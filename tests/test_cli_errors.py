@@ -161,10 +161,12 @@ def test_undecodable_text_is_one_line_exit_2() -> None:
     assert "not UTF-8 text" in _error_line(res) and "byte 3" in res.stderr
 
 
-def test_long_messages_are_bounded() -> None:
-    res = runner.invoke(_raising_app(SpecError("x" * 100_000)), ["boom"])
-    line = _error_line(res)
-    assert len(line) <= cli_errors.MAX_MESSAGE_CHARS + len("error: ") and "chars]" in line
+def test_long_messages_are_bounded_keeping_the_fix_at_the_end() -> None:
+    exc = SpecError("field.x: " + "y" * 100_000 + " give a number")
+    line = _error_line(runner.invoke(_raising_app(exc), ["boom"]))
+    assert len(line) == cli_errors.MAX_MESSAGE_CHARS + len("error: ")
+    assert line.startswith("error: field.x: yyy") and line.endswith("yyy give a number")
+    assert "chars cut]" in line
 
 
 def test_internal_error_is_exit_1_with_a_hint_and_debug_env_shows_it() -> None:

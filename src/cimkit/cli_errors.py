@@ -42,8 +42,8 @@ from cimkit.errors import CimkitError, SpecError
 
 #: Environment variable that lets internal and OS errors propagate with their traceback.
 DEBUG_ENV = "CIMKIT_DEBUG"
-#: Longest error line printed (characters); longer messages are cut with a marker.
-MAX_MESSAGE_CHARS = 400
+#: Longest error line printed (characters); longer messages are cut in the middle, marked.
+MAX_MESSAGE_CHARS = 600
 #: Longest repr of a user value quoted inside a message (characters).
 MAX_REPR_CHARS = 60
 #: Attribute set on wrapped callbacks (tests walk the app and check every command has it).
@@ -75,7 +75,11 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     line = "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
     if len(line) <= limit:
         return line
-    return f"{line[: max(limit - 20, 1)]}... [{len(line):,} chars]"
+    # Keep the head (what failed) and the tail (most messages end with how to fix it).
+    marker = f" ...[{len(line) - limit:,} chars cut]... "
+    room = max(limit - len(marker), 2)
+    head = (room * 3) // 5
+    return f"{line[:head]}{marker}{line[len(line) - (room - head) :]}"
 
 
 def _debug() -> bool:
