@@ -1,7 +1,10 @@
 """The ``cimkit`` command line: thin commands over the Python API.
 
-Every user error (bad YAML, unknown field, unsupported layer, missing file) is printed as one line
-``error: ...`` on stderr with exit code 2; no traceback.
+Every user error (bad YAML, unknown field, unsupported layer, missing file, an output folder
+that is a file, a full disk) is printed as one line ``error: ...`` on stderr with exit code 2; no
+traceback. A cimkit bug prints ``internal error: ...`` with exit code 1 (the traceback with
+``CIMKIT_DEBUG=1``). Every command goes through :func:`cimkit.cli_errors.user_errors`; a command
+that writes calls :func:`cimkit.cli_errors.prepare_out_dir` on its folder before any work.
 """
 
 from __future__ import annotations
