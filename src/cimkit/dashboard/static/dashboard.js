@@ -101,7 +101,9 @@ async function refreshRuns() {
     tr.dataset.run = r.name;
     tr.dataset.status = r.status;
     if (r.name === state.run && state.view === "run") tr.classList.add("selected");
-    tr.append(el("td", r.name, "name"));
+    const name = el("td", r.name, "name");
+    name.title = r.name; // full name when the cell cuts it
+    tr.append(name);
     const st = el("td");
     st.append(el("span", r.status, `badge status-${r.status}`));
     tr.append(st);
