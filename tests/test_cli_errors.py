@@ -585,3 +585,24 @@ def test_bit_widths_have_a_range_and_a_reason(flag: str, value: str) -> None:
     assert f"{flag} {value}: give an integer in [1, 16]" in line and "16-bit" in line
     line = _error_line(_run("import", "--onnx", "missing.onnx", flag, value))
     assert f"{flag} {value}" in line
+
+
+def test_factory_sys_exit_in_a_real_process_is_exit_2(tmp_path: Path) -> None:
+    # The console entry point, not CliRunner: SystemExit(0) must not end the process "fine".
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    (tmp_path / "quitter.py").write_text("import sys\n\ndef build():\n    sys.exit(0)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("CIMKIT_DEBUG", None)
+    code = "from cimkit.cli import main; main()"
+    argv = ["evaluate", "--hw", str(CHIP), "--torch", "quitter:build"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "error: factory quitter:build exited (SystemExit 0) while building the model"
+    )
