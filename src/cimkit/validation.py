@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from cimkit.cost.constants import TRANSISTORS, Constants, delay_factor, load_constants
 from cimkit.cost.model import evaluate
 from cimkit.specs.chip import ChipSpec
-from cimkit.specs.io import chip_from_dict
+from cimkit.specs.io import chip_from_dict, parse_yaml
 from cimkit.workload.histograms import CENTERS, LayerHistogram
 from cimkit.workload.layer import make_layer
 from cimkit.workload.table import Workload
@@ -80,7 +79,8 @@ class MacroPreset:
 
 
 def _yaml(package: str, name: str) -> Any:
-    return yaml.safe_load(resources.files(package).joinpath(name).read_text())
+    text = resources.files(package).joinpath(name).read_bytes()
+    return parse_yaml(text, f"{package}/{name}", mapping=False)
 
 
 _LEVEL = re.compile(r"output value (\d+) of (\d+)")

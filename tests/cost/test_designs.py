@@ -32,7 +32,7 @@ def _specs() -> list[ChipSpec]:
                 "name": "sram-digital",
                 "technology": {"node_nm": 22, "voltage_v": 0.8, "cycle_time_ns": 3.0},
                 "device": {"kind": "sram", "bits_per_cell": 1, "read_energy_fj": 2.5},
-                "macro": {"kind": "digital", "rows": 128, "cols": 64, "cols_per_adc": 4},
+                "macro": {"kind": "digital", "rows": 128, "cols": 64},
                 "tile": {"macros": 4, "buffer_kb": 16.0, "vector_lanes": 32},
                 "router": {"tiles": 2},
                 "chip": {"tile_groups": 3, "mode": "weight_swapping", "area_constraint_mm2": 50},
@@ -219,7 +219,9 @@ def test_from_arrays_error_uses_given_names() -> None:
 
 def test_from_arrays_digital_constraints() -> None:
     with pytest.raises(SpecError) as info:
-        DesignTable.from_arrays(ChipSpec(), {"macro_kind": ["digital"], "device": ["sram"]})
+        DesignTable.from_arrays(
+            ChipSpec(), {"macro_kind": ["digital"], "device": ["sram"], "bits_per_cell": [4]}
+        )
     _assert_message(str(info.value), "design-0", "bits_per_cell", "4", "digital")
     with pytest.raises(SpecError) as info:
         DesignTable.from_arrays(

@@ -108,6 +108,10 @@ def random_designs(n: int, seed: int = 0) -> DesignTable:
         "mode": rng.choice(["weight_stationary", "weight_swapping"], n),
         "area_constraint_mm2": np.where(rng.random(n) < 0.3, rng.uniform(1, 200, n), np.nan),
     }
+    # Only possible designs: an SRAM cell holds 1 bit, an MRAM cell 2; digital inputs are serial.
+    most = np.select([arrays["device"] == "sram", arrays["device"] == "mram"], [1, 2], 8)
+    arrays["bits_per_cell"] = np.minimum(arrays["bits_per_cell"], most)
+    arrays["input_bits_per_cycle"] = np.where(digital, 1, arrays["input_bits_per_cycle"])
     return DesignTable.from_arrays(ChipSpec(), arrays)
 
 

@@ -36,7 +36,9 @@ def _custom_spec() -> ChipSpec:
                 "write_latency_ns": 1.5,
             },
             "macro": {
-                "kind": "digital",
+                # Analog: a digital macro has no ADC to set (adc_bits, cols_per_adc are refused).
+                "kind": "analog",
+                "readout": "flash",
                 "rows": 128,
                 "cols": 64,
                 "adc_bits": 6,

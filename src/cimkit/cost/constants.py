@@ -12,7 +12,6 @@ from importlib import resources
 from typing import Any, get_args
 
 import numpy as np
-import yaml
 
 from cimkit.specs.chip import (
     DeviceKind,
@@ -65,7 +64,9 @@ def _constants_text() -> str:
 @lru_cache(maxsize=1)
 def load_constants() -> Constants:
     """Read the packaged constants file (cached)."""
-    return parse_constants(yaml.safe_load(_constants_text()))
+    from cimkit.specs.io import parse_yaml
+
+    return parse_constants(parse_yaml(_constants_text(), "cimkit/data/constants.yaml"))
 
 
 def parse_constants(raw: dict[str, Any]) -> Constants:

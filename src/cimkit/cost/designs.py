@@ -26,7 +26,15 @@ from cimkit.cost.constants import (
     load_constants,
 )
 from cimkit.errors import SpecError
-from cimkit.specs.chip import NODES_NM, ChipSpec
+from cimkit.specs.chip import (
+    DEFAULT_BITS_PER_CELL,
+    MAX_BITS_PER_CELL,
+    NODES_NM,
+    Bounds,
+    ChipSpec,
+    field_bounds,
+    unused_fields,
+)
 
 #: Flat parameter name -> (dotted spec path, categories or None).
 PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
@@ -123,11 +131,13 @@ class DesignTable:
         """Design ``i`` as a :class:`ChipSpec` (inverse of :meth:`from_specs`)."""
         data = (base or ChipSpec()).model_dump()
         data["name"] = self.names[i]
+        kinds = {}
         for name, (path, cats) in PARAMS.items():
             v = self.values[name][i]
             section, field = path.split(".")
             if cats:
                 data[section][field] = cats[int(v)]
+                kinds[name] = cats[int(v)]
             elif np.isnan(v):
                 data[section][field] = None
             elif isinstance(data[section][field], bool):
@@ -136,6 +146,12 @@ class DesignTable:
                 data[section][field] = int(v)
             else:
                 data[section][field] = float(v)
+        # A table has every column for every design; the spec of a design leaves the ones its
+        # kinds do not use (e.g. adc_bits of a digital macro) at their defaults, as YAML must.
+        for path in unused_fields(kinds["macro_kind"], kinds["device"]):
+            section, field = path.split(".")
+            sub = ChipSpec.model_fields[section].annotation
+            data[section][field] = sub.model_fields[field].default  # type: ignore[union-attr]
         return ChipSpec.model_validate(data)
 
     @classmethod
@@ -188,6 +204,13 @@ class DesignTable:
             values["input_encoding"] = np.where(
                 serial & multi, float(ENCODINGS.index("pulse_count")), values["input_encoding"]
             )
+        # ... and bits per cell follow a device kind other than the base's (as in a YAML spec
+        # that gives only device.kind: an SRAM cell cannot hold the rram default of 4 bits).
+        if "device" in arrays and "bits_per_cell" not in arrays:
+            dev = values["device"]
+            for kind, bits in DEFAULT_BITS_PER_CELL.items():
+                other = (dev == DEVICES.index(kind)) & (kind != base.device.kind)
+                values["bits_per_cell"] = np.where(other, float(bits), values["bits_per_cell"])
         if "macro_kind" in arrays and "readout" not in arrays:
             digital = values["macro_kind"] == MACRO_KINDS.index("digital")
             tree = float(READOUTS.index("adder_tree"))
@@ -249,34 +272,17 @@ def resolve_defaults(
 def _field_bounds() -> dict[str, tuple[str, float, float, bool, bool, bool]]:
     """Per flat parameter: (dotted path, low, high, low inclusive, high inclusive, integer).
 
-    Read from the pydantic field metadata of :class:`ChipSpec`, so the vectorized checks below
-    can never drift from what a YAML spec accepts.
+    Read from the pydantic field metadata of :class:`ChipSpec`
+    (:func:`cimkit.specs.chip.field_bounds`), so the vectorized checks below can never drift
+    from what a YAML spec accepts.
     """
-    import annotated_types as at
-
     out = {}
     for name, (path, cats) in PARAMS.items():
         if cats:
             out[name] = (path, 0, len(cats) - 1, True, True, True)
             continue
-        section, field = path.split(".")
-        sub = ChipSpec.model_fields[section].annotation
-        info = sub.model_fields[field]  # type: ignore[union-attr]
-        lo, hi, lo_inc, hi_inc = -np.inf, np.inf, True, True
-        for meta in info.metadata:
-            if isinstance(meta, at.Ge):
-                lo, lo_inc = float(meta.ge), True
-            elif isinstance(meta, at.Gt):
-                lo, lo_inc = float(meta.gt), False
-            elif isinstance(meta, at.Le):
-                hi, hi_inc = float(meta.le), True
-            elif isinstance(meta, at.Lt):
-                hi, hi_inc = float(meta.lt), False
-        is_int = "int" in str(info.annotation) and "float" not in str(info.annotation)
-        is_bool = info.annotation is bool
-        if is_bool:
-            lo, hi, is_int = 0.0, 1.0, True
-        out[name] = (path, lo, hi, lo_inc, hi_inc, is_int)
+        b = field_bounds(ChipSpec, path)
+        out[name] = (path, b.lo, b.hi, b.lo_inclusive, b.hi_inclusive, b.integer)
     return out
 
 
@@ -308,6 +314,11 @@ def validate_table(t: DesignTable) -> None:
         v = t.values[name]
         unset = np.isnan(v)
         bad = unset if name not in _OPTIONAL else np.zeros_like(unset)
+        # inf is never a setting (every field has a finite bound; this says so in words).
+        described = Bounds(lo, hi, lo_inc, hi_inc, is_int).describe()
+        inf = np.isinf(v)
+        if inf.any():
+            fail(name, inf, described)
         with np.errstate(invalid="ignore"):
             bad = bad | ~unset & ((v < lo) if lo_inc else (v <= lo))
             bad = bad | ~unset & ((v > hi) if hi_inc else (v >= hi))
@@ -315,12 +326,7 @@ def validate_table(t: DesignTable) -> None:
                 bad = bad | ~unset & (v != np.round(v))
         if bad.any():
             cats = PARAMS[name][1]
-            kind = "integers" if is_int else "values"
-            allowed = (
-                f"one of {list(cats)}"
-                if cats
-                else f"{kind} {'>=' if lo_inc else '>'} {lo:g} and {'<=' if hi_inc else '<'} {hi:g}"
-            )
+            allowed = f"one of {list(cats)}" if cats else described
             fail(name, bad, allowed)
     bad = ~np.isin(t.values["node_nm"], NODES_NM)
     if bad.any():
@@ -335,6 +341,16 @@ def validate_table(t: DesignTable) -> None:
     bad = digital & (t.values["device"] == DEVICES.index("rram"))
     if bad.any():
         fail("device", bad, "sram or mram for a digital macro")
+    for kind, most in MAX_BITS_PER_CELL.items():
+        bad = (t.values["device"] == DEVICES.index(kind)) & (t.values["bits_per_cell"] > most)
+        if bad.any():
+            fail("bits_per_cell", bad, f"at most {most} for a {kind} cell")
+    bad = digital & (t.values["input_bits_per_cycle"] != 1)
+    if bad.any():
+        fail("input_bits_per_cycle", bad, "1 for a digital macro (bit-serial inputs)")
+    bad = digital & (t.values["input_encoding"] != ENCODINGS.index("bit_serial"))
+    if bad.any():
+        fail("input_encoding", bad, "bit_serial for a digital macro")
     tree = t.values["readout"] == READOUTS.index("adder_tree")
     bad = digital != tree
     if bad.any():

@@ -8,12 +8,13 @@ Every dimension is a :class:`Choice` over an ordered tuple of values. A genome i
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from cimkit.errors import SpecError
+from cimkit.errors import SpecError, short_repr
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,16 @@ class Choice:
     def __post_init__(self) -> None:
         if not self.values:
             raise SpecError(f"{self.subspace}.{self.name}: needs at least one value")
+        # A genome indexes the values, so NaN/inf would reach the cost model as a "design".
+        bad = [v for v in self.values if not math.isfinite(float(v))]
+        if bad:
+            raise SpecError(f"{self.subspace}.{self.name}: values must be finite, got {bad[:3]}")
         if len(set(self.values)) != len(self.values):
-            raise SpecError(f"{self.subspace}.{self.name}: duplicate values {list(self.values)}")
+            dupes = sorted(v for v, k in Counter(self.values).items() if k > 1)
+            raise SpecError(
+                f"{self.subspace}.{self.name}: duplicate values {short_repr(dupes)}; list each "
+                "value once"
+            )
 
     @property
     def median_index(self) -> int:
@@ -46,7 +55,7 @@ class Choice:
         for i, v in enumerate(self.values):
             if math.isclose(float(v), float(value)):
                 return i
-        raise SpecError(f"{self.name}: {value!r} is not among {list(self.values)}")
+        raise SpecError(f"{self.name}: {value!r} is not among {short_repr(list(self.values))}")
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from cimkit.errors import SpecError
+from cimkit.errors import SpecError, short_repr
 from cimkit.space.dims import Choice
+from cimkit.specs.chip import type_bounds
 from cimkit.workload.table import LayerArrays
+
+# Value types of the model and quantization lists, bounds with their reasons. The YAML models
+# of cimkit.space.spec use them as list element types and the family constructors below check
+# with the same bounds (type_bounds), so a space built in Python meets the rules of a YAML one.
+#: Quantization bits of a weight or input: 16 is beyond any CIM precision searched (8 is the
+#: baseline); at least 1.
+BitWidth = Annotated[int, Field(ge=1, le=16, description="Weight/input bits, 1..16.")]
+#: Depthwise kernel size (odd): 15 is beyond any mobile network's kernel (OFA uses 3..7).
+Kernel = Annotated[int, Field(ge=1, le=15, description="Depthwise kernel, odd, 1..15.")]
+#: Blocks per stage: 64 is beyond ResNet-152's longest stage (36 blocks).
+Depth = Annotated[int, Field(ge=1, le=64, description="Blocks per stage, 1..64.")]
+#: Expansion: an integer ratio 1..16 (ofa_mobilenetv2) or a bottleneck ratio in (0, 1]
+#: (resnet50); the family checks its own range.
+Expand = Annotated[float, Field(gt=0, le=16, description="Expansion ratio, > 0 and <= 16.")]
+#: ofa_mobilenetv2 expansion: a whole channel multiple, 1..16 (OFA uses 3, 4, 6).
+OfaExpand = Annotated[int, Field(ge=1, le=16, description="Expansion ratio, integer 1..16.")]
+#: Width multiplier: > 0; 4x the widths is 16x the weights (ResNet50: 400 M), beyond any chip.
+Width = Annotated[float, Field(gt=0, le=4, description="Width multiplier, > 0 and <= 4.")]
+
+
+def check_values(field: str, values: Sequence[Any], tp: Any, hi: float | None = None) -> None:
+    """SpecError naming ``field`` unless ``values`` is a non-empty list inside the bounds of the
+    annotated type ``tp`` (finite, whole where ``tp`` is int; ``hi`` tightens the upper bound)."""
+    b = type_bounds(tp)
+    if hi is not None:
+        b = type(b)(b.lo, hi, b.lo_inclusive, True, b.integer)
+    if len(values) == 0:
+        raise SpecError(f"{field}: give at least one value")
+    bad = []
+    for v in values:
+        try:
+            ok = not isinstance(v, bool) and b.contains(v)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(v)
+    if bad:
+        raise SpecError(f"{field}: {short_repr(bad)} not allowed; use {b.describe()}")
+
 
 #: Bit genes of a block slot (shared with cimkit.accuracy.encoding.BIT_GENES).
 BIT_GENES: tuple[str, ...] = ("dw_w", "dw_a", "pw_w", "pw_a")
@@ -68,20 +110,17 @@ class OfaMobileNetV2:
         resolution: int = 224,
         num_classes: int = 1000,
     ) -> None:
+        # Checked before int(): 3.5 must be refused, not truncated to 3.
+        check_values("model.depths", depths, Depth, hi=MAX_DEPTH)
+        check_values("model.kernels", kernels, Kernel)
+        check_values("model.expands", expands, OfaExpand)
+        check_values("quantization.bits", bits, BitWidth)
         self.depths = tuple(int(v) for v in depths)
         self.kernels = tuple(int(v) for v in kernels)
         self.expands = tuple(int(v) for v in expands)
         self.bits = tuple(int(v) for v in bits)
         self.resolution = int(resolution)
         self.num_classes = int(num_classes)
-        for field, vals, lo, hi in (
-            ("model.depths", self.depths, 1, MAX_DEPTH),
-            ("model.kernels", self.kernels, 1, 15),
-            ("model.expands", self.expands, 1, 16),
-            ("quantization.bits", self.bits, 1, 16),
-        ):
-            if not vals or min(vals) < lo or max(vals) > hi:
-                raise SpecError(f"{field}: values must lie in {lo}..{hi}, got {list(vals)}")
         if any(k % 2 == 0 for k in self.kernels):
             raise SpecError(f"model.kernels: must be odd, got {list(self.kernels)}")
 
@@ -189,14 +228,18 @@ class ResNet50:
     ) -> None:
         if len(depths) != 4 or any(not isinstance(d, list | tuple) for d in depths):
             raise SpecError("model.depths: resnet50 needs 4 lists (choices per stage)")
+        for s, d in enumerate(depths):
+            check_values(f"model.depths[{s}]", d, Depth)
+        # A bottleneck's middle is at most as wide as its output (OFA-ResNet50: 0.2..0.35).
+        check_values("model.expands", expands, Expand, hi=1.0)
+        check_values("model.widths", widths, Width)
+        check_values("quantization.bits", bits, BitWidth)
         self.depths = tuple(tuple(int(v) for v in d) for d in depths)
         self.expands = tuple(float(v) for v in expands)
         self.widths = tuple(float(v) for v in widths)
         self.bits = tuple(int(v) for v in bits)
         self.resolution = int(resolution)
         self.num_classes = int(num_classes)
-        if min(min(d) for d in self.depths) < 1:
-            raise SpecError("model.depths: every depth must be >= 1")
 
     def model_dims(self) -> list[Choice]:
         dims = [Choice(f"depth_s{s}", self.depths[s], "model") for s in range(4)]

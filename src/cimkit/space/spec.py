@@ -3,6 +3,12 @@
 ``load_space(path)`` validates the file (unknown fields, bad values and impossible combinations
 fail with one line naming the field) and returns a :class:`SearchSpace`. See examples/spaces/ and
 docs/search.md for the format.
+
+Every value list is non-empty, ascending where it is a hardware list, without repeats, and every
+value finite and inside its bounds: the model/quantization element types of
+:mod:`cimkit.space.families` and, for hardware parameters, the chip spec's own field bounds
+(through :meth:`~cimkit.cost.designs.DesignTable.from_arrays` and the spec's cross-field checks on
+the base chip).
 """
 
 from __future__ import annotations
@@ -13,16 +19,29 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cimkit.errors import SpecError
+from cimkit.errors import SpecError, clip, short_repr
 from cimkit.space.dims import Choice, JointSpace, SubSpace
-from cimkit.space.families import OfaMobileNetV2, ResNet50
-from cimkit.specs.chip import ChipSpec
+from cimkit.space.families import (
+    BitWidth,
+    Depth,
+    Expand,
+    Kernel,
+    OfaMobileNetV2,
+    ResNet50,
+    Width,
+)
+from cimkit.specs.chip import Chip, ChipSpec, field_bounds, unused_fields
+
+#: The area budget takes the chip spec's own bounds (chip.area_constraint_mm2).
+_AREA = field_bounds(Chip, "area_constraint_mm2")
+assert not _AREA.lo_inclusive and _AREA.hi_inclusive  # the Field below is gt/le
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # As the chip spec: finite numbers, no bool/str -> number, no float -> int.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class ModelSpace(_Strict):
@@ -30,25 +49,38 @@ class ModelSpace(_Strict):
     ``resnet50``: ``depths`` (4 lists, one per stage), ``expands`` (ratios), ``widths``."""
 
     family: Literal["ofa_mobilenetv2", "resnet50"]
-    resolution: Annotated[int, Field(ge=8, le=2048, description="Input height = width, px.")] = 224
-    num_classes: Annotated[int, Field(ge=2, description="Classifier outputs.")] = 1000
-    depths: list[int] | list[list[int]]
-    kernels: list[int] | None = None
-    expands: list[float]
-    widths: list[float] | None = None
+    resolution: Annotated[
+        int, Field(ge=8, le=2048, description="Input height = width, px (2048: beyond any CNN).")
+    ] = 224
+    num_classes: Annotated[
+        int,
+        Field(
+            ge=2, le=100_000, description="Classifier outputs (ImageNet-21k has 21,841 classes)."
+        ),
+    ] = 1000
+    depths: (
+        Annotated[list[Depth], Field(min_length=1)]
+        | Annotated[list[Annotated[list[Depth], Field(min_length=1)]], Field(min_length=1)]
+    )
+    kernels: Annotated[list[Kernel], Field(min_length=1)] | None = None
+    expands: Annotated[list[Expand], Field(min_length=1)]
+    widths: Annotated[list[Width], Field(min_length=1)] | None = None
 
 
 class QuantizationSpace(_Strict):
     """S_Q: the bit widths every quantization gene may take."""
 
-    bits: Annotated[list[int], Field(min_length=1)]
+    bits: Annotated[list[BitWidth], Field(min_length=1)]
 
 
 class HardwareSpace(_Strict):
     """S_H: a base chip (path relative to the YAML file) and value lists of flat parameters."""
 
-    base_chip: str
-    area_constraint_mm2: Annotated[float | None, Field(gt=0)] = 800.0
+    base_chip: Annotated[str, Field(min_length=1)]
+    area_constraint_mm2: Annotated[
+        float | None,
+        Field(gt=_AREA.lo, le=_AREA.hi, description="Area budget, mm^2 (chip spec's bounds)."),
+    ] = 800.0
     params: dict[str, Annotated[list[float], Field(min_length=1)]]
 
 
@@ -56,23 +88,27 @@ class AccuracySource(_Strict):
     """Where accuracy comes from: the shipped predictor, a stated constant or a user callable."""
 
     source: Literal["predictor", "constant", "callable"] = "predictor"
-    value: Annotated[float | None, Field(gt=0, le=1)] = None
-    callable: str | None = None
+    value: Annotated[float | None, Field(gt=0, le=1, description="Top-1 accuracy, 0..1.")] = None
+    callable: Annotated[str | None, Field(max_length=200)] = None
     note: str = ""
+
+
+#: log10 of a space size: >= 0 (one design) and <= 1e6 (far beyond any space written down).
+_Log10 = Annotated[float | None, Field(ge=0, le=1e6)]
 
 
 class PaperSizes(_Strict):
     """The paper's sub-space sizes as log10 (for ``cimkit space``)."""
 
-    model: float | None = None
-    quantization: float | None = None
-    hardware: float | None = None
-    joint: float | None = None
+    model: _Log10 = None
+    quantization: _Log10 = None
+    hardware: _Log10 = None
+    joint: _Log10 = None
     notes: str = ""
 
 
 class SpaceSpec(_Strict):
-    name: str
+    name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
     model: ModelSpace
     quantization: QuantizationSpace
@@ -122,7 +158,7 @@ def load_space(path: str | Path) -> SearchSpace:
 def build_space(spec: SpaceSpec, base_dir: Path = Path("."), source: str = "space") -> SearchSpace:
     """The :class:`SearchSpace` of a validated spec (checks that need more than one field)."""
     from cimkit.cost.designs import PARAMS, DesignTable
-    from cimkit.specs.io import load_chip
+    from cimkit.specs.io import format_validation_error, load_chip
 
     m = spec.model
     try:
@@ -183,19 +219,35 @@ def build_space(spec: SpaceSpec, base_dir: Path = Path("."), source: str = "spac
     if not chip_path.is_absolute():
         chip_path = base_dir / chip_path
     base = load_chip(chip_path)
+    unused = unused_fields(base.macro.kind, base.device.kind)
     hw_dims = []
     for name, values in spec.hardware.params.items():
-        field = f"{source}: hardware.params.{name}"
+        field = f"{source}: hardware.params.{clip(name, 40)}"
         if name not in PARAMS or PARAMS[name][1] is not None:
             numeric = sorted(k for k, v in PARAMS.items() if v[1] is None)
             raise SpecError(f"{field}: unknown or categorical parameter; allowed: {numeric}")
+        if PARAMS[name][0] in unused:
+            raise SpecError(
+                f"{field}: {PARAMS[name][0]} is not used by the base chip ({base.macro.kind} "
+                f"macro, {base.device.kind} cells), so every value would give the same design; "
+                "remove the parameter or change the base chip"
+            )
         if sorted(values) != list(values):
             raise SpecError(f"{field}: list the values in ascending order")
+        repeated = sorted({a for a, b in zip(values, values[1:], strict=False) if a == b})
+        if repeated:
+            raise SpecError(f"{field}: {short_repr(repeated)} listed twice; list each value once")
         try:
-            DesignTable.from_arrays(base, {name: np.asarray(values, dtype=float)})
+            table = DesignTable.from_arrays(base, {name: np.asarray(values, dtype=float)})
+            # The table checks bounds and the vectorized cross-field rules; the spec of every
+            # value also passes the chip spec's own checks (the search writes these specs out).
+            for i in range(len(table)):
+                table.spec(i, base)
+            hw_dims.append(Choice(name, tuple(float(v) for v in values), "hardware"))
         except SpecError as exc:
             raise SpecError(f"{field}: {exc}") from None
-        hw_dims.append(Choice(name, tuple(float(v) for v in values), "hardware"))
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(exc, field)) from None
     if not hw_dims:
         raise SpecError(f"{source}: hardware.params: give at least one parameter")
     try:
