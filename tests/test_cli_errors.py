@@ -606,3 +606,19 @@ def test_factory_sys_exit_in_a_real_process_is_exit_2(tmp_path: Path) -> None:
     assert proc.stderr.strip() == (
         "error: factory quitter:build exited (SystemExit 0) while building the model"
     )
+
+
+def test_histograms_images_beyond_the_split(tmp_path: Path) -> None:
+    args = ["histograms", "--genome", json.dumps(GENOME), "--data", "synthetic"]
+    line = _error_line(_run(*args, "--images", "300", "--out", tmp_path / "h.npz"))
+    assert "--images 300: the synthetic validation split has 200 images" in line
+
+
+@pytest.mark.slow
+def test_histograms_creates_missing_parents_of_out(tmp_path: Path) -> None:
+    args = ["histograms", "--genome", json.dumps(GENOME), "--data", "synthetic"]
+    out = tmp_path / "new" / "deeper" / "h.npz"
+    res = _run(*args, "--images", "8", "--out", out)
+    assert res.exit_code == 0, res.output
+    with np.load(out) as data:
+        assert any(k.endswith("/inputs") for k in data.files)
