@@ -122,8 +122,9 @@ def test_dashboard_in_chromium(two_runs, tmp_path) -> None:
             assert page.locator("#designs tbody tr").count() == 1
             page.click(f'#designs tbody tr[data-design="{best}"]')
 
-            # The design's breakdown: four charts, chip parameters, layers.
-            for chart in ("layer-energy", "layer-latency", "component-energy", "component-area"):
+            # The design's breakdown: five charts, chip parameters, layers.
+            charts = ("layer-energy", "layer-latency", "layer-xbars", "component-energy")
+            for chart in (*charts, "component-area"):
                 page.wait_for_selector(f"#breakdown-{chart} .main-svg")
             design = api(url, f"api/design?run={GA_RUN}&idx={best}")
             rows_param = next(p for p in design["chip"] if p["name"] == "rows")

@@ -123,6 +123,8 @@ def test_design_breakdown_endpoint(client, stored, two_runs) -> None:
     assert sum(d["area_by_component_mm2"].values()) == pytest.approx(
         res.archive.M[i, COL["area_mm2"]], rel=1e-9
     )
+    used = sum(layer["xbars"] for layer in net["layers"])
+    assert 0 < used <= net["xbars_available"]  # weight-stationary and feasible: it fits
     ratios = d["constraints"]
     assert 0 < ratios["g_area"] <= 1 and 0 < ratios["g_fit"] <= 1  # feasible design
     infeasible = int(np.flatnonzero(~feasible(res.archive.M))[0])

@@ -219,8 +219,19 @@ def designs_json(reader: StoreReader, name: str) -> dict[str, Any]:
             data.append(values[g] if n else np.zeros(0))
     except CimkitError as exc:
         genes_note = str(exc)
-    rows = [list(r) for r in zip(*(d.tolist() for d in data), strict=True)] if n else []
-    return clean({"run": name, "columns": cols, "rows": rows, "genes_note": genes_note})
+    # Column by column (10,000 designs x 20 columns: a per-value clean() would take seconds).
+    rows = [list(r) for r in zip(*(_json_column(d) for d in data), strict=True)] if n else []
+    return {"run": name, "columns": clean(cols), "rows": rows, "genes_note": genes_note}
+
+
+def _json_column(a: np.ndarray) -> list[Any]:
+    """A column as Python values; non-finite floats (inf scores) as None."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f":
+        return a.tolist()
+    out = a.astype(object)
+    out[~np.isfinite(a)] = None
+    return [None if v is None else float(v) for v in out]
 
 
 def design_json(reader: StoreReader, name: str, idx: int) -> dict[str, Any]:
@@ -274,6 +285,7 @@ def design_json(reader: StoreReader, name: str, idx: int) -> dict[str, Any]:
                 "weights": sum(r["weights"] for r in layers),
                 "columns": [{"key": k, "label": v} for k, v in LAYER_COLUMNS.items()],
                 "layers": layers,
+                "xbars_available": b.xbars_available,
             },
             "components": b.layer_components,
             "energy_by_component_j": b.energy_by_component,
@@ -336,9 +348,11 @@ def create_app(store: str | Path, timeout_s: float = 5.0) -> Any:
     js = plotly_js()
 
     class CleanJSON(JSONResponse):
+        # The builders return clean() data; allow_nan=False turns a stray NaN into an error
+        # instead of invalid JSON, and numpy values left anywhere go through clean().
         def render(self, content: Any) -> bytes:
             return json.dumps(
-                clean(content), allow_nan=False, separators=(",", ":"), ensure_ascii=False
+                content, allow_nan=False, separators=(",", ":"), ensure_ascii=False, default=clean
             ).encode()
 
     def answer(fn: Any, *args: Any) -> Response:

@@ -78,9 +78,10 @@ class DesignBreakdown:
         searched: names of the chip parameters that are hardware genes of the space.
         genes: subspace -> list of (gene, value, active) (inactive genes change nothing).
         layers: one dict per existing layer: name, op, shape columns, bits, latency_s,
-            energy_j (total) and energy per component.
+            energy_j (total), energy per component and xbars (crossbars it occupies).
         energy_by_component, area_by_component: component -> J / mm^2.
         layer_components: energy components in column order.
+        xbars_available: crossbars on the chip (layers' ``xbars`` are out of this).
     """
 
     metrics: np.ndarray
@@ -93,6 +94,7 @@ class DesignBreakdown:
     layer_components: list[str]
     family: str
     feasible_reason: str
+    xbars_available: int
 
 
 def design_breakdown(
@@ -142,6 +144,10 @@ def design_breakdown(
         row: dict[str, Any] = {"slot": int(j), "name": names[j], "op": OPS[int(op[j])]}
         row.update({k: int(cols[k][j]) for k in LAYER_COLUMNS})
         row["latency_s"] = float(ev.layer_latency[0, j])
+        if ev.layer_xbars is not None and ev.layer_replication is not None:
+            # Crossbars the layer occupies (one copy x copies): its share of the chip's arrays,
+            # the per-layer view of area (the cost model's area is per chip, not per layer).
+            row["xbars"] = int(ev.layer_xbars[0, j] * ev.layer_replication[0, j])
         row["energy"] = {k: float(energy[k][j]) for k in comps}
         row["energy_j"] = float(sum(row["energy"].values()))
         layers.append(row)
@@ -156,6 +162,7 @@ def design_breakdown(
         layer_components=comps,
         family=space.family.name,
         feasible_reason=str(ev.reasons[0]),
+        xbars_available=int(ev.metrics["xbars_available"][0]),
     )
 
 

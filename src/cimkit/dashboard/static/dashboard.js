@@ -462,18 +462,27 @@ function renderDesign(d) {
   const names = layers.map((l) => `${l.name} (${l.op})`);
   const energyTraces = d.components
     .filter((k) => layers.some((l) => l.energy[k] > 0))
-    .map((k) => ({ x, y: layers.map((l) => l.energy[k]), name: k, type: "bar", text: names, hovertemplate: `%{text}<br>${k}: %{y:.3s}J<extra></extra>` }));
+    .map((k) => ({ x, y: layers.map((l) => l.energy[k]), name: k, type: "bar", text: names, textposition: "none", hovertemplate: `%{text}<br>${k}: %{y:.3s}J<extra></extra>` }));
   const base = { margin: { l: 60, r: 15, t: 35, b: 40 } };
   Plotly.react($("breakdown-layer-energy"), energyTraces, {
     ...base, barmode: "stack", title: { text: "Energy per layer and component", font: { size: 14 } },
     xaxis: { title: { text: "layer" } }, yaxis: { title: { text: "energy (J)" }, tickformat: ".2s" },
   }, PLOT_CONFIG);
   Plotly.react($("breakdown-layer-latency"), [{
-    x, y: layers.map((l) => l.latency_s), type: "bar", text: names, name: "busy time",
+    x, y: layers.map((l) => l.latency_s), type: "bar", text: names, textposition: "none", name: "busy time",
     marker: { color: "#5b8bd9" }, hovertemplate: "%{text}<br>%{y:.3s}s<extra></extra>",
   }], {
     ...base, title: { text: "Busy time per layer", font: { size: 14 } },
     xaxis: { title: { text: "layer" } }, yaxis: { title: { text: "latency (s)" }, tickformat: ".2s" },
+  }, PLOT_CONFIG);
+  const avail = net.xbars_available;
+  Plotly.react($("breakdown-layer-xbars"), [{
+    x, y: layers.map((l) => l.xbars || 0), type: "bar", text: names, textposition: "none", name: "crossbars",
+    customdata: layers.map((l) => (100 * (l.xbars || 0)) / Math.max(avail, 1)),
+    marker: { color: "#8a6fcf" }, hovertemplate: "%{text}<br>%{y} crossbars (%{customdata:.3g} % of the chip)<extra></extra>",
+  }], {
+    ...base, title: { text: `Crossbars per layer (of ${avail} on the chip: the layers' share of the array area)`, font: { size: 14 } },
+    xaxis: { title: { text: "layer" } }, yaxis: { title: { text: "crossbars" } },
   }, PLOT_CONFIG);
   const ec = Object.entries(d.energy_by_component_j).filter(([, v]) => v > 0);
   Plotly.react($("breakdown-component-energy"), [{
@@ -490,7 +499,7 @@ function renderDesign(d) {
   const head = el("tr");
   head.append(el("th", "#"), el("th", "layer", "text"), el("th", "op", "text"));
   for (const col of net.columns) head.append(el("th", col.label));
-  head.append(el("th", "busy time"), el("th", "energy"));
+  head.append(el("th", "crossbars"), el("th", "busy time"), el("th", "energy"));
   thead.replaceChildren(head);
   const tbody = $("layers").querySelector("tbody");
   tbody.replaceChildren();
@@ -498,7 +507,7 @@ function renderDesign(d) {
     const tr = el("tr");
     tr.append(el("td", i), el("td", l.name, "text"), el("td", l.op, "text"));
     for (const col of net.columns) tr.append(el("td", fmt(l[col.key])));
-    tr.append(el("td", si(l.latency_s, "s")), el("td", si(l.energy_j, "J")));
+    tr.append(el("td", fmt(l.xbars)), el("td", si(l.latency_s, "s")), el("td", si(l.energy_j, "J")));
     tbody.append(tr);
   });
 }
