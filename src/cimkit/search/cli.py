@@ -135,7 +135,11 @@ def register(app: typer.Typer) -> None:
     def space_cmd(
         space: Annotated[Path, typer.Argument(help=SPACE_HELP + " Examples: examples/spaces/.")],
     ) -> None:
-        """Print each sub-space's size and the joint size (powers of ten) vs the paper."""
+        """Print each sub-space's size and the joint size (powers of ten) vs the paper.
+
+        SPACE is data, except `accuracy: {source: callable}`, which runs Python code from the
+        module it names (docs/security.md).
+        """
         from rich.table import Table
 
         from cimkit.space import fmt_pow10, load_space, size_report
@@ -209,7 +213,11 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace a run of the same name.")] = False,
     ) -> None:
-        """Run (or resume) a CIMNAS search; every generation is committed to the store."""
+        """Run (or resume) a CIMNAS search; every generation is committed to the store.
+
+        SPACE is data, except `accuracy: {source: callable}`, which runs Python code from the
+        module it names; the store is data only (docs/security.md).
+        """
         from click.core import ParameterSource
 
         from cimkit.search.backends import make_backend
@@ -259,46 +267,60 @@ def register(app: typer.Typer) -> None:
                 pareto=tuple(p.strip() for p in pareto.split(",")),
             )
             space_path, run = str(space.resolve()), name
-            st = RunStore(store)
-        problem = _problem(space_path, area)
-        be = make_backend(backend, problem, address, workers)
-        prog, make_cb = _progress()
-        cb = make_cb(cfg.n_gen)
-        s = Search(
-            problem,
-            cfg,
-            backend=be,
-            store=st,
-            name=run,
-            on_generation=lambda g, n, b: cb(run, g, n, b),
-            meta={
-                "space": space_path,
-                "area_constraint_mm2": area,
-                "overwrite": overwrite,
-                "command": shlex.join(["cimkit", *sys.argv[1:]]),
-            },
-        )
         try:
-            with prog:
-                result = s.run(resume=bool(resume))
-        except KeyboardInterrupt:
-            last = st.run_info(run)["gen"]
+            problem = _problem(space_path, area)
+            be = make_backend(backend, problem, address, workers)
+        except BaseException:
+            if resume:
+                st.close()
+            raise
+        if not resume:
+            # Opened after every flag is checked, so a bad flag never leaves a new empty store.
+            try:
+                st = RunStore(store)
+            except BaseException:
+                be.close()
+                raise
+        try:
+            prog, make_cb = _progress()
+            cb = make_cb(cfg.n_gen)
+            s = Search(
+                problem,
+                cfg,
+                backend=be,
+                store=st,
+                name=run,
+                on_generation=lambda g, n, b: cb(run, g, n, b),
+                meta={
+                    "space": space_path,
+                    "area_constraint_mm2": area,
+                    "overwrite": overwrite,
+                    "command": shlex.join(["cimkit", *sys.argv[1:]]),
+                },
+            )
+            try:
+                with prog:
+                    result = s.run(resume=bool(resume))
+            except KeyboardInterrupt:
+                last = st.run_info(run)["gen"]
+                console.print(
+                    f"interrupted after generation {last}; continue with: cimkit search --resume "
+                    f"{run} --store {store}",
+                    highlight=False,
+                )
+                raise typer.Exit(code=130) from None
+            finally:
+                be.close()
+            b = result.best()
             console.print(
-                f"interrupted after generation {last}; continue with: cimkit search --resume "
-                f"{run} --store {store}",
+                f"{run}: {len(result.archive):,} designs, best {result.objective.label} = "
+                f"{result.scores()[b]:.4g} (design {b}) in {result.wall_s:.1f} s",
                 highlight=False,
             )
-            raise typer.Exit(code=130) from None
+            if report is not None:
+                _report(st, run, report, console)
         finally:
-            be.close()
-        b = result.best()
-        console.print(
-            f"{run}: {len(result.archive):,} designs, best {result.objective.label} = "
-            f"{result.scores()[b]:.4g} (design {b}) in {result.wall_s:.1f} s",
-            highlight=False,
-        )
-        if report is not None:
-            _report(st, run, report, console)
+            st.close()
 
     @app.command("compare")
     @user_errors
@@ -322,7 +344,11 @@ def register(app: typer.Typer) -> None:
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
     ) -> None:
-        """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III)."""
+        """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III).
+
+        SPACE is data, except `accuracy: {source: callable}`, which runs Python code from the
+        module it names (docs/security.md).
+        """
         from cimkit.report.tables import rich_table
         from cimkit.search.compare import run_compare
         from cimkit.search.engine import SearchConfig
@@ -340,20 +366,23 @@ def register(app: typer.Typer) -> None:
             raise SpecError(f"--gen {gen}: compare needs >= 2 (two stages of >= 1 generation)")
         problem = _problem(str(space.resolve()), area)
         st = RunStore(store)
-        prog, make_cb = _progress()
-        with prog:
-            cr = run_compare(
-                problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
+        try:
+            prog, make_cb = _progress()
+            with prog:
+                cr = run_compare(
+                    problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
+                )
+            console.print(
+                rich_table(
+                    cr.rows(),
+                    cr.objective.label,
+                    f"{study} ({cr.objective.label}, P={pop}, G={gen}, seed {seed})",
+                )
             )
-        console.print(
-            rich_table(
-                cr.rows(),
-                cr.objective.label,
-                f"{study} ({cr.objective.label}, P={pop}, G={gen}, seed {seed})",
-            )
-        )
-        if out is not None:
-            _report(st, study, out, console)
+            if out is not None:
+                _report(st, study, out, console)
+        finally:
+            st.close()
 
     @app.command("report")
     @user_errors
@@ -368,7 +397,10 @@ def register(app: typer.Typer) -> None:
         # The name becomes part of the default output path: no '..' or absolute parts.
         check_name(run, "RUN", nested=True)
         st = RunStore(store, readonly=True)  # never creates a file; a missing store is an error
-        _report(st, run, out or Path("runs") / "report" / run, console)
+        try:
+            _report(st, run, out or Path("runs") / "report" / run, console)
+        finally:
+            st.close()
 
 
 def _report(st: Any, run: str, out: Path, console: Any) -> None:

@@ -418,7 +418,8 @@ class Search:
             if store is None:
                 raise SpecError("resume needs a run store")
             assert name is not None
-            stored = SearchConfig.from_dict(store.run_info(name)["config"]["search"])
+            info = store.run_info(name)
+            stored = SearchConfig.from_dict(info["config"]["search"])
             if replace(stored, n_gen=cfg.n_gen) != cfg:
                 diff = [
                     f"{f.name}={getattr(cfg, f.name)!r} (stored {getattr(stored, f.name)!r})"
@@ -429,22 +430,27 @@ class Search:
                     f"resume {name!r}: only the number of generations may change; "
                     + ", ".join(diff)
                 )
-            # Claim the run before reading its state: another writer could be mid-commit.
-            store.resume_run(name, cfg.to_dict() if cfg.n_gen != stored.n_gen else None)
-            archive = store.load_archive(name, self.space.joint.n_var)
-            last, state = store.load_state(name)
-            if cfg.n_gen < last:
-                store.finish_run(name, "interrupted" if last < stored.n_gen else "done")
+            if cfg.n_gen < info["gen"]:
                 raise SpecError(
-                    f"--gen {cfg.n_gen}: run {name!r} already has {last} generations; give "
-                    f"--gen {last} or more to continue it"
+                    f"--gen {cfg.n_gen}: run {name!r} already has {info['gen']} generations; "
+                    f"give --gen {info['gen']} or more to continue it"
                 )
-            if state is None:  # killed during the initial sampling: nothing committed
-                archive, last = Archive(self.space.joint.n_var), -1
-            else:
-                X = state.arrays.get("f_X")
-                X0 = X if X is not None and X.ndim == 2 else np.zeros((1, len(self.free)))
-                algo = restore_state(self._algorithm(X0.astype(float)), state, name)
+            # Claim the run before reading its state: another writer could be mid-commit.
+            store.resume_run(name)
+            try:
+                archive = store.load_archive(name, self.space.joint.n_var)
+                last, state = store.load_state(name)
+                if state is None:  # killed during the initial sampling: nothing committed
+                    archive, last = Archive(self.space.joint.n_var), -1
+                else:
+                    X = state.arrays.get("f_X")
+                    X0 = X if X is not None and X.ndim == 2 else np.zeros((1, len(self.free)))
+                    algo = restore_state(self._algorithm(X0.astype(float)), state, name)
+                if cfg.n_gen != stored.n_gen:
+                    store.update_search_config(name, cfg.to_dict())
+            except BaseException:
+                store.finish_run(name, info["status"])  # untouched: release it as it was
+                raise
             hist = store.history(name)
             self.n_evals = hist[-1][1] if hist else 0
         elif store is not None:

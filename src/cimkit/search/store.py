@@ -550,21 +550,25 @@ class RunStore:
                 (name, time.time(), json.dumps(config, sort_keys=True), "running", -1),
             )
 
-    def resume_run(self, name: str, search_config: dict[str, Any] | None = None) -> None:
-        """Become the writer of an existing run and mark it running (``search_config``: the
-        new ``search`` part of its config, e.g. with more generations)."""
+    def resume_run(self, name: str) -> None:
+        """Become the writer of an existing run and mark it running."""
         with self._tx(f"resume run {name!r}") as conn:
             self._claim(conn, name)
-            row = conn.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            if not conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
                 raise CimkitError(f"no run {name!r} in {self.path}")
-            if search_config is not None:
-                config = {**json.loads(row[0]), "search": search_config}
-                conn.execute(
-                    "UPDATE runs SET config = ? WHERE name = ?",
-                    (json.dumps(config, sort_keys=True), name),
-                )
             conn.execute("UPDATE runs SET status = 'running' WHERE name = ?", (name,))
+
+    def update_search_config(self, name: str, search: dict[str, Any]) -> None:
+        """Replace the ``search`` part of a run's stored config (e.g. more generations)."""
+        with self._tx(f"update run {name!r}") as conn:
+            if not self._owns(conn, name):
+                raise CimkitError(f"run {name!r} is being written by another process")
+            row = conn.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
+            config = {**json.loads(row[0]), "search": search}
+            conn.execute(
+                "UPDATE runs SET config = ? WHERE name = ?",
+                (json.dumps(config, sort_keys=True), name),
+            )
 
     def finish_run(self, name: str, status: str) -> None:
         """Set the final status ('done', 'interrupted') and release the run, if still ours."""
