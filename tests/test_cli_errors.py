@@ -137,6 +137,7 @@ def _raising_app(exc: BaseException) -> typer.Typer:
     [
         (SpecError("spec.field: bad\nsecond line"), "error: spec.field: bad; second line"),
         (SpecError("tech [rram] only"), "error: tech [rram] only"),  # brackets are not markup
+        (SpecError("name 'a\x1b[2Jb'"), "error: name 'a\\x1b[2Jb'"),  # no terminal escapes
         (MemoryError(), "out of memory while running"),
         (RecursionError("maximum recursion depth exceeded"), "recursion too deep"),
         (OSError(errno.ENOSPC, "No space left on device", "out/designs.csv"), "disk is full"),

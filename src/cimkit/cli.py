@@ -25,11 +25,10 @@ from cimkit.cli_errors import (
     parse_numbers,
     prepare_out_dir,
     prepare_out_file,
-    short_repr,
     short_text,
     user_errors,
 )
-from cimkit.errors import SpecError
+from cimkit.errors import SpecError, short_repr
 
 app = typer.Typer(
     name="cimkit",
@@ -469,7 +468,7 @@ _TECHS = {"hetero": ("sram", "rram"), "sram": ("sram",), "rram": ("rram",)}
 
 
 def _techs(tech: str) -> tuple[str, ...]:
-    from cimkit.errors import SpecError
+    from cimkit.errors import SpecError, short_repr
 
     if tech not in _TECHS:
         raise SpecError(f"--tech {short_repr(tech)}: allowed: {', '.join(_TECHS)}")

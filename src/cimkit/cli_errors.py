@@ -38,14 +38,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cimkit.errors import CimkitError, SpecError
+from cimkit.errors import CimkitError, SpecError, clip, short_repr
 
 #: Environment variable that lets internal and OS errors propagate with their traceback.
 DEBUG_ENV = "CIMKIT_DEBUG"
 #: Longest error line printed (characters); longer messages are cut in the middle, marked.
 MAX_MESSAGE_CHARS = 600
-#: Longest repr of a user value quoted inside a message (characters).
-MAX_REPR_CHARS = 60
 #: Attribute set on wrapped callbacks (tests walk the app and check every command has it).
 WRAPPED_ATTR = "__cimkit_user_errors__"
 
@@ -54,25 +52,19 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def short_repr(value: object, limit: int = MAX_REPR_CHARS) -> str:
-    """``repr(value)`` cut to about ``limit`` characters (a user may paste megabytes)."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: max(limit - 3, 1)]}... ({len(text):,} chars)"
-
-
 def short_text(text: str, limit: int = 200) -> str:
-    """``text`` (a path, a name) cut to about ``limit`` characters, unquoted."""
-    text = str(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[: max(limit - 3, 1)]}... ({len(text):,} chars)"
+    """``text`` (a path, a name) unquoted, on one line, cut to ``limit`` characters."""
+    return clip(str(text), limit)
+
+
+# Control characters in a message (a user's exception text) would break the one-line rule.
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {9: "\\t", 127: "\\x7f"}
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` as one line of at most ``limit`` characters (lines joined with '; ')."""
     line = "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    line = line.translate(_CONTROL)
     if len(line) <= limit:
         return line
     # Keep the head (what failed) and the tail (most messages end with how to fix it).

@@ -29,11 +29,10 @@ from cimkit.cli_errors import (
     check_number,
     prepare_out_dir,
     prepare_out_file,
-    short_repr,
     short_text,
     user_errors,
 )
-from cimkit.errors import CimkitError, SpecError
+from cimkit.errors import CimkitError, SpecError, short_repr
 
 train_app = typer.Typer(
     help="Train the supernet and the accuracy predictors.", no_args_is_help=True
