@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cimkit.errors import SpecError
+from cimkit.errors import SpecError, clip, short_repr
 from cimkit.search.objectives import COL, METRIC_NAMES
 from cimkit.space.spec import SearchSpace
 
@@ -50,13 +50,12 @@ def resolve_accuracy(space: SearchSpace) -> AccuracyFn:
             result = fn(values)
         except SystemExit as exc:
             raise SpecError(
-                f"accuracy.callable {acc.callable!r} exited (SystemExit {exc.code!r})"
+                f"accuracy.callable {acc.callable!r} exited (SystemExit {short_repr(exc.code)})"
             ) from None
         except Exception as exc:
-            text = " ".join(str(exc).split())
-            text = text if len(text) <= 200 else f"{text[:197]}..."
             raise SpecError(
-                f"accuracy.callable {acc.callable!r} raised {type(exc).__name__}: {text}"
+                f"accuracy.callable {acc.callable!r} raised {type(exc).__name__}: "
+                f"{clip(' '.join(str(exc).split()), 200)}"
             ) from exc
         try:
             return np.asarray(result, dtype=np.float64)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cimkit.errors import MissingDependencyError, WorkloadError
+from cimkit.errors import MissingDependencyError, WorkloadError, clip, short_repr
 from cimkit.workload._graph import (
     NETWORK_INPUT,
     RowSpec,
@@ -693,11 +693,6 @@ def _as_inputs(example_input: Any) -> tuple[Any, ...]:
     return tuple(example_input) if isinstance(example_input, tuple | list) else (example_input,)
 
 
-def _bounded(text: str, limit: int = 200) -> str:
-    """``text`` cut to about ``limit`` characters (a user's exception may quote a whole tensor)."""
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -1078,17 +1073,17 @@ def load_torch_factory(
     except ImportError as exc:
         raise WorkloadError(
             f"model factory {spec!r}: cannot import module {module_name!r} "
-            f"({_bounded(_one_line(exc))}); is it installed or on PYTHONPATH?"
+            f"({clip(_one_line(exc), 200)}); is it installed or on PYTHONPATH?"
         ) from exc
     except SystemExit as exc:  # a module that calls sys.exit() on import must not end cimkit
         raise WorkloadError(
-            f"factory {spec} exited (SystemExit {_bounded(repr(exc.code))}) while importing "
+            f"factory {spec} exited (SystemExit {short_repr(exc.code)}) while importing "
             f"module {module_name!r}"
         ) from None
     except Exception as exc:  # the user's module raised at import time
         raise WorkloadError(
             f"model factory {spec!r}: importing module {module_name!r} raised "
-            f"{_bounded(_one_line(exc))}"
+            f"{clip(_one_line(exc), 200)}"
         ) from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -1103,11 +1098,10 @@ def load_torch_factory(
         result = obj(**kwargs)
     except SystemExit as exc:  # sys.exit(0) inside would otherwise end cimkit "successfully"
         raise WorkloadError(
-            f"factory {spec} exited (SystemExit {_bounded(repr(exc.code))}) while building the "
-            "model"
+            f"factory {spec} exited (SystemExit {short_repr(exc.code)}) while building the model"
         ) from None
     except Exception as exc:
-        raise WorkloadError(f"model factory {spec!r} failed: {_bounded(_one_line(exc))}") from exc
+        raise WorkloadError(f"model factory {spec!r} failed: {clip(_one_line(exc), 200)}") from exc
     example = None
     if isinstance(result, tuple) and len(result) == 2:
         result, example = result
