@@ -132,3 +132,31 @@ def test_pareto_front_matches_brute_force_on_random_points() -> None:
         rows = np.flatnonzero(ok & np.isfinite(F).all(axis=1))
         expected = {int(rows[i]) for i in non_dominated(F[rows], sense)}
         assert set(pareto_front(F, sense, ok).tolist()) == expected
+
+
+def test_compare_stage_runs_re_evaluate_under_their_area_limit(two_runs, tmp_path) -> None:
+    """`cimkit compare --area` stage runs do not store the limit: it is read back from g_area."""
+    from cimkit.dashboard.app import design_json
+    from cimkit.search.compare import run_compare
+    from cimkit.search.problem import CimnasProblem
+    from cimkit.search.proxies import proxy_accuracy
+    from cimkit.search.store import RunStore
+    from cimkit.space import load_space
+
+    store = tmp_path / "cmp.sqlite"
+    space = load_space(two_runs["space"])
+    problem = CimnasProblem(space, accuracy_fn=proxy_accuracy, area_constraint_mm2=600.0)
+    st = RunStore(store)
+    run_compare(problem, SearchConfig(pop_size=8, n_gen=2), store=st, study="cmp")
+    st.close()
+    reader = StoreReader(store)
+    stages = [n for n in reader.run_names() if n.startswith("cmp/")]
+    assert "cmp/cimnas" in stages and "cmp/two-stage/1" in stages
+    for name in stages:
+        run = reader.load_run(name)
+        assert "area_constraint_mm2" not in run.config
+        for i in (0, len(run.M) - 1):
+            d = design_json(reader, name, i)
+            assert d["max_rel_diff"] <= 1e-9, (name, i)
+            chip = {p["name"]: p["value"] for p in d["chip"]}
+            assert chip["area_constraint_mm2"] == pytest.approx(600.0)

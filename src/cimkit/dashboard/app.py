@@ -243,9 +243,8 @@ def design_json(reader: StoreReader, name: str, idx: int) -> dict[str, Any]:
         raise UnknownRunError(f"design {idx}: run {name!r} has designs 0..{len(run.M) - 1}")
     space = run_space(name, run.config)
     stored = run.M[idx]
-    b = design_breakdown(
-        space, run.X[idx], float(stored[COL["accuracy"]]), area_constraint(space, run.config)
-    )
+    limit = area_constraint(space, run.config, stored)
+    b = design_breakdown(space, run.X[idx], float(stored[COL["accuracy"]]), limit)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(b.metrics - stored) / np.maximum(np.abs(stored), 1e-300)
     view = _view(run)

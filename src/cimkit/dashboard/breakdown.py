@@ -62,10 +62,23 @@ def run_space(name: str, config: dict[str, Any]) -> Any:
     return _load_space(str(p), p.stat().st_mtime_ns)
 
 
-def area_constraint(space: Any, config: dict[str, Any]) -> float | None:
-    """The area constraint the run searched under (``--area``, else the space's), mm^2."""
-    given = config.get("area_constraint_mm2")
-    return float(given) if given is not None else space.area_constraint_mm2
+def area_constraint(
+    space: Any, config: dict[str, Any], stored: np.ndarray | None = None
+) -> float | None:
+    """The area constraint the run searched under (``--area``, else the space's), mm^2.
+
+    ``cimkit search`` stores ``area_constraint_mm2`` (None = the space's). The stage runs of
+    ``cimkit compare`` do not store it (their ``--area`` is lost from the config), so for them
+    it is read back from a stored metrics row ``stored``: g_area = area / limit - 1, or -1 when
+    the run had no limit.
+    """
+    if "area_constraint_mm2" in config or stored is None:
+        given = config.get("area_constraint_mm2")
+        return float(given) if given is not None else space.area_constraint_mm2
+    g = float(stored[COL["g_area"]])
+    if g == -1.0:
+        return None
+    return float(stored[COL["area_mm2"]]) / (g + 1.0)
 
 
 @dataclass
