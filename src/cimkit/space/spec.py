@@ -170,7 +170,7 @@ def build_space(spec: SpaceSpec, base_dir: Path = Path("."), source: str = "spac
             family: Any = OfaMobileNetV2(
                 m.depths,
                 m.kernels,
-                [int(v) for v in m.expands],
+                m.expands,  # the family refuses 3.5 rather than truncating it
                 spec.quantization.bits,
                 m.resolution,
                 m.num_classes,
