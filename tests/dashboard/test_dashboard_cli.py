@@ -55,11 +55,12 @@ def test_port_in_use_exits_2(two_runs) -> None:
     assert f"--port {port}" in line and "cannot listen" in line
 
 
-def test_unknown_host_exits_2(two_runs) -> None:
-    line = invoke(
-        "--store", str(two_runs["store"]), "--host", "no-such-host.invalid", "--port", "0"
-    )
+def test_unknown_or_malformed_host_exits_2(two_runs) -> None:
+    store = str(two_runs["store"])
+    line = invoke("--store", store, "--host", "no-such-host.invalid", "--port", "0")
     assert "--host no-such-host.invalid" in line
+    line = invoke("--store", store, "--host", "a" * 300, "--port", "0")  # label > 63 chars
+    assert "not a host name or address" in line and len(line) < 300
 
 
 def test_command_serves_the_store_until_sigterm(two_runs) -> None:

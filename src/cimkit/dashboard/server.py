@@ -26,7 +26,9 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
-        raise CimkitError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+        raise CimkitError(f"--host {_shown(host)}: cannot resolve it ({exc.strerror})") from None
+    except (UnicodeError, ValueError) as exc:  # a label over 63 characters, a NUL byte
+        raise CimkitError(f"--host {_shown(host)}: not a host name or address ({exc})") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -35,11 +37,16 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise CimkitError(
-            f"--host {host} --port {port}: cannot listen ({exc.strerror}); pick another --port "
-            "(0 = any free port)"
+            f"--host {_shown(host)} --port {port}: cannot listen ({exc.strerror}); pick another "
+            "--port (0 = any free port)"
         ) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _shown(host: str) -> str:
+    """``host`` as it goes into a one-line message (cut, quoted when not printable)."""
+    return host if host.isprintable() and len(host) <= 80 else repr(host[:80])
 
 
 def url_of(sock: socket.socket) -> str:
