@@ -29,6 +29,14 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path) -> None:
     assert not p.exists() and not p.parent.exists()
 
 
+def test_unusable_store_paths_are_one_short_line(tmp_path) -> None:
+    with pytest.raises(CimkitError, match="cannot use this path") as exc:
+        check_store(tmp_path / ("x" * 300) / "a.sqlite")  # a name over the OS limit
+    assert len(str(exc.value)) < 400
+    with pytest.raises(CimkitError, match=r"--store 'a\\x00b': file not found"):
+        check_store("a\x00b")  # quoted: no raw control character in the message
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [

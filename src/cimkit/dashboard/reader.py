@@ -72,13 +72,18 @@ def check_store(path: str | Path) -> Path:
             ``runs``/``designs``/``history`` tables).
     """
     p = Path(path).expanduser()
-    if not p.exists():
+    shown = _shown(p)
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as exc:  # a name too long, a denied parent folder
+        raise CimkitError(f"--store {shown}: cannot use this path ({exc.strerror})") from None
+    if not exists:
         raise CimkitError(
-            f"--store {p}: file not found; give the SQLite file a search wrote "
+            f"--store {shown}: file not found; give the SQLite file a search wrote "
             "(cimkit search --store PATH, default runs/cimkit.sqlite)"
         )
-    if not p.is_file():
-        raise CimkitError(f"--store {p}: not a file; give the SQLite file a search wrote")
+    if not is_file:
+        raise CimkitError(f"--store {shown}: not a file; give the SQLite file a search wrote")
     reader = StoreReader(p)
     try:
         with reader.snapshot() as conn:
@@ -86,14 +91,20 @@ def check_store(path: str | Path) -> Path:
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
     except sqlite3.DatabaseError as exc:
-        raise CimkitError(f"--store {p}: not a SQLite database ({exc})") from None
+        raise CimkitError(f"--store {shown}: not a SQLite database ({exc})") from None
     missing = [t for t in TABLES if t not in names]
     if missing:
         raise CimkitError(
-            f"--store {p}: not a cimkit run store (no table {', '.join(missing)}); give the file "
-            "cimkit search --store wrote"
+            f"--store {shown}: not a cimkit run store (no table {', '.join(missing)}); give "
+            "the file cimkit search --store wrote"
         )
     return p.resolve()
+
+
+def _shown(p: Path) -> str:
+    """A path as it goes into a one-line message (cut, quoted when not printable)."""
+    text = str(p)
+    return text if text.isprintable() and len(text) <= 200 else repr(text[:200])
 
 
 class StoreReader:
