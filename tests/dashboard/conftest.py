@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import make_run, space_yaml
-
-GA_RUN = "ga-edap"
-NSGA_RUN = "nsga2-acc-energy-area"
+from dashboard_helpers import GA_RUN, NSGA_RUN, make_run, space_yaml
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,6 +10,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
 WRITER = Path(__file__).with_name("dashboard_writer.py")
+#: The two runs of the ``two_runs`` fixture (conftest.py).
+GA_RUN = "ga-edap"
+NSGA_RUN = "nsga2-acc-energy-area"
 
 
 def space_yaml(tmp_path: Path, value: float = 0.7) -> Path:

@@ -21,8 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import GA_RUN, NSGA_RUN
-from dashboard_helpers import ROOT, WRITER
+from dashboard_helpers import GA_RUN, NSGA_RUN, ROOT, WRITER
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIGURES_ENV = "CIMKIT_DASHBOARD_FIGURES"

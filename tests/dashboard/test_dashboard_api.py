@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import GA_RUN, NSGA_RUN
-from dashboard_helpers import make_run, non_dominated
+from dashboard_helpers import GA_RUN, NSGA_RUN, make_run, non_dominated
 
 from cimkit.dashboard.app import create_app
 from cimkit.search.engine import load_result

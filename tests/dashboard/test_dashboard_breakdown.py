@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import GA_RUN, NSGA_RUN
-from dashboard_helpers import ROOT, non_dominated
+from dashboard_helpers import GA_RUN, NSGA_RUN, ROOT, non_dominated
 
 from cimkit.dashboard.analysis import front_axes, pareto_front, run_view
 from cimkit.dashboard.breakdown import area_constraint, design_breakdown, run_space

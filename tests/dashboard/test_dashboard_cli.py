@@ -10,7 +10,7 @@ import sys
 import urllib.request
 
 import pytest
-from conftest import GA_RUN
+from dashboard_helpers import GA_RUN
 from typer.testing import CliRunner
 
 from cimkit.cli import app

@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GA_RUN
-from dashboard_helpers import WRITER, make_run
+from dashboard_helpers import GA_RUN, WRITER, make_run
 
 from cimkit.dashboard.app import runs_json
 from cimkit.dashboard.reader import StoreBusyError, StoreReader, check_store
