@@ -1,0 +1,600 @@
+"""CLI flag fuzzer: every option of every ``cimkit`` command with bad values of its type.
+
+The command tree is walked with ``typer.main.get_command(app)``, so a command or option added
+later is fuzzed too (by its click type, until it gets a role below). Each case is one command's
+minimal valid invocation (:data:`BASES`: small networks, ``--pop 4 --gen 1``, 8 images) with one
+option replaced or added. A case passes when the command exits 2 (click usage error or one
+``error:`` line) or 0 with only finite, non-negative numbers in stdout and output files; a
+``must_fail`` value (NaN, a negative count, a missing input file, ...) must not exit 0.
+
+Not run in the quick tier, with the reason:
+
+* ``train supernet``: trains a network (tens of seconds per case): slow tier only, on the
+  synthetic data set; ``--ship`` is never given (it copies results into the source tree);
+* ``generate --simulate``: runs Icarus Verilog (seconds per case, needs iverilog): slow tier;
+* may-pass values of commands that take a second or more per accepted run (validate,
+  pimhls-report, compare, report, histograms, train predictor): slow tier; their must-fail
+  values (rejected before any work) stay in the quick tier.
+
+``cimkit dashboard`` serves until interrupted: its server loop is replaced by one that returns
+at once, so an accepted invocation returns after binding its socket (requests are not served).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .harness import invoke, judge
+from .mutants import ROOT
+from .tier import CaseResult
+
+CHIP = ROOT / "examples" / "chips" / "rram_baseline.yaml"
+SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
+GENOME = '{"depths": [2, 2, 2, 2, 2], "kernels": 3, "expands": 3, "bits": 8}'
+#: Location no process can create a file in, even as root (a read-only directory is not
+#: read-only for root, who runs these tests in CI containers).
+UNWRITABLE = "/proc/cimkit-hardening/out"
+
+#: Minimal valid invocation per command: (positional arguments, options). ``{out}``, ``{store}``
+#: (a copy of a store holding run ``fz`` and study ``c``), ``{fx}`` (shared fixture files) are
+#: filled per case.
+BASES: dict[str, tuple[list[str], dict[str, str]]] = {
+    "evaluate": ([], {"--hw": str(CHIP), "--network": "mlp", "--out": "{out}"}),
+    "import": ([], {"--onnx": "{fx}/tiny.onnx", "--out": "{out}"}),
+    "networks": ([], {}),
+    "validate": ([], {"--out": "{out}/validation.csv"}),
+    "spec": ([str(CHIP)], {}),
+    "schedule": ([], {"--network": "mlp", "--out": "{out}"}),
+    "generate": ([], {"--out": "{out}", "--network": "mlp"}),
+    "pimhls-report": ([], {"--out": "{out}", "--networks": "mlp", "--areas": "16"}),
+    "space": ([str(SPACE)], {}),
+    "search": (
+        [str(SPACE)],
+        {
+            "--name": "fz",
+            "--pop": "4",
+            "--gen": "1",
+            "--backend": "vectorized",
+            "--store": "{store}",
+            "--overwrite": "",
+        },
+    ),
+    "compare": ([str(SPACE)], {"--pop": "4", "--gen": "2", "--store": "{store}", "--study": "c"}),
+    "report": (["fz"], {"--store": "{store}", "--out": "{out}"}),
+    "predict": ([], {"--random": "2"}),
+    "histograms": (
+        [],
+        {"--genome": GENOME, "--out": "{out}/h.npz", "--images": "8", "--data": "digits"},
+    ),
+    "dashboard": ([], {"--store": "{store}", "--port": "0"}),
+    "train predictor": ([], {"--run": "{fx}/accrun"}),
+    "train supernet": (
+        [],
+        {
+            "--out": "{out}",
+            "--data": "synthetic",
+            "--steps-fp": "2",
+            "--steps-q": "1",
+            "--width": "0.25",
+        },
+    ),
+}
+
+#: Commands whose accepted runs take a second or more: may-pass values only in the slow tier.
+HEAVY = {"validate", "pimhls-report", "compare", "report", "histograms", "train predictor"}
+#: Commands only in the slow tier.
+SLOW_ONLY = {"train supernet"}
+#: Options never given (with the reason in the module docstring).
+NEVER = {("train supernet", "ship")}
+SLOW_OPTIONS = {("generate", "simulate")}
+
+# Roles: what an option means, hence its bad values and which of them must fail.
+ROLES: dict[tuple[str, str], str] = {}
+
+
+def _role(commands: str, names: str, role: str) -> None:
+    for c in commands.split(","):
+        for n in names.split(","):
+            ROLES[(c, n)] = role
+
+
+_role("evaluate,import", "weight_bits,act_bits", "count")
+_role("search,compare", "pop", "count")
+_role("search,compare", "gen", "size")  # 0 generations: the initial population only
+_role("search", "workers", "count")
+_role("predict", "bits", "count")
+_role("predict", "random", "size")
+_role("histograms", "images", "count")
+_role("train supernet", "steps_fp,steps_q", "size")
+_role("generate,search,compare,predict,train supernet,train predictor", "seed", "seed")
+_role("dashboard", "port", "port")
+_role("search", "p_c,p_m", "prob")
+_role("search", "eta_c,eta_m", "positive")
+_role("search,compare", "area", "positive")
+_role("schedule,generate", "area_mm2", "positive")
+_role("train supernet", "width", "positive")
+_role("evaluate,schedule", "hw", "in_file")
+_role("evaluate,import", "onnx", "in_file")
+_role("generate", "weights", "in_file")
+_role("spec", "check", "in_file")
+_role("space,search,compare", "space", "in_file")
+_role("train predictor", "run", "in_dir")
+_role(
+    "evaluate,import,schedule,generate,pimhls-report,compare,report,train supernet",
+    "out",
+    "out_dir",
+)
+_role("search", "report", "out_dir")
+_role("validate,histograms", "out", "out_file")
+_role("search,compare", "store", "store_new")
+_role("report,dashboard", "store", "store_existing")
+_role(
+    "search,compare",
+    "objective",
+    "enum",
+)
+_role("search", "algorithm,backend", "enum")
+_role("schedule,generate", "tech,network", "enum")
+_role("schedule", "method", "enum")
+_role("evaluate", "network", "enum")
+_role("import", "route", "enum")
+_role("histograms,train supernet", "data", "enum")
+_role("search", "pareto", "enum_list")
+_role("pimhls-report", "networks", "enum_list")
+_role("pimhls-report", "areas", "number_list")
+_role("search,compare", "priority", "irrelevant")  # objective edap: priority does not apply
+_role("evaluate,import", "input_shape,input_dtype", "irrelevant")  # not a --torch model
+_role("search", "address", "irrelevant")  # vectorized backend: no Ray cluster
+_role("search", "name", "name")
+_role("compare", "study", "name")
+_role("search", "resume", "run_ref")
+_role("report", "run", "run_ref")
+_role("dashboard", "host", "host")
+_role("evaluate,import", "torch_factory", "code_ref")
+_role("predict,histograms", "genome", "genome")
+_role("schedule,generate", "net_arg", "net_arg")
+
+_LONG = "x" * 10000
+
+#: role -> {value kind: (value, must_fail)}
+VALUES: dict[str, dict[str, tuple[str, bool]]] = {
+    "int": {
+        "negative": ("-1", True),
+        "zero": ("0", False),
+        "huge": ("1000000000", False),
+        "1e999": ("1e999", True),
+        "nan": ("nan", True),
+        "inf": ("inf", True),
+        "abc": ("abc", True),
+        "empty": ("", True),
+    },
+    "float": {
+        "negative": ("-1", True),
+        "zero": ("0", False),
+        "huge": ("1e8", False),
+        "1e999": ("1e999", True),
+        "nan": ("nan", True),
+        "inf": ("inf", True),
+        "-inf": ("-inf", True),
+        "abc": ("abc", True),
+        "empty": ("", True),
+    },
+    "in_file": {
+        "missing": ("{case}/missing.yaml", True),
+        "directory": ("{fx}/adir", True),
+        "random_bytes": ("{fx}/random.bin", True),
+        "empty": ("", True),
+        "long": (_LONG, True),
+        "under_file": ("{fx}/afile/sub.yaml", True),
+    },
+    "in_dir": {
+        "missing": ("{case}/missing", True),
+        "empty_dir": ("{fx}/adir", True),
+        "file": ("{fx}/afile", True),
+        "empty": ("", True),
+        "long": (_LONG, True),
+    },
+    "out_dir": {
+        "file_in_the_way": ("{fx}/afile", True),
+        "under_file": ("{fx}/afile/sub", True),
+        "unwritable": (UNWRITABLE, True),
+        "empty": ("", True),
+        "long": ("{case}/" + _LONG, True),
+        "dotdot": ("../x", False),
+        "missing_parents": ("{case}/new/deeper/out", False),
+    },
+    "out_file": {
+        "directory": ("{fx}/adir", True),
+        "under_file": ("{fx}/afile/sub.out", True),
+        "unwritable": (UNWRITABLE + ".csv", True),
+        "empty": ("", True),
+        "long": ("{case}/" + _LONG, True),
+        "missing_parents": ("{case}/new/deeper/out.npz", False),
+    },
+    "store_new": {
+        "directory": ("{fx}/adir", True),
+        "under_file": ("{fx}/afile/s.sqlite", True),
+        "unwritable": (UNWRITABLE + ".sqlite", True),
+        "random_bytes": ("{fx}/random.bin", True),
+        "empty": ("", True),
+        "long": ("{case}/" + _LONG, True),
+        "missing": ("{case}/new.sqlite", False),
+    },
+    "store_existing": {
+        "missing": ("{case}/missing.sqlite", True),
+        "directory": ("{fx}/adir", True),
+        "random_bytes": ("{fx}/random.bin", True),
+        "empty": ("", True),
+        "long": (_LONG, True),
+    },
+    "enum": {
+        "empty": ("", True),
+        "dotdot": ("../x", True),
+        "long": (_LONG, True),
+        "unknown": ("nosuchname", True),
+        "markup": ("[/x]", True),
+    },
+    "enum_list": {
+        "empty": ("", True),
+        "unknown": ("nosuchname", True),
+        "empty_item": (",", True),
+        "long": (_LONG, True),
+        "markup": ("[/x]", True),
+    },
+    "number_list": {
+        "empty": ("", True),
+        "abc": ("abc", True),
+        "nan": ("nan", True),
+        "inf": ("inf", True),
+        "negative": ("-1", True),
+        "zero": ("0", True),
+        "empty_item": ("16,,32", True),
+        "long": (",".join(["16"] * 5000), False),
+    },
+    "irrelevant": {
+        "value": ("1,2,3,4", True),
+        "empty": ("", True),
+        "nan": ("nan", True),
+        "markup": ("[/x]", True),
+    },
+    "name": {
+        "empty": ("", True),
+        "dotdot": ("../x", False),
+        "long": (_LONG, False),
+        "markup": ("[/x]", False),
+        "newline": ("a\nb", False),
+    },
+    "run_ref": {
+        "empty": ("", True),
+        "unknown": ("nosuchrun", True),
+        "long": (_LONG, True),
+        "markup": ("[/x]", True),
+    },
+    "host": {
+        "empty": ("", True),
+        "unknown": ("nosuchhost.invalid", True),
+        "long": (_LONG, True),
+        "markup": ("[/x]", True),
+    },
+    "code_ref": {
+        "empty": ("", True),
+        "no_colon": ("nosuchmodule", True),
+        "missing_module": ("nosuchmodule:build", True),
+        "not_callable": ("math:pi", True),
+        "needs_arguments": ("json:loads", True),
+        "long": (_LONG, True),
+    },
+    "genome": {
+        "empty": ("", True),
+        "not_json": ("nosuchname", True),
+        "missing_file": ("{case}/missing.json", True),
+        "bad_depth": ('{"depths": [9, 2, 2, 2, 2], "kernels": 3, "expands": 3}', True),
+        "nan_bits": ('{"depths": [2, 2, 2, 2, 2], "kernels": 3, "expands": 3, "bits": NaN}', True),
+        "wrong_type": ("[1, 2, 3]", True),
+        "long": (_LONG, True),
+    },
+    "net_arg": {
+        "not_a_number": ("resolution=abc", True),
+        "no_key": ("=1", True),
+        "negative": ("resolution=-1", True),
+        "1e999": ("resolution=1e999", True),
+        "nan": ("resolution=nan", True),
+        "unknown_key": ("nosuchkey=1", True),
+        "empty": ("", True),
+    },
+    "string": {
+        "empty": ("", False),
+        "dotdot": ("../x", False),
+        "long": (_LONG, False),
+        "unknown": ("nosuchname", False),
+        "markup": ("[/x]", False),
+    },
+}
+
+
+def _numeric(role: str, base: str) -> dict[str, tuple[str, bool]]:
+    """Bad values of a numeric option; which must fail follows its role."""
+    out = dict(VALUES[base])
+    if role in ("count", "size"):
+        # A count of zero (population, bits, images) means nothing; 10^9 of them exhausts any
+        # machine before the work starts.
+        out["zero"] = ("0", role == "count")
+        out["huge"] = (out["huge"][0], True)
+    elif role == "port":
+        out["huge"] = ("1000000000", True)
+    elif role == "prob":
+        out["huge"] = (out["huge"][0], True)
+        out["above_one"] = ("1.5", True)
+    elif role == "positive":
+        out["zero"] = ("0", True)
+    return out
+
+
+def values_for(command: str, param: click.Parameter) -> dict[str, tuple[str, bool]]:
+    """{value kind: (value, must_fail)} for one option or argument."""
+    role = ROLES.get((command, param.name or ""))
+    t = param.type
+    numeric = "float" if isinstance(t, click.types.FloatParamType) else None
+    if isinstance(t, click.types.IntParamType):
+        numeric = "int"
+    if numeric and role in (None, "count", "size", "seed", "port", "prob", "positive"):
+        return _numeric(role or "", numeric)
+    if role is None:
+        role = "in_file" if isinstance(t, click.Path) else "string"
+    return dict(VALUES[role])
+
+
+@dataclass(frozen=True)
+class FlagCase:
+    """One invocation: ``command`` with ``option`` set to a bad ``value``."""
+
+    id: str
+    command: str
+    option: str  # click parameter name
+    kind: str
+    value: str
+    must_fail: bool
+    slow: bool
+    args: tuple[str, ...]
+
+    def argv(self, case: Path, fx: Path, store: Path) -> list[str]:
+        out = case / "out"
+        subs = {"{out}": str(out), "{store}": str(store), "{fx}": str(fx), "{case}": str(case)}
+        result = []
+        for a in self.args:
+            for k, v in subs.items():
+                a = a.replace(k, v)
+            result.append(a)
+        return result
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    """(command path, click command) of every leaf command of ``cimkit``."""
+    import typer
+
+    from cimkit.cli import app
+
+    root = typer.main.get_command(app)
+    out: list[tuple[str, click.Command]] = []
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, click.Group):
+            for name in sorted(cmd.commands):
+                walk(cmd.commands[name], (*path, name))
+        else:
+            out.append((" ".join(path), cmd))
+
+    walk(root, ())
+    return out
+
+
+def _opt(param: click.Parameter) -> str:
+    return param.opts[0]
+
+
+def _build(command: str, cmd: click.Command, param: click.Parameter, value: str) -> list[str]:
+    positional, options = BASES.get(command, ([], {}))
+    options = dict(options)
+    positional = list(positional)
+    if isinstance(param, click.Argument):
+        idx = [p for p in cmd.params if isinstance(p, click.Argument)].index(param)
+        while len(positional) <= idx:
+            positional.append("")
+        positional[idx] = value
+    else:
+        flag = _opt(param)
+        options.pop(flag, None)
+        options[flag] = value
+    args = [*command.split(), *positional]
+    for flag, v in options.items():
+        if v == "" and flag == "--overwrite":
+            args.append(flag)
+        else:
+            args += [flag, v]
+    return args
+
+
+def cases(slow: bool = False) -> list[FlagCase]:
+    """Every flag case (``slow``: the slow tier's too)."""
+    out = []
+    for command, cmd in commands():
+        in_slow_tier = command in SLOW_ONLY
+        base_args = tuple(_build_base(command))
+        # A command missing from BASES (added later) is fuzzed with no other arguments.
+        base_slow = in_slow_tier or command in HEAVY
+        out.append(
+            FlagCase(f"{command}:(base)", command, "", "base", "", False, base_slow, base_args)
+        )
+        for param in cmd.params:
+            name = param.name or ""
+            if name == "help" or (command, name) in NEVER:
+                continue
+            opt_slow = in_slow_tier or (command, name) in SLOW_OPTIONS
+            if isinstance(param, click.Option) and param.is_flag:
+                for flag in (param.opts[0], *param.secondary_opts):
+                    args = [a for a in base_args if a not in param.opts + param.secondary_opts]
+                    out.append(
+                        FlagCase(
+                            f"{command}:{name}:{flag}",
+                            command,
+                            name,
+                            "flag",
+                            flag,
+                            False,
+                            opt_slow or command in HEAVY,
+                            (*args, flag),
+                        )
+                    )
+                continue
+            for kind, (value, must_fail) in values_for(command, param).items():
+                heavy = command in HEAVY and not must_fail
+                out.append(
+                    FlagCase(
+                        f"{command}:{name}:{kind}",
+                        command,
+                        name,
+                        kind,
+                        value,
+                        must_fail,
+                        opt_slow or heavy,
+                        tuple(_build(command, cmd, param, value)),
+                    )
+                )
+    # The root: an unknown command and an unknown option are usage errors.
+    out.append(FlagCase("(root):unknown_command", "", "", "unknown", "", True, False, ("nosuch",)))
+    out.append(FlagCase("(root):unknown_option", "", "", "unknown", "", True, False, ("--nosuch",)))
+    return [c for c in out if slow or not c.slow]
+
+
+def _build_base(command: str) -> list[str]:
+    positional, options = BASES.get(command, ([], {}))
+    args = [*command.split(), *positional]
+    for flag, v in options.items():
+        args += [flag] if flag == "--overwrite" else [flag, v]
+    return args
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+def make_fixtures(fx: Path) -> Path:
+    """Shared inputs under ``fx``; returns the path of a store holding run ``fz`` and study
+    ``c`` (copied into every case)."""
+    import numpy as np
+
+    fx.mkdir(parents=True, exist_ok=True)
+    (fx / "adir").mkdir(exist_ok=True)
+    (fx / "afile").write_text("a file where a folder is expected\n")
+    rng = np.random.default_rng(0)
+    (fx / "random.bin").write_bytes(bytes(rng.integers(0, 256, 4096, dtype=np.uint8)))
+    _tiny_onnx(fx / "tiny.onnx")
+    accrun = fx / "accrun"
+    accrun.mkdir(exist_ok=True)
+    shipped = ROOT / "src" / "cimkit" / "data" / "accuracy"
+    for name in ("measure_fp.jsonl", "measure_q.jsonl"):
+        shutil.copy(shipped / name, accrun / name)
+    store = fx / "store.sqlite"
+    if not store.exists():
+        work = fx / "work"
+        work.mkdir(exist_ok=True)
+        base = ["--pop", "4", "--store", str(store)]
+        res = invoke(
+            ["search", str(SPACE), "--name", "fz", "--gen", "1", "--backend", "vectorized", *base],
+            cwd=work,
+        )
+        assert res.exit_code == 0, res.stderr
+        res = invoke(["compare", str(SPACE), "--study", "c", "--gen", "2", *base], cwd=work)
+        assert res.exit_code == 0, res.stderr
+    return store
+
+
+def _tiny_onnx(path: Path) -> None:
+    """A one-Gemm ONNX model (16 -> 8), written with onnx.helper (no torch needed)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32), "w"
+    )
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)
+    graph = helper.make_graph(
+        [node],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+
+
+@contextlib.contextmanager
+def _no_serving() -> Iterator[None]:
+    """``cimkit dashboard`` returns once it listens (its server loop replaced)."""
+    try:
+        from cimkit.dashboard import server
+    except ImportError:
+        yield
+        return
+
+    class _Once:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        def run(self, sockets: Any = None) -> None:
+            return None
+
+    original = server._server
+    server._server = lambda app: _Once(app)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        server._server = original  # type: ignore[assignment]
+
+
+def run_case(case: FlagCase, workdir: Path, fx: Path, store: Path) -> CaseResult:
+    """Run one flag case in its own folder (working directory two levels down, so that a
+    relative ``../x`` stays inside the case folder)."""
+    case_dir = workdir / _safe(case.id)
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    cwd = case_dir / "a" / "b"
+    cwd.mkdir(parents=True)
+    case_store = case_dir / "store.sqlite"
+    shutil.copy(store, case_store)
+    argv = case.argv(case_dir, fx, case_store)
+    with _no_serving():
+        out = invoke(argv, cwd=cwd)
+    problems = judge(
+        out,
+        case.must_fail,
+        case.command,
+        outputs=case_dir,
+        allow_usage=True,
+        infeasible_exit_1=case.command == "evaluate",
+    )
+    note = f"{case.option}={case.value[:40]!r}" if case.option else case.kind
+    return CaseResult(
+        case.id,
+        case.kind,
+        case.command or "(root)",
+        case.command,
+        case.must_fail,
+        note,
+        out,
+        problems,
+    )
+
+
+def _safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:120]
