@@ -100,6 +100,20 @@ def test_bad_compare_flag_is_one_line(app, space_yaml, tmp_path, args, pattern) 
     assert not store.exists()
 
 
+@pytest.mark.parametrize("command, flag", [("search", "--report"), ("compare", "--out")])
+def test_report_folder_in_the_way_fails_before_the_search(app, space_yaml, tmp_path, command,
+                                                          flag) -> None:  # fmt: skip
+    """A file where the report folder should go is refused before any search runs or a store is
+    made (it used to fail in write_report, after the whole search)."""
+    blocker = tmp_path / "report"
+    blocker.write_text("not a folder")
+    store = tmp_path / "s.sqlite"
+    res = runner.invoke(app, [command, str(space_yaml), flag, str(blocker), "--store", str(store)])
+    err = _error_line(res)
+    assert flag in err and "is a file, not a directory" in err, err
+    assert not store.exists()
+
+
 def test_report_on_a_missing_store_creates_nothing(app, tmp_path) -> None:
     store = tmp_path / "runs" / "cimkit.sqlite"
     res = runner.invoke(app, ["report", "r1", "--store", str(store)])

@@ -267,6 +267,11 @@ def register(app: typer.Typer) -> None:
                 pareto=tuple(p.strip() for p in pareto.split(",")),
             )
             space_path, run = str(space.resolve()), name
+        if report is not None:
+            from cimkit.cli_errors import prepare_out_dir
+
+            # Checked before the search, so a bad folder fails now, not after an hour of search.
+            prepare_out_dir(report, "--report")
         try:
             problem = _problem(space_path, area)
             be = make_backend(backend, problem, address, workers)
@@ -364,6 +369,10 @@ def register(app: typer.Typer) -> None:
         )  # type: ignore[arg-type]
         if gen < 2:  # two-stage and XPert-like split G into two stages of >= 1 generation
             raise SpecError(f"--gen {gen}: compare needs >= 2 (two stages of >= 1 generation)")
+        if out is not None:
+            from cimkit.cli_errors import prepare_out_dir
+
+            prepare_out_dir(out, "--out")  # before the five searches, not after them
         problem = _problem(str(space.resolve()), area)
         st = RunStore(store)
         try:
