@@ -67,6 +67,11 @@ def test_resnet50_model_and_bits_values_are_checked(
     assert field in _error(_space(tmp_path, RESNET, old, new))
 
 
+def test_list_positions_are_named(tmp_path: Path) -> None:
+    msg = _error(_space(tmp_path, RESNET, "bits: [4, 6, 8]", "bits: [4, 6, -8]"))
+    assert "quantization.bits[2]:" in msg and "(got -8)" in msg
+
+
 # Defect: `[1, .inf]` was a valid hardware list; `.nan`, `1e999` and empty lists must fail too.
 @pytest.mark.parametrize(
     ("old", "new", "why"),

@@ -138,6 +138,7 @@ def test_vectorized_checks_refuse_inf_and_values_above_the_field_bound(name: str
         ({"dram": {"bandwidth_gb_s": "25.6"}}, "dram.bandwidth_gb_s", "quotes"),
         ({"macro": {"combine_weight_bits": 1}}, "macro.combine_weight_bits", "boolean"),
         ({"chip": {"glb_bandwidth_bits": 1024.5}}, "chip.glb_bandwidth_bits", "whole number"),
+        ({"name": 2024}, "name", 'quote it ("2024")'),
     ],
 )
 def test_no_coercion_that_changes_meaning(data: dict, field: str, hint: str) -> None:

@@ -179,11 +179,20 @@ def parse_yaml(text: str | bytes, source: str, mapping: bool = True) -> Any:
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(clip(str(p), 40) for p in loc) or "(top level)"
+    """``macro.rows``; list positions as ``quantization.bits[0]``; keys clipped to 40 chars."""
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + clip(str(p), 40)
+    return out or "(top level)"
 
 
 def _type_hint(kind: str, value: Any) -> str:
-    """Why a strict number field refused a value that lax parsing would have coerced."""
+    """Why a strict field refused a value that lax parsing would have coerced."""
+    if kind == "string_type" and isinstance(value, int | float):
+        return f'; quote it ("{value}") to use a number as text'
     if kind not in ("float_type", "int_type", "bool_type"):
         return ""
     if isinstance(value, bool):
