@@ -232,6 +232,7 @@ def _ship_supernet(out: Path, cfg, summary: dict) -> None:
 def _ship_all(out: Path, summary: dict) -> None:
     SHIP_DIR.mkdir(parents=True, exist_ok=True)
     for name in ("supernet_fp.pt", "supernet_q.pt", "predictor_fp.pt", "predictor_q.pt",
+                 "predictor_fp.npz", "predictor_q.npz",  # what load_predictor reads, torch-free
                  "measure_fp.jsonl", "measure_q.jsonl"):  # fmt: skip
         if (out / name).is_file():
             shutil.copy2(out / name, SHIP_DIR / name)

@@ -14,6 +14,11 @@ measured top-1 accuracy as a fraction (N,).
 
 Training uses torch (Adam, MSE on standardized accuracy, full batches, seeded); prediction is
 plain numpy (float32 matrix products), so scoring a batch of genomes takes microseconds each.
+
+The shipped predictors exist twice: ``predictor_{fp,q}.pt`` (torch ``state_dict``, as trained) and
+``predictor_{fp,q}.npz`` (the same float32 arrays, written by :meth:`AccuracyPredictor.save_npz`,
+``tools/export_predictor_npz.py``). :func:`load_predictor` reads the ``.npz``, so the search never
+imports torch (about 1.5 s per process and per pool worker).
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from cimkit.errors import CimkitError
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "accuracy"
 PREDICTOR_FILES = {"fp": "predictor_fp.pt", "q": "predictor_q.pt"}
+#: The same predictors as plain arrays (loaded without torch; see the module docstring).
+NPZ_FILES = {"fp": "predictor_fp.npz", "q": "predictor_q.npz"}
+#: Format tag stored in every .npz predictor (bumped if the layout changes).
+NPZ_FORMAT = "cimkit-accuracy-predictor-1"
 
 
 class NotFittedError(CimkitError):
@@ -268,9 +277,61 @@ class AccuracyPredictor:
         return p
 
     def save(self, path: Path) -> None:
+        """Write the fitted predictor: ``.npz`` (numpy only) by suffix, else a torch ``.pt``."""
+        if Path(path).suffix == ".npz":
+            self.save_npz(path)
+            return
         import torch
 
         torch.save(self.state_dict(), path)
+
+    def save_npz(self, path: Path) -> None:
+        """Write the fitted arrays as an uncompressed ``.npz`` (float32, no pickles).
+
+        Keys: ``coef_i`` / ``intercept_i`` per layer, ``meta`` (a JSON string: format tag,
+        ``params``, ``n_features_in``, ``y_mean``, ``y_std``). :meth:`from_npz` reads it back
+        bit-exactly, without torch.
+        """
+        _check_fitted(self)
+        meta = {
+            "format": NPZ_FORMAT,
+            "params": {k: v for k, v in self.get_params().items() if k != "init_predictor"},
+            "n_features_in": int(self.n_features_in_),
+            "y_mean": float(self.y_mean_),
+            "y_std": float(self.y_std_),
+        }
+        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+        for i, (w, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
+            arrays[f"coef_{i}"] = np.asarray(w, dtype=np.float32)
+            arrays[f"intercept_{i}"] = np.asarray(b, dtype=np.float32)
+        with open(path, "wb") as f:  # a file object: savez would append '.npz' to a str path
+            np.savez(f, **arrays)
+
+    @classmethod
+    def from_npz(cls, path: Path) -> AccuracyPredictor:
+        """A predictor written by :meth:`save_npz` (``allow_pickle=False``: data only)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"][()]))
+                n = sum(1 for k in data.files if k.startswith("coef_"))
+                coefs = [np.ascontiguousarray(data[f"coef_{i}"], np.float32) for i in range(n)]
+                inter = [np.asarray(data[f"intercept_{i}"], np.float32) for i in range(n)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CimkitError(
+                f"accuracy predictor {path}: not a cimkit .npz predictor ({type(exc).__name__}); "
+                "write it with AccuracyPredictor.save_npz or tools/export_predictor_npz.py"
+            ) from None
+        if meta.get("format") != NPZ_FORMAT or n == 0:
+            raise CimkitError(
+                f"accuracy predictor {path}: format {meta.get('format')!r}, expected "
+                f"{NPZ_FORMAT!r}; re-export it with tools/export_predictor_npz.py"
+            )
+        p = cls(**meta["params"])
+        p.coefs_, p.intercepts_ = coefs, inter
+        p.n_features_in_ = int(meta["n_features_in"])
+        p.y_mean_, p.y_std_ = float(meta["y_mean"]), float(meta["y_std"])
+        p.loss_curve_ = []
+        return p
 
 
 def _lut(choices: tuple[int, ...]) -> np.ndarray:
@@ -329,18 +390,23 @@ def _check_fitted(p: AccuracyPredictor) -> None:
 def load_predictor(kind: str = "q", path: Path | None = None) -> AccuracyPredictor:
     """The shipped predictor ``kind`` ('fp' or 'q'), or the one at ``path``.
 
-    Loaded with ``torch.load(..., weights_only=True)``: no code runs from the file.
+    The shipped ``.npz`` (and any ``path`` ending in ``.npz``) is read with numpy alone; a
+    ``.pt`` file (or the shipped one when its ``.npz`` is missing) with ``torch.load(...,
+    weights_only=True)``. Neither runs code from the file.
     """
-    import torch
-
     if path is None:
         if kind not in PREDICTOR_FILES:
             raise CimkitError(f"predictor kind must be 'fp' or 'q', got {kind!r}")
-        path = DATA_DIR / PREDICTOR_FILES[kind]
+        npz = DATA_DIR / NPZ_FILES[kind]
+        path = npz if npz.is_file() else DATA_DIR / PREDICTOR_FILES[kind]
     if not Path(path).is_file():
         raise CimkitError(
             f"accuracy predictor {path} missing: reinstall cimkit or run tools/train_accuracy.sh"
         )
+    if Path(path).suffix == ".npz":
+        return AccuracyPredictor.from_npz(path)
+    import torch
+
     return AccuracyPredictor.from_state_dict(
         torch.load(path, map_location="cpu", weights_only=True)
     )
@@ -408,7 +474,7 @@ def fit_predictors(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Fit the FP and the quantized predictor on ``out``/measure_{fp,q}.jsonl; write
-    ``out``/predictor_{fp,q}.pt; return held-out metrics.
+    ``out``/predictor_{fp,q}.pt and .npz; return held-out metrics.
 
     Held-out = a seeded ``holdout`` fraction of the *subnets* (for the quantized data, all
     policies of a held-out subnet are held out): the predictors never see these architectures.
@@ -436,6 +502,7 @@ def fit_predictors(
         "acc_range": [float(y.min()), float(y.max())],
     }
     fp.save(out / "predictor_fp.pt")
+    fp.save_npz(out / "predictor_fp.npz")  # what load_predictor reads (no torch import)
     log(f"FP predictor: held-out {res['fp']['heldout']}")
 
     xq, yq, sidq = _arrays(_read_jsonl(out / "measure_q.jsonl"), quantized=True)
@@ -451,6 +518,7 @@ def fit_predictors(
         "heldout_fp_predictor_only": metrics(yq[teq], fp.predict(xq[teq][:, : enc.ARCH_DIM])),
     }
     q.save(out / "predictor_q.pt")
+    q.save_npz(out / "predictor_q.npz")
     log(f"quantized predictor: held-out {res['q']['heldout']}")
     res["fit_s"] = round(time.time() - t0, 1)
     return res
