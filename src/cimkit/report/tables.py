@@ -65,11 +65,22 @@ def cells(row: dict[str, Any]) -> list[str]:
     return out
 
 
-def markdown_table(rows: list[dict[str, Any]], score_label: str) -> str:
-    heads = [h if k != "score" else f"Score {score_label}" for k, (h, _) in TABLE3.items()]
-    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+def _cell(text: Any) -> str:
+    # A '|' inside a cell would end it; a newline would end the table row.
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def md_table(head: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown (GFM) table of ``rows`` under ``head``, cells escaped."""
+    lines = ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict[str, Any]], score_label: str) -> str:
+    """Table III as Markdown; the score column is headed with the objective it scores."""
+    heads = [h if k != "score" else f"Score {score_label}" for k, (h, _) in TABLE3.items()]
+    return md_table(heads, [cells(r) for r in rows])
 
 
 def rich_table(rows: list[dict[str, Any]], score_label: str, title: str = "") -> Any:
