@@ -73,14 +73,22 @@ def _load_workload(
     histograms: bool,
     input_shape: str | None = None,
     input_dtype: str | None = None,
+    genome: str | None = None,
 ) -> Any:
     from cimkit.errors import WorkloadError
 
-    given = [x for x in (network, onnx, torch_factory) if x]
+    given = [x for x in (network, onnx, torch_factory, genome) if x]
     if len(given) != 1:
         raise WorkloadError(
-            "give exactly one of --network NAME, --onnx FILE, --torch MODULE:FACTORY"
+            "give exactly one of --network NAME, --onnx FILE, --torch MODULE:FACTORY, "
+            "--genome genome.json"
         )
+    if genome:
+        from cimkit.runs.genome import genome_workload, read_genome
+
+        if input_shape or input_dtype:
+            raise WorkloadError("--input-shape/--input-dtype apply to --torch models only")
+        return genome_workload(read_genome(genome))  # its own per-layer bits
     if network:
         from cimkit.workload.builtin import get_network
 
@@ -152,8 +160,17 @@ def evaluate(
             "code from that module (docs/security.md).",
         ),
     ] = None,
+    genome: Annotated[
+        str | None,
+        typer.Option(
+            "--genome",
+            help="genome.json of `cimkit export` (or its JSON): the space family's network "
+            "with the genome's per-layer bits (--weight-bits/--act-bits do not apply).",
+        ),
+    ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Directory for designs/layers/components CSV.")
+        Path | None,
+        typer.Option("--out", help="Directory for designs/layers/components CSV and charts."),
     ] = None,
     weight_bits: Annotated[int, typer.Option(help="Weight bits, all layers, 1 .. 16.")] = 8,
     act_bits: Annotated[int, typer.Option(help="Activation bits, all layers, 1 .. 16.")] = 8,
@@ -172,7 +189,15 @@ def evaluate(
     out = prepare_out_dir(out) if out is not None else None
     spec = load_chip(hw)
     wl = _load_workload(
-        network, onnx, torch_factory, weight_bits, act_bits, histograms, input_shape, input_dtype
+        network,
+        onnx,
+        torch_factory,
+        weight_bits,
+        act_bits,
+        histograms,
+        input_shape,
+        input_dtype,
+        genome,
     )
     ev = run(spec, wl, breakdown=True)
     m = {k: float(v[0]) for k, v in ev.metrics.items()}

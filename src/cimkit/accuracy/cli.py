@@ -121,31 +121,11 @@ def train_predictor(
     typer.echo(json.dumps(res, indent=2))
 
 
-GENOME_HELP = (
-    'give a JSON object {"depths": [...], "kernels": ..., "expands": ...}, a JSON list of them, '
-    "or a .json file holding one"
-)
+# One reader of --genome for every command (cimkit.runs.genome): JSON text or a .json file,
+# including the genome.json of `cimkit export`.
+from cimkit.runs.genome import GENOME_HELP, genome_text  # noqa: E402
 
-
-def _genome_text(genome: str) -> str:
-    """The JSON text of ``--genome``: the option itself, or the file it names."""
-    text = genome.strip()
-    if text.startswith(("{", "[")):
-        return text
-    path = Path(text).expanduser()
-    label = f"--genome {short_repr(text)}"
-    try:
-        is_file = path.is_file()
-    except OSError:  # e.g. a name too long to be a path
-        is_file = False
-    if not is_file:
-        if text.endswith(".json"):
-            raise CimkitError(f"{label}: file not found")
-        raise CimkitError(f"{label}: not a JSON object and no such file; {GENOME_HELP}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CimkitError(f"{label}: not a UTF-8 text file; {GENOME_HELP}") from None
+_genome_text = genome_text  # kept for callers of the old name
 
 
 def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) -> list:
@@ -156,15 +136,9 @@ def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) 
     if genome is None and random <= 0:
         raise CimkitError("give --genome (JSON or a .json file) or --random N")
     if genome is not None:
-        text = _genome_text(genome)
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CimkitError(
-                f"--genome: not JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
-            ) from None
-        except RecursionError:
-            raise CimkitError("--genome: JSON nested too deeply") from None
+        from cimkit.runs.genome import FORMAT, genome_json
+
+        raw = genome_json(genome)
         records = raw if isinstance(raw, list) else [raw]
         if not records:
             raise CimkitError(f"--genome: an empty list; {GENOME_HELP}")
@@ -172,6 +146,19 @@ def _read_genomes(genome: str | None, random: int, bits: int | None, seed: int) 
         if bad is not None:
             raise CimkitError(
                 f"--genome: {short_repr(bad)} is a JSON {type(bad).__name__}; {GENOME_HELP}"
+            )
+        other = next(
+            (
+                r
+                for r in records
+                if r.get("format") == FORMAT and r.get("family") != "ofa_mobilenetv2"
+            ),
+            None,
+        )
+        if other is not None:
+            raise CimkitError(
+                f"--genome: a {short_repr(other.get('family'))} genome; the accuracy predictor "
+                "and supernet know ofa_mobilenetv2 only"
             )
         gs = [Genome.from_dict(r) for r in records]
     else:

@@ -141,11 +141,7 @@ def export_design(store: Any, run: str, design: int, out: Path, *, onnx: bool = 
 
     again = reevaluate(load_chip(files["chip"]), genome_workload(read_genome(str(files["genome"]))))
     stored = {k: float(m[COL[k]]) for k in CHECKED}
-    bad = [
-        k
-        for k in CHECKED
-        if not math.isclose(again[k], stored[k], rel_tol=RTOL, abs_tol=0.0)
-    ]
+    bad = [k for k in CHECKED if not math.isclose(again[k], stored[k], rel_tol=RTOL, abs_tol=0.0)]
     if bad:
         k = bad[0]
         raise CimkitError(
@@ -200,13 +196,12 @@ def _summary(
         f"Space `{Path(str(space.source)).name}` ({space.family.name}, "
         f"{space.family.resolution} x {space.family.resolution} px, {space.family.num_classes} "
         f"classes); search {cfg.algorithm.upper()}, objective {obj.label or obj.name}, seed "
-        f"{cfg.seed}; area constraint "
-        + ("none" if area is None else f"{area:g} mm^2")
-        + ".",
+        f"{cfg.seed}; area constraint " + ("none" if area is None else f"{area:g} mm^2") + ".",
         "",
         "## Metrics",
         "",
-        f"Top-1 accuracy (stored; from the space's accuracy source): {100 * m[COL['accuracy']]:.2f} %",
+        "Top-1 accuracy (stored; from the space's accuracy source): "
+        f"{100 * m[COL['accuracy']]:.2f} %",
         "",
     ]
     rows = [
@@ -217,9 +212,7 @@ def _summary(
     ratios = constraint_ratios(m)
     lines += [
         "Constraints (feasible <= 1): "
-        + ", ".join(
-            f"{k[2:]} {'n/a' if v is None else f'{v:.3f}'}" for k, v in ratios.items()
-        )
+        + ", ".join(f"{k[2:]} {'n/a' if v is None else f'{v:.3f}'}" for k, v in ratios.items())
         + ".",
         "",
         "## Chip",

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cimkit.errors import CimkitError, SpecError, short_repr
 
 FORMAT = "cimkit-genome/1"
@@ -90,8 +88,10 @@ class GenomeFile:
     hardware: dict[str, float] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
 
-    def values(self) -> dict[str, np.ndarray]:
+    def values(self) -> dict[str, Any]:
         """Genes as the (1,) arrays a family's ``layer_arrays`` reads."""
+        import numpy as np
+
         return {k: np.array([v]) for k, v in self.genes.items()}
 
 
@@ -101,9 +101,11 @@ def _plain(v: float) -> int | float:
 
 
 def genome_record(
-    space: Any, x: np.ndarray, *, run: str | None = None, design: int | None = None
+    space: Any, x: Any, *, run: str | None = None, design: int | None = None
 ) -> dict[str, Any]:
     """The ``genome.json`` object of genome ``x`` (D,) of ``space`` (see the module docstring)."""
+    import numpy as np
+
     X = np.asarray(x, dtype=np.int64).reshape(1, -1)
     values = space.joint.decode(X)
     fam = space.family
@@ -136,18 +138,18 @@ def genome_record(
 
 def parse_genome_file(raw: Any, flag: str = "--genome") -> GenomeFile:
     """A :class:`GenomeFile` from parsed ``genome.json``; one-line errors naming ``flag``."""
+    import math
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CimkitError(
-            f"{flag}: not a cimkit genome file (no \"format\": \"{FORMAT}\"); give the "
+            f'{flag}: not a cimkit genome file (no "format": "{FORMAT}"); give the '
             "genome.json written by `cimkit export RUN --design N --out DIR`"
         )
     fam = raw.get("family")
     if fam not in FAMILIES:
         raise CimkitError(f"{flag}: family {short_repr(fam)}; allowed: {', '.join(FAMILIES)}")
     genes = raw.get("genes")
-    ok_num = (int, float)
     if not isinstance(genes, dict) or not all(
-        isinstance(v, ok_num) and not isinstance(v, bool) and np.isfinite(v)
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         for v in genes.values()
     ):
         raise CimkitError(f"{flag}: 'genes' must be an object of gene name -> finite number")
@@ -226,6 +228,8 @@ def genome_workload(g: GenomeFile, flag: str = "--genome") -> Any:
             float(values["width"][0]),
             tuple(int(values[f"{b}_s{s}"][0]) for s in range(4) for b in fam.GENES),
         )
+    import numpy as np
+
     from cimkit.workload.builtin import mobilenetv2
 
     d, k, e, _ = fam.arrays(values)

@@ -23,7 +23,7 @@ SPACE_HELP = (
     "Search space YAML. Data, except 'accuracy: {source: callable}', which runs Python code "
     "from the module it names (docs/security.md)."
 )
-COMMANDS = ("space", "search", "compare", "report")
+COMMANDS = ("space", "search", "compare", "report", "runs", "export")
 
 #: Run and comparison names: they become folder names (report) and appear in commands.
 NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -127,7 +127,7 @@ def _single_run_rows(problem: Any, result: Any) -> list[dict[str, Any]]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the space, search, compare and report commands to ``app``."""
+    """Add the space, search, compare, report, runs and export commands to ``app``."""
     from cimkit.cli import console, user_errors
 
     @app.command("space")
@@ -410,6 +410,153 @@ def register(app: typer.Typer) -> None:
             _report(st, run, out or Path("runs") / "report" / run, console)
         finally:
             st.close()
+
+    runs_app = typer.Typer(help="List, show and delete the runs of a store.", no_args_is_help=True)
+    app.add_typer(runs_app, name="runs")
+
+    @runs_app.command("list")
+    @user_errors
+    def runs_list(
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+    ) -> None:
+        """Every run of the store (oldest first) and the stored comparisons."""
+        from rich.table import Table
+
+        from cimkit.runs.manage import list_rows
+        from cimkit.search.store import RunStore
+
+        st = RunStore(store, readonly=True)
+        try:
+            rows, studies = list_rows(st), st.study_names()
+        finally:
+            st.close()
+        t = Table(title=f"{len(rows)} runs in {store}")
+        cols = ("run", "status", "gen", "designs", "algorithm", "objective", "P", "space")
+        for c in (*cols, "created"):
+            t.add_column(c, justify="right" if c in ("gen", "designs", "P") else "left")
+        for r in rows:
+            t.add_row(*(f"{r[c]:,}" if c == "designs" else str(r[c]) for c in (*cols, "created")))
+        console.print(t)
+        if studies:
+            console.print("comparisons: " + ", ".join(studies), highlight=False)
+
+    @runs_app.command("show")
+    @user_errors
+    def runs_show(
+        run: Annotated[str, typer.Argument(help="Run name (see `cimkit runs list`).")],
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        top: Annotated[int, typer.Option(help="Best designs to list (1..100).")] = 5,
+    ) -> None:
+        """A run's settings and its best designs (the N to give `cimkit export --design`)."""
+        from rich.table import Table
+
+        from cimkit.cli_errors import check_number
+        from cimkit.runs.manage import show
+        from cimkit.search.store import RunStore
+
+        check_name(run, "RUN", nested=True)
+        check_number(top, "--top", 1, 100, why="a table to read, not the archive (report)")
+        st = RunStore(store, readonly=True)
+        try:
+            view = show(st, run, top)
+        finally:
+            st.close()
+        t = Table(title=f"run {run}", show_header=False)
+        t.add_column("setting")
+        t.add_column("value")
+        for k, v in view["settings"]:
+            t.add_row(k, v)
+        console.print(t)
+        if view["designs"]:
+            obj = view["score"]
+            d = Table(title=f"best {len(view['designs'])} designs by {obj.label or obj.name}")
+            heads = {
+                "design": "design",
+                "score": f"score ({obj.units})" if obj.units else "score",
+                "accuracy_pct": "top-1 (%)",
+                "energy_mj": "energy (mJ)",
+                "delay_us": "delay (us)",
+                "area_mm2": "area (mm^2)",
+                "edap": "EDAP (mJ*ms*mm^2)",
+            }
+            for h in heads.values():
+                d.add_column(h, justify="right")
+            for r in view["designs"]:
+                d.add_row(str(r["design"]), *(f"{r[k]:.4g}" for k in list(heads)[1:]))
+            console.print(d)
+            console.print(
+                f"export one: cimkit export {run} --design {view['designs'][0]['design']} "
+                f"--out DIR --store {store}",
+                highlight=False,
+            )
+        if view["note"]:
+            console.print(view["note"], highlight=False)
+
+    @runs_app.command("delete")
+    @user_errors
+    def runs_delete(
+        run: Annotated[str, typer.Argument(help="Run or comparison name.")],
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        yes: Annotated[
+            bool, typer.Option("--yes", help="Really delete (without it: say what would go).")
+        ] = False,
+    ) -> None:
+        """Delete a run (or a comparison with its stage runs); refuses a run being written."""
+        from cimkit.runs.manage import delete
+        from cimkit.search.store import RunStore
+
+        check_name(run, "RUN", nested=True)
+        st = RunStore(store, create=False)
+        try:
+            gone = delete(st, run, yes)
+        finally:
+            st.close()
+        console.print("deleted " + ", ".join(gone), highlight=False)
+
+    @app.command("export")
+    @user_errors
+    def export_cmd(
+        run: Annotated[str, typer.Argument(help="Run name (see `cimkit runs list`).")],
+        out: Annotated[Path, typer.Option(help="Folder for the design's files.")],
+        design: Annotated[
+            int | None,
+            typer.Option(
+                help="Archive index of the design (default: the run's best; see "
+                "`cimkit runs show RUN`)."
+            ),
+        ] = None,
+        store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        onnx: Annotated[
+            bool, typer.Option(help="Also write network.onnx (needs torch and onnx).")
+        ] = True,
+    ) -> None:
+        """Chip YAML, genome, layer table, ONNX and a one-page summary of a stored design.
+
+        The files re-evaluate to the stored metrics (checked): `cimkit evaluate --hw
+        DIR/chip.yaml --genome DIR/genome.json`.
+        """
+        from cimkit.cli_errors import check_number
+        from cimkit.runs.export import export_design
+        from cimkit.search.store import RunStore
+
+        check_name(run, "RUN", nested=True)
+        if design is not None:
+            check_number(design, "--design", 0, 2**31 - 1, why="an archive row index")
+        st = RunStore(store, readonly=True)
+        try:
+            if design is None:
+                from cimkit.runs.design import run_space
+                from cimkit.search.engine import load_result
+
+                info = st.run_info(run)
+                design = load_result(st, run, run_space(run, info["config"])).best()
+            ex = export_design(st, run, design, out, onnx=onnx)
+        finally:
+            st.close()
+        names = ", ".join(p.name for p in ex.files.values())
+        console.print(f"design {design} of {run}: {names} in {out}", highlight=False)
+        if ex.onnx_note:
+            console.print(ex.onnx_note, highlight=False)
 
 
 def _report(st: Any, run: str, out: Path, console: Any) -> None:

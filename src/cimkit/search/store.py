@@ -588,6 +588,57 @@ class RunStore:
         with self._tx(f"delete run {name!r}") as conn:
             self._delete(conn, name)
 
+    def remove_run(self, name: str) -> None:
+        """Delete a finished run and its rows; a run a live process is writing is refused.
+
+        The writer check and the delete are one transaction, so a search cannot claim the run
+        between them. A writer row of a dead process (SIGKILL) is removed with the run.
+        """
+        with self._tx(f"delete run {name!r}") as conn:
+            row = conn.execute("SELECT pid, host FROM writers WHERE run = ?", (name,)).fetchone()
+            if row is not None and (row[0] == os.getpid() or _alive(row[0], row[1])):
+                raise CimkitError(
+                    f"run {name!r} is being written by a live process (pid {row[0]} on {row[1]}); "
+                    "stop it or wait for it to finish, then delete"
+                )
+            if not conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
+                raise CimkitError(f"no run {name!r} in {self.path}; see `cimkit runs list`")
+            self._delete(conn, name)
+            conn.execute("DELETE FROM writers WHERE run = ?", (name,))
+
+    def remove_study(self, name: str) -> None:
+        """Delete a comparison's result row (its stage runs are deleted with :meth:`remove_run`)."""
+        with self._tx(f"delete comparison {name!r}") as conn:
+            conn.execute("DELETE FROM studies WHERE name = ?", (name,))
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        """Every run, oldest first: name, created (Unix s), status, gen, designs, config, writer
+        (pid of a live writing process, else None)."""
+        counts = dict(self._read("SELECT run, COUNT(*) FROM designs GROUP BY run"))
+        writers = {r[0]: (r[1], r[2]) for r in self._read("SELECT run, pid, host FROM writers")}
+        out = []
+        for name, created, config, status, gen in self._read(
+            "SELECT name, created, config, status, gen FROM runs ORDER BY created"
+        ):
+            w = writers.get(name)
+            live = w is not None and _alive(w[0], w[1])
+            out.append(
+                {
+                    "name": name,
+                    "created": created,
+                    "status": status,
+                    "gen": gen,
+                    "designs": int(counts.get(name, 0)),
+                    "config": json.loads(config),
+                    "writer": w[0] if live else None,
+                }
+            )
+        return out
+
+    def study_names(self) -> list[str]:
+        """Names of the stored comparisons (``cimkit compare --study``)."""
+        return [r[0] for r in self._read("SELECT name FROM studies ORDER BY name")]
+
     def exists(self, name: str) -> bool:
         return bool(self._read("SELECT 1 FROM runs WHERE name = ?", (name,)))
 
