@@ -1,8 +1,14 @@
 """Plots of a search as data -> render: each ``*_data`` returns a tidy table, each ``render_*``
-draws such a table with matplotlib (imported lazily, Agg backend) into a PNG."""
+draws such a table with matplotlib (imported lazily, Agg backend) into a PNG.
+
+Every ``render_*`` returns a :class:`Chart`: the PNG path and, per axes, what was drawn (axis
+labels, title, each line's/bar series' values), so tests check the plotted data and labels
+rather than pixels.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,30 @@ from cimkit.search.objectives import COL, feasible
 #: PNG metadata without version or date stamps, so equal data gives byte-equal files.
 _PNG_META = {"Software": None}
 
+#: Axis label of each NSGA-II metric (metrics column, label with unit, scale).
+PARETO_AXES: dict[str, tuple[str, str, str]] = {
+    "accuracy": ("accuracy", "top-1 accuracy (%)", "linear"),
+    "energy": ("energy_mj", "energy (mJ)", "log"),
+    "delay": ("delay_us", "delay (us)", "log"),
+    "area": ("area_mm2", "area (mm^2)", "log"),
+    "edap": ("edap", "EDAP (mJ*ms*mm^2)", "log"),
+}
+
+
+@dataclass
+class Chart:
+    """A written PNG and what its axes show (for tests and captions).
+
+    Attributes:
+        path: the PNG.
+        axes: one dict per axes: ``xlabel``, ``ylabel``, ``title``, ``lines`` (legend label ->
+            (x, y) arrays of each line), ``bars`` (label -> bar lengths), ``points`` (label ->
+            (x, y) of each scatter series).
+    """
+
+    path: Path
+    axes: list[dict[str, Any]] = field(default_factory=list)
+
 
 def _plt() -> Any:
     import matplotlib
@@ -24,88 +54,210 @@ def _plt() -> Any:
     return plt
 
 
-def convergence_data(histories: dict[str, list[tuple[int, int, float]]]) -> pd.DataFrame:
-    """Rows (method, gen, evaluations, best) of every history."""
-    rows = [
-        {"method": name, "gen": g, "evaluations": n, "best": b}
-        for name, hist in histories.items()
-        for g, n, b in hist
-    ]
-    return pd.DataFrame(rows, columns=["method", "gen", "evaluations", "best"])
-
-
-def render_convergence(df: pd.DataFrame, path: Path, score_label: str) -> Path:
+def _save(fig: Any, path: Path, described: list[dict[str, Any]]) -> Chart:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, sub in df.groupby("method", sort=False):
-        ax.plot(sub["evaluations"], sub["best"], label=str(name), drawstyle="steps-post")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel(f"best score ({score_label})")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata=_PNG_META)
     plt.close(fig)
-    return path
+    return Chart(Path(path), described)
 
 
-def pareto_data(result: Any, top: np.ndarray, max_points: int = 4000) -> pd.DataFrame:
-    """Feasible archive designs (accuracy %, EDAP), Pareto-front and top-five flags.
+def _describe(ax: Any) -> dict[str, Any]:
+    """Labels and drawn data of ``ax`` (lines, bar containers, scatter collections)."""
+    lines = {
+        str(ln.get_label()): (np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float))
+        for ln in ax.get_lines()
+        if not str(ln.get_label()).startswith("_")
+    }
+    bars = {
+        str(c.get_label()): np.array(
+            [p.get_width() if c.orientation == "horizontal" else p.get_height() for p in c]
+        )
+        for c in ax.containers
+    }
+    points = {}
+    for col in ax.collections:
+        off = np.asarray(col.get_offsets(), float)
+        if off.ndim == 2 and off.shape[1] == 2:
+            points[str(col.get_label())] = (off[:, 0], off[:, 1])
+    return {
+        "xlabel": ax.get_xlabel(),
+        "ylabel": ax.get_ylabel(),
+        "title": ax.get_title(),
+        "lines": lines,
+        "bars": bars,
+        "points": points,
+    }
 
-    At most ``max_points`` non-front, non-top designs are kept (evenly spaced, deterministic).
+
+# --- convergence -----------------------------------------------------------------------------
+
+
+def convergence_data(
+    histories: dict[str, list[tuple[int, int, float]]],
+    objectives: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Rows (series, objective, gen, evaluations, best) of every history.
+
+    ``objectives`` names the objective each series' ``best`` is in (series -> label); a series
+    without one is labelled 'score'. Series of different objectives are never drawn on one axis.
+    """
+    objectives = objectives or {}
+    rows = [
+        {
+            "series": name,
+            "objective": objectives.get(name, "score"),
+            "gen": g,
+            "evaluations": n,
+            "best": b,
+        }
+        for name, hist in histories.items()
+        for g, n, b in hist
+    ]
+    return pd.DataFrame(rows, columns=["series", "objective", "gen", "evaluations", "best"])
+
+
+def main_objective_series(
+    store_history: list[tuple[int, int, float]],
+    gen: np.ndarray,
+    scores: np.ndarray,
+    offset: int = 0,
+) -> list[tuple[int, int, float]]:
+    """Best-so-far of ``scores`` (one per archived design, inf = infeasible) per generation.
+
+    ``gen`` is each design's generation; ``store_history`` gives the evaluations made by the end
+    of each generation (shifted by ``offset``, the evaluations of earlier stages).
+    """
+    out = []
+    for g, n, _ in store_history:
+        s = scores[gen <= g]
+        out.append((g, n + offset, float(s.min()) if len(s) else float("inf")))
+    return out
+
+
+def render_convergence(
+    df: pd.DataFrame,
+    path: Path,
+    main: str | None = None,
+    higher_better: set[str] | frozenset[str] = frozenset(),
+) -> Chart:
+    """One panel per objective: each series in the objective it was searched (or ranked) in.
+
+    ``main`` (an objective label) is drawn first, titled as the comparable panel; objectives in
+    ``higher_better`` (e.g. accuracy) are titled so.
+    """
+    plt = _plt()
+    df = df[np.isfinite(df["best"].astype(float))]
+    objs = list(dict.fromkeys(df["objective"]))
+    if main in objs:
+        objs.remove(main)
+        objs.insert(0, main)
+    n = max(len(objs), 1)
+    fig, axs = plt.subplots(n, 1, figsize=(6.4, 2.9 * n + 0.4), squeeze=False)
+    for ax, obj in zip(axs[:, 0], objs, strict=False):
+        sub = df[df["objective"] == obj]
+        for name, s in sub.groupby("series", sort=False):
+            ax.plot(s["evaluations"], s["best"], label=str(name), drawstyle="steps-post")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel(f"best {obj}")
+        if (sub["best"] > 0).all():
+            ax.set_yscale("log")
+        better = "higher" if obj in higher_better else "lower"
+        head = f"all methods in {obj}" if obj == main and len(objs) > 1 else str(obj)
+        ax.set_title(f"{head} ({better} is better)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path, [_describe(ax) for ax in axs[: len(objs), 0]])
+
+
+# --- Pareto / accuracy vs EDAP ----------------------------------------------------------------
+
+
+def pareto_data(
+    result: Any,
+    top: np.ndarray,
+    max_points: int = 4000,
+    metrics: tuple[str, ...] = ("accuracy", "edap"),
+) -> pd.DataFrame:
+    """Feasible archive designs with every metric, Pareto-front (of ``metrics``) and top flags.
+
+    Columns: design, accuracy_pct, energy_mj, delay_us, area_mm2, edap, front, top, rank. At
+    most ``max_points`` non-front, non-top designs are kept (evenly spaced, deterministic).
     """
     M = result.archive.M
     ok = np.flatnonzero(feasible(M))
-    front = set(result.pareto(("accuracy", "edap")).tolist())
+    front = set(result.pareto(tuple(metrics)).tolist())
     tops = set(int(i) for i in top)
     keep = [i for i in ok if i in front or i in tops]
     rest = [i for i in ok if i not in front and i not in tops]
     if len(rest) > max_points:
         rest = [rest[int(j)] for j in np.linspace(0, len(rest) - 1, max_points)]
     idx = np.array(sorted(keep + rest), dtype=int)
+    order = list(top)
     return pd.DataFrame(
         {
             "design": idx,
             "accuracy_pct": 100 * M[idx, COL["accuracy"]],
+            "energy_mj": M[idx, COL["energy_mj"]],
+            "delay_us": M[idx, COL["delay_us"]],
+            "area_mm2": M[idx, COL["area_mm2"]],
             "edap": M[idx, COL["edap"]],
             "front": [i in front for i in idx],
             "top": [i in tops for i in idx],
-            "rank": [
-                sorted(tops, key=list(top).index).index(i) + 1 if i in tops else 0 for i in idx
-            ],
+            "rank": [order.index(i) + 1 if i in tops else 0 for i in idx],
         }
     )
 
 
-def render_pareto(df: pd.DataFrame, path: Path, extra: dict[str, tuple[float, float]]) -> Path:
-    """Scatter EDAP vs accuracy; front as a line, top five as stars, ``extra`` points labelled."""
+def _col(metric: str) -> str:
+    c = PARETO_AXES[metric][0]
+    return "accuracy_pct" if c == "accuracy" else c
+
+
+def render_pareto(
+    df: pd.DataFrame,
+    path: Path,
+    extra: dict[str, tuple[float, float]] | None = None,
+    metrics: tuple[str, ...] = ("accuracy", "edap"),
+) -> Chart:
+    """Scatter of every pair of ``metrics`` (x: the second of the pair, y: the first); front
+    (non-dominated in all of ``metrics``) highlighted, top five as stars. ``extra`` points
+    (label -> (EDAP, accuracy %)) are drawn on an accuracy-vs-EDAP panel only."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    ax.scatter(df["edap"], df["accuracy_pct"], s=4, c="0.7", label="archive (feasible)")
-    fr = df[df["front"]].sort_values("edap")
-    ax.plot(fr["edap"], fr["accuracy_pct"], "-o", ms=3, c="tab:blue", label="Pareto front")
-    tp = df[df["top"]]
-    ax.scatter(
-        tp["edap"], tp["accuracy_pct"], marker="*", s=120, c="tab:red", label="top 5", zorder=3
-    )
-    for name, (edap, acc) in extra.items():
-        ax.scatter([edap], [acc], marker="D", s=40, zorder=3, label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("EDAP (mJ*ms*mm^2)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_PNG_META)
-    plt.close(fig)
-    return path
+    pairs = [(a, b) for i, a in enumerate(metrics) for b in metrics[i + 1 :]]
+    fig, axs = plt.subplots(len(pairs), 1, figsize=(6.2, 4.0 * len(pairs)), squeeze=False)
+    for ax, (ym, xm) in zip(axs[:, 0], pairs, strict=True):
+        xc, yc = _col(xm), _col(ym)
+        ax.scatter(df[xc], df[yc], s=4, c="0.7", label="archive (feasible)")
+        fr = df[df["front"]].sort_values(xc)
+        ax.scatter(fr[xc], fr[yc], s=14, c="tab:blue", label="Pareto set", zorder=2)
+        if len(metrics) == 2:
+            ax.plot(fr[xc], fr[yc], "-", c="tab:blue", lw=1, label="Pareto front")
+        tp = df[df["top"]]
+        ax.scatter(tp[xc], tp[yc], marker="*", s=120, c="tab:red", label="top 5", zorder=3)
+        if {xm, ym} == {"accuracy", "edap"}:
+            for name, (edap, acc) in (extra or {}).items():
+                x, y = (edap, acc) if xm == "edap" else (acc, edap)
+                ax.scatter([x], [y], marker="D", s=40, zorder=3, label=name)
+        ax.set_xscale(PARETO_AXES[xm][2])
+        ax.set_yscale(PARETO_AXES[ym][2])
+        ax.set_xlabel(PARETO_AXES[xm][1])
+        ax.set_ylabel(PARETO_AXES[ym][1])
+        ax.set_title(f"{PARETO_AXES[ym][1]} vs {PARETO_AXES[xm][1]}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path, [_describe(ax) for ax in axs[:, 0]])
+
+
+# --- parameters of the top designs -------------------------------------------------------------
 
 
 def params_data(result: Any, top: np.ndarray) -> pd.DataFrame:
     """Chosen values of the top designs: hardware genes, plus model/quant summaries.
 
-    Columns: rank, parameter, value, position (index / (choices - 1), 0..1, for the chart).
+    Columns: rank, parameter, value, position. ``position`` is in (0, 1]: choice ``i`` (0-based)
+    of ``n`` is ``(i + 1) / n``, so the smallest choice has a visible bar of ``1 / n`` and the
+    largest a full one; a mean of model/quant genes maps its range onto the same scale.
     """
     space = result.space
     joint = space.joint
@@ -116,36 +268,39 @@ def params_data(result: Any, top: np.ndarray) -> pd.DataFrame:
         for i, d in enumerate(joint.dims):
             if d.subspace != "hardware":
                 continue
-            pos = X[r, i] / max(len(d.values) - 1, 1)
+            n = len(d.values)
             rows.append(
-                {"rank": r + 1, "parameter": d.name, "value": values[d.name][r], "position": pos}
+                {
+                    "rank": r + 1,
+                    "parameter": d.name,
+                    "value": values[d.name][r],
+                    "position": (X[r, i] + 1) / n,
+                }
             )
         act = space.family.active_mask({k: v[r : r + 1] for k, v in values.items()}, joint.names)[0]
         for sub in ("model", "quantization"):
             idx = [i for i, d in enumerate(joint.dims) if d.subspace == sub and act[i]]
-            groups: dict[str, list[float]] = {}
+            groups: dict[str, list[int]] = {}
             for i in idx:
-                key = joint.dims[i].name.rsplit("_", 1)[0]
-                groups.setdefault(key, []).append(values[joint.dims[i].name][r])
-            for key, vals in groups.items():
-                lo = min(joint.dims[i].values[0] for i in idx if joint.dims[i].name.startswith(key))
-                hi = max(
-                    joint.dims[i].values[-1] for i in idx if joint.dims[i].name.startswith(key)
-                )
-                mean = float(np.mean(vals))
+                groups.setdefault(joint.dims[i].name.rsplit("_", 1)[0], []).append(i)
+            for key, members in groups.items():
+                choices = sorted({v for i in members for v in joint.dims[i].values})
+                lo, hi, n = choices[0], choices[-1], len(choices)
+                mean = float(np.mean([values[joint.dims[i].name][r] for i in members]))
+                frac = (mean - lo) / (hi - lo) if hi > lo else 1.0
                 rows.append(
                     {
                         "rank": r + 1,
                         "parameter": f"mean {key}",
                         "value": mean,
-                        "position": (mean - lo) / (hi - lo) if hi > lo else 0.0,
+                        "position": (1 + (n - 1) * frac) / n,
                     }
                 )
     return pd.DataFrame(rows, columns=["rank", "parameter", "value", "position"])
 
 
-def render_params(df: pd.DataFrame, path: Path) -> Path:
-    """Grouped horizontal bars: each parameter's position in its range for the top designs."""
+def render_params(df: pd.DataFrame, path: Path) -> Chart:
+    """Grouped horizontal bars: each parameter's choice for the top designs (see params_data)."""
     plt = _plt()
     params = list(dict.fromkeys(df["parameter"]))
     ranks = sorted(df["rank"].unique())
@@ -161,10 +316,63 @@ def render_params(df: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(np.arange(len(params)) + 0.4 - h / 2)
     ax.set_yticklabels(params, fontsize=7)
     ax.set_xlim(0, 1.1)
-    ax.set_xlabel("position in the parameter's range (0 = smallest choice, 1 = largest)")
+    ax.set_xlabel("choice: 1/n = smallest of the n choices, 1 = largest")
     ax.legend(fontsize=7, ncol=5)
     ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata=_PNG_META)
-    plt.close(fig)
-    return path
+    return _save(fig, path, [_describe(ax)])
+
+
+# --- one design: per-layer and per-component charts (cimkit evaluate --out) --------------------
+
+
+def render_layers(layers: pd.DataFrame, path: Path, title: str = "") -> Chart:
+    """Per-layer energy (uJ, stacked by component) and latency (us) of one design.
+
+    ``layers`` is :meth:`~cimkit.cost.Evaluation.layers_frame` of one design; layers with
+    neither energy nor latency (e.g. reshapes) are left out.
+    """
+    plt = _plt()
+    comps = [c for c in layers.columns if c.startswith("energy_") and c != "energy_j"]
+    busy = layers[(layers["energy_j"] > 0) | (layers["latency_s"] > 0)].reset_index(drop=True)
+    x = np.arange(len(busy))
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(7.0, 0.12 * len(busy) + 2), 6.4))
+    bottom = np.zeros(len(busy))
+    for c in comps:
+        v = busy[c].to_numpy(float) * 1e6
+        if not v.any():
+            continue
+        ax1.bar(x, v, bottom=bottom, width=0.85, label=c[len("energy_") : -len("_j")])
+        bottom += v
+    ax1.set_ylabel("energy (uJ)")
+    ax1.set_title(f"{title}: energy per layer by component" if title else "energy per layer")
+    ax1.legend(fontsize=6, ncol=4)
+    ax2.bar(x, busy["latency_s"].to_numpy(float) * 1e6, width=0.85, label="latency")
+    ax2.set_ylabel("latency (us)")
+    ax2.set_xlabel("layer (in execution order)")
+    ax2.set_title("latency per layer")
+    step = max(1, len(busy) // 40)
+    for ax in (ax1, ax2):
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels(busy["layer"].astype(str)[::step], rotation=90, fontsize=5)
+        ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path, [_describe(ax1), _describe(ax2)])
+
+
+def render_components(components: pd.DataFrame, path: Path, title: str = "") -> Chart:
+    """Energy (uJ) and area (mm^2) per component of one design (zero components left out).
+
+    ``components`` is :meth:`~cimkit.cost.Evaluation.components_frame` of one design.
+    """
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, col, scale, label in (
+        (ax1, "energy_j", 1e6, "energy (uJ)"),
+        (ax2, "area_m2", 1e6, "area (mm^2)"),
+    ):
+        sub = components[components[col] > 0].sort_values(col)
+        ax.barh(sub["component"].astype(str), sub[col].to_numpy(float) * scale, label=label)
+        ax.set_xlabel(label)
+        ax.set_title(f"{title}: {label} by component" if title else f"{label} by component")
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path, [_describe(ax1), _describe(ax2)])

@@ -564,21 +564,15 @@ def _report(st: Any, run: str, out: Path, console: Any) -> None:
     from cimkit.search.engine import load_result
 
     study = st.load_study(run)
+    objectives: dict[str, str] | None = None
+    main_label: str | None = None
     if study is not None:
         cfg, res = study
         problem = _problem(cfg["space"], None)
         main = f"{run}/cimnas"
         result = load_result(st, main, problem.space)
         rows = res["rows"]
-        histories = {}
-        for method, stages in res["runs"].items():
-            offset = 0
-            hist: list[tuple[int, int, float]] = []
-            for stage in stages:
-                h = st.history(stage)
-                hist += [(g, n + offset, b) for g, n, b in h] if stage == stages[-1] else []
-                offset += h[-1][1] if h else 0
-            histories[method] = hist
+        histories, objectives, main_label = _study_convergence(st, problem, result, res)
         command = f"cimkit compare {cfg['space']} --study {run}"
         title = f"CIMNAS comparison: {run}"
     else:
@@ -596,6 +590,66 @@ def _report(st: Any, run: str, out: Path, console: Any) -> None:
     b1 = rows[0]
     extra = {"baseline 1": (b1["edap"], b1["accuracy_pct"])}
     files = write_report(
-        out, result, rows, histories, title=title, command=command, extra_points=extra
+        out,
+        result,
+        rows,
+        histories,
+        title=title,
+        command=command,
+        extra_points=extra,
+        objectives=objectives,
+        main=main_label,
     )
     console.print(f"report: {files['md']} and {files['html']}", highlight=False)
+
+
+#: Labels of the compare methods (as in the Table III rows).
+_METHOD_LABELS = {
+    "cimnas": "CIMNAS (joint)",
+    "two-stage": "Two-stage search",
+    "xpert-like": "XPert-like search",
+}
+
+
+def _study_convergence(
+    st: Any, problem: Any, result: Any, res: dict[str, Any]
+) -> tuple[dict[str, list[tuple[int, int, float]]], dict[str, str], str]:
+    """Convergence series of a comparison, each labelled with the objective it is in.
+
+    Per method, the final stage's archive is scored in the comparison's objective (best so far
+    per generation, x shifted by the earlier stages' evaluations): the number the table reports
+    at the end. Each stage's own history is a second series in the objective that stage
+    searched, so a stage-2 score of another objective is never drawn on the main axis.
+    """
+    import numpy as np
+
+    from cimkit.report.plots import main_objective_series
+    from cimkit.search.compare import baseline1
+    from cimkit.search.engine import SearchConfig, load_result
+    from cimkit.search.objectives import feasible
+
+    main_obj = result.objective
+    main_label = main_obj.label or main_obj.name
+    _, ref = baseline1(problem)  # the table's reference row (priority scores are normalised)
+    histories: dict[str, list[tuple[int, int, float]]] = {}
+    objectives: dict[str, str] = {}
+    for method, stages in res["runs"].items():
+        label = _METHOD_LABELS.get(method, method)
+        offset = 0
+        for k, stage in enumerate(stages):
+            h = st.history(stage)
+            scfg = SearchConfig.from_dict(st.run_info(stage)["config"]["search"])
+            sobj = scfg.score_objective()
+            slabel = sobj.label or sobj.name
+            if stage == stages[-1]:
+                sres = load_result(st, stage, problem.space)
+                M = sres.archive.M
+                scores = np.where(feasible(M), main_obj.score(M, ref), np.inf)
+                histories[label] = main_objective_series(h, sres.archive.gen, scores, offset)
+                objectives[label] = main_label
+            if len(stages) > 1 or slabel != main_label:
+                name = f"{label}, stage {k + 1}" if len(stages) > 1 else label
+                histories[name] = [(g, n + offset, b) for g, n, b in h]
+                objectives[name] = slabel
+            offset += h[-1][1] if h else 0
+    return histories, objectives, main_label
