@@ -231,6 +231,9 @@ def evaluate(
         for stem, frame in tables.items():
             frame.to_csv(out / f"{stem}.csv", index=False)
             frame.to_parquet(out / f"{stem}.parquet", index=False)
+        from cimkit.report.plots import write_design_charts
+
+        write_design_charts(ev, out, f"{spec.name} running {wl.name}")  # layers/components.png
         console.print(f"wrote {', '.join(tables)} as CSV and Parquet to {out}")
     if not ev.feasible[0]:
         raise typer.Exit(code=1)

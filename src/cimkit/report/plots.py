@@ -376,3 +376,15 @@ def render_components(components: pd.DataFrame, path: Path, title: str = "") -> 
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3, axis="x")
     return _save(fig, path, [_describe(ax1), _describe(ax2)])
+
+
+def write_design_charts(ev: Any, out: Path, title: str = "") -> list[Path]:
+    """``layers.png`` and ``components.png`` of the first design of a cost-model evaluation
+    (``evaluate(..., breakdown=True)``) in ``out``; returns their paths."""
+    first = ev.designs.names[0]
+    layers = ev.layers_frame()
+    comps = ev.components_frame()
+    return [
+        render_layers(layers[layers["design"] == first], out / "layers.png", title).path,
+        render_components(comps[comps["design"] == first], out / "components.png", title).path,
+    ]

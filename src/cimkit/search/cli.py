@@ -647,7 +647,8 @@ def _study_convergence(
                 scores = np.where(feasible(M), main_obj.score(M, ref), np.inf)
                 histories[label] = main_objective_series(h, sres.archive.gen, scores, offset)
                 objectives[label] = main_label
-            if len(stages) > 1 or slabel != main_label:
+            # The final stage in the main objective is already the series above.
+            if slabel != main_label or stage != stages[-1]:
                 name = f"{label}, stage {k + 1}" if len(stages) > 1 else label
                 histories[name] = [(g, n + offset, b) for g, n, b in h]
                 objectives[name] = slabel
