@@ -86,7 +86,11 @@ def write_onnx(model: Any, resolution: int, path: Path) -> None:
 
     model.eval()
     example = torch.zeros(1, 3, resolution, resolution)
-    with torch.no_grad():
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is chosen on purpose (above); its deprecation notice is noise.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
             (example,),
