@@ -148,18 +148,18 @@ def test_networks_and_validate_and_spec(tmp_path: Path) -> None:
 
 
 def test_schedule_writes_tables_and_small_budget_is_exit_2(tmp_path: Path) -> None:
-    res = _run("schedule", "--network", "vgg8", "--area-mm2", "40", "--out", tmp_path)
+    res = _run("schedule", "--network", "vgg8", "--area", "40", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "schedule.csv")
     assert set(table["tech"]) <= {"sram", "rram"} and (table["copies"] >= 1).all()
     assert (tmp_path / "hardware.csv").is_file() and (tmp_path / "summary.json").is_file()
-    res = _run("schedule", "--network", "vgg8", "--area-mm2", "1", "--tech", "rram")
+    res = _run("schedule", "--network", "vgg8", "--area", "1", "--tech", "rram")
     assert res.exit_code == 2
     assert "does not fit the rram area budget of 1 mm^2" in res.output.replace("\n", " ")
 
 
 def test_generate_simulates_bit_exact(tmp_path: Path) -> None:
-    res = _run("generate", "--network", "mlp", "--area-mm2", "2", "--out", tmp_path, "--simulate")
+    res = _run("generate", "--network", "mlp", "--area", "2", "--out", tmp_path, "--simulate")
     assert res.exit_code == 0, res.output
     text = res.output.replace("\n", " ")
     assert "match numpy bit-exactly" in text

@@ -254,9 +254,9 @@ WRITERS = {
     "evaluate": ["evaluate", "--hw", CHIP, "--network", "vgg8", "--out"],
     "import": ["import", "--onnx", "missing.onnx", "--out"],
     "validate": ["validate", "--out"],
-    "schedule": ["schedule", "--network", "mlp", "--area-mm2", "2", "--out"],
-    "generate": ["generate", "--network", "mlp", "--area-mm2", "2", "--out"],
-    "pimhls-report": ["pimhls-report", "--networks", "mlp", "--areas", "2", "--out"],
+    "schedule": ["schedule", "--network", "mlp", "--area", "2", "--out"],
+    "generate": ["generate", "--network", "mlp", "--area", "2", "--out"],
+    "pimhls-report": ["pimhls-report", "--network", "mlp", "--area", "2", "--out"],
     "histograms": ["histograms", "--genome", "{}", "--out"],
     "train supernet": ["train", "supernet", "--out"],
 }
@@ -323,9 +323,9 @@ def test_a_full_disk_while_writing_is_one_line(
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "10001"])
 @pytest.mark.parametrize("command", ["schedule", "generate"])
 def test_area_must_be_finite_positive_and_bounded(tmp_path: Path, command: str, value: str) -> None:
-    res = _run(command, "--network", "mlp", "--area-mm2", value, "--out", tmp_path / "o")
+    res = _run(command, "--network", "mlp", "--area", value, "--out", tmp_path / "o")
     line = _error_line(res)
-    assert "--area-mm2" in line and "(0, 10,000] mm^2" in line and "reticle" in line
+    assert line.startswith("error: --area ") and "(0, 10,000] mm^2" in line and "reticle" in line
     assert not (tmp_path / "o" / "schedule.csv").exists()
 
 
@@ -341,23 +341,23 @@ def test_area_at_the_bound_is_accepted() -> None:
     ("areas", "expected"),
     [
         ("abc", "'abc' is not a number"),
-        ("inf", "--areas inf: give a finite number"),
-        ("nan", "--areas nan"),
-        ("16,-2", "--areas -2"),
-        ("", "--areas: empty"),
+        ("inf", "--area inf: give a finite number"),
+        ("nan", "--area nan"),
+        ("16,-2", "--area -2"),
+        ("", "--area: empty"),
         ("16,,40", "empty item"),
     ],
 )
 def test_pimhls_report_areas(tmp_path: Path, areas: str, expected: str) -> None:
-    res = _run("pimhls-report", "--out", tmp_path / "o", "--areas", areas)
+    res = _run("pimhls-report", "--out", tmp_path / "o", "--area", areas)
     assert expected in _error_line(res)
 
 
 @pytest.mark.parametrize(
-    ("networks", "expected"), [("", "--networks: empty"), (" , ", "empty"), ("vgg8,nope", "nope")]
+    ("networks", "expected"), [("", "--network: empty"), (" , ", "empty"), ("vgg8,nope", "nope")]
 )
 def test_pimhls_report_networks(tmp_path: Path, networks: str, expected: str) -> None:
-    res = _run("pimhls-report", "--out", tmp_path / "o", "--networks", networks)
+    res = _run("pimhls-report", "--out", tmp_path / "o", "--network", networks)
     line = _error_line(res)
     assert expected in line and "vgg8" in line  # the allowed names are listed
 
@@ -388,7 +388,7 @@ def test_metrics_guard_refuses_nan_and_negative() -> None:
 
 
 def test_generate_weights_that_are_not_an_npz(tmp_path: Path) -> None:
-    args = ["generate", "--network", "mlp", "--area-mm2", "2", "--out", tmp_path / "o"]
+    args = ["generate", "--network", "mlp", "--area", "2", "--out", tmp_path / "o"]
     rnd = tmp_path / "rnd.npz"
     rnd.write_bytes(np.random.default_rng(0).bytes(4096))
     assert "--weights" in _error_line(_run(*args, "--weights", rnd))

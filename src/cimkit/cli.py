@@ -5,6 +5,14 @@ that is a file, a full disk) is printed as one line ``error: ...`` on stderr wit
 traceback. A cimkit bug prints ``internal error: ...`` with exit code 1 (the traceback with
 ``CIMKIT_DEBUG=1``). Every command goes through :func:`cimkit.cli_errors.user_errors`; a command
 that writes calls :func:`cimkit.cli_errors.prepare_out_dir` on its folder before any work.
+
+Habits (issue 15 item 5): ``cimkit --version``, ``-h`` beside ``--help`` everywhere, ``--json``
+and ``--quiet`` on the commands that print results, progress with ETA (plain lines when piped),
+full-width tables when piped, shell completion (``--install-completion`` /
+``--show-completion``), ``cimkit spec --explain``. One flag name per concept (``--area`` in
+mm^2, ``--network``, ``--out``); the old names work until cimkit 0.2 with a note on stderr
+(:data:`cimkit.cli_output.DEPRECATED_FLAGS`). Heavy modules (pandas, the cost model, torch) are
+imported inside the commands, so ``cimkit --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,10 +22,12 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
-from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
+from cimkit import cli_output as out_mode
 from cimkit.cli_errors import (
     check_number,
     err_console,
@@ -28,16 +38,102 @@ from cimkit.cli_errors import (
     short_text,
     user_errors,
 )
+from cimkit.cli_output import JSON_OPTION, QUIET_OPTION, emit_json, note, print_table
 from cimkit.errors import SpecError, short_repr
+
+#: ``-h`` beside ``--help``; click hands these settings down to every subcommand's context.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class CimkitGroup(TyperGroup):
+    """The root command group: finds deprecated flag names in a subcommand's arguments.
+
+    They are noted on stderr once the arguments parsed (so a usage error still starts with
+    ``Usage:``), just before the command runs; messages then quote the name as typed
+    (:func:`cimkit.cli_output.typed_flag`).
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name is not None and cmd is not None:
+            used = out_mode.used_flags(name, rest)
+            ctx.meta[out_mode.META_KEY] = used
+            if name in out_mode.DEPRECATED_FLAGS and cmd.callback is not None:
+                cmd.callback = _noting_deprecated(name, cmd.callback)
+                for param in cmd.params:  # click's own errors quote the name as typed, too
+                    if isinstance(param, click.Option) and len(param.opts) > 1:
+                        typed = used.get(param.opts[0], param.opts[0])
+                        param.get_error_hint = lambda ctx, t=typed: f"'{t}'"  # type: ignore[method-assign]
+        return name, cmd, rest
+
+
+def _noting_deprecated(name: str, callback: Any) -> Any:
+    """``callback`` that first notes the deprecated flags used (wrapped once per command)."""
+    if getattr(callback, "__cimkit_notes_deprecated__", False):
+        return callback
+    import functools
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        out_mode.note_deprecated(name, ctx.meta.get(out_mode.META_KEY, {}))
+        return callback(*args, **kwargs)
+
+    wrapper.__cimkit_notes_deprecated__ = True  # type: ignore[attr-defined]
+    return wrapper
+
 
 app = typer.Typer(
     name="cimkit",
-    help="Co-design neural networks with compute-in-memory hardware.",
+    cls=CimkitGroup,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings=CONTEXT_SETTINGS,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = out_mode.console
+
+
+def package_version() -> str:
+    """The installed cimkit version (importlib.metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cimkit")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from cimkit import __version__
+
+        return __version__
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cimkit {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Print `cimkit <version>` and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Co-design neural networks with compute-in-memory hardware.
+
+    Every command takes -h/--help. Commands that print results take --json (one JSON document
+    on stdout) and --quiet (the result only). Progress goes to stderr, as plain lines with the
+    elapsed time and an ETA when stderr is not a terminal.
+    """
+
 
 __all__ = ["app", "console", "err_console", "main", "prepare_out_dir", "user_errors"]
 
@@ -49,7 +145,8 @@ AREA_WHY = "above 10,000 mm^2 is larger than any reticle-sized die by over 10x"
 MAX_SEED = 2**32 - 1
 
 
-def _area(value: float, flag: str = "--area-mm2") -> float:
+def _area(value: float, flag: str = "--area") -> float:
+    flag = out_mode.typed_flag(flag)  # an old name (--area-mm2) if that is what was typed
     return float(
         check_number(value, flag, 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY)
     )
@@ -180,11 +277,18 @@ def evaluate(
     ] = True,
     input_shape: Annotated[str | None, INPUT_SHAPE] = None,
     input_dtype: Annotated[str | None, INPUT_DTYPE] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Energy, latency and area of one chip running one network."""
+    """Energy, latency and area of one chip running one network.
+
+    --json prints {chip, network, layers, feasible, reason, metrics} with the metrics in SI
+    units (energy_j in J, latency_s in s, area_mm2 in mm^2, edap_j_s_m2 in J*s*m^2).
+    """
     from cimkit.cost import evaluate as run
     from cimkit.specs import load_chip
 
+    out_mode.set_mode(json_output, quiet)
     _bits(weight_bits, act_bits)
     out = prepare_out_dir(out) if out is not None else None
     spec = load_chip(hw)
@@ -220,7 +324,18 @@ def evaluate(
     ]
     for k, v in rows:
         table.add_row(k, v)
-    console.print(table)
+    if json_output:
+        emit_json(
+            {
+                "chip": spec.name,
+                "network": wl.name,
+                "layers": len(wl),
+                "feasible": bool(ev.feasible[0]),
+                "reason": None if ev.feasible[0] else str(ev.reasons[0]),
+                "metrics": m,
+            }
+        )
+    print_table(table)
     if out is not None:
         tables = {
             "designs": ev.to_frame(),
@@ -234,7 +349,7 @@ def evaluate(
         from cimkit.report.plots import write_design_charts
 
         write_design_charts(ev, out, f"{spec.name} running {wl.name}")  # layers/components.png
-        console.print(f"wrote {', '.join(tables)} as CSV and Parquet to {out}")
+        note(f"wrote {', '.join(tables)} as CSV and Parquet to {out}")
     if not ev.feasible[0]:
         raise typer.Exit(code=1)
 
@@ -341,22 +456,37 @@ def import_cmd(
 
 @app.command()
 @user_errors
-def networks() -> None:
-    """List the built-in networks."""
+def networks(
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
+) -> None:
+    """List the built-in networks (--json: name, description, macs, weights per network)."""
     from cimkit.workload.builtin import list_networks
 
+    out_mode.set_mode(json_output, quiet)
+    rows = list_networks()
+    if json_output:
+        emit_json(
+            [
+                {"name": n, "description": d, "macs": int(m), "weights": int(w)}
+                for n, d, m, w in rows
+            ]
+        )
+        return
     table = Table(title="built-in networks")
     for col in ("name", "description", "GMACs", "M weights"):
         table.add_column(col, justify="right" if col[0].isupper() and col != "name" else "left")
-    for name, desc, macs, weights in list_networks():
+    for name, desc, macs, weights in rows:
         table.add_row(name, desc, f"{macs / 1e9:.3f}", f"{weights / 1e6:.2f}")
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
 @user_errors
 def validate(
     out: Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """Compare the cost model with published silicon macros at every published operating point.
 
@@ -366,6 +496,7 @@ def validate(
     """
     from cimkit.validation import lomo_table, macro_presets, validation_table
 
+    out_mode.set_mode(json_output, quiet)
     out = prepare_out_file(out) if out is not None else None
     frame = validation_table()
     lomo = lomo_table()
@@ -374,6 +505,11 @@ def validate(
         on=["macro", "point", "metric"],
         how="left",
     )
+    if json_output:  # errors are signed fractions: (cimkit - reported) / reported
+        emit_json(frame.to_dict(orient="records"))
+        if out is not None:
+            frame.to_csv(out, index=False)
+        return
     for title, part in (
         ("in sample: calibration points (one per macro)", frame[frame.in_sample]),
         ("out of sample: every other published operating point", frame[~frame.in_sample]),
@@ -406,7 +542,7 @@ def validate(
                 f"{r.error:+.1%}",
                 lo,
             )
-        console.print(table)
+        print_table(table)
         e = part["error"].abs()
         console.print(
             f"{title}: {len(e)} rows, median |error| {e.median():.1%}, worst {e.max():.1%}"
@@ -415,26 +551,77 @@ def validate(
     if len(lo):
         console.print(f"leave-one-macro-out: {len(lo)} rows, median |error| {lo.median():.1%}")
     for p in macro_presets():
-        console.print(f"[dim]{p.id}: {p.citation}[/]", highlight=False)
+        note(f"[dim]{p.id}: {p.citation}[/]", markup=True)
     if out is not None:
         frame.to_csv(out, index=False)
 
 
-@app.command()
+class _SpecCommand(TyperCommand):
+    """``spec``'s command: its help lists every chip-spec field, read from the pydantic models
+    only when the help is shown (importing them for every ``cimkit`` call would slow it)."""
+
+    @property  # type: ignore[override]
+    def epilog(self) -> str | None:
+        from cimkit.spec_explain import fields_epilog
+
+        return fields_epilog()
+
+    @epilog.setter
+    def epilog(self, value: str | None) -> None:  # click's __init__ assigns it; computed above
+        pass
+
+
+@app.command(cls=_SpecCommand)
 @user_errors
 def spec(
     check: Annotated[
         Path | None, typer.Argument(help="A chip YAML to validate; omit to print the default.")
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Every field with its type, unit, range, default and description."
+        ),
+    ] = False,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Print the default chip spec as YAML, or validate a chip YAML file."""
+    """Print the default chip spec as YAML, or validate a chip YAML file.
+
+    --explain lists every field (generated from the spec's pydantic models). --json prints the
+    default spec, the validated spec, or the --explain list as JSON.
+    """
     from cimkit.specs import ChipSpec, dump_yaml, load_chip
 
+    out_mode.set_mode(json_output, quiet)
+    if explain:
+        if check is not None:
+            raise SpecError("--explain describes the fields; give it without a chip file")
+        from cimkit.spec_explain import explain_records, explain_text
+
+        if json_output:
+            emit_json(explain_records())
+        else:
+            sys.stdout.write(explain_text())
+        return
     if check is None:
-        sys.stdout.write(dump_yaml(ChipSpec()))
+        if json_output:
+            emit_json(ChipSpec().model_dump(mode="json"))
+        else:
+            sys.stdout.write(dump_yaml(ChipSpec()))
         return
     chip = load_chip(check)
-    console.print(f"{check}: valid chip spec '{chip.name}' with {chip.macros_total:,} macros")
+    if json_output:
+        emit_json(
+            {
+                "file": str(check),
+                "valid": True,
+                "macros": chip.macros_total,
+                "spec": chip.model_dump(mode="json"),
+            }
+        )
+        return
+    note(f"{check}: valid chip spec '{chip.name}' with {chip.macros_total:,} macros")
 
 
 def _net_args(values: list[str] | None) -> dict[str, Any]:
@@ -509,7 +696,11 @@ def schedule(
     network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
     area_mm2: Annotated[
         float,
-        typer.Option("--area-mm2", help="Area budget of the PIM arrays, mm^2, in (0, 10000]."),
+        typer.Option(
+            "--area",
+            "--area-mm2",
+            help="Area budget of the PIM arrays, mm^2, in (0, 10000] (--area-mm2: old name).",
+        ),
     ] = 16.0,
     tech: Annotated[str, typer.Option(help="hetero (SRAM + RRAM), sram or rram.")] = "hetero",
     method: Annotated[str, typer.Option(help="dp (Algorithm 1) or greedy.")] = "dp",
@@ -521,13 +712,19 @@ def schedule(
         Path | None, typer.Option("--hw", help="Chip spec for node, voltage, clock, DRAM.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for schedule tables.")] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """PIM-HLS: technology per layer, runtime weight schedule and tile parameters."""
+    """PIM-HLS: technology per layer, runtime weight schedule and tile parameters.
+
+    --json prints {summary, pieces} (summary: latency_s in s, area_mm2 in mm^2, cycles).
+    """
     import json
 
     from cimkit.pimhls.optimize import hardware_table, optimize, schedule_summary, schedule_table
     from cimkit.specs import load_chip
 
+    out_mode.set_mode(json_output, quiet)
     area_mm2 = _area(area_mm2)
     if method not in ("dp", "greedy"):
         raise SpecError(f"--method {short_repr(method)}: allowed: dp, greedy")
@@ -538,6 +735,8 @@ def schedule(
     sched = optimize(wl, area_mm2, techs, tune, base, method=method)  # type: ignore[arg-type]
     table = schedule_table(sched)
     summary = schedule_summary(sched)
+    if json_output:
+        emit_json({"summary": summary, "pieces": table.to_dict(orient="records")})
     t = Table(title=f"{network}: {len(sched.groups)} layer groups under {area_mm2:g} mm^2 ({tech})")
     for col in (
         "group",
@@ -567,16 +766,17 @@ def schedule(
             f"{r.compute_cycles:,}",
             f"{r.write_cycles:,}",
         )
-    console.print(t)
-    console.print(
-        f"latency {_si(sched.latency_s, 's')} ({sched.cycles:,} cycles), "
-        f"area {sched.area_mm2:.2f} mm^2 of {area_mm2:g}, assignment {summary['assignment']}"
-    )
+    print_table(t)
+    if not json_output:
+        console.print(
+            f"latency {_si(sched.latency_s, 's')} ({sched.cycles:,} cycles), "
+            f"area {sched.area_mm2:.2f} mm^2 of {area_mm2:g}, assignment {summary['assignment']}"
+        )
     if out is not None:
         table.to_csv(out / "schedule.csv", index=False)
         hardware_table(sched).to_csv(out / "hardware.csv", index=False)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        console.print(f"wrote schedule.csv, hardware.csv, summary.json to {out}")
+        note(f"wrote schedule.csv, hardware.csv, summary.json to {out}")
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
@@ -615,7 +815,11 @@ def generate(
     network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
     area_mm2: Annotated[
         float,
-        typer.Option("--area-mm2", help="Area budget of the PIM arrays, mm^2, in (0, 10000]."),
+        typer.Option(
+            "--area",
+            "--area-mm2",
+            help="Area budget of the PIM arrays, mm^2, in (0, 10000] (--area-mm2: old name).",
+        ),
     ] = 16.0,
     tech: Annotated[str, typer.Option(help="hetero (SRAM + RRAM), sram or rram.")] = "hetero",
     net_arg: Annotated[
@@ -678,39 +882,50 @@ def generate(
 def pimhls_report(
     out: Annotated[Path, typer.Option(help="Directory for the table, plots and report.")],
     networks: Annotated[
-        str, typer.Option(help="Comma-separated built-in networks.")
+        str,
+        typer.Option(
+            "--network", "--networks", help="Comma-separated built-in networks (--networks: old)."
+        ),
     ] = "vgg8,resnet18",
     areas: Annotated[
         str | None,
-        typer.Option(help="Comma-separated area constraints in mm^2, each in (0, 10000]."),
+        typer.Option(
+            "--area",
+            "--areas",
+            help="Comma-separated area constraints in mm^2, each in (0, 10000] (--areas: old).",
+        ),
     ] = None,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Latency vs area for RRAM, SRAM and heterogeneous designs (PIM-HLS Fig. 5/6)."""
-    from rich.progress import Progress
+    """Latency vs area for RRAM, SRAM and heterogeneous designs (PIM-HLS Fig. 5/6).
 
+    Progress (one step per network and area) goes to stderr: a bar with ETA on a terminal,
+    plain lines when piped.
+    """
     from cimkit.pimhls.sweep import DEFAULT_AREAS_MM2, plot_sweep, sweep
     from cimkit.workload.builtin import NETWORKS
 
-    nets = parse_names(networks, "--networks", NETWORKS)
+    out_mode.set_mode(False, quiet)
+    nets = parse_names(networks, out_mode.typed_flag("--network"), NETWORKS)
     if areas is None:
         area_list = list(DEFAULT_AREAS_MM2)
     else:
+        flag = out_mode.typed_flag("--area")
         area_list = parse_numbers(
-            areas, "--areas", 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY
+            areas, flag, 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY
         )
     out = prepare_out_dir(out)
     frames = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("optimizing", total=len(nets) * len(area_list))
+    with out_mode.step_progress("optimizing", len(nets) * len(area_list)) as advance:
         for net in nets:
             for a in area_list:
                 frames.append(sweep([net], [a]))
-                progress.advance(task)
+                advance(f"{net} at {a:g} mm^2")
     import pandas as pd
 
     df = pd.concat(frames, ignore_index=True)
     paths = plot_sweep(df, out)
-    console.print(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    note(f"wrote {', '.join(p.name for p in paths)} to {out}")
 
 
 def _register_subcommands() -> None:

@@ -100,7 +100,7 @@ def test_bad_compare_flag_is_one_line(app, space_yaml, tmp_path, args, pattern) 
     assert not store.exists()
 
 
-@pytest.mark.parametrize("command, flag", [("search", "--report"), ("compare", "--out")])
+@pytest.mark.parametrize("command, flag", [("search", "--out"), ("compare", "--out")])
 def test_report_folder_in_the_way_fails_before_the_search(app, space_yaml, tmp_path, command,
                                                           flag) -> None:  # fmt: skip
     """A file where the report folder should go is refused before any search runs or a store is

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from cimkit.cli_errors import (
@@ -246,5 +245,7 @@ def histograms(
     for name, h in hist.items():
         arrays[f"{name}/inputs"] = h.inputs
         arrays[f"{name}/weights"] = h.weights
+    import numpy as np  # here, not at the top: `cimkit --help` does not load numpy
+
     np.savez_compressed(out, **arrays)
     typer.echo(f"{len(hist)} layers -> {out}")

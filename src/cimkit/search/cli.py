@@ -14,6 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
+from cimkit.cli_output import (
+    JSON_OPTION,
+    QUIET_OPTION,
+    emit_json,
+    print_table,
+    progress_console,
+    set_mode,
+    typed_flag,
+)
 from cimkit.errors import SpecError
 
 STORE_HELP = (
@@ -75,29 +84,12 @@ def _problem(space_path: str, area: float | None) -> Any:
 
 
 def _progress() -> tuple[Any, Any]:
-    """A rich progress bar and an ``on_generation(label, gen, evals, best)`` callback."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Progress display and ``make(total)`` -> ``on_generation(label, gen, evals, best)``:
+    a bar with ETA on a terminal, plain lines when piped, nothing with --quiet/--json (stderr;
+    see :func:`cimkit.cli_output.generation_progress`)."""
+    from cimkit.cli_output import generation_progress
 
-    prog = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("gen {task.completed}/{task.total}"),
-        TextColumn("{task.fields[evals]} evals"),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-        transient=False,
-    )
-    tasks: dict[str, Any] = {}
-
-    def make(total: int) -> Any:
-        def cb(label: str, gen: int, evals: int, best: float) -> None:
-            if label not in tasks:
-                tasks[label] = prog.add_task(label, total=total, evals=0, best="-")
-            prog.update(tasks[label], completed=gen, evals=f"{evals:,}", best=f"{best:.4g}")
-
-        return cb
-
-    return prog, make
+    return generation_progress()
 
 
 def _single_run_rows(problem: Any, result: Any) -> list[dict[str, Any]]:
@@ -134,6 +126,8 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def space_cmd(
         space: Annotated[Path, typer.Argument(help=SPACE_HELP + " Examples: examples/spaces/.")],
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
         """Print each sub-space's size and the joint size (powers of ten) vs the paper.
 
@@ -144,6 +138,7 @@ def register(app: typer.Typer) -> None:
 
         from cimkit.space import fmt_pow10, load_space, size_report
 
+        set_mode(json_output, quiet)
         sp = load_space(space)
         t = Table(title=f"{sp.spec.name}: {sp.spec.description}")
         for c in ("sub-space", "genes", "size", "paper"):
@@ -151,9 +146,18 @@ def register(app: typer.Typer) -> None:
         for r in size_report(sp):
             paper = "-" if r["paper_log10"] is None else fmt_pow10(r["paper_log10"])
             t.add_row(r["space"], str(r["dims"]), fmt_pow10(r["log10"]), paper)
-        console.print(t)
         hw = sp.joint.subspace("hardware")
         base = sp.joint.decode(sp.baseline_genome()[None])
+        if json_output:
+            emit_json(
+                {
+                    "space": sp.spec.name,
+                    "subspaces": size_report(sp),
+                    "baseline1": {d.name: base[d.name][0] for d in hw.dims},
+                }
+            )
+            return
+        print_table(t)
         console.print(
             "baseline 1 (medians): " + ", ".join(f"{d.name}={base[d.name][0]:g}" for d in hw.dims),
             highlight=False,
@@ -210,8 +214,13 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Pool / Ray workers (--backend process or ray; 1..4 x CPU cores)."),
         ] = None,
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
-        report: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
+        report: Annotated[
+            Path | None,
+            typer.Option("--out", "--report", help="Write the report to DIR (--report: old name)."),
+        ] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace a run of the same name.")] = False,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
         """Run (or resume) a CIMNAS search; every generation is committed to the store.
 
@@ -226,6 +235,8 @@ def register(app: typer.Typer) -> None:
 
         def given(param: str) -> bool:
             return ctx.get_parameter_source(param) not in (None, ParameterSource.DEFAULT)
+
+        set_mode(json_output, quiet)
 
         if resume:
             check_name(resume, "--resume", nested=True)
@@ -271,7 +282,7 @@ def register(app: typer.Typer) -> None:
             from cimkit.cli_errors import prepare_out_dir
 
             # Checked before the search, so a bad folder fails now, not after an hour of search.
-            prepare_out_dir(report, "--report")
+            prepare_out_dir(report, typed_flag("--out"))
         try:
             problem = _problem(space_path, area)
             be = make_backend(backend, problem, address, workers)
@@ -317,13 +328,26 @@ def register(app: typer.Typer) -> None:
             finally:
                 be.close()
             b = result.best()
-            console.print(
-                f"{run}: {len(result.archive):,} designs, best {result.objective.label} = "
-                f"{result.scores()[b]:.4g} (design {b}) in {result.wall_s:.1f} s",
-                highlight=False,
-            )
-            if report is not None:
-                _report(st, run, report, console)
+            if not json_output:
+                console.print(
+                    f"{run}: {len(result.archive):,} designs, best {result.objective.label} = "
+                    f"{result.scores()[b]:.4g} (design {b}) in {result.wall_s:.1f} s",
+                    highlight=False,
+                )
+            if report is not None:  # with --json the report's paths are a note on stderr
+                _report(st, run, report, progress_console if json_output else console)
+            if json_output:
+                emit_json(
+                    {
+                        "run": run,
+                        "designs": len(result.archive),
+                        "objective": result.objective.label,
+                        "best_score": float(result.scores()[b]),
+                        "best_design": int(b),
+                        "wall_s": float(result.wall_s),
+                        "report": None if report is None else str(report),
+                    }
+                )
         finally:
             st.close()
 
@@ -348,6 +372,8 @@ def register(app: typer.Typer) -> None:
         area: Annotated[float | None, typer.Option(help="Area constraint, mm^2.")] = None,
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
         """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III).
 
@@ -359,6 +385,7 @@ def register(app: typer.Typer) -> None:
         from cimkit.search.engine import SearchConfig
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         check_name(study, "--study")
         cfg = SearchConfig(
             pop_size=pop,
@@ -381,7 +408,7 @@ def register(app: typer.Typer) -> None:
                 cr = run_compare(
                     problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
                 )
-            console.print(
+            print_table(
                 rich_table(
                     cr.rows(),
                     cr.objective.label,
@@ -389,7 +416,9 @@ def register(app: typer.Typer) -> None:
                 )
             )
             if out is not None:
-                _report(st, study, out, console)
+                _report(st, study, out, progress_console if json_output else console)
+            if json_output:
+                emit_json({"study": study, "objective": cr.objective.label, "rows": cr.rows()})
         finally:
             st.close()
 
