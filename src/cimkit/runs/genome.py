@@ -139,6 +139,7 @@ def genome_record(
 def parse_genome_file(raw: Any, flag: str = "--genome") -> GenomeFile:
     """A :class:`GenomeFile` from parsed ``genome.json``; one-line errors naming ``flag``."""
     import math
+
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CimkitError(
             f'{flag}: not a cimkit genome file (no "format": "{FORMAT}"); give the '
