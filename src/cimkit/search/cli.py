@@ -92,6 +92,18 @@ def _progress() -> tuple[Any, Any]:
     return generation_progress()
 
 
+def _one_blas_thread() -> Any:
+    """Small matmuls (the accuracy predictor's 400-wide layers) on one BLAS thread.
+
+    The default thread count makes the search 1.15x slower on a quiet 2-core machine (issue 15)
+    and 2.2x slower under load (benchmarks/search_wall_time.py): threads spin and fight over the
+    cores for products that take about a millisecond.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _single_run_rows(problem: Any, result: Any) -> list[dict[str, Any]]:
     from cimkit.report.tables import table_row
     from cimkit.search.compare import baseline1, baseline2, diversity, diversity_label
@@ -315,7 +327,7 @@ def register(app: typer.Typer) -> None:
                 },
             )
             try:
-                with prog:
+                with prog, _one_blas_thread():
                     result = s.run(resume=bool(resume))
             except KeyboardInterrupt:
                 last = st.run_info(run)["gen"]
@@ -404,7 +416,7 @@ def register(app: typer.Typer) -> None:
         st = RunStore(store)
         try:
             prog, make_cb = _progress()
-            with prog:
+            with prog, _one_blas_thread():
                 cr = run_compare(
                     problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
                 )
