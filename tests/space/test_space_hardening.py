@@ -170,3 +170,26 @@ def test_choice_duplicate_message_is_bounded() -> None:
 def test_shipped_spaces_stay_valid() -> None:
     for path in sorted(SPACES.glob("*.yaml")):
         assert load_space(path).joint.n_var > 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        # A value or callable the accuracy source never reads.
+        ("source: predictor", "source: predictor\n  value: 0.5", "accuracy.value"),
+        ("source: predictor", "source: predictor\n  callable: m:f", "accuracy.callable"),
+    ],
+)
+def test_accuracy_fields_the_source_does_not_read_are_refused(
+    tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    msg = _error(_space(tmp_path, MOBILENET, old, new))
+    assert f"{field}: only read with source" in msg
+
+
+@pytest.mark.parametrize(
+    "target", ["no_such_chip.yaml", ".", str(ROOT / "src/cimkit/presets/macros.yaml")]
+)
+def test_base_chip_errors_name_the_space_field(tmp_path: Path, target: str) -> None:
+    path = _space(tmp_path, MOBILENET, "../chips/rram_baseline.yaml", target)
+    assert "hardware.base_chip: " in _error(path)

@@ -436,3 +436,8 @@ def test_clip_and_short_repr_are_bounded() -> None:
     assert clip("short") == "short"
     assert len(short_repr(list(range(10**6)))) <= 80
     assert short_repr({"a": [1, 2]}) == "{'a': [1, 2]}"
+
+
+def test_empty_file_name_is_named_as_such() -> None:
+    with pytest.raises(SpecError, match="file name is empty"):
+        read_yaml("")

@@ -190,6 +190,17 @@ def build_space(spec: SpaceSpec, base_dir: Path = Path("."), source: str = "spac
         raise SpecError(f"{source}: {exc}") from None
 
     acc = spec.accuracy
+    # A value or callable the source does not read would be ignored without a word.
+    if acc.value is not None and acc.source != "constant":
+        raise SpecError(
+            f"{source}: accuracy.value: only read with source 'constant' (source is "
+            f"{acc.source!r}); remove it or set accuracy.source: constant"
+        )
+    if acc.callable is not None and acc.source != "callable":
+        raise SpecError(
+            f"{source}: accuracy.callable: only read with source 'callable' (source is "
+            f"{acc.source!r}); remove it or set accuracy.source: callable"
+        )
     if acc.source == "predictor":
         if not family.has_predictor:
             raise SpecError(
@@ -218,7 +229,10 @@ def build_space(spec: SpaceSpec, base_dir: Path = Path("."), source: str = "spac
     chip_path = Path(spec.hardware.base_chip)
     if not chip_path.is_absolute():
         chip_path = base_dir / chip_path
-    base = load_chip(chip_path)
+    try:
+        base = load_chip(chip_path)
+    except SpecError as exc:
+        raise SpecError(f"{source}: hardware.base_chip: {exc}") from None
     unused = unused_fields(base.macro.kind, base.device.kind)
     hw_dims = []
     for name, values in spec.hardware.params.items():

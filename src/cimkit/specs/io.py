@@ -258,9 +258,11 @@ def read_yaml(path: str | Path, mapping: bool = False) -> Any:
 
     ``mapping=True`` also requires a mapping at the top level.
     """
+    if not str(path).strip():
+        raise SpecError("no file given (the file name is empty)")
     p = Path(path)
     if not p.is_file():
-        raise SpecError(f"{p}: file not found")
+        raise SpecError(f"{p}: file not found" + (" (it is a directory)" if p.is_dir() else ""))
     try:
         with p.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
