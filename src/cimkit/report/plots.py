@@ -15,18 +15,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cimkit.search.objectives import COL, feasible
+from cimkit.columns import COLUMNS, header, metrics_frame
+from cimkit.search.objectives import feasible
 
 #: PNG metadata without version or date stamps, so equal data gives byte-equal files.
 _PNG_META = {"Software": None}
 
-#: Axis label of each NSGA-II metric (metrics column, label with unit, scale).
+#: Each NSGA-II metric (the names of ``--pareto``): (metrics-matrix column, data column, scale).
+_PARETO: dict[str, tuple[str, str, str]] = {
+    "accuracy": ("accuracy", "accuracy_pct", "linear"),
+    "energy": ("energy_mj", "energy_j", "log"),
+    "delay": ("delay_us", "latency_s", "log"),
+    "area": ("area_mm2", "area_m2", "log"),
+    "edap": ("edap", "edap_j_s_m2", "log"),
+}
+#: Axis of each NSGA-II metric: (metrics column, label with display unit, scale); labels come
+#: from :mod:`cimkit.columns`, so plots, tables and files name and scale a metric alike.
 PARETO_AXES: dict[str, tuple[str, str, str]] = {
-    "accuracy": ("accuracy", "top-1 accuracy (%)", "linear"),
-    "energy": ("energy_mj", "energy (mJ)", "log"),
-    "delay": ("delay_us", "delay (us)", "log"),
-    "area": ("area_mm2", "area (mm^2)", "log"),
-    "edap": ("edap", "EDAP (mJ*ms*mm^2)", "log"),
+    k: (m, header(data), scale) for k, (m, data, scale) in _PARETO.items()
 }
 
 
@@ -181,8 +187,9 @@ def pareto_data(
 ) -> pd.DataFrame:
     """Feasible archive designs with every metric, Pareto-front (of ``metrics``) and top flags.
 
-    Columns: design, accuracy_pct, energy_mj, delay_us, area_mm2, edap, front, top, rank. At
-    most ``max_points`` non-front, non-top designs are kept (evenly spaced, deterministic).
+    Columns: design, accuracy_pct, energy_j, latency_s, area_m2, edap_j_s_m2 (SI, as in
+    designs.csv; :func:`render_pareto` draws them in display units), front, top, rank. At most
+    ``max_points`` non-front, non-top designs are kept (evenly spaced, deterministic).
     """
     M = result.archive.M
     ok = np.flatnonzero(feasible(M))
@@ -194,14 +201,11 @@ def pareto_data(
         rest = [rest[int(j)] for j in np.linspace(0, len(rest) - 1, max_points)]
     idx = np.array(sorted(keep + rest), dtype=int)
     order = list(top)
+    si = metrics_frame(M[idx])
     return pd.DataFrame(
         {
             "design": idx,
-            "accuracy_pct": 100 * M[idx, COL["accuracy"]],
-            "energy_mj": M[idx, COL["energy_mj"]],
-            "delay_us": M[idx, COL["delay_us"]],
-            "area_mm2": M[idx, COL["area_mm2"]],
-            "edap": M[idx, COL["edap"]],
+            **{data: si[data] for _, data, _ in _PARETO.values()},
             "front": [i in front for i in idx],
             "top": [i in tops for i in idx],
             "rank": [order.index(i) + 1 if i in tops else 0 for i in idx],
@@ -210,8 +214,13 @@ def pareto_data(
 
 
 def _col(metric: str) -> str:
-    c = PARETO_AXES[metric][0]
-    return "accuracy_pct" if c == "accuracy" else c
+    return _PARETO[metric][1]
+
+
+def _shown(df: pd.DataFrame, metric: str) -> np.ndarray:
+    """Column of ``metric`` in its display unit (the axis label's)."""
+    c = COLUMNS[_col(metric)]
+    return c.display(df[c.name].to_numpy(float))
 
 
 def render_pareto(
@@ -222,21 +231,24 @@ def render_pareto(
 ) -> Chart:
     """Scatter of every pair of ``metrics`` (x: the second of the pair, y: the first); front
     (non-dominated in all of ``metrics``) highlighted, top five as stars. ``extra`` points
-    (label -> (EDAP, accuracy %)) are drawn on an accuracy-vs-EDAP panel only."""
+    (label -> (EDAP in J*s*m^2, accuracy %), the data-file units) are drawn on an
+    accuracy-vs-EDAP panel only. Axes are in display units, labelled with them."""
     plt = _plt()
     pairs = [(a, b) for i, a in enumerate(metrics) for b in metrics[i + 1 :]]
     fig, axs = plt.subplots(len(pairs), 1, figsize=(6.2, 4.0 * len(pairs)), squeeze=False)
     for ax, (ym, xm) in zip(axs[:, 0], pairs, strict=True):
-        xc, yc = _col(xm), _col(ym)
-        ax.scatter(df[xc], df[yc], s=4, c="0.7", label="archive (feasible)")
-        fr = df[df["front"]].sort_values(xc)
-        ax.scatter(fr[xc], fr[yc], s=14, c="tab:blue", label="Pareto set", zorder=2)
+        ax.scatter(_shown(df, xm), _shown(df, ym), s=4, c="0.7", label="archive (feasible)")
+        fr = df[df["front"]].sort_values(_col(xm))
+        ax.scatter(_shown(fr, xm), _shown(fr, ym), s=14, c="tab:blue", label="Pareto set", zorder=2)
         if len(metrics) == 2:
-            ax.plot(fr[xc], fr[yc], "-", c="tab:blue", lw=1, label="Pareto front")
+            ax.plot(_shown(fr, xm), _shown(fr, ym), "-", c="tab:blue", lw=1, label="Pareto front")
         tp = df[df["top"]]
-        ax.scatter(tp[xc], tp[yc], marker="*", s=120, c="tab:red", label="top 5", zorder=3)
+        ax.scatter(
+            _shown(tp, xm), _shown(tp, ym), marker="*", s=120, c="tab:red", label="top 5", zorder=3
+        )
         if {xm, ym} == {"accuracy", "edap"}:
-            for name, (edap, acc) in (extra or {}).items():
+            for name, (edap_si, acc) in (extra or {}).items():
+                edap = COLUMNS["edap_j_s_m2"].display(edap_si)
                 x, y = (edap, acc) if xm == "edap" else (acc, edap)
                 ax.scatter([x], [y], marker="D", s=40, zorder=3, label=name)
         ax.set_xscale(PARETO_AXES[xm][2])
@@ -367,7 +379,7 @@ def render_components(components: pd.DataFrame, path: Path, title: str = "") -> 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
     for ax, col, scale, label in (
         (ax1, "energy_j", 1e6, "energy (uJ)"),
-        (ax2, "area_m2", 1e6, "area (mm^2)"),
+        (ax2, "area_m2", COLUMNS["area_m2"].display_factor, header("area_m2")),
     ):
         sub = components[components[col] > 0].sort_values(col)
         ax.barh(sub["component"].astype(str), sub[col].to_numpy(float) * scale, label=label)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from cimkit.columns import COLUMNS, METRIC_MATRIX, header
 from cimkit.report import plots
 from cimkit.report.tables import markdown_table, md_table
 from cimkit.search.objectives import COL, feasible
@@ -187,7 +188,13 @@ def write_report(
         ]
     else:
         md += ["**No feasible design was found.**", ""]
-    md += ["Files: `designs.csv`, `designs.parquet` (one row per evaluated design).", ""]
+    md += [
+        "Files: `designs.csv`, `designs.parquet` (one row per evaluated design; SI units named "
+        "in the columns: energy_j, latency_s, area_m2, edap_j_s_m2, accuracy_pct in %; "
+        "g_fit, g_area, g_cycle are the constraints, feasible where <= 0; score is the "
+        "objective above; every column is described in docs/columns.md).",
+        "",
+    ]
     text = "\n".join(md)
     files["md"] = out / "report.md"
     files["md"].write_text(text)
@@ -223,7 +230,7 @@ def _pareto_convergence(
     histories, objectives = {}, {}
     for m in metrics:
         col, lab, _ = plots.PARETO_AXES[m]
-        v = M[:, COL[col]] * (100 if m == "accuracy" else 1)
+        v = _display(M, col)
         series = []
         for g, n, _ in hist:
             sel = v[ok & (gen <= g)]
@@ -260,8 +267,8 @@ def _pareto_section(
     for i in shown:
         cells = [str(int(i))]
         for c, _, _ in cols:
-            v = M[i, COL[c]]
-            cells.append(f"{100 * v:.2f}" if c == "accuracy" else f"{v:.4g}")
+            v = _display(M[i : i + 1], c)[0]
+            cells.append(f"{v:.2f}" if c == "accuracy" else f"{v:.4g}")
         rows.append(cells)
     head = ["design", *(lab for _, lab, _ in cols)]
     out += [md_table(head, rows), ""]
@@ -276,19 +283,33 @@ def _top_table(result: Any, top: np.ndarray) -> str:
     hw = [d.name for d in joint.dims if d.subspace == "hardware"]
     scores = result.scores()
     label = result.objective.label or result.objective.name
-    head = ["rank", "design", f"score ({label})", "top-1 (%)", "EDAP", *hw]
+    head = [
+        "rank",
+        "design",
+        f"score ({label}, {result.objective.units})",
+        header("accuracy_pct"),
+        header("edap_j_s_m2"),
+        *hw,
+    ]
     rows = []
+    M = result.archive.M
     for r, i in enumerate(top):
         cells_ = [
             str(r + 1),
             str(int(i)),
             f"{scores[i]:.4g}",
-            f"{100 * result.archive.M[i, COL['accuracy']]:.2f}",
-            f"{result.archive.M[i, COL['edap']]:.3g}",
+            f"{_display(M[i : i + 1], 'accuracy')[0]:.2f}",
+            f"{_display(M[i : i + 1], 'edap')[0]:.3g}",
         ]
         cells_ += [f"{values[h][r]:g}" for h in hw]
         rows.append(cells_)
     return md_table(head, rows)
+
+
+def _display(M: np.ndarray, col: str) -> np.ndarray:
+    """Metrics-matrix column ``col`` in the display unit of its data column (cimkit.columns)."""
+    _, file_col, factor = METRIC_MATRIX[col]
+    return COLUMNS[file_col].display(M[:, COL[col]] * factor)
 
 
 def render_html(title: str, md: str) -> str:

@@ -1,4 +1,5 @@
-"""Column names and Table III-style rows (one place for both the CLI and the reports)."""
+"""Table III-style rows and Markdown/rich tables (one place for both the CLI and the reports);
+column names, units and headers come from :mod:`cimkit.columns`."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from cimkit.columns import COLUMNS, header, metrics_frame, upgrade_row
 from cimkit.search.objectives import COL, Objective
 
-#: Table III columns: key -> (header, format).
+#: Table III columns: key -> (header, format). Keys are the data columns of
+#: :mod:`cimkit.columns` (values in files' SI units, so ``search --json`` rows match designs.csv);
+#: cells show them in display units under headers with those units.
 TABLE3: dict[str, tuple[str, str]] = {
     "method": ("Method", "{}"),
     "accuracy_pct": ("Top-1 (%)", "{:.2f}"),
     "acc_change_pp": ("Change (pp)", "{:+.2f}"),
-    "energy_mj": ("Energy (mJ)", "{:.3g}"),
-    "delay_us": ("Delay (us)", "{:.3g}"),
-    "area_mm2": ("Area (mm^2)", "{:.4g}"),
-    "edap": ("EDAP (mJ*ms*mm^2)", "{:.3g}"),
+    "energy_j": (header("energy_j"), "{:.3g}"),
+    "latency_s": (header("latency_s"), "{:.3g}"),
+    "area_m2": (header("area_m2"), "{:.4g}"),
+    "edap_j_s_m2": (header("edap_j_s_m2"), "{:.3g}"),
     "score": ("Score", "{:.4g}"),
     "tops_per_w": ("TOPS/W", "{:.3g}"),
     "tops_per_mm2": ("TOPS/mm^2", "{:.3g}"),
@@ -27,24 +31,26 @@ TABLE3: dict[str, tuple[str, str]] = {
 
 
 def table_row(label: str, m: np.ndarray, obj: Objective, ref: np.ndarray) -> dict[str, Any]:
-    """One Table III row from a metrics row ``m`` (K,); ``ref`` normalises priority scores."""
-    return {
-        "method": label,
-        "accuracy_pct": 100 * float(m[COL["accuracy"]]),
-        "energy_mj": float(m[COL["energy_mj"]]),
-        "delay_us": float(m[COL["delay_us"]]),
-        "area_mm2": float(m[COL["area_mm2"]]),
-        "edap": float(m[COL["edap"]]),
-        "score": float(obj.score(m[None], ref)[0]),
-        "tops_per_w": float(m[COL["tops_per_w"]]),
-        "tops_per_mm2": float(m[COL["tops_per_mm2"]]),
-        "utilization": float(m[COL["utilization"]]),
-    }
+    """One Table III row from a metrics row ``m`` (K,); ``ref`` normalises priority scores.
+
+    Values are in the data columns' units (SI; accuracy in %): :func:`cells` shows them in
+    display units.
+    """
+    si = metrics_frame(np.asarray(m, dtype=float)[None])
+    row: dict[str, Any] = {"method": label}
+    for key in ("accuracy_pct", "energy_j", "latency_s", "area_m2", "edap_j_s_m2"):
+        row[key] = float(si[key][0])
+    row["score"] = float(obj.score(m[None], ref)[0])
+    for key in ("tops_per_w", "tops_per_mm2", "utilization"):
+        row[key] = float(m[COL[key]])
+    return row
 
 
 def fmt(key: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
+    if key in COLUMNS and isinstance(value, int | float) and not isinstance(value, bool):
+        value = COLUMNS[key].display(value)  # file unit -> the header's display unit
     try:
         return TABLE3[key][1].format(value)
     except (ValueError, TypeError):
@@ -52,7 +58,10 @@ def fmt(key: str, value: Any) -> str:
 
 
 def cells(row: dict[str, Any]) -> list[str]:
-    """Formatted cells of a row in TABLE3 order ('-' where absent)."""
+    """Formatted cells of a row in TABLE3 order ('-' where absent); rows of comparisons stored
+    before the naming convention are read with the new names (:func:`~cimkit.columns.upgrade_row`).
+    """
+    row = upgrade_row(row)
     if "error" in row:
         return [row["method"], f"failed: {row['error']}"] + ["-"] * (len(TABLE3) - 2)
     out = []

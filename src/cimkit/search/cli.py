@@ -628,8 +628,10 @@ def _report(st: Any, run: str, out: Path, console: Any) -> None:
         histories = {run: st.history(run)}
         command = info["config"].get("command", f"cimkit search --name {run}")
         title = f"CIMNAS search: {run}"
-    b1 = rows[0]
-    extra = {"baseline 1": (b1["edap"], b1["accuracy_pct"])}
+    from cimkit.columns import upgrade_row
+
+    b1 = upgrade_row(rows[0])  # a comparison stored before the SI names has 'edap' (mJ*ms*mm^2)
+    extra = {"baseline 1": (b1["edap_j_s_m2"], b1["accuracy_pct"])}
     files = write_report(
         out,
         result,

@@ -212,17 +212,20 @@ class SearchResult:
         return np.sort(ok[front])
 
     def frame(self) -> Any:
-        """Tidy table: one row per archived design (genes as values, metrics, score, rank)."""
+        """Tidy table: one row per archived design (metrics in SI columns, feasible, score,
+        genes as values), columns and units as :mod:`cimkit.columns` defines them; integer
+        columns are pandas Int64."""
         import pandas as pd
+
+        from cimkit.columns import metrics_frame, typed_frame
 
         values = self.space.joint.decode(self.archive.X.astype(np.int64))
         data: dict[str, Any] = {"design": np.arange(len(self.archive)), "gen": self.archive.gen}
-        for name, c in COL.items():
-            data[name] = self.archive.M[:, c]
+        data.update(metrics_frame(self.archive.M))
         data["feasible"] = feasible(self.archive.M)
         data["score"] = self.objective.score(self.archive.M, self.archive.M[0])
         data.update(values)
-        return pd.DataFrame(data)
+        return typed_frame(pd.DataFrame(data))
 
 
 class _Box:

@@ -1,7 +1,9 @@
 """Metrics of evaluated designs (paper units) and the objective functions of CIMNAS.
 
-Every evaluated design is one row of :data:`METRICS` (float64). Units follow Table III of the
-paper: energy in mJ, delay in us, area in mm^2, EDAP in mJ*ms*mm^2, accuracy in % for scores.
+Every evaluated design is one row of :data:`METRICS` (float64). The matrix keeps Table III's
+working units (energy mJ, delay us, area mm^2, EDAP mJ*ms*mm^2, accuracy as a fraction, taken
+as % by the scores); :data:`cimkit.columns.METRIC_MATRIX` defines them and the SI data-file
+column of each (designs.csv writes energy_j, latency_s, area_m2, edap_j_s_m2, accuracy_pct).
 
 Objectives (minimised, registry :data:`OBJECTIVES`, names used on the command line):
 
@@ -20,21 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cimkit.columns import METRIC_MATRIX
 from cimkit.errors import SpecError
 
-#: Columns of the metrics matrix, in order, with units.
+#: Columns of the metrics matrix, in order, with units (defined in :mod:`cimkit.columns`:
+#: the matrix keeps the paper's working units; data files get the SI columns).
 METRICS: dict[str, str] = {
-    "accuracy": "top-1 fraction (0..1)",
-    "energy_mj": "mJ per inference",
-    "delay_us": "us per inference",
-    "area_mm2": "mm^2",
-    "edap": "mJ*ms*mm^2",
-    "tops_per_w": "TOPS/W",
-    "tops_per_mm2": "TOPS/mm^2",
-    "utilization": "programmed cells / cells on chip",
-    "g_fit": "crossbars needed / available - 1 (weight-stationary; <= 0 is feasible)",
-    "g_area": "area / area constraint - 1 (<= 0 is feasible)",
-    "g_cycle": "shortest readout cycle / cycle time - 1 (<= 0 is feasible)",
+    name: f"{unit}; file column {file}" for name, (unit, file, _) in METRIC_MATRIX.items()
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 COL = {name: i for i, name in enumerate(METRIC_NAMES)}
