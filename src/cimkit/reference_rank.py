@@ -84,8 +84,8 @@ def rank_agreement(transistor: str = "lp") -> RankAgreement:
             "device": {"kind": "rram", "bits_per_cell": 2},
             "macro": {"kind": "analog", "rows": 256, "cols": 256, "adc_bits": 8,
                       "cols_per_adc": 8, "input_bits_per_cycle": 1, "readout": "sar"},
-            "tile": {"macros": 1024},
-            "router": {"tiles": 4},
+            "tile": {"macros_per_tile": 1024},
+            "router": {"tiles_per_router": 4},
             "chip": {"tile_groups": 1, "execution": "sequential", "glb_bandwidth_bits": None,
                      "noc_bits": None},
         }

@@ -152,8 +152,8 @@ def macro_presets() -> tuple[MacroPreset, ...]:
         macros = int(cfg.get("macros", 1))
         chip = dict(cfg["chip"])
         chip.setdefault("tile", {})
-        chip["tile"] = {**chip["tile"], "macros": macros}
-        chip.setdefault("router", {"tiles": 1})
+        chip["tile"] = {**chip["tile"], "macros_per_tile": macros}
+        chip.setdefault("router", {"tiles_per_router": 1})
         chip.setdefault("chip", {"tile_groups": 1})
         # Macro-level figures: the array's own time, no buffer or NoC bandwidth bound.
         chip["chip"] = {

@@ -447,10 +447,43 @@ class Macro(StrictModel):
         return self
 
 
+#: Spec keys renamed to the names of spaces and tables (cimkit issue 15): section -> {old: new}.
+#: The old keys are read, with a note on stderr, until cimkit 0.2.
+RENAMED_KEYS: dict[str, dict[str, str]] = {
+    "tile": {"macros": "macros_per_tile"},
+    "router": {"tiles": "tiles_per_router"},
+}
+
+
+def _renamed(section: str, data: Any) -> Any:
+    """``data`` with the deprecated keys of ``section`` renamed (a note on stderr for each)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for old, new in RENAMED_KEYS[section].items():
+        if old not in out:
+            continue
+        if new in out:
+            raise PydanticCustomError(
+                "renamed_key",
+                f"give {section}.{new} only ({section}.{old} is its old name)",
+            )
+        out[new] = out.pop(old)
+        import sys
+
+        sys.stderr.write(
+            f"# deprecated: chip spec key {section}.{old} is now {section}.{new}; "
+            f"{section}.{old} stops working in cimkit 0.2\n"
+        )
+    return out
+
+
 class Tile(StrictModel):
     """A tile: macros sharing an input/output buffer and a digital vector unit."""
 
-    macros: Annotated[int, Field(ge=1, le=1024, description="Crossbar macros per tile.")] = 16
+    macros_per_tile: Annotated[
+        int, Field(ge=1, le=1024, description="Crossbar macros per tile (old name: macros).")
+    ] = 16
     buffer_kb: Annotated[
         float, Field(gt=0, le=65536, description="Tile activation buffer, KB (at most 64 MB).")
     ] = 64.0
@@ -459,11 +492,33 @@ class Tile(StrictModel):
         Field(ge=1, le=4096, description="Digital ALU lanes for non-MAC ops and dynamic matmuls."),
     ] = 16
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return _renamed("tile", data)
+
+    @property
+    def macros(self) -> int:
+        """Old name of :attr:`macros_per_tile` (Python API; removed in cimkit 0.2)."""
+        return self.macros_per_tile
+
 
 class Router(StrictModel):
     """A router and the tiles attached to it (one tile group)."""
 
-    tiles: Annotated[int, Field(ge=1, le=1024, description="Tiles per router.")] = 8
+    tiles_per_router: Annotated[
+        int, Field(ge=1, le=1024, description="Tiles per router (old name: tiles).")
+    ] = 8
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data: Any) -> Any:
+        return _renamed("router", data)
+
+    @property
+    def tiles(self) -> int:
+        """Old name of :attr:`tiles_per_router` (Python API; removed in cimkit 0.2)."""
+        return self.tiles_per_router
 
 
 class Dram(StrictModel):
@@ -596,7 +651,7 @@ class ChipSpec(StrictModel):
     @property
     def macros_total(self) -> int:
         """Crossbar macros on the chip."""
-        return self.tile.macros * self.router.tiles * self.chip.tile_groups
+        return self.tile.macros_per_tile * self.router.tiles_per_router * self.chip.tile_groups
 
 
 def _default(model: type[BaseModel], field: str) -> Any:
