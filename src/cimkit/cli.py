@@ -343,7 +343,10 @@ def evaluate(
             "components": ev.components_frame(),
             "workload": wl.to_frame(),
         }
+        from cimkit.columns import typed_frame
+
         for stem, frame in tables.items():
+            frame = typed_frame(frame)  # integer columns as integers (cimkit.columns)
             frame.to_csv(out / f"{stem}.csv", index=False)
             frame.to_parquet(out / f"{stem}.parquet", index=False)
         from cimkit.report.plots import write_design_charts

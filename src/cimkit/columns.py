@@ -304,6 +304,17 @@ GENE_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Per-component columns of ``cimkit evaluate --out`` (designs.csv, layers.csv): one per
+#: component of the cost model's registry (cells, readout, glb, leakage, ...).
+COMPONENT_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        r"energy_[a-z_]+_j",
+        "Energy of one component (named between energy_ and _j) per "
+        "inference, J; reports show it in mJ (designs) or uJ (per-layer charts).",
+    ),
+)
+
+
 def column(name: str) -> Column:
     """The definition of column ``name`` (KeyError names the column)."""
     return COLUMNS[name]
@@ -323,7 +334,13 @@ def is_gene(name: str) -> bool:
 
 def undefined(names: Iterable[str]) -> list[str]:
     """The names in ``names`` that are neither a defined column nor a gene column."""
-    return [n for n in names if n not in COLUMNS and not is_gene(n)]
+    return [
+        n
+        for n in names
+        if n not in COLUMNS
+        and not is_gene(n)
+        and not any(re.fullmatch(p, n) for p, _ in COMPONENT_PATTERNS)
+    ]
 
 
 def integer_param(name: str) -> bool:
@@ -420,6 +437,8 @@ def columns_markdown() -> str:
         "(`macros_per_tile`, `rows`, ...; see `cimkit spec --explain`), in the chip spec's unit;",
     ]
     lines += [f"- `{p}`: {d}" for p, d in GENE_PATTERNS]
+    lines += ["", "Per-component columns of `cimkit evaluate --out`:", ""]
+    lines += [f"- `{p}`: {d}" for p, d in COMPONENT_PATTERNS]
     lines += [
         "",
         "## The metrics matrix (in memory and in the run store)",

@@ -10,6 +10,12 @@ import numpy as np
 from cimkit.columns import COLUMNS, header, metrics_frame, upgrade_row
 from cimkit.search.objectives import COL, Objective
 
+
+def _head(key: str) -> str:
+    h = header(key)
+    return h[:1].upper() + h[1:]  # "Energy (mJ)": units as defined, the first letter a capital
+
+
 #: Table III columns: key -> (header, format). Keys are the data columns of
 #: :mod:`cimkit.columns` (values in files' SI units, so ``search --json`` rows match designs.csv);
 #: cells show them in display units under headers with those units.
@@ -17,10 +23,10 @@ TABLE3: dict[str, tuple[str, str]] = {
     "method": ("Method", "{}"),
     "accuracy_pct": ("Top-1 (%)", "{:.2f}"),
     "acc_change_pp": ("Change (pp)", "{:+.2f}"),
-    "energy_j": (header("energy_j"), "{:.3g}"),
-    "latency_s": (header("latency_s"), "{:.3g}"),
-    "area_m2": (header("area_m2"), "{:.4g}"),
-    "edap_j_s_m2": (header("edap_j_s_m2"), "{:.3g}"),
+    "energy_j": (_head("energy_j"), "{:.3g}"),
+    "latency_s": (_head("latency_s"), "{:.3g}"),
+    "area_m2": (_head("area_m2"), "{:.4g}"),
+    "edap_j_s_m2": (_head("edap_j_s_m2"), "{:.3g}"),
     "score": ("Score", "{:.4g}"),
     "tops_per_w": ("TOPS/W", "{:.3g}"),
     "tops_per_mm2": ("TOPS/mm^2", "{:.3g}"),
