@@ -441,3 +441,10 @@ def test_clip_and_short_repr_are_bounded() -> None:
 def test_empty_file_name_is_named_as_such() -> None:
     with pytest.raises(SpecError, match="file name is empty"):
         read_yaml("")
+
+
+def test_file_name_too_long_is_a_spec_error() -> None:
+    # The file system refuses the name with an OSError (ENAMETOOLONG), not a missing file.
+    with pytest.raises(SpecError) as info:
+        load_chip("/tmp/" + "x" * 10_000 + ".yaml")
+    assert len(str(info.value)) < 400

@@ -261,17 +261,19 @@ def read_yaml(path: str | Path, mapping: bool = False) -> Any:
     if not str(path).strip():
         raise SpecError("no file given (the file name is empty)")
     p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"{p}: file not found" + (" (it is a directory)" if p.is_dir() else ""))
+    name = clip(str(p), 200)
     try:
+        if not p.is_file():
+            where = " (it is a directory)" if p.is_dir() else ""
+            raise SpecError(f"{name}: file not found{where}")
         with p.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as err:
-        raise SpecError(f"{p}: cannot read ({err.strerror})") from None
+    except OSError as err:  # e.g. a name too long for the file system, no permission
+        raise SpecError(f"{name}: cannot read ({err.strerror or err})") from None
     if len(raw) > MAX_FILE_BYTES:
         raise SpecError(
-            f"{p}: larger than {MAX_FILE_BYTES // 1024} KB; a spec file is a few KB (is this the "
-            "right file?)"
+            f"{name}: larger than {MAX_FILE_BYTES // 1024} KB; a spec file is a few KB (is this "
+            "the right file?)"
         )
     return parse_yaml(raw, str(p), mapping=mapping)
 
