@@ -77,7 +77,7 @@ class Outcome:
 class Problem:
     """One violated rule of one case: ``kind`` is the figure it counts towards."""
 
-    kind: str  # traceback | internal | accepted | message | exit_code | number | warning
+    kind: str  # traceback | internal | accepted | message | unnamed | exit_code | number | warning
     detail: str
 
 
@@ -130,6 +130,23 @@ def invoke(args: Sequence[str], cwd: Path | None = None) -> Outcome:
             continue
         seen[f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"] = None
     return Outcome(argv, res.exit_code, res.stdout, res.stderr, crash, list(seen))
+
+
+def invoke_subprocess(args: Sequence[str], cwd: Path, timeout_s: float) -> Outcome:
+    """Run ``cimkit ARGS`` as a child process, killed after ``timeout_s`` (for commands whose
+    accepted runs last minutes: still running at the limit means the value was accepted)."""
+    import subprocess
+    import sys
+
+    argv = [str(a) for a in args]
+    cmd = [sys.executable, "-c", "from cimkit.cli import main; main()", *argv]
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return Outcome(argv, 0, out, err + f"\n# still running after {timeout_s:g} s\n")
+    return Outcome(argv, res.returncode, res.stdout, res.stderr)
 
 
 # --- output checks ------------------------------------------------------------------------------
@@ -333,6 +350,8 @@ def judge(
     outputs: Path | None = None,
     allow_usage: bool = False,
     infeasible_exit_1: bool = False,
+    names: Sequence[str] = (),
+    any_of: Sequence[str] = (),
 ) -> list[Problem]:
     """Every rule ``out`` breaks (empty when the case passed).
 
@@ -343,6 +362,8 @@ def judge(
         outputs: folder whose files the command may have written (checked when it ran).
         allow_usage: a click usage error is a clean rejection (CLI flag cases).
         infeasible_exit_1: exit 1 is the command's "design infeasible" answer (evaluate).
+        names: words a clean one-line rejection must contain (the file, field or flag).
+        any_of: words of which it must contain at least one (a flag or its value).
     """
     problems: list[Problem] = []
     text = out.stdout + out.stderr
@@ -359,6 +380,14 @@ def judge(
             msg = _message_problem(out)
             if msg:
                 problems.append(Problem("message", msg))
+            else:
+                line = out.error_lines()[0]
+                low = line.lower()
+                missing = [n for n in names if n and n.lower() not in low]
+                if any_of and not any(a.lower() in low for a in any_of if a):
+                    missing.append(" or ".join(a for a in any_of if a))
+                if missing:
+                    problems.append(Problem("unnamed", f"does not name {missing}: {line[:200]!r}"))
         if must_fail and out.warnings:
             problems.append(Problem("warning", "; ".join(out.warnings)[:300]))
         return problems

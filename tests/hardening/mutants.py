@@ -301,6 +301,9 @@ class Mutant:
     must_fail: bool
     data: bytes
     note: str
+    #: Words a must-fail mutant's error line has to contain (the field it names), beside the
+    #: file name: the key that was changed, misspelt or added.
+    names: tuple[str, ...] = ()
 
 
 def _doc_number(path: str) -> bool:
@@ -927,14 +930,25 @@ def make(index: int, seed: int) -> Mutant:
     text = _dump(src.doc)
     fields = chip_fields() if src.target == "chip" else space_fields()
     note: str
+    leaf = cand.path.rsplit(".", 1)[-1]
+    names: tuple[str, ...] = (leaf,)
     if cand.path == "(file)":
         data, note = _file_bytes(cand.kind, src, text, rng)
+        # File-level defects are located by the file (and a line), not by a field.
+        names = ()
     elif cand.path == "(combo)":
         doc, note = _combo(cand.kind, src, rng)
         data = _dump(doc).encode()
+        names = COMBO_NAMES.get(cand.kind, ())
     elif cand.kind in _KEY_KINDS or cand.kind in _SECTION_KINDS:
         body, note = _structural(cand.kind, src, cand.path, rng)
         data = body.encode()
+        if cand.kind == "typo_key":
+            names = (note.rsplit("'", 2)[-2],)  # the misspelt key, as the file has it
+        elif cand.kind == "unknown_key":
+            names = ("frobnicate",)
+        elif cand.path == "(top)":
+            names = ()
     elif cand.kind.startswith("list_"):
         doc = _copy(src.doc)
         raw = _Raw()
@@ -953,8 +967,36 @@ def make(index: int, seed: int) -> Mutant:
         shown = raw.raw.get(value, value) if isinstance(value, str) else value
         note = f"{cand.path} = {_short(shown)}"
     return Mutant(
-        cand.id, cand.source, cand.target, cand.path, cand.kind, cand.must_fail, data, note
+        cand.id,
+        cand.source,
+        cand.target,
+        cand.path,
+        cand.kind,
+        cand.must_fail,
+        data,
+        note,
+        names if cand.must_fail else (),
     )
+
+
+#: The field a combination's error must name.
+COMBO_NAMES: dict[str, tuple[str, ...]] = {
+    "combo_adc_bits_on_digital": ("adc_bits",),
+    "combo_cols_per_adc_on_digital": ("cols_per_adc",),
+    "combo_readout_on_digital": ("readout",),
+    "combo_bits_per_cell_4_on_mram": ("bits_per_cell",),
+    "combo_bits_per_cell_4_on_sram": ("bits_per_cell",),
+    "combo_categorical_param": ("device",),
+    "combo_unknown_param": ("adc_bitz",),
+    "combo_base_chip_missing": ("base_chip",),
+    "combo_base_chip_directory": ("base_chip",),
+    "combo_base_chip_not_a_chip": ("base_chip",),
+    "combo_value_with_predictor": ("value",),
+    "combo_constant_without_value": ("value",),
+    "combo_bits_per_cell_on_sram_space": ("bits_per_cell",),
+    "combo_kernels_on_resnet": ("kernels",),
+    "combo_widths_on_ofa": ("widths",),
+}
 
 
 def _short(value: Any) -> str:

@@ -83,11 +83,11 @@ def chip_dicts(draw: st.DrawFn) -> dict[str, Any]:
         "device": {"kind": device, "bits_per_cell": bits_per_cell},
         "macro": macro,
         "tile": {
-            "macros": draw(st.integers(1, 64)),
+            "macros_per_tile": draw(st.integers(1, 64)),
             "buffer_kb": draw(st.sampled_from((8.0, 32.0, 64.0, 256.0))),
             "vector_lanes": draw(st.sampled_from((4, 16, 64))),
         },
-        "router": {"tiles": draw(st.integers(1, 16))},
+        "router": {"tiles_per_router": draw(st.integers(1, 16))},
         "chip": {
             "tile_groups": draw(st.integers(1, 64)),
             "glb_kb": draw(st.sampled_from((512.0, 4096.0, 16384.0))),
@@ -188,7 +188,7 @@ def _check_design_set(data: dict[str, Any], network: str, wbits: int, abits: int
     assert xb[1] <= xb[0] and xb[2] <= xb[0], xb
     assert xb[3] == xb[0]
     assert m["xbars_available"][3] == min(4096, 2 * specs[0].chip.tile_groups) * (
-        specs[0].tile.macros * specs[0].router.tiles
+        specs[0].tile.macros_per_tile * specs[0].router.tiles_per_router
     )
     area = m["area_m2"]
     if specs[0].chip.tile_groups < 4096:
