@@ -47,7 +47,7 @@ UNWRITABLE = "/proc/cimkit-hardening/out"
 #: Minimal valid invocation per command: (positional arguments, options). ``{out}``, ``{store}``
 #: (a copy of a store holding run ``fz`` and study ``c``), ``{fx}`` (shared fixture files) are
 #: filled per case.
-BASES: dict[str, tuple[list[str], dict[str, str]]] = {
+BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
     "evaluate": ([], {"--hw": str(CHIP), "--network": "mlp", "--out": "{out}"}),
     "import": ([], {"--onnx": "{fx}/tiny.onnx", "--out": "{out}"}),
     "networks": ([], {}),
@@ -65,7 +65,7 @@ BASES: dict[str, tuple[list[str], dict[str, str]]] = {
             "--gen": "1",
             "--backend": "vectorized",
             "--store": "{store}",
-            "--overwrite": "",
+            "--overwrite": None,  # None: a flag
         },
     ),
     "compare": ([str(SPACE)], {"--pop": "4", "--gen": "2", "--store": "{store}", "--study": "c"}),
@@ -76,6 +76,10 @@ BASES: dict[str, tuple[list[str], dict[str, str]]] = {
         {"--genome": GENOME, "--out": "{out}/h.npz", "--images": "8", "--data": "digits"},
     ),
     "dashboard": ([], {"--store": "{store}", "--port": "0"}),
+    "export": (["fz"], {"--out": "{out}", "--store": "{store}", "--no-onnx": None}),
+    "runs list": ([], {"--store": "{store}"}),
+    "runs show": (["fz"], {"--store": "{store}"}),
+    "runs delete": (["fz"], {"--store": "{store}"}),
     "train predictor": ([], {"--run": "{fx}/accrun"}),
     "train supernet": (
         [],
@@ -101,7 +105,7 @@ NEVER_ACCEPTED = {"train supernet"}
 SUBPROCESS_LIMIT_S = 60.0
 #: Options never given (with the reason in the module docstring).
 NEVER = {("train supernet", "ship")}
-SLOW_OPTIONS = {("generate", "simulate")}
+SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 
 # Roles: what an option means, hence its bad values and which of them must fail.
 ROLES: dict[tuple[str, str], str] = {}
@@ -123,6 +127,11 @@ _role("histograms", "images", "count")
 _role("train supernet", "steps_fp,steps_q", "size")
 _role("generate,search,compare,predict,train supernet,train predictor", "seed", "seed")
 _role("dashboard", "port", "port")
+_role("runs show", "top", "count")
+_role("export", "design", "index")
+_role("export", "out", "out_dir")
+_role("export,runs list,runs show,runs delete", "store", "store_existing")
+_role("export,runs show,runs delete", "run", "run_ref")
 _role("search", "p_c,p_m", "prob")
 _role("search", "eta_c,eta_m", "positive")
 _role("search,compare", "area", "positive")
@@ -338,7 +347,8 @@ def _numeric(role: str, base: str) -> dict[str, tuple[str, bool]]:
         # machine before the work starts.
         out["zero"] = ("0", role == "count")
         out["huge"] = (out["huge"][0], True)
-    elif role == "port":
+    elif role in ("port", "index"):
+        # Beyond the 65535 ports / the archive of a 4 x 1 search.
         out["huge"] = ("1000000000", True)
     elif role == "prob":
         out["huge"] = (out["huge"][0], True)
@@ -355,7 +365,7 @@ def values_for(command: str, param: click.Parameter) -> dict[str, tuple[str, boo
     numeric = "float" if isinstance(t, click.types.FloatParamType) else None
     if isinstance(t, click.types.IntParamType):
         numeric = "int"
-    if numeric and role in (None, "count", "size", "seed", "port", "prob", "positive"):
+    if numeric and role in (None, "count", "size", "seed", "port", "prob", "positive", "index"):
         return _numeric(role or "", numeric)
     if role is None:
         role = "in_file" if isinstance(t, click.Path) else "string"
@@ -427,10 +437,7 @@ def _build(command: str, cmd: click.Command, param: click.Parameter, value: str)
         options[_opt(param)] = value
     args = [*command.split(), *positional]
     for flag, v in options.items():
-        if v == "" and flag == "--overwrite":
-            args.append(flag)
-        else:
-            args += [flag, v]
+        args += [flag] if v is None else [flag, v]
     return args
 
 
@@ -496,7 +503,7 @@ def _build_base(command: str) -> list[str]:
     positional, options = BASES.get(command, ([], {}))
     args = [*command.split(), *positional]
     for flag, v in options.items():
-        args += [flag] if flag == "--overwrite" else [flag, v]
+        args += [flag] if v is None else [flag, v]
     return args
 
 
