@@ -11,11 +11,13 @@ Not run in the quick tier, with the reason:
 
 * ``train supernet``: an accepted run trains and measures subnets (over 5 minutes even at
   ``--steps-fp 2 --steps-q 1 --width 0.25`` on synthetic data), so only its must-fail values
-  run, in the slow tier (they are rejected before training); ``--ship`` is never given (it
-  copies results into the source tree);
+  run, in the slow tier, in a child process stopped after 60 s (they are rejected before
+  training); ``--ship`` is never given (it copies results into the source tree);
+* ``train predictor``: an accepted run fits the predictors for 2 to 6 minutes, so only its
+  must-fail values run (quick tier; they are rejected before fitting);
 * ``generate --simulate``: runs Icarus Verilog (seconds per case, needs iverilog): slow tier;
 * may-pass values of commands that take a second or more per accepted run (validate,
-  pimhls-report, compare, report, histograms, train predictor): slow tier; their must-fail
+  pimhls-report, compare, report, histograms, export --onnx): slow tier; their must-fail
   values (rejected before any work) stay in the quick tier.
 
 ``cimkit dashboard`` serves until interrupted: its server loop is replaced by one that returns
@@ -97,9 +99,12 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
 HEAVY = {"validate", "pimhls-report", "compare", "report", "histograms", "train predictor"}
 #: Commands only in the slow tier.
 SLOW_ONLY = {"train supernet"}
-#: Commands whose accepted runs are too long for any tier: only must-fail values (and no base
-#: run, no flag toggles).
-NEVER_ACCEPTED = {"train supernet"}
+#: Commands whose accepted runs are too long for any tier (minutes: training, or fitting the
+#: predictors on the shipped measurements): only must-fail values, no base run, no toggles.
+NEVER_ACCEPTED = {"train supernet", "train predictor"}
+#: Of those, the ones run in a child process stopped at a limit (a must-fail value that is
+#: accepted would train for minutes in-process).
+SUBPROCESS = {"train supernet"}
 #: How long such a command may run before its value counts as accepted (it loads torch and the
 #: data set, about 5 s, before training starts).
 SUBPROCESS_LIMIT_S = 60.0
@@ -149,7 +154,8 @@ _role(
     "out_dir",
 )
 _role("search", "report", "out_dir")
-_role("validate,histograms", "out", "out_file")
+_role("validate", "out", "out_csv")
+_role("histograms", "out", "out_npz")
 _role("search,compare", "store", "store_new")
 _role("report,dashboard", "store", "store_existing")
 _role(
@@ -227,10 +233,18 @@ VALUES: dict[str, dict[str, tuple[str, bool]]] = {
         "dotdot": ("../x", False),
         "missing_parents": ("{case}/new/deeper/out", False),
     },
-    "out_file": {
+    "out_csv": {
         "directory": ("{fx}/adir", True),
-        "under_file": ("{fx}/afile/sub.out", True),
+        "under_file": ("{fx}/afile/sub.csv", True),
         "unwritable": (UNWRITABLE + ".csv", True),
+        "empty": ("", True),
+        "long": ("{case}/" + _LONG, True),
+        "missing_parents": ("{case}/new/deeper/out.csv", False),
+    },
+    "out_npz": {
+        "directory": ("{fx}/adir", True),
+        "under_file": ("{fx}/afile/sub.npz", True),
+        "unwritable": (UNWRITABLE + ".npz", True),
         "empty": ("", True),
         "long": ("{case}/" + _LONG, True),
         "missing_parents": ("{case}/new/deeper/out.npz", False),
@@ -597,7 +611,7 @@ def run_case(case: FlagCase, workdir: Path, fx: Path, store: Path) -> CaseResult
     case_store = case_dir / "store.sqlite"
     shutil.copy(store, case_store)
     argv = case.argv(case_dir, fx, case_store)
-    if case.command in NEVER_ACCEPTED:
+    if case.command in SUBPROCESS:
         # A value it accepts starts minutes of training: a child process, stopped at the limit
         # (and then counted as accepted: exit 0 after the limit).
         out = invoke_subprocess(argv, cwd, timeout_s=SUBPROCESS_LIMIT_S)

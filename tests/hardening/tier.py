@@ -149,6 +149,10 @@ class Figures:
             g = fig.by_group[r.group]
             g["cases"] += 1
             g["must_fail"] += int(r.must_fail)
+            # May-pass runs that ran to the end (exit 0, or 1 = infeasible design) and so had
+            # their outputs checked, as opposed to clean rejections.
+            ran = r.outcome.exit_code == 0 or (r.command == "evaluate" and r.outcome.exit_code == 1)
+            g["may_pass_ran"] += int(not r.must_fail and ran and not r.outcome.crash)
             if r.problems:
                 fig.failed += 1
                 g["failed"] += 1
@@ -161,7 +165,7 @@ class Figures:
 
     def table(self, title: str, what: str = "mutants") -> str:
         """A Markdown table of the figures (the format of docs/hardening.md)."""
-        cols = ("cases", "must_fail", "failed", *FIGURE_KINDS)
+        cols = ("cases", "must_fail", "may_pass_ran", "failed", *FIGURE_KINDS)
         lines = [
             f"### {title}",
             "",
