@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import typing
@@ -187,9 +188,14 @@ def test_deprecated_flags_still_work_with_a_note(tmp_path: Path) -> None:
 
 
 def test_piped_tables_are_not_cut() -> None:
-    # CliRunner is not a terminal, like a pipe: a wide table keeps every column whole.
-    res = _run("networks")
-    assert res.exit_code == 0
+    # A real pipe, in a fresh process without COLUMNS (pytest-xdist workers set COLUMNS=80, which
+    # the console rightly honours): a wide table keeps every column whole.
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    res = subprocess.run(
+        [sys.executable, "-m", "cimkit.cli", "networks"],
+        capture_output=True, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
     assert "…" not in res.stdout
     widest = max(len(line) for line in res.stdout.splitlines())
     assert widest > 100  # the description column is not squeezed to 80 columns
