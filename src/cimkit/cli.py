@@ -29,6 +29,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from cimkit import cli_output as out_mode
 from cimkit.cli_errors import (
+    AREA_WHY,
+    MAX_AREA_MM2,
     check_number,
     err_console,
     parse_names,
@@ -137,10 +139,6 @@ def _root(
 
 __all__ = ["app", "console", "err_console", "main", "prepare_out_dir", "user_errors"]
 
-#: Largest area budget accepted (mm^2): over ten times the ~860 mm^2 lithography reticle, so
-#: anything above is a typo (or a unit mix-up), not a chip.
-MAX_AREA_MM2 = 10_000.0
-AREA_WHY = "above 10,000 mm^2 is larger than any reticle-sized die by over 10x"
 #: Seeds: numpy's legacy and torch's generators both take 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
 

@@ -44,6 +44,10 @@ from cimkit.errors import CimkitError, SpecError, clip, short_repr
 DEBUG_ENV = "CIMKIT_DEBUG"
 #: Longest error line printed (characters); longer messages are cut in the middle, marked.
 MAX_MESSAGE_CHARS = 600
+#: Largest area budget a command accepts (mm^2; --area of schedule, search, compare): over ten
+#: times the ~860 mm^2 lithography reticle, so anything above is a typo or a unit mix-up.
+MAX_AREA_MM2 = 10_000.0
+AREA_WHY = "above 10,000 mm^2 is larger than any reticle-sized die by over 10x"
 #: Attribute set on wrapped callbacks (tests walk the app and check every command has it).
 WRAPPED_ATTR = "__cimkit_user_errors__"
 
@@ -148,6 +152,48 @@ def _print_error(prefix: str, message: str) -> None:
     err_console.print(Text.assemble((prefix, "bold red"), " ", message), soft_wrap=True)
 
 
+def _refuse_empty_path(
+    self: click.Path, value: Any, param: click.Parameter | None, ctx: click.Context | None
+) -> Any:
+    # An empty path ('') would become Path('.') and be taken as the working directory, so
+    # `--out ''` wrote into it and `spec ''` said ".: file not found": an empty path is an error.
+    if isinstance(value, str) and value.strip() == "":
+        self.fail("empty path; give a file or folder name", param, ctx)
+    return _CLICK_PATH_CONVERT(self, value, param, ctx)
+
+
+# Every path option and argument of cimkit is a click.Path (typer builds them from the Path
+# annotations), so the check is made once here for the whole command tree. cimkit.cli imports
+# this module before any command runs.
+_CLICK_PATH_CONVERT = click.Path.convert
+if getattr(click.Path.convert, "__name__", "") != "_refuse_empty_path":
+    click.Path.convert = _refuse_empty_path  # type: ignore[method-assign]
+
+
+def _refuse_empty_values(kwargs: dict[str, Any]) -> None:
+    """An explicit empty text value (``--torch ''``, ``--resume ''``) is an error, not 'unset'."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name not in kwargs:
+            continue
+        value = kwargs[param.name]
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        if not any(isinstance(v, str) and v.strip() == "" for v in values):
+            continue
+        if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        name = (
+            param.opts[0]
+            if param.opts and param.opts[0].startswith("-")
+            else (param.human_readable_name)
+        )
+        raise SpecError(f"{name}: empty value; give a value or leave the option out")
+
+
 def user_errors(fn: F) -> F:
     """Wrap a command callback so every failure is one line (see the module docstring).
 
@@ -159,6 +205,7 @@ def user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _refuse_empty_values(kwargs)
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise  # typer.Exit(code), Ctrl-C and click's usage errors keep their own meaning

@@ -70,7 +70,10 @@ def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     tty = hasattr(stream, "isatty") and stream.isatty()
     width = None if tty or os.environ.get("COLUMNS") else PIPED_WIDTH
-    return Console(stderr=stderr, width=width)
+    # markup=False: table titles and cells hold user text (chip and space names, notes) that
+    # must print as written; "[/x]" in a name crashed rich's markup parser. Lines that want
+    # markup pass markup=True (see note()).
+    return Console(stderr=stderr, width=width, markup=False)
 
 
 console = make_console()

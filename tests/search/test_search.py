@@ -106,7 +106,7 @@ def test_unmeetable_area_constraint_is_a_clear_error(space, problem) -> None:
     from cimkit.search.problem import CimnasProblem
 
     p = CimnasProblem(space, accuracy_fn=problem.accuracy_fn, area_constraint_mm2=1.0)
-    with pytest.raises(InfeasibleDesignError, match="area_constraint_mm2 = 1 mm"):
+    with pytest.raises(InfeasibleDesignError, match=r"area_constraint_mm2 \(or --area\) = 1 mm"):
         Search(p, SearchConfig(pop_size=10, n_gen=1, max_init_batches=3)).run()
 
 

@@ -80,6 +80,11 @@ def _problem(space_path: str, area: float | None) -> Any:
     from cimkit.search.problem import CimnasProblem
     from cimkit.space import load_space
 
+    if area is not None:
+        from cimkit.cli_errors import AREA_WHY, MAX_AREA_MM2, check_number
+
+        # The same bound as schedule --area: finite, > 0, at most MAX_AREA_MM2.
+        check_number(area, "--area", 0.0, MAX_AREA_MM2, unit="mm^2", low_open=True, why=AREA_WHY)
     return CimnasProblem(load_space(space_path), area_constraint_mm2=area)
 
 

@@ -357,7 +357,8 @@ class Search:
         parts = []
         if (G[:, 1] > 0).all() and limit is not None:
             parts.append(
-                f"hardware.area_constraint_mm2 = {limit:g} mm^2 is below the smallest area of "
+                f"hardware.area_constraint_mm2 (or --area) = {limit:g} mm^2 is below the "
+                f"smallest area of "
                 f"{area.min():,.1f} mm^2 seen"
             )
         if (G[:, 0] > 0).all():
@@ -369,7 +370,9 @@ class Search:
                 f"every design violates a constraint (fit {int((G[:, 0] > 0).sum())}, area "
                 f"{int((G[:, 1] > 0).sum())}, cycle {int((G[:, 2] > 0).sum())} of {n})"
             )
-        return f"no feasible design in {n} random samples: " + "; ".join(parts)
+        space = getattr(getattr(self.problem, "space", None), "source", None)
+        where = f"{space}: " if space else ""
+        return f"{where}no feasible design in {n} random samples: " + "; ".join(parts)
 
     def _algorithm(self, X0: np.ndarray) -> Any:
         from pymoo.algorithms.moo.nsga2 import NSGA2
