@@ -448,3 +448,20 @@ def test_file_name_too_long_is_a_spec_error() -> None:
     with pytest.raises(SpecError) as info:
         load_chip("/tmp/" + "x" * 10_000 + ".yaml")
     assert len(str(info.value)) < 400
+
+
+def test_supply_near_the_transistor_threshold_is_refused_not_a_clamped_delay() -> None:
+    # lp at 45 nm: Vth 0.4644 V (NeuroSim table). At 0.5 V the alpha-power law's (V - Vth) is
+    # 0.036 V and the delay came out huge but finite; now both paths refuse the operating point.
+    lp45 = {"node_nm": 45, "transistor": "lp"}
+    with pytest.raises(SpecError, match=r"voltage_v 0\.5 V is under 0\.1 V above the lp threshold "
+                                         r"\(0\.464 V at 45 nm.*use >= 0\.56 V"):  # fmt: skip
+        chip_from_dict({"technology": {**lp45, "voltage_v": 0.5}})
+    assert chip_from_dict({"technology": {**lp45, "voltage_v": 0.57}}).technology.voltage_v == 0.57
+    # generic (Vth 0.3 V) keeps its 0.4 V floor; hp at 7 nm (Vth 0.19 V) runs at 0.4 V.
+    chip_from_dict({"technology": {"voltage_v": 0.4}})
+    chip_from_dict({"technology": {"node_nm": 7, "transistor": "hp", "voltage_v": 0.4}})
+    base = chip_from_dict({"technology": {**lp45, "voltage_v": 0.9}})
+    DesignTable.from_arrays(base, {"voltage_v": [0.9, 0.6]})
+    with pytest.raises(SpecError, match=r"voltage_v .* = 0\.5 is out of range; allowed: >= 0\.56"):
+        DesignTable.from_arrays(base, {"voltage_v": [0.9, 0.5]})

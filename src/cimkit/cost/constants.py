@@ -140,6 +140,31 @@ def flip_flop_energy_j(
     return per_bit * 1e-15 * (np.asarray(voltage_v, dtype=np.float64) / 0.8) ** 2
 
 
+#: Smallest supply overdrive above the transistor's threshold (V) at which the alpha-power delay
+#: law is used: nearer threshold (near/sub-threshold operation) the law diverges and the model
+#: would print a huge, meaningless delay, so such an operating point is refused instead.
+MIN_OVERDRIVE_V = 0.1
+
+
+def threshold_voltage(
+    node_nm: np.ndarray, transistor: np.ndarray | int | None = None, c: Constants | None = None
+) -> np.ndarray:
+    """Threshold voltage (V) of each design's transistor flavour at its node, shape of the
+    broadcast of ``node_nm`` and ``transistor`` (codes into :data:`TRANSISTORS`; None: generic).
+    Nodes between the table's are interpolated in log(node)."""
+    c = c or load_constants()
+    logn = np.log(np.asarray(node_nm, dtype=np.float64))
+    code = (
+        np.zeros(np.shape(logn), dtype=np.int64) if transistor is None else np.asarray(transistor)
+    )
+    shape = np.broadcast_shapes(np.shape(code), np.shape(logn))
+    code = np.broadcast_to(code, shape).astype(np.int64)
+    lx = np.log(c.vth_nodes_nm)
+    return np.choose(
+        code, [np.interp(np.broadcast_to(logn, shape), lx, row) for row in c.vth_table_v]
+    )
+
+
 def delay_factor(
     node_nm: np.ndarray,
     voltage_v: np.ndarray,
@@ -157,9 +182,8 @@ def delay_factor(
     v = np.asarray(voltage_v, dtype=np.float64)
     code = np.zeros(np.shape(v), dtype=np.int64) if transistor is None else np.asarray(transistor)
     code = np.broadcast_to(code, np.broadcast_shapes(np.shape(code), np.shape(v))).astype(np.int64)
-    logn = np.log(np.asarray(node_nm, dtype=np.float64))
-    lx = np.log(c.vth_nodes_nm)
-    vth = np.choose(code, [np.interp(logn, lx, row) for row in c.vth_table_v])
+    vth = threshold_voltage(np.broadcast_to(np.asarray(node_nm, dtype=np.float64), code.shape),
+                            code, c)  # fmt: skip
     alpha = c.alpha_table[code]
     law = v / np.maximum(v - vth, 1e-3) ** alpha
     ref = c.ref_voltage_v / np.maximum(c.ref_voltage_v - vth, 1e-3) ** alpha

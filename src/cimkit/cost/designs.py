@@ -366,6 +366,14 @@ def validate_table(t: DesignTable) -> None:
     bad = t.values["active_rows"] > t.values["rows"]
     if bad.any():
         fail("active_rows", bad, "at most rows")
+    from cimkit.cost.constants import MIN_OVERDRIVE_V, threshold_voltage
+
+    floor = threshold_voltage(t.values["node_nm"], t.values["transistor"]) + MIN_OVERDRIVE_V
+    bad = t.values["voltage_v"] < floor - 1e-9
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        fail("voltage_v", bad, f">= {floor[i]:.2f} V ({MIN_OVERDRIVE_V:g} V above the "
+             "transistor's threshold at this node, where the delay model holds)")  # fmt: skip
 
 
 def as_design_table(designs: Any, base: ChipSpec | None = None) -> DesignTable:

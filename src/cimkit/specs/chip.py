@@ -168,7 +168,8 @@ class Technology(StrictModel):
             ge=0.4,
             le=2.0,
             description="Operating (supply) voltage in V. 0.4 V: near-threshold floor of the "
-            "delay law; 2 V: above the core supply of every node in NODES_NM.",
+            "delay law (with transistor hp/lp: at least 0.1 V above that roadmap's threshold "
+            "at the node); 2 V: above the core supply of every node in NODES_NM.",
         ),
     ] = 0.7
     cycle_time_ns: Annotated[
@@ -198,6 +199,24 @@ class Technology(StrictModel):
             allowed = ", ".join(map(str, NODES_NM))
             raise ValueError(f"{v} nm is not a supported node; allowed: {allowed}")
         return v
+
+    @model_validator(mode="after")
+    def _above_threshold(self) -> Technology:
+        # Lazy import: the threshold tables live with the cost constants (which import this
+        # module). Near threshold the alpha-power delay law diverges: refuse, do not print a
+        # clamped, meaningless delay.
+        if self.transistor == "generic":
+            return self  # Vth 0.3 V at every node: the 0.4 V floor of voltage_v keeps 0.1 V above
+        from cimkit.cost.constants import MIN_OVERDRIVE_V, TRANSISTORS, threshold_voltage
+
+        vth = float(threshold_voltage(self.node_nm, TRANSISTORS.index(self.transistor)))
+        if self.voltage_v < vth + MIN_OVERDRIVE_V - 1e-9:
+            raise ValueError(
+                f"voltage_v {self.voltage_v:g} V is under {MIN_OVERDRIVE_V:g} V above the "
+                f"{self.transistor} threshold ({vth:.3f} V at {self.node_nm} nm; delay law "
+                f"invalid): use >= {vth + MIN_OVERDRIVE_V:.2f} V or another transistor"
+            )
+        return self
 
 
 class Device(StrictModel):
