@@ -60,7 +60,7 @@ BAD_SEARCH_FLAGS = [
     (["--workers", "2"], r"--workers applies to --backend process or ray"),
     (["--address", "10.0.0.1:6379"], r"--address applies to --backend ray only"),
     (["--backend", "gpu"], r"unknown backend 'gpu'"),
-    (["--name", ""], r"--name '': use letters, digits"),
+    (["--name", ""], r"--name: empty value; give a value"),
     (["--name", "../outside"], r"--name '\.\./outside': use letters"),
     (["--name", ".hidden"], r"--name '\.hidden': use"),
     (["--name", "a/b"], r"--name 'a/b': use"),
