@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(BIN)/cimkit validate
 	$(BIN)/cimkit search examples/spaces/cimnas_rram_mobilenetv2.yaml \
 	  --name demo-edap --objective edap --pop 150 --gen 70 --seed 0 --overwrite \
-	  --store $(DEMO_OUT)/cimkit.sqlite --report $(DEMO_OUT)/search
+	  --store $(DEMO_OUT)/cimkit.sqlite --out $(DEMO_OUT)/search
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools examples
