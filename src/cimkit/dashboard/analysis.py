@@ -17,31 +17,39 @@ from typing import Any
 
 import numpy as np
 
+from cimkit.columns import COLUMNS, METRIC_MATRIX
 from cimkit.errors import CimkitError
 from cimkit.search.archive import Archive
 from cimkit.search.engine import SearchConfig, SearchResult
 from cimkit.search.objectives import COL, METRICS, Objective, feasible
 
+#: Metrics-matrix columns the design table shows (the objectives' units come from cimkit.columns).
+_TABLE_KEYS = (
+    "accuracy", "energy_mj", "delay_us", "area_mm2", "edap", "tops_per_w", "tops_per_mm2",
+    "utilization",
+)  # fmt: skip
+
+
+def _display(key: str) -> tuple[str, str, float]:
+    """(label, display unit, factor matrix -> display) of a metrics-matrix column, from its
+    data-file column's definition in :mod:`cimkit.columns` (units defined once)."""
+    _, file_col, to_file = METRIC_MATRIX[key]
+    col = COLUMNS[file_col]
+    unit = "" if col.display_unit == "1" else col.display_unit
+    return col.label, unit, to_file * col.display_factor
+
+
 #: Table columns taken from the metrics matrix: key -> (label, unit, scale from the stored unit).
-TABLE_METRICS: dict[str, tuple[str, str, float]] = {
-    "accuracy": ("accuracy", "%", 100.0),
-    "energy_mj": ("energy", "mJ", 1.0),
-    "delay_us": ("delay", "us", 1.0),
-    "area_mm2": ("area", "mm^2", 1.0),
-    "edap": ("EDAP", "mJ*ms*mm^2", 1.0),
-    "tops_per_w": ("TOPS/W", "TOPS/W", 1.0),
-    "tops_per_mm2": ("TOPS/mm^2", "TOPS/mm^2", 1.0),
-    "utilization": ("utilization", "", 1.0),
-}
+TABLE_METRICS: dict[str, tuple[str, str, float]] = {k: _display(k) for k in _TABLE_KEYS}
 
 #: NSGA-II metric name -> (metrics column, label, unit, scale) of its front axis.
 _PARETO_AXES: dict[str, tuple[str, str, str, float]] = {
-    "accuracy": ("accuracy", "accuracy", "%", 100.0),
-    "energy": ("energy_mj", "energy", "mJ", 1.0),
-    "delay": ("delay_us", "delay", "us", 1.0),
-    "area": ("area_mm2", "area", "mm^2", 1.0),
-    "edap": ("edap", "EDAP", "mJ*ms*mm^2", 1.0),
-}
+    name: (key, *_display(key))
+    for name, key in (
+        ("accuracy", "accuracy"), ("energy", "energy_mj"), ("delay", "delay_us"),
+        ("area", "area_mm2"), ("edap", "edap"),
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
