@@ -1,5 +1,5 @@
 """Run mutants and flag cases through the CLI and collect what went wrong (shared by the pytest
-files and ``python -m tests.hardening.run_tier``)."""
+files and ``python benchmarks/hardening_tier.py``)."""
 
 from __future__ import annotations
 

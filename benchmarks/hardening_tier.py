@@ -1,7 +1,10 @@
 """Run the bad-input tier outside pytest and print its figures (the numbers of docs/hardening.md).
 
-    .venv/bin/python -m tests.hardening.run_tier --seed 0 --n 600
-    .venv/bin/python -m tests.hardening.run_tier --seed 1 --n 1500 --slow   # flag slow tier too
+    .venv/bin/python benchmarks/hardening_tier.py --seed 0 --n 600
+    .venv/bin/python benchmarks/hardening_tier.py --seed 1 --n 1500 --slow   # flag slow tier too
+
+It lives in benchmarks/ because it times the two parts (wall seconds in the section titles); the
+tier's pass/fail tests are tests/hardening/, which time nothing.
 
 Prints, per mutation family and per command: runs, must-fail runs, failing runs, and each failure
 kind (traceback, internal error, silently accepted, bad message, bad exit code, wrong numbers,
@@ -18,9 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from .flags import cases, make_fixtures, run_case
-from .mutants import draw, make
-from .tier import CaseResult, Figures, failure_report, run_mutant
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.*
+
+from tests.hardening.flags import cases, make_fixtures, run_case  # noqa: E402
+from tests.hardening.mutants import draw, make  # noqa: E402
+from tests.hardening.tier import (  # noqa: E402
+    CaseResult,
+    Figures,
+    failure_report,
+    run_mutant,
+)
 
 
 def _mutants(seed: int, n: int, work: Path, search_all: bool) -> list[CaseResult]:
