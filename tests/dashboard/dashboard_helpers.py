@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +66,41 @@ def non_dominated(F: np.ndarray, sense: list[str]) -> set[int]:
         if not dominated:
             out.add(i)
     return out
+
+
+class PausedWriter:
+    """A search in another process (dashboard_writer.py), paused after ``pause_after``
+    generations with an open write transaction; :meth:`finish` lets it run to the end."""
+
+    def __init__(self, proc: subprocess.Popen, n_committed: int) -> None:
+        self.proc = proc
+        self.n_committed = n_committed  # designs committed when it paused
+
+    def finish(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().startswith("done")
+        assert self.proc.wait(timeout=60) == 0
+
+
+@contextmanager
+def paused_writer(
+    store: Path, space: Path, name: str, pop: int, gen: int, pause_after: int
+) -> Iterator[PausedWriter]:
+    """Start the writer, wait until it says it paused, and kill it on the way out if a test
+    failed before :meth:`PausedWriter.finish`."""
+    args = [str(store), str(space), name, str(pop), str(gen), str(pause_after)]
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line[:2] == ["paused", str(pause_after)], line
+        yield PausedWriter(proc, int(line[2]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import GA_RUN, NSGA_RUN, ROOT, WRITER
+from dashboard_helpers import GA_RUN, NSGA_RUN, ROOT, paused_writer
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIGURES_ENV = "CIMKIT_DASHBOARD_FIGURES"
@@ -154,15 +152,7 @@ def test_dashboard_in_chromium(two_runs, tmp_path) -> None:
 
             # A third search writes to the store: paused after generation 2 with an open write
             # transaction; the page reloads and lists it, then polls until it is done.
-            proc = subprocess.Popen(
-                [sys.executable, str(WRITER), str(store), str(two_runs["space"]), "third"]
-                + ["12", "5", "2"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert proc.stdout.readline().split()[:2] == ["paused", "2"]
+            with paused_writer(store, two_runs["space"], "third", 12, 5, 2) as writer:
                 page.goto(f"{url}#run=third")
                 page.reload()
                 page.wait_for_selector('#runs tr[data-run="third"][data-status="running"]')
@@ -170,14 +160,7 @@ def test_dashboard_in_chromium(two_runs, tmp_path) -> None:
                 assert page.locator("#runs tbody tr").count() == 3
                 assert "generation 2 of 5" in page.inner_text("#run-summary")
                 page.wait_for_selector("#designs tbody tr")
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-                assert proc.stdout.readline().startswith("done")
-                assert proc.wait(timeout=60) == 0
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+                writer.finish()
             # Live refresh (every 3 s) picks up the finished run without a reload.
             page.wait_for_selector('#runs tr[data-run="third"][data-status="done"]')
             page.wait_for_function(

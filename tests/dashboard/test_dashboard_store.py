@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import subprocess
-import sys
 
 import pytest
-from dashboard_helpers import GA_RUN, WRITER, make_run
+from dashboard_helpers import GA_RUN, make_run, paused_writer
 
 from cimkit.dashboard.app import runs_json
 from cimkit.dashboard.reader import StoreBusyError, StoreReader, check_store
@@ -95,16 +93,8 @@ def test_wal_reads_while_a_search_commits_and_holds_a_write_lock(two_runs, tmp_p
     store = tmp_path / "live.sqlite"
     make_run(store, two_runs["space"], "first")
     reader = StoreReader(store)
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(store), str(two_runs["space"]), "third", "12", "6", "2"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline().split()
-        assert line[:2] == ["paused", "2"], line
-        n_committed = int(line[2])
+    with paused_writer(store, two_runs["space"], "third", 12, 6, 2) as writer:
+        n_committed = writer.n_committed
         runs = {r["name"]: r for r in runs_json(reader)["runs"]}
         assert runs["third"]["status"] == "running" and runs["third"]["gen"] == 2
         assert runs["third"]["n_designs"] == n_committed
@@ -113,14 +103,7 @@ def test_wal_reads_while_a_search_commits_and_holds_a_write_lock(two_runs, tmp_p
         assert len(third.M) == n_committed and runs["first"]["status"] == "done"
         with sqlite3.connect(store) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().startswith("done")
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        writer.finish()
     final = {r["name"]: r for r in runs_json(reader)["runs"]}["third"]
     assert final["status"] == "done" and final["gen"] == 6 and final["n_designs"] > n_committed
 
