@@ -18,3 +18,16 @@ def problem(space):
     from cimkit.search.problem import CimnasProblem
 
     return CimnasProblem(space, accuracy_fn=stub_accuracy)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """A typer app holding only the search commands (space, search, compare, report, runs,
+    export), as cimkit.search.cli registers them."""
+    import typer
+
+    from cimkit.search.cli import register
+
+    a = typer.Typer()
+    register(a)
+    return a

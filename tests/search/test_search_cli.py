@@ -11,20 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import typer
 from search_helpers import SPACE, constant_space_yaml
 from typer.testing import CliRunner
 
-from cimkit.search.cli import register
-
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-    return a
 
 
 def test_space_command_prints_sizes(app) -> None:

@@ -10,20 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
-import typer
 from search_helpers import constant_space_yaml
 from typer.testing import CliRunner
 
-from cimkit.search.cli import register
-
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-    return a
 
 
 @pytest.fixture(scope="module")

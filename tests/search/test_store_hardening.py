@@ -97,15 +97,10 @@ def test_planted_state_blob_is_refused_and_never_run(problem, stored_run, tmp_pa
         assert marker.exists()
 
 
-def test_planted_state_through_the_cli_is_exit_2(stored_run, tmp_path) -> None:
-    import typer
+def test_planted_state_through_the_cli_is_exit_2(app, stored_run, tmp_path) -> None:
     from search_helpers import constant_space_yaml
     from typer.testing import CliRunner
 
-    from cimkit.search.cli import register
-
-    app = typer.Typer()
-    register(app)
     sp = constant_space_yaml(tmp_path)
     store = tmp_path / "cli.sqlite"
     runner = CliRunner()
