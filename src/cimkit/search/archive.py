@@ -80,8 +80,14 @@ class Archive:
         n_new = 0
         if len(new):
             # Keep the first occurrence of genomes repeated inside the batch, in batch order.
-            _, first = np.unique(np.asarray(X)[new], axis=0, return_index=True)
-            new = new[np.sort(first)]
+            # Keyed by row bytes, not np.unique(axis=0): numpy compares those rows as structured
+            # arrays and turns a Ctrl-C arriving mid-compare into a TypeError ("Cannot compare
+            # structured arrays ..."), so an interrupted search crashed instead of exiting 130.
+            Xn = np.ascontiguousarray(np.asarray(X)[new], dtype=GENE_DTYPE)
+            first: dict[bytes, int] = {}
+            for i, r in enumerate(Xn):
+                first.setdefault(r.tobytes(), i)
+            new = new[np.fromiter(first.values(), dtype=np.int64, count=len(first))]
             M_new = fn(np.asarray(X)[new])
             self.add(np.asarray(X)[new], M_new, gen)
             n_new = len(new)
