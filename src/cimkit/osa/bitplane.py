@@ -1,0 +1,445 @@
+"""Bit-plane MAC of OSA-HCIM: orders k = i + j, 144-row chunks, digital / analog / discard by B_D/A.
+
+An a-bit unsigned activation A and a w-bit weight W are split into w x a one-bit MACs
+(paper Eq. 1; h4h-osa-notes.md B1)::
+
+    A . W = sum_i sum_j  s_i 2^(i+j)  sum_r W[i][r] A[j][r]
+
+with i the weight bit, j the activation bit and k = i + j the output order. Weights are signed
+two's complement (our reading, notes B8.3): the sign plane i = w-1 has s_i = -1, every other
+plane s_i = +1, and the sign is applied digitally in the accumulator. Activations are unsigned
+(post-ReLU); :mod:`cimkit.osa.layers` handles a zero point for signed inputs.
+
+For a boundary B = B_D/A (paper Sec. III):
+
+* k >= B          -> digital (DCIM, exact, one 1-bit MAC per cycle),
+* B-4 <= k < B    -> analog (ACIM: for weight bit i the activation bits j of the window are a
+  1..4-bit input of one charge-sharing conversion, see :mod:`cimkit.osa.analog`),
+* k < B-4         -> discarded.
+
+B = 0 is the all-digital (DCIM) mode: no order is analog or discarded.
+
+The macro (paper Sec. IV, 64b x 144b) has 8 HMUs, each a 144-row dot product with its own
+adder tree and 3-bit SAR ADC, so sums are formed per 144-row chunk ``c`` of the reduction axis
+(an im2col row of 16 in-channels x 3 x 3 is one chunk). Digital chunk sums are exact, so their
+order does not matter; analog conversions happen per (chunk, weight bit, output).
+
+Two implementations share these rules and are tested against each other:
+
+* :func:`order_sums` + :func:`mac_from_order_sums`: the reference, literally per (c, i, j)
+  one-bit sums (w x a binary matmuls per chunk), combined with explicit masks.
+* :func:`hybrid_matmul`: the fast path (2 w matmuls of multi-bit operands): for weight bit i
+  the digital part is the activation with its bits j < B - i cleared, the analog part is the
+  activation's window bits shifted down; both are exact integer sums in float32, and the
+  per-row B enters as a per-row shift before the matmul, so one matmul serves every B.
+
+Shapes: activations ``a_int`` are (N, K) integers (N rows = output pixels, K = reduction),
+weights ``w_int`` are (M, K) integers (M outputs), results are (N, M) float64 integers
+(exact up to 2^53). Boundaries are a scalar, (N,) per row, or (N, G) per row and group of
+``hmus`` outputs (G = ceil(M / hmus)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from cimkit.errors import SpecError
+
+if TYPE_CHECKING:
+    from cimkit.osa.analog import AnalogConfig
+
+SUPPORTED_BITS = (4, 8)
+
+
+@dataclass(frozen=True)
+class BitConfig:
+    """Precision and geometry of the hybrid MAC.
+
+    Attributes:
+        a_bits: activation bits (unsigned), 4 or 8 (Table I: inputs 4/8b).
+        w_bits: weight bits, 4 or 8 (Table I: weights 4/8b).
+        signed_weights: two's complement weights (sign plane weighted -2^(w-1)); False for
+            unsigned weights 0 .. 2^w - 1.
+        chunk: rows summed by one HMU (144 in the paper's 64 x 144 macro).
+        window: analog orders below B_D/A (4 in the paper: 1..4-bit analog inputs).
+        hmus: outputs (HMUs) per macro activation, the group that shares one saliency and
+            one B_D/A (8 in the paper).
+    """
+
+    a_bits: int = 8
+    w_bits: int = 8
+    signed_weights: bool = True
+    chunk: int = 144
+    window: int = 4
+    hmus: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("a_bits", "w_bits"):
+            v = getattr(self, name)
+            if v not in SUPPORTED_BITS:
+                raise SpecError(f"{name}={v!r} is not supported: use 4 or 8 bits")
+        for name in ("chunk", "window", "hmus"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise SpecError(f"{name}={v!r} must be a positive integer")
+
+    @property
+    def max_order(self) -> int:
+        """Highest output order k = (a-1) + (w-1)."""
+        return self.a_bits + self.w_bits - 2
+
+    @property
+    def a_range(self) -> tuple[int, int]:
+        """Inclusive integer range of activations."""
+        return 0, 2**self.a_bits - 1
+
+    @property
+    def w_range(self) -> tuple[int, int]:
+        """Inclusive integer range of weights."""
+        if self.signed_weights:
+            return -(2 ** (self.w_bits - 1)), 2 ** (self.w_bits - 1) - 1
+        return 0, 2**self.w_bits - 1
+
+    def plane_weights(self) -> np.ndarray:
+        """(w_bits,) float64: s_i 2^i of each weight plane (the sign plane negative)."""
+        p = 2.0 ** np.arange(self.w_bits)
+        if self.signed_weights:
+            p[-1] = -p[-1]
+        return p
+
+
+DCIM = 0  # the boundary of the all-digital mode
+
+
+def check_ints(x: torch.Tensor, lo: int, hi: int, name: str) -> torch.Tensor:
+    """``x`` as int64 after checking it holds integers in [lo, hi] (one-line SpecError)."""
+    if not isinstance(x, torch.Tensor):
+        raise SpecError(f"{name} must be a torch tensor of integers, got {type(x).__name__}")
+    if x.dtype.is_floating_point:
+        if x.numel() and not bool(torch.all(x == torch.round(x))):
+            raise SpecError(f"{name} must hold integers (quantize it first)")
+    xi = x.to(torch.int64)
+    if xi.numel():
+        mn, mx = int(xi.min()), int(xi.max())
+        if mn < lo or mx > hi:
+            raise SpecError(
+                f"{name} holds values in [{mn}, {mx}], outside [{lo}, {hi}]: "
+                "quantize to the configured bits (BitConfig a_bits / w_bits / signed_weights)"
+            )
+    return xi
+
+
+def bit_planes(x_int: torch.Tensor, bits: int) -> torch.Tensor:
+    """(bits, *x.shape) 0/1 planes of ``x_int``, LSB first (two's complement for negatives)."""
+    u = torch.remainder(x_int.to(torch.int64), 2**bits)
+    shifts = torch.arange(bits, device=x_int.device).view(-1, *([1] * x_int.dim()))
+    return (u.unsqueeze(0) >> shifts) & 1
+
+
+def _as_boundary(
+    boundary: int | torch.Tensor, n: int, g: int, device: torch.device
+) -> torch.Tensor:
+    """Boundary as an (N, G) int64 tensor from a scalar, (N,) or (N, G)."""
+    b = torch.as_tensor(boundary, dtype=torch.int64, device=device)
+    if b.dim() == 0:
+        return b.expand(n, g)
+    if b.dim() == 1:
+        if b.shape[0] != n:
+            raise SpecError(f"boundary has {b.shape[0]} rows, the activations {n}")
+        return b.view(n, 1).expand(n, g)
+    if b.dim() == 2 and b.shape[0] == n and b.shape[1] in (1, g):
+        return b.expand(n, g)
+    raise SpecError(
+        f"boundary shape {tuple(b.shape)} must be a scalar, ({n},) or ({n}, {g}) "
+        "(rows x groups of hmus outputs)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Workload allocation (Fig. 5(a))
+
+
+def order_masks(boundary: int, cfg: BitConfig = BitConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """(digital, analog) boolean masks of shape (w_bits, a_bits) over (i, j) for one boundary."""
+    k = np.arange(cfg.w_bits)[:, None] + np.arange(cfg.a_bits)[None, :]
+    return k >= boundary, (k >= boundary - cfg.window) & (k < boundary)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One-bit MACs of one a x w MAC at one boundary (Fig. 5(a); notes B1).
+
+    ``acim_ops`` counts analog conversions (one per weight bit with a non-empty window) and
+    ``dac_bits`` gives each one's input bits, weight bit 0 first.
+    """
+
+    boundary: int
+    digital: int
+    analog: int
+    discarded: int
+    acim_ops: int
+    dac_bits: tuple[int, ...]
+
+
+def allocation(boundary: int, cfg: BitConfig = BitConfig()) -> Allocation:
+    """Digital / analog / discarded 1-bit MACs of one MAC at ``boundary``, from the masks."""
+    dig, ana = order_masks(boundary, cfg)
+    per_i = ana.sum(axis=1)
+    return Allocation(
+        boundary=int(boundary),
+        digital=int(dig.sum()),
+        analog=int(ana.sum()),
+        discarded=int((~dig & ~ana).sum()),
+        acim_ops=int((per_i > 0).sum()),
+        dac_bits=tuple(int(x) for x in per_i if x > 0),
+    )
+
+
+def allocation_counts(
+    boundary: torch.Tensor, cfg: BitConfig = BitConfig()
+) -> dict[str, torch.Tensor]:
+    """Vectorised :func:`allocation`: per-element digital/analog/discarded/acim_ops counts.
+
+    Args:
+        boundary: integer tensor of any shape (e.g. a B map (N, G, H, W)).
+
+    Returns:
+        dict of int64 tensors of the same shape, per one a x w MAC.
+    """
+    b = boundary.to(torch.int64)
+    k = (
+        torch.arange(cfg.w_bits, device=b.device)[:, None]
+        + torch.arange(cfg.a_bits, device=b.device)[None, :]
+    )  # (w, a)
+    kk = k.view(*([1] * b.dim()), cfg.w_bits, cfg.a_bits)
+    bb = b[..., None, None]
+    dig = kk >= bb
+    ana = (kk >= bb - cfg.window) & (kk < bb)
+    return {
+        "digital": dig.sum(dim=(-1, -2)),
+        "analog": ana.sum(dim=(-1, -2)),
+        "discarded": (~dig & ~ana).sum(dim=(-1, -2)),
+        "acim_ops": (ana.any(dim=-1)).sum(dim=-1),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Reference: per-order one-bit sums
+
+
+def _pad_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """(..., K) -> (..., C, chunk), zero-padding K to a multiple of ``chunk``."""
+    k = x.shape[-1]
+    c = -(-k // chunk)
+    if c * chunk != k:
+        x = torch.nn.functional.pad(x, (0, c * chunk - k))
+    return x.reshape(*x.shape[:-1], c, chunk)
+
+
+def order_sums(
+    a_int: torch.Tensor, w_int: torch.Tensor, cfg: BitConfig = BitConfig()
+) -> torch.Tensor:
+    """One-bit MAC sums per chunk and (weight bit, activation bit): the macro's DMACs.
+
+    Args:
+        a_int: (N, K) activations in [0, 2^a - 1].
+        w_int: (M, K) weights in ``cfg.w_range``.
+
+    Returns:
+        (C, w_bits, a_bits, N, M) int64: P[c, i, j, n, m] = sum over rows r of chunk c of
+        W[m, r] bit i times A[n, r] bit j (each in 0 .. chunk).
+    """
+    a = check_ints(a_int, *cfg.a_range, "activations")
+    w = check_ints(w_int, *cfg.w_range, "weights")
+    if a.dim() != 2 or w.dim() != 2 or a.shape[1] != w.shape[1]:
+        raise SpecError(
+            f"activations {tuple(a.shape)} and weights {tuple(w.shape)} must be (N, K) and (M, K)"
+        )
+    ap = _pad_chunks(bit_planes(a, cfg.a_bits).to(torch.float32), cfg.chunk)  # (a, N, C, r)
+    wp = _pad_chunks(bit_planes(w, cfg.w_bits).to(torch.float32), cfg.chunk)  # (w, M, C, r)
+    p = torch.einsum("jncr,imcr->cijnm", ap, wp)
+    return torch.round(p).to(torch.int64)
+
+
+def mac_from_order_sums(
+    p: torch.Tensor,
+    boundary: int | torch.Tensor,
+    cfg: BitConfig = BitConfig(),
+    analog: AnalogConfig | None = None,
+) -> torch.Tensor:
+    """Reference hybrid MAC from :func:`order_sums`, one (i, j) at a time (no noise).
+
+    Args:
+        p: (C, w, a, N, M) from :func:`order_sums`.
+        boundary: scalar, (N,) or (N, G) B_D/A.
+        analog: ADC model of the analog window (None: ideal, unquantised window sums).
+            Noise is not applied here (the reference is deterministic).
+
+    Returns:
+        (N, M) float64.
+    """
+    from cimkit.osa.analog import sar_reconstruct
+
+    c_, w_, a_, n, m = p.shape
+    g = -(-m // cfg.hmus)
+    b = _as_boundary(boundary, n, g, p.device)
+    b = b.repeat_interleave(cfg.hmus, dim=1)[:, :m]  # (N, M)
+    pw = cfg.plane_weights()
+    out = torch.zeros(n, m, dtype=torch.float64, device=p.device)
+    pf = p.to(torch.float64)
+    for i in range(w_):
+        win = torch.zeros(c_, n, m, dtype=torch.float64, device=p.device)
+        j_lo = torch.clamp(b - cfg.window - i, 0, a_)
+        nb = torch.clamp(b - i, 0, a_) - j_lo
+        for j in range(a_):
+            k = i + j
+            out += torch.where(k >= b, pw[i] * 2.0**j * pf[:, i, j].sum(0), 0.0)
+            in_win = (k >= b - cfg.window) & (k < b)
+            win += torch.where(in_win, 2.0 ** (j - j_lo).to(torch.float64) * pf[:, i, j], 0.0)
+        if analog is not None and analog.full_scale is not None:
+            full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0)
+            u = win / full
+            fs = analog.full_scale_for(b)
+            win = sar_reconstruct(u, fs, analog.adc_bits) * full
+            win = torch.where(nb > 0, win, 0.0)
+        out += pw[i] * (2.0 ** (i + j_lo).to(torch.float64)) * win.sum(0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Fast path
+
+
+def _exact_float(k: int, a_max: int, device: torch.device) -> torch.dtype:
+    """float32 when every partial sum of a K-long integer dot product is exact, else float64."""
+    exact32 = k * a_max < 2**24 and (
+        device.type == "cpu" or torch.get_float32_matmul_precision() == "highest"
+    )
+    return torch.float32 if exact32 else torch.float64
+
+
+def hybrid_matmul(
+    a_int: torch.Tensor,
+    w_int: torch.Tensor,
+    boundary: int | torch.Tensor = DCIM,
+    cfg: BitConfig = BitConfig(),
+    analog: AnalogConfig | None = None,
+    generator: torch.Generator | None = None,
+    check: bool = True,
+) -> torch.Tensor:
+    """Hybrid digital/analog MAC of every row with every output (the simulator's core).
+
+    Args:
+        a_int: (N, K) activations in [0, 2^a - 1] (any integer or integral float dtype).
+        w_int: (M, K) weights in ``cfg.w_range``.
+        boundary: B_D/A: a scalar, (N,) per row or (N, G) per row and group of ``cfg.hmus``
+            outputs. 0 (``DCIM``) is all-digital and equals ``a_int @ w_int.T`` exactly.
+        analog: ADC model of the analog window; None = ideal analog (the window sums exact,
+            only the discarded orders are lost).
+        generator: random source of the ADC noise (``analog.noise_lsb > 0``).
+        check: validate the integer ranges (skip in inner loops that already did).
+
+    Returns:
+        (N, M) float64 MAC results in integer units (A . W).
+    """
+    from cimkit.osa.analog import sar_reconstruct
+
+    if check:
+        a_int = check_ints(a_int, *cfg.a_range, "activations")
+        w_int = check_ints(w_int, *cfg.w_range, "weights")
+        if a_int.dim() != 2 or w_int.dim() != 2 or a_int.shape[1] != w_int.shape[1]:
+            raise SpecError(
+                f"activations {tuple(a_int.shape)} and weights {tuple(w_int.shape)} "
+                "must be (N, K) and (M, K)"
+            )
+    n, kdim = a_int.shape
+    m = w_int.shape[0]
+    g = -(-m // cfg.hmus)
+    dev = a_int.device
+    b = _as_boundary(boundary, n, g, dev)
+    # One pass per distinct column of B: a per-row B is one matmul per weight bit for all
+    # outputs; B varying across groups needs the groups' outputs separately.
+    if g > 1 and not bool(torch.all(b == b[:, :1])):
+        out = torch.empty(n, m, dtype=torch.float64, device=dev)
+        for gi in range(g):
+            sl = slice(gi * cfg.hmus, min(m, (gi + 1) * cfg.hmus))
+            out[:, sl] = hybrid_matmul(
+                a_int, w_int[sl], b[:, gi], cfg, analog, generator, check=False
+            )
+        return out
+    b = b[:, 0].contiguous()  # (N,)
+    a = a_int.to(torch.int64)
+    ft = _exact_float(kdim, cfg.a_range[1], dev)
+    w_planes = bit_planes(w_int, cfg.w_bits).to(ft)  # (w, M, K)
+    pw = cfg.plane_weights()
+    ideal = analog is None or analog.full_scale is None
+    if not ideal:
+        fs_row = analog.full_scale_for(b).to(torch.float64)  # (N,)
+        w_chunks = _pad_chunks(w_planes, cfg.chunk).permute(0, 2, 3, 1)  # (w, C, r, M)
+    out = torch.zeros(n, m, dtype=torch.float64, device=dev)
+    for i in range(cfg.w_bits):
+        hi = torch.clamp(b - i, 0, cfg.a_bits).view(n, 1)  # digital: bits j >= B - i
+        lo = torch.clamp(b - cfg.window - i, 0, cfg.a_bits).view(n, 1)  # analog: lo <= j < hi
+        a_dig = (a >> hi) << hi
+        if bool(torch.any(a_dig != 0)):
+            out += pw[i] * (a_dig.to(ft) @ w_planes[i].T).to(torch.float64)
+        nb = hi - lo  # (N, 1) analog input bits of weight bit i
+        if not bool(torch.any(nb > 0)):
+            continue
+        a_win = (a >> lo) & (torch.bitwise_left_shift(torch.ones_like(nb), nb) - 1)
+        scale = pw[i] * 2.0 ** (i + lo.to(torch.float64))  # (N, 1)
+        if ideal:
+            out += scale * (a_win.to(ft) @ w_planes[i].T).to(torch.float64)
+            continue
+        # Per-chunk window sums: (C, N, r) @ (C, r, M) -> (C, N, M), one SAR conversion each.
+        v = torch.matmul(_pad_chunks(a_win.to(ft), cfg.chunk).transpose(0, 1), w_chunks[i])
+        full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0)  # (N, 1)
+        u = v.to(torch.float64) / full
+        rec = (
+            sar_reconstruct(u, fs_row.view(n, 1), analog.adc_bits, analog.noise_lsb, generator)
+            * full
+        )
+        rec = torch.where(nb > 0, rec, 0.0)
+        out += scale * rec.sum(0)
+    return out
+
+
+def int_matmul(a_int: torch.Tensor, w_int: torch.Tensor) -> torch.Tensor:
+    """(N, M) exact integer reference ``a_int @ w_int.T`` in int64 (what DCIM must equal)."""
+    return a_int.to(torch.int64) @ w_int.to(torch.int64).T
+
+
+def window_sums(
+    a_int: torch.Tensor, w_int: torch.Tensor, boundary: int, cfg: BitConfig = BitConfig()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised charge-share inputs of the ADC at one scalar boundary (for calibration, SNR).
+
+    For weight bit i the window holds activation bits j_lo(i) <= j < j_hi(i) (nb(i) bits); its
+    per-chunk sum v = sum_r W[i][r] (A[r] >> j_lo mod 2^nb) is divided by 2^nb - 1, the DAC's
+    full input code, so u lies in [0, chunk] whatever the window's width (see
+    :mod:`cimkit.osa.analog`).
+
+    Returns:
+        u: (w_bits, C, N, M) float64 (zero where the window is empty), nb: (w_bits,) int64.
+    """
+    a = check_ints(a_int, *cfg.a_range, "activations")
+    w = check_ints(w_int, *cfg.w_range, "weights")
+    ft = _exact_float(a.shape[1], cfg.a_range[1], a.device)
+    wc = _pad_chunks(bit_planes(w, cfg.w_bits).to(ft), cfg.chunk).permute(0, 2, 3, 1)
+    us, nbs = [], []
+    for i in range(cfg.w_bits):
+        hi = min(max(boundary - i, 0), cfg.a_bits)
+        lo = min(max(boundary - cfg.window - i, 0), cfg.a_bits)
+        nb = hi - lo
+        nbs.append(nb)
+        if nb == 0:
+            us.append(torch.zeros(wc.shape[1], a.shape[0], w.shape[0], dtype=torch.float64))
+            continue
+        a_win = (a >> lo) & (2**nb - 1)
+        v = torch.matmul(_pad_chunks(a_win.to(ft), cfg.chunk).transpose(0, 1), wc[i])
+        us.append(v.to(torch.float64) / (2**nb - 1))
+    return torch.stack(us), torch.tensor(nbs, dtype=torch.int64)
