@@ -224,8 +224,22 @@ class SearchResult:
         data.update(metrics_frame(self.archive.M))
         data["feasible"] = feasible(self.archive.M)
         data["score"] = self.objective.score(self.archive.M, self.archive.M[0])
-        data.update(values)
-        return typed_frame(pd.DataFrame(data))
+        # Whole-valued gene columns go in as int64: pandas turns int64 into Int64 about 10x
+        # faster than float64 (0.3 s of an 11k-design report). Columns typed_frame leaves
+        # as plain numpy ints were floats before and are turned back, so the frame is the
+        # same as from the float values (test_frame_matches_the_float_reference).
+        whole = set()
+        for k, v in values.items():
+            if np.array_equal(v, np.round(v)):
+                data[k] = v.astype(np.int64)
+                whole.add(k)
+            else:
+                data[k] = v
+        frame = typed_frame(pd.DataFrame(data))
+        back = [k for k in whole if frame[k].dtype == np.int64]
+        if back:
+            frame[back] = frame[back].astype(np.float64)
+        return frame
 
 
 class _Box:
