@@ -76,6 +76,8 @@ class MacroPreset:
     assumptions: tuple[str, ...]
     calibration_point: str
     points: tuple[OperatingPoint, ...]
+    #: Spec fields calibrated on this macro's own calibration point (``calibrated`` in the preset).
+    own_calibrated: tuple[str, ...] = ()
 
 
 def _yaml(package: str, name: str) -> Any:
@@ -178,6 +180,7 @@ def macro_presets() -> tuple[MacroPreset, ...]:
                 assumptions=tuple(cfg.get("assumptions", ())),
                 calibration_point=cfg["calibration_point"],
                 points=_points(pid, cfg, pub, spec),
+                own_calibrated=tuple(cfg.get("calibrated", ())),
             )
         )
     return tuple(out)
@@ -221,17 +224,25 @@ def _filling_layer(spec: ChipSpec, macros: int, input_bits: int, weight_bits: in
 
 
 def predict_point(
-    p: MacroPreset, point: OperatingPoint | None = None, constants: Constants | None = None
+    p: MacroPreset,
+    point: OperatingPoint | None = None,
+    constants: Constants | None = None,
+    readout_energy_scale: float | None = None,
 ) -> dict[str, float]:
     """Peak TOPS, TOPS/W, TOPS/mm^2 and macro area (mm^2) cimkit predicts for one point.
 
-    ``point`` defaults to the calibration point.
+    ``point`` defaults to the calibration point; ``readout_energy_scale`` replaces the preset's
+    ``macro.readout_energy_scale`` (a calibration run or a leave-one-macro-out prediction).
     """
     c = constants or load_constants()
     point = point or next(q for q in p.points if q.in_sample)
-    wl = _filling_layer(point.spec, p.macros, point.input_bits, point.weight_bits)
+    spec = point.spec
+    if readout_energy_scale is not None:
+        macro = spec.macro.model_copy(update={"readout_energy_scale": readout_energy_scale})
+        spec = spec.model_copy(update={"macro": macro})
+    wl = _filling_layer(spec, p.macros, point.input_bits, point.weight_bits)
     wl = wl.with_histograms({"fill": _histogram(point.output_level)})
-    ev = evaluate(point.spec, wl, breakdown=True, constants=c)
+    ev = evaluate(spec, wl, breakdown=True, constants=c)
     assert ev.layer_energy is not None and ev.layer_latency is not None
     energy = sum(float(ev.layer_energy[k].sum()) for k in MACRO_ENERGY)
     area_mm2 = sum(float(ev.area_by_component[k][0]) for k in MACRO_AREA) * 1e6
@@ -246,16 +257,20 @@ def predict_point(
     }
 
 
-def validation_table(constants: Constants | None = None) -> pd.DataFrame:
+def validation_table(
+    constants: Constants | None = None, scales: dict[str, float] | None = None
+) -> pd.DataFrame:
     """One row per macro x operating point x reported figure: reported, predicted, error.
 
     ``in_sample`` marks the calibration point of each macro (at most one per macro); every other
-    row is out of sample.
+    row is out of sample. ``scales`` maps macro id -> ``readout_energy_scale`` replacing the
+    preset's (macros not named keep theirs).
     """
     rows = []
+    scales = scales or {}
     for p in macro_presets():
         for point in p.points:
-            pred = predict_point(p, point, constants)
+            pred = predict_point(p, point, constants, scales.get(p.id))
             for metric in FIGURES:
                 rep = point.reported.get(metric)
                 if not rep:

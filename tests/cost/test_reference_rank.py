@@ -35,11 +35,7 @@ def test_latency_ranks_agree_with_reference(agreement) -> None:
     assert agreement.median_latency >= 0.9, agreement.per_layer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SAR energy still follows a Walden 2^bits law (x16 from 4 to 8 bits where the survey "
-    "gives x1.5-1.75); the survey-table readout in tools/wip reaches tau 0.93 but needs per-macro "
-    "calibration before it can replace it (issue 9)",
-)
 def test_energy_ranks_agree_with_reference(agreement) -> None:
+    """The survey-table SAR: energy ranks agree (issue 9 asks tau >= 0.9); no layer below 0.85."""
     assert agreement.median_energy >= 0.9, agreement.per_layer
+    assert agreement.per_layer["tau_energy"].min() >= 0.85, agreement.per_layer

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cimkit.cost import DesignTable, evaluate
@@ -167,20 +169,42 @@ def _sram_pj(kb: float) -> float:
     return c["sram_pj_per_bit_8kb"] * (kb / 8.0) ** c["sram_size_exponent"]
 
 
+def _survey(bits: int, rate_hz: float, node_nm: int = 45) -> tuple[float, float]:
+    """(convert energy J, area um^2) of one SAR from the ADC-survey table, by hand: the two
+    table rows of this resolution and node around ``rate_hz``, geometric interpolation in rate."""
+    path = resources.files("cimkit.data").joinpath("components/adc_survey.csv")
+    with path.open() as fh:
+        t = pd.read_csv(fh)
+    t = t[(t.bits == bits) & (t.node_nm == node_nm)].sort_values("rate_sps")
+    lo = t[t.rate_sps <= rate_hz].iloc[-1]
+    hi = t[t.rate_sps > rate_hz].iloc[0]
+    w = math.log(rate_hz / lo.rate_sps) / math.log(hi.rate_sps / lo.rate_sps)
+    e = lo.convert_energy_pj ** (1 - w) * hi.convert_energy_pj**w * 1e-12
+    a = lo.area_um2 ** (1 - w) * hi.area_um2**w
+    return e, a
+
+
+#: Supply of the reference point over the 45 nm node's nominal supply (1.0 V, NeuroSim roadmap):
+#: SAR energy scales as its square, SAR static power linearly.
+V_REL = 0.9 / 1.0
+
+
 def _sar_j(bits: int, cycle_s: float) -> float:
-    """SAR conversion at the reference point: max(Walden, Schreier thermal) x speed penalty.
-
-    Each readout converts once per cycle (rate 1 / cycle); the corner rate is adc_corner_mhz.
-    """
+    """SAR conversion at 45 nm / 0.9 V converting once per cycle (rate 1 / cycle): the survey's
+    convert energy x adc_energy_scale x (V / nominal V)^2."""
     c = load_constants()
-    walden = c["adc_fom_walden_fj"] * FJ * 2.0**bits
-    thermal = 0.5 * 10.0 ** ((6.02 * bits + 1.76 - c["adc_fom_schreier_db"]) / 10.0)
-    return max(walden, thermal) * (1.0 + (1.0 / cycle_s) / (c["adc_corner_mhz"] * 1e6))
+    return c["adc_energy_scale"] * _survey(bits, 1.0 / cycle_s)[0] * V_REL**2
 
 
-def _sar_area_um2(bits: int) -> float:
+def _sar_leak_w(bits: int, cycle_s: float) -> float:
+    """SAR static power: the survey's 20 % share, 0.25 x convert energy x rate, x V / nominal V."""
     c = load_constants()
-    return c["adc_area_um2_per_step"] * 2.0**bits + c["adc_area_um2_fixed"]
+    return 0.25 * c["adc_energy_scale"] * _survey(bits, 1.0 / cycle_s)[0] / cycle_s * V_REL
+
+
+def _sar_area_um2(bits: int, cycle_s: float = 4e-9) -> float:
+    c = load_constants()
+    return c["adc_area_scale"] * _survey(bits, 1.0 / cycle_s)[1]
 
 
 def _wordline_j(cols: int) -> float:
@@ -369,7 +393,7 @@ def _hand_linear(case: Case) -> dict[str, dict[str, float]]:
     logic_mm2 = 1e-6 * sum(
         a[x] for x in ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
     )
-    readout_w = a["readout"] * 1e-6 * c["adc_leak_w_per_mm2"]
+    readout_w = n_adc * _sar_leak_w(adc_bits, cycle_s)
     leak_w = (
         buffer_bits * c["sram_leak_pw_per_bit"] * PJ
         + logic_mm2 * c["logic_leak_w_per_mm2"]
@@ -1085,8 +1109,8 @@ def test_constants_argument_is_honored() -> None:
 
     c = load_constants()
     raw = copy.deepcopy(c.raw)
-    # Doubling the Walden FoM: the readout follows max(2 x Walden, thermal) / max(Walden, thermal).
-    raw["constants"]["adc_fom_walden_fj"]["value"] = 2 * c["adc_fom_walden_fj"]
+    # Doubling the typical SAR's scale over the survey doubles every conversion.
+    raw["constants"]["adc_energy_scale"]["value"] = 2 * c["adc_energy_scale"]
     raw["devices"]["rram"]["read_energy_fj"]["value"] = 3 * c.device("rram", "read_energy_fj")
     raw["constants"]["row_driver_area_um2"]["value"] = 5 * c["row_driver_area_um2"]
     raw["constants"]["row_driver_area_um2_per_col"]["value"] = 5 * c["row_driver_area_um2_per_col"]
@@ -1095,9 +1119,7 @@ def test_constants_argument_is_honored() -> None:
     base = evaluate(spec, wl)
     mod = evaluate(spec, wl, constants=c2)
     e0, e1 = base.energy_by_component, mod.energy_by_component
-    walden = c["adc_fom_walden_fj"] * FJ * 2.0**8
-    thermal = 0.5 * 10.0 ** ((6.02 * 8 + 1.76 - c["adc_fom_schreier_db"]) / 10.0)
-    ratio = max(2 * walden, thermal) / max(walden, thermal)
+    ratio = 2.0
     np.testing.assert_allclose(e1["readout"], ratio * e0["readout"], rtol=1e-12)
     np.testing.assert_allclose(e1["cells"], 3 * e0["cells"], rtol=1e-12)
     for name in ("row_drivers", "shift_add", "tile_buffer", "glb", "noc", "dram"):
@@ -1158,3 +1180,25 @@ def test_vector_unit_layers_by_hand() -> None:
     np.testing.assert_allclose(ev.layer_latency[0, 0], math.ceil(macs / lanes) * cycle, rtol=RTOL)
     np.testing.assert_allclose(ev.layer_latency[0, 1], math.ceil(ops / lanes) * cycle, rtol=RTOL)
     assert ev["ops"][0] == 2 * macs
+
+
+def test_readout_energy_scale_scales_only_the_readout() -> None:
+    """macro.readout_energy_scale (a macro's own ADC vs its kind's model) multiplies the energy
+    per conversion and the readout's static power, and nothing else."""
+    spec, wl = _reference_spec(), _linear_workload(16)
+    base = evaluate(spec, wl, breakdown=True)
+    data = spec.model_dump()
+    data["macro"]["readout_energy_scale"] = 2.5
+    scaled = evaluate(ChipSpec.model_validate(data), wl, breakdown=True)
+    e0, e1 = base.energy_by_component, scaled.energy_by_component
+    np.testing.assert_allclose(e1["readout"], 2.5 * e0["readout"], rtol=1e-12)
+    for name in ("cells", "row_drivers", "shift_add", "tile_buffer", "glb", "noc", "dram"):
+        np.testing.assert_allclose(e1[name], e0[name], rtol=1e-12, err_msg=name)
+    # Leakage: the SAR's static power (n_adc x 0.25 x E_convert x rate x V / nominal V) grows by
+    # 1.5x itself; the rest of the chip's leakage is unchanged.
+    extra_w = 1.5 * 32 * _sar_leak_w(8, 4e-9)
+    np.testing.assert_allclose(
+        e1["leakage"] - e0["leakage"], extra_w * base["latency_s"], rtol=1e-9
+    )
+    np.testing.assert_allclose(scaled["latency_s"], base["latency_s"], rtol=1e-12)
+    np.testing.assert_allclose(scaled["area_m2"], base["area_m2"], rtol=1e-12)

@@ -47,6 +47,7 @@ class Constants:
     vth_nodes_nm: np.ndarray  # (M,) ascending nodes of the hp/lp threshold tables
     vth_table_v: np.ndarray  # (len(TRANSISTORS), M) Vth per flavour (generic: constant)
     alpha_table: np.ndarray  # (len(TRANSISTORS),) alpha-power exponent per flavour
+    vdd_table_v: np.ndarray  # (M,) nominal supply per node of the same roadmaps
     dff_nodes_nm: np.ndarray  # (D,) ascending nodes of the flip-flop energy table
     dff_fj_per_bit: np.ndarray  # (D,) flip-flop energy per bit at 0.8 V, fJ
 
@@ -91,6 +92,7 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
         else:
             vth_rows.append(np.array([float(vt[name][int(n)]) for n in vnodes]))
             alphas.append(float(vt["alpha"]))
+    vdd = np.array([float(vt["vdd"][int(n)]) for n in vnodes])
     dff = raw["flip_flop_fj_per_bit_0v8"]["values"]
     dnodes = np.array(sorted(int(n) for n in dff), dtype=np.float64)
     return Constants(
@@ -99,6 +101,7 @@ def parse_constants(raw: dict[str, Any]) -> Constants:
         vth_nodes_nm=vnodes,
         vth_table_v=np.array(vth_rows),
         alpha_table=np.array(alphas),
+        vdd_table_v=vdd,
         raw=raw,
         values=values,
         devices=devices,
@@ -138,6 +141,14 @@ def flip_flop_energy_j(
     logn = np.log(np.asarray(node_nm, dtype=np.float64))
     per_bit = np.exp(np.interp(logn, np.log(c.dff_nodes_nm), np.log(c.dff_fj_per_bit)))
     return per_bit * 1e-15 * (np.asarray(voltage_v, dtype=np.float64) / 0.8) ** 2
+
+
+def nominal_vdd_v(node_nm: np.ndarray, c: Constants | None = None) -> np.ndarray:
+    """Nominal supply (V) of a node: NeuroSim V1.3's roadmap (1.3 V at 130 nm ... 0.7 V at 7 nm),
+    interpolated in log(node); outside the table the end value holds. Shape of ``node_nm``."""
+    c = c or load_constants()
+    logn = np.log(np.asarray(node_nm, dtype=np.float64))
+    return np.interp(logn, np.log(c.vth_nodes_nm), c.vdd_table_v)
 
 
 #: Smallest supply overdrive above the transistor's threshold (V) at which the alpha-power delay

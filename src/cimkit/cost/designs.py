@@ -63,6 +63,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "slices_per_conversion": ("macro.slices_per_conversion", None),
     "pack_groups": ("macro.pack_groups", None),
     "readout_area_um2": ("macro.readout_area_um2", None),
+    "readout_energy_scale": ("macro.readout_energy_scale", None),
     "macros_per_tile": ("tile.macros_per_tile", None),
     "tile_buffer_kb": ("tile.buffer_kb", None),
     "vector_lanes": ("tile.vector_lanes", None),

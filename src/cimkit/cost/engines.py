@@ -181,7 +181,9 @@ class CimEngine:
         ]
         # Readout: per-design cost of the selected kind; integrate-and-fire energy follows the
         # mean output level (column sum / full scale ~ mean input level x mean weight level).
-        e_conv = per_readout("energy_j", d, c)
+        # A macro's own converter may sit above or below its kind's model (a calibrated
+        # readout_energy_scale; 1 = the model).
+        e_conv = per_readout("energy_j", d, c) * d["readout_energy_scale"]
         share = per_readout("value_share", d, c)
         out_lvl = ctx.in_tab[h, ab, 1] * w_lvl
         energy["readout"] = [
@@ -223,7 +225,10 @@ class CimEngine:
         macros = d["macros_per_tile"] * ctx.tiles
         area = {key: v * macros for key, v in area.items()}
         leak = {
-            "readout": per_readout("leakage_w", d, c) * n_adc(d) * macros,
+            "readout": per_readout("leakage_w", d, c)
+            * d["readout_energy_scale"]
+            * n_adc(d)
+            * macros,
             "cells": np.where(sram, c.device("sram", "leak_pw_per_cell"), 0.0)
             * d["rows"]
             * d["cols"]
@@ -306,6 +311,9 @@ def macro_area_um2(d: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarr
     an adder tree of about 2 x active rows full-adder bits. Row drivers (and row DACs for
     ``voltage_dac``) per row; shift-add accumulators where the macro has them.
     """
+    if "rate_hz" not in d:
+        # A survey ADC's area depends on the rate it is built for (one conversion per cycle).
+        d = ph.resolve_timing(d, c)
     af = area_factor(d["node_nm"], c)
     f_ref_um = c.ref_node_nm / 1000.0
     analog = d["macro_kind"] == 0

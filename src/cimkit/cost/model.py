@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cimkit.cost import peripherals as ph
 from cimkit.cost.constants import (
     EXECUTIONS,
     MODES,
@@ -42,7 +41,9 @@ from cimkit.cost.engines import (
     sram_pj_per_bit,
 )
 from cimkit.cost.mapping import KEY_PARAMS, mapping_keys
-from cimkit.cost.registry import COMPONENTS, Term, per_encoding, per_readout
+from cimkit.cost.peripherals import min_cycle_time_ns  # noqa: F401  (public here since v1)
+from cimkit.cost.peripherals import resolve_timing as _resolve_timing
+from cimkit.cost.registry import COMPONENTS, Term
 from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
@@ -255,19 +256,6 @@ def _as_layer_arrays(workload: Workload | LayerArrays) -> LayerArrays:
     raise WorkloadError(f"expected a Workload or LayerArrays, got {type(workload).__name__}")
 
 
-def min_cycle_time_ns(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    """(n,) shortest clock period the readout allows, ns.
-
-    Analog: bitline settling (grows with active rows) + the input encoding's slot (a pulse train
-    for pulse_count) + one conversion of the readout kind; digital: the encoding's slot + the
-    adder tree's ripple. All at the design's node and voltage (alpha-power law).
-    """
-    t_ro = per_readout("time_s", d, c)
-    slot = per_encoding("slot_s", d, c)
-    settle = np.where(d["macro_kind"] == 0, ph.settle_time_s(d, c), 0.0)
-    return (settle + slot + t_ro) * 1e9
-
-
 def evaluate(
     designs: DesignTable | ChipSpec | list[ChipSpec] | pd.DataFrame | dict[str, Any],
     workload: Workload | LayerArrays,
@@ -312,19 +300,6 @@ def evaluate(
         eng = engine if engine.shape[0] == 1 else engine[start:stop]
         blocks.append(_evaluate_block(d, sub, eng, c, in_tab, w_tab, breakdown))
     return _assemble(DesignTable(values, table.names), la, blocks, breakdown)
-
-
-def _resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
-    """Add the readout's minimum cycle, the clock in use and the ADC conversion rate."""
-    values = dict(values)
-    tmin = min_cycle_time_ns(values, c)
-    given = values["cycle_time_ns"]
-    values["min_cycle_time_ns"] = tmin
-    values["cycle_time_ns"] = np.where(np.isnan(given), tmin, given)
-    values["cycle_s"] = values["cycle_time_ns"] * 1e-9
-    # Each readout unit converts once per cycle: the rate its energy is designed for.
-    values["rate_hz"] = 1.0 / values["cycle_s"]
-    return values
 
 
 def _block_keys(

@@ -8,12 +8,13 @@ alpha-power law (:func:`~cimkit.cost.constants.delay_factor`), area by the node'
 
 Readout kinds (``macro.readout``), registered in :data:`cimkit.cost.registry.READOUTS`:
 
-* ``sar``: successive approximation. Energy per conversion follows the ADC survey's two
-  regimes (Murmann's survey, the basis of CiMLoop's ADC plug-in): the larger of a Walden
-  figure-of-merit term ``FoM_W * 2^bits`` and a thermal-noise term from the Schreier figure of
-  merit ``0.5 * 10^((6.02 bits + 1.76 - FoM_S) / 10)``, times a speed penalty
-  ``1 + rate / f_corner(node)`` above the node's corner rate. Conversion time: ``bits + 1``
-  comparator cycles.
+* ``sar``: successive approximation. Energy per conversion, static power and area come from
+  the ADC survey (hwcomponents-adc, CiMLoop's ADC plug-in: a regression over B. Murmann's survey
+  of published ADCs), tabulated offline over bits x conversion rate x node
+  (:mod:`cimkit.cost.adc_survey`). The survey has no supply input; its designs run at their
+  node's nominal supply, and a SAR's switching energy is C V^2 at the supply it runs from, so
+  energy scales as (V / nominal V)^2 (CiMLoop's macro models apply the same V^2 rule).
+  Conversion time: ``bits + 1`` comparator cycles.
 * ``flash``: ``2^bits - 1`` comparators fire per conversion; one comparator delay.
 * ``integrate_fire``: a time-domain / spike-count converter (NeuRRAM's neurons): energy is a
   fixed integrator part plus one counting step per output count, so it follows the output value;
@@ -34,16 +35,20 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cimkit.cost.adc_survey import LEAK_PER_CONVERT_RATE, sar_area_um2, sar_convert_energy_j
 from cimkit.cost.constants import (
     Constants,
     area_factor,
     delay_factor,
     energy_factor,
     flip_flop_energy_j,
+    nominal_vdd_v,
 )
 from cimkit.cost.registry import (
     InputEncoding,
     Readout,
+    per_encoding,
+    per_readout,
     register_encoding,
     register_readout,
 )
@@ -71,15 +76,17 @@ def _af(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
 def adc_survey_energy_j(
     bits: np.ndarray, rate_hz: np.ndarray, d: dict[str, np.ndarray], c: Constants
 ) -> np.ndarray:
-    """SAR ADC energy per conversion (J) from the survey regression (module docstring).
+    """SAR ADC dynamic energy per conversion (J), each (n,): the survey's convert energy at
+    (bits, rate, node) x ``adc_energy_scale`` (the typical in-macro SAR relative to the survey,
+    calibrated) x (V / nominal V of the node)^2.
 
-    The Walden term scales with the node's capacitance and V^2; the thermal term is a property of
-    the noise floor and does not; the corner rate rises as gates get faster (1 / delay factor).
+    Below the survey's corner rate (~1e9 S/s at 8 bits) the energy does not depend on the rate;
+    from 4 to 8 bits it rises 1.5-1.9x (a fixed comparator/logic part dominates low
+    resolutions), far less than a Walden 2^bits law.
     """
-    walden = c["adc_fom_walden_fj"] * FJ * 2.0**bits * _ef(d, c)
-    thermal = 0.5 * 10.0 ** ((6.02 * bits + 1.76 - c["adc_fom_schreier_db"]) / 10.0)
-    corner = c["adc_corner_mhz"] * 1e6 / _df(d, c)
-    return np.maximum(walden, thermal) * (1.0 + rate_hz / corner)
+    vrel = d["voltage_v"] / nominal_vdd_v(d["node_nm"], c)
+    e = sar_convert_energy_j(bits, rate_hz, d["node_nm"])
+    return c["adc_energy_scale"] * e * vrel**2
 
 
 def _sar_energy(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
@@ -91,7 +98,15 @@ def _sar_time(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
 
 
 def _sar_area(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    return (c["adc_area_um2_per_step"] * 2.0 ** d["adc_bits"] + c["adc_area_um2_fixed"]) * _af(d, c)
+    return c["adc_area_scale"] * sar_area_um2(d["adc_bits"], d["rate_hz"], d["node_nm"])
+
+
+def _sar_leak(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
+    # The survey's own split: static power is 20 % of the energy at the design rate (0.25 x the
+    # convert energy x rate) at the nominal supply; a static current x the supply follows V.
+    vrel = d["voltage_v"] / nominal_vdd_v(d["node_nm"], c)
+    e_nom = c["adc_energy_scale"] * sar_convert_energy_j(d["adc_bits"], d["rate_hz"], d["node_nm"])
+    return LEAK_PER_CONVERT_RATE * e_nom * d["rate_hz"] * vrel
 
 
 def _flash_energy(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
@@ -154,7 +169,7 @@ def _leak(area: _DesignFn) -> _DesignFn:
 
 # SAR and flash energies do not follow the output code here (the comparator decisions are the
 # same for every code; CDAC switching energy varies by a few ten percent at most).
-register_readout(Readout("sar", _sar_energy, _zero, _sar_time, _sar_area, _leak(_sar_area)))
+register_readout(Readout("sar", _sar_energy, _zero, _sar_time, _sar_area, _sar_leak))
 register_readout(
     Readout("flash", _flash_energy, _zero, _flash_time, _flash_area, _leak(_flash_area))
 )
@@ -249,3 +264,31 @@ def cell_read_energy_j(d: dict[str, np.ndarray], c: Constants, sram: np.ndarray)
 def settle_time_s(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     """Bitline settling before a conversion (s): RC grows with the rows on the bitline."""
     return c["t_read_ns"] * NS * (d["active_rows"] / 256.0) ** 0.5 * _df(d, c)
+
+
+def min_cycle_time_ns(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
+    """(n,) shortest clock period the readout allows, ns.
+
+    Analog: bitline settling (grows with active rows) + the input encoding's slot (a pulse train
+    for pulse_count) + one conversion of the readout kind; digital: the encoding's slot + the
+    adder tree's ripple. All at the design's node and voltage (alpha-power law).
+    """
+    t_ro = per_readout("time_s", d, c)
+    slot = per_encoding("slot_s", d, c)
+    settle = np.where(d["macro_kind"] == 0, settle_time_s(d, c), 0.0)
+    return (settle + slot + t_ro) * 1e9
+
+
+def resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
+    """A copy of resolved design arrays with the readout's minimum cycle (``min_cycle_time_ns``),
+    the clock in use (``cycle_time_ns``, ``cycle_s``: the given one, or the minimum when unset)
+    and the conversion rate each readout unit is designed for (``rate_hz``, Hz)."""
+    values = dict(values)
+    tmin = min_cycle_time_ns(values, c)
+    given = values["cycle_time_ns"]
+    values["min_cycle_time_ns"] = tmin
+    values["cycle_time_ns"] = np.where(np.isnan(given), tmin, given)
+    values["cycle_s"] = values["cycle_time_ns"] * 1e-9
+    # Each readout unit converts once per cycle: the rate its energy and area are designed for.
+    values["rate_hz"] = 1.0 / values["cycle_s"]
+    return values

@@ -306,8 +306,9 @@ class Macro(StrictModel):
         MacroKind,
         Field(
             description="analog (ADC readout) or digital (adder-tree readout). A digital macro "
-            "has no ADC: adc_bits, cols_per_adc, combine_weight_bits, readout_area_um2 and "
-            "slices_per_conversion must stay unset, and inputs are bit-serial."
+            "has no ADC: adc_bits, cols_per_adc, combine_weight_bits, readout_area_um2, "
+            "readout_energy_scale and slices_per_conversion must stay unset, and inputs are "
+            "bit-serial."
         ),
     ] = "analog"
     rows: Annotated[int, Field(ge=8, le=4096, description="Crossbar rows (wordlines).")] = 256
@@ -379,6 +380,17 @@ class Macro(StrictModel):
             "come from the readout model. Analog macros only; at most 1 mm^2.",
         ),
     ] = None
+    readout_energy_scale: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=100,
+            description="Energy (and static power) of one readout unit relative to the readout "
+            "kind's model: 1 = the model (for sar, the ADC survey regression); a known "
+            "converter's own efficiency, e.g. a published macro's ADC calibrated at one "
+            "operating point. Analog macros only; at most 100.",
+        ),
+    ] = 1.0
     pack_groups: Annotated[
         bool,
         Field(
@@ -683,6 +695,7 @@ DIGITAL_UNUSED: tuple[str, ...] = (
     "cols_per_adc",
     "combine_weight_bits",
     "readout_area_um2",
+    "readout_energy_scale",
     "slices_per_conversion",
 )
 #: Most bits one cell of a device kind holds: an SRAM cell is a latch (1 bit); an MRAM cell's
