@@ -17,7 +17,7 @@ bit-serial weight x bit-parallel activation, charge sharing over the 144 rows of
    comparing with code + 1/2 LSB: round half up), inputs above FS clip to the top code.
 4. Noise (optional): Gaussian, sigma = ``noise_lsb`` LSB, added to u / LSB before the decision
    (comparator and charge-sharing noise referred to the ADC input).
-5. Reconstruct: v_hat = code x LSB x (2^nb - 1), shifted by s_i 2^(i + j_lo) in the accumulator.
+5. Reconstruct: v_hat = code x LSB x (2^nb - 1), shifted by s_i 2^i 2^j_lo in the accumulator.
 
 FS is calibrated per layer: :func:`calibrate_full_scale` takes a percentile of u over
 calibration data for each candidate boundary (the controller would set the ADC reference per

@@ -306,7 +306,8 @@ def mac_from_order_sums(
             fs = analog.full_scale_for(b)
             win = sar_reconstruct(u, fs, analog.adc_bits) * full
             win = torch.where(nb > 0, win, 0.0)
-        out += pw[i] * (2.0 ** (i + j_lo).to(torch.float64)) * win.sum(0)
+        # pw[i] = s_i 2^i already holds the weight bit's order; the window adds 2^j_lo.
+        out += pw[i] * (2.0 ** j_lo.to(torch.float64)) * win.sum(0)
     return out
 
 
@@ -391,7 +392,7 @@ def hybrid_matmul(
         if not bool(torch.any(nb > 0)):
             continue
         a_win = (a >> lo) & (torch.bitwise_left_shift(torch.ones_like(nb), nb) - 1)
-        scale = pw[i] * 2.0 ** (i + lo.to(torch.float64))  # (N, 1)
+        scale = pw[i] * 2.0 ** lo.to(torch.float64)  # (N, 1): s_i 2^i 2^j_lo
         if ideal:
             out += scale * (a_win.to(ft) @ w_planes[i].T).to(torch.float64)
             continue
