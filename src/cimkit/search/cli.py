@@ -139,6 +139,177 @@ def register(app: typer.Typer) -> None:
     """Add the space, search, compare, report, runs and export commands to ``app``."""
     from cimkit.cli import console, user_errors
 
+    # --- `cimkit analyze sensitivity | coopt`: the CIMNAS paper's Fig. 2 and Fig. 6 as commands
+    # (the work is in cimkit.search.analyses; docs/analyses.md). One self-contained block.
+    analyze_app = typer.Typer(
+        help="The CIMNAS paper's analyses: Fig. 2 (sensitivity) and Fig. 6 (co-optimization).",
+        no_args_is_help=True,
+    )
+    app.add_typer(analyze_app, name="analyze")
+
+    @analyze_app.command("sensitivity")
+    @user_errors
+    def analyze_sensitivity(
+        space: Annotated[Path, typer.Argument(help=SPACE_HELP)],
+        out: Annotated[Path, typer.Option(help="Folder for the CSVs, PNGs and report.md.")],
+        n: Annotated[int, typer.Option("--n", help="Random feasible designs (3..200,000).")] = 2000,
+        seed: Annotated[int, typer.Option(help="Random seed (0..2^32-1).")] = 0,
+        area: Annotated[
+            float | None, typer.Option(help="Area constraint, mm^2 (default: the space's).")
+        ] = None,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
+    ) -> None:
+        """Fig. 2: sensitivity of energy, delay, area, EDAP and accuracy to each parameter over
+        random feasible designs, and the metrics' correlation matrix (CSV + PNG + report.md).
+
+        --json prints {space, designs, sampled, feasible_fraction, parameters, metrics,
+        strongest (per metric: parameter of largest |rho|), correlation, out, files}.
+        """
+        from cimkit.cli_errors import check_number, prepare_out_dir
+        from cimkit.cli_output import generation_progress
+        from cimkit.search.analyses import sensitivity, sensitivity_summary, write_sensitivity
+        from cimkit.search.engine import SEED_LIMIT
+
+        set_mode(json_output, quiet)
+        check_number(
+            n, "--n", 3, 200_000, why="rho's standard error is ~1/sqrt(n): 0.002 at 200,000"
+        )
+        check_number(seed, "--seed", 0, SEED_LIMIT - 1, why="numpy seeds are one 32-bit word")
+        problem = _problem(str(space), area)  # checks --area and the space file
+        prepare_out_dir(out, "--out")  # before the sampling, not after it
+        prog, make_cb = generation_progress("designs")
+        cb = make_cb(n)
+        with prog, _one_blas_thread():
+            s = sensitivity(
+                problem.space,
+                n,
+                seed,
+                problem=problem,
+                on_batch=lambda found, sampled: cb(
+                    "random feasible designs (best: feasible share)",
+                    found,
+                    sampled,
+                    found / sampled,
+                ),
+            )
+        command = f"cimkit analyze sensitivity {space.name} --n {n} --seed {seed} --out {out.name}"
+        files = write_sensitivity(s, out, command + (f" --area {area:g}" if area else ""))
+        if json_output:
+            emit_json(
+                {
+                    **sensitivity_summary(s),
+                    "out": str(out),
+                    "files": {k: str(v) for k, v in files.items()},
+                }
+            )
+            return
+        from rich.table import Table
+
+        summary = sensitivity_summary(s)
+        t = Table(title=f"{s.space_name}: {len(s.designs):,} random feasible designs")
+        for c in ("metric", "strongest parameter", "Spearman rho"):
+            t.add_column(c, justify="right" if c == "Spearman rho" else "left")
+        for m, v in summary["strongest"].items():
+            t.add_row(m, v["parameter"], f"{v['spearman_rho']:+.2f}")
+        print_table(t)
+        console.print(f"report: {files['md']} (CSV and PNG beside it)", highlight=False)
+
+    @analyze_app.command("coopt")
+    @user_errors
+    def analyze_coopt(
+        space: Annotated[Path, typer.Argument(help=SPACE_HELP)],
+        out: Annotated[Path, typer.Option(help="Folder for coopt.csv/.md/.png and report.md.")],
+        objective: Annotated[str, typer.Option(help="edap | delay | ea | priority")] = "edap",
+        priority: Annotated[
+            str | None, typer.Option(help="a,b,c,d in 0..1, with --objective priority only.")
+        ] = None,
+        pop: Annotated[
+            int, typer.Option(help="Population size P of every mode (2..100,000).")
+        ] = 150,
+        gen: Annotated[int, typer.Option(help="Generations G of every mode (0..100,000).")] = 70,
+        seed: Annotated[
+            int, typer.Option(help="Random seed (0..2^32-1, same for every mode).")
+        ] = 0,
+        area: Annotated[
+            float | None, typer.Option(help="Area constraint, mm^2 (default: the space's).")
+        ] = None,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
+    ) -> None:
+        """Fig. 6: the seven co-optimization modes (model, quantization, hardware, the pairs,
+        joint), one GA each with the same budget; one table (CSV + Markdown) and a plot.
+
+        --json prints {space, objective, pop, gen, seed, modes, rows, out, files}; rows as
+        coopt.csv (SI units; ratios are mode / joint).
+        """
+        from cimkit.cli_errors import prepare_out_dir
+        from cimkit.search.analyses import coopt, coopt_summary, write_coopt
+        from cimkit.search.engine import SearchConfig
+
+        set_mode(json_output, quiet)
+        cfg = SearchConfig(
+            pop_size=pop,
+            n_gen=gen,
+            seed=seed,
+            objective=objective,
+            priority=_floats(priority, "--priority"),
+        )  # type: ignore[arg-type]
+        problem = _problem(str(space), area)
+        prepare_out_dir(out, "--out")  # before the seven searches, not after them
+        prog, make_cb = _progress()
+        with prog, _one_blas_thread():
+            c = coopt(problem.space, cfg, problem=problem, on_generation=make_cb(gen))
+        command = (
+            f"cimkit analyze coopt {space.name} --objective {objective} --pop {pop} --gen {gen} "
+            f"--seed {seed} --out {out.name}"
+            + (f" --priority {priority}" if priority else "")
+            + (f" --area {area:g}" if area else "")
+        )
+        files = write_coopt(c, out, command)
+        if json_output:
+            emit_json(
+                {
+                    **coopt_summary(c),
+                    "out": str(out),
+                    "files": {k: str(v) for k, v in files.items()},
+                }
+            )
+            return
+        from rich.table import Table
+
+        from cimkit.columns import column
+
+        t = Table(
+            title=f"{c.space_name}: co-optimization modes ({c.objective.label}, P={pop}, G={gen})"
+        )
+        heads = (
+            "mode",
+            "top-1 (%)",
+            column("edap_j_s_m2").header(),
+            "score",
+            "EDAP / joint",
+            "evaluations",
+        )
+        for h in heads:
+            t.add_column(h, justify="left" if h == "mode" else "right")
+        for _, r in c.table.iterrows():
+            if r["error"]:
+                t.add_row(r["mode"], f"failed: {r['error']}", "-", "-", "-", "-")
+                continue
+            t.add_row(
+                r["mode"],
+                f"{r['accuracy_pct']:.2f}",
+                f"{column('edap_j_s_m2').display(r['edap_j_s_m2']):.3g}",
+                f"{r['score']:.4g}",
+                "-" if r["edap_vs_joint"] != r["edap_vs_joint"] else f"{r['edap_vs_joint']:.3g}",
+                f"{int(r['evaluations']):,}",
+            )
+        print_table(t)
+        console.print(
+            f"report: {files['md']} (coopt.csv, coopt.md, coopt.png beside it)", highlight=False
+        )
+
     @app.command("space")
     @user_errors
     def space_cmd(
