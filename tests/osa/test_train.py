@@ -1,0 +1,253 @@
+"""OSA ResNet-20: quantized layers, integer views, augmentation, schedule, resumable training,
+int8 export and loading (synthetic data: fast, no Fashion-MNIST needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from cimkit.accuracy.data import load
+from cimkit.errors import CimkitError, SpecError
+from cimkit.osa.resnet import ResNet20, fake_quant_weight, num_parameters
+from cimkit.osa.train import (
+    CHECKPOINT,
+    TrainConfig,
+    app,
+    augment,
+    export_int8,
+    load_checkpoint,
+    load_shipped,
+    lr_at,
+    train,
+)
+
+runner = CliRunner()
+
+
+def _calibrated_net(seed: int = 0) -> ResNet20:
+    torch.manual_seed(seed)
+    net = ResNet20(10, mean=0.3, std=0.35)
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(16, 1, 28, 28))  # sets every input clip from a batch
+    for m in net.modules():  # non-trivial BN so the test is not on zero-init blocks
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def test_resnet20_shape_and_size() -> None:
+    net = ResNet20()
+    layers = net.quantized_layers()
+    assert len(layers) == 20  # 19 convs + 1 linear = ResNet-20
+    # By hand: conv weights 144 + 6*2304 + (4608 + 5*9216) + (18432 + 5*36864) = 267,408;
+    # BN scales+shifts 2*(16*7 + 32*6 + 64*6) = 1,376; linear 64*10 + 10 = 650 (He et al.: 0.27 M).
+    assert num_parameters(net) == 269_434
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    # Channel plan 16 / 32 / 64 and the two stride-2 stages (28 -> 14 -> 7).
+    outs = [m.out_channels for _, m in layers[:-1]]
+    assert outs == [16] * 7 + [32] * 6 + [64] * 6
+    assert [m.stride[0] for _, m in layers[:-1]].count(2) == 2
+
+
+def test_integer_operands_reproduce_every_layer() -> None:
+    """conv(x, w) == s_x * s_w[c] * conv(x_int, w_int): the integers a bit-plane simulator gets."""
+    net = _calibrated_net()
+    x = torch.randn(3, 1, 28, 28)
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, a, n=n: inputs.__setitem__(n, a[0]))
+        for n, m in net.quantized_layers()
+    ]
+    net(x)
+    for h in hooks:
+        h.remove()
+    for name, m in net.quantized_layers():
+        xi, sx = m.int_input(inputs[name])
+        wi, sw = m.int_weight()
+        assert xi.min() >= 0 and xi.max() <= 255 and wi.abs().max() == 127
+        if isinstance(m, torch.nn.Conv2d):
+            acc = F.conv2d(xi.double(), wi.double(), None, m.stride, m.padding)
+            ref = m(inputs[name]).double()
+            got = acc * float(sx) * sw.double().view(1, -1, 1, 1)
+        else:
+            got = (xi.double() @ wi.double().T) * float(sx) * sw.double() + m.bias.double()
+            ref = m(inputs[name]).double()
+        # Integer sums are exact in double; only the float32 forward rounds.
+        assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5), name
+        # The integer accumulation is exactly an integer (what the macro adds up).
+        assert torch.equal(
+            acc if isinstance(m, torch.nn.Conv2d) else acc_lin(xi, wi),
+            (acc if isinstance(m, torch.nn.Conv2d) else acc_lin(xi, wi)).round(),
+        )
+
+
+def acc_lin(xi: torch.Tensor, wi: torch.Tensor) -> torch.Tensor:
+    return xi.double() @ wi.double().T
+
+
+def test_first_layer_sees_the_8bit_pixels() -> None:
+    sp = load("synthetic")
+    net = ResNet20(10, sp.mean, sp.std).eval()
+    seen = {}
+    net.conv1.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    net(torch.from_numpy(sp.x_test[:4]))
+    levels, scale = net.conv1.int_input(seen["x"])
+    pixels = np.round((sp.x_test[:4] * sp.std + sp.mean) * 255)
+    np.testing.assert_array_equal(levels.numpy(), pixels)
+    assert math.isclose(float(scale), 1 / 255, rel_tol=1e-6)
+
+
+def test_weights_are_signed_8bit_per_channel() -> None:
+    w = torch.tensor([[1.0, -0.5, 0.25], [0.02, 0.01, -0.04]]).view(2, 3, 1, 1)
+    q = fake_quant_weight(w)
+    # Channel 0: scale 1/127 -> levels 127, -63.5 -> -64 (half to even), 31.75 -> 32.
+    np.testing.assert_allclose((q[0].flatten() * 127).numpy(), [127, -64, 32], atol=1e-4)
+    # Channel 1: its own scale 0.04/127: -0.04 -> -127, 0.02 -> 63.5 -> 64.
+    np.testing.assert_allclose((q[1].flatten() / 0.04 * 127).numpy(), [64, 32, -127], atol=1e-3)
+
+
+def test_augment_is_a_shifted_or_flipped_crop() -> None:
+    x = torch.arange(4 * 36, dtype=torch.float).view(4, 1, 6, 6) + 1.0
+    out = augment(x, torch.Generator().manual_seed(1), pad=2)
+    assert out.shape == x.shape
+    xp = F.pad(x, (2, 2, 2, 2), value=float(x.min()))
+    for b in range(4):
+        crops = [
+            c
+            for dy in range(5)
+            for dx in range(5)
+            for c in (
+                xp[b, :, dy : dy + 6, dx : dx + 6],
+                xp[b, :, dy : dy + 6, dx : dx + 6].flip(2),
+            )
+        ]
+        assert any(torch.equal(out[b], c) for c in crops)
+    # Not the identity for every image (the generator really moves them).
+    assert not torch.equal(out, x)
+
+
+def test_lr_schedule_hand_values() -> None:
+    cfg = TrainConfig(lr=0.1, warmup_steps=10)
+    assert math.isclose(lr_at(0, 110, cfg), 0.01)
+    assert math.isclose(lr_at(9, 110, cfg), 0.1)
+    assert math.isclose(lr_at(10, 110, cfg), 0.1)
+    assert math.isclose(lr_at(60, 110, cfg), 0.05)  # half-way through the cosine
+    assert lr_at(110, 110, cfg) == 0.0
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(epochs=1, batch_size=32, lr=0.05, warmup_steps=2, ckpt_every=3, data="synthetic",
+                n_val=200)  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = _cfg()
+    a = train(tmp_path / "a", cfg, log=lambda m: None, max_steps=12)
+    train(tmp_path / "b", cfg, log=lambda m: None, max_steps=5)
+    state = load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    assert state["step"] == 5
+    b = train(tmp_path / "b", cfg, log=lambda m: None, max_steps=12)
+    assert a["steps"] == b["steps"] == 12
+    sa = load_checkpoint(tmp_path / "a" / CHECKPOINT)["model"]
+    sb = load_checkpoint(tmp_path / "b" / CHECKPOINT)["model"]
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    train(tmp_path, _cfg(), log=lambda m: None, max_steps=2)
+    with pytest.raises(SpecError, match="lr"):
+        train(tmp_path, _cfg(lr=0.2), log=lambda m: None, max_steps=3)
+
+
+def test_corrupt_checkpoint_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(CimkitError, match="delete it") as e:
+        train(tmp_path, _cfg(), log=lambda m: None, max_steps=1)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_training_learns_digits(tmp_path: Path) -> None:
+    """Two epochs on scikit-learn's digits (1,297 training images) learn far above chance.
+
+    (The synthetic set's classes are per-pixel random templates, which a network ending in
+    global average pooling cannot tell apart quickly, so it only serves the mechanics tests.)
+    """
+    torch.set_num_threads(1)
+    cfg = _cfg(epochs=2, lr=0.05, warmup_steps=10, ckpt_every=1000, data="digits", n_val=250)
+    s = train(tmp_path, cfg, log=lambda m: None)
+    assert s["test_acc"] > 0.5  # 10 classes: chance is 0.1
+    assert s["history"][-1]["train_loss"] < s["history"][0]["train_loss"]
+
+
+def test_export_roundtrips(tmp_path: Path) -> None:
+    """A finished (short) run exports to int8 and the file reproduces the trained network."""
+    torch.set_num_threads(1)
+    cfg = _cfg(epochs=1)
+    s = train(tmp_path / "run", cfg, log=lambda m: None)
+    m = export_int8(tmp_path / "run", tmp_path / "dest", "test-command")
+    # Measured on the exported file: the same predictions as the training model's.
+    assert m["test_acc_int8"] == s["test_acc"] == m["test_acc_training_model"]
+    assert m["command"] == "test-command" and m["seed"] == 0 and m["test_images"] == 200
+    # int8 levels: the 267,408 conv weights and the 640 linear weights.
+    assert m["file_bytes"] < 2_000_000 and m["parameters"] == 267_408 + 640
+    manifest = json.loads((tmp_path / "dest" / "resnet20_fmnist_int8.json").read_text())
+    for key in ("epochs", "wall_s", "hardware", "seed", "command", "git_commit", "test_acc_int8"):
+        assert key in manifest
+    payload = torch.load(tmp_path / "dest" / "resnet20_fmnist_int8.pt", weights_only=True)
+    assert all(q.dtype == torch.int8 for q in payload["levels"].values())
+    net = load_shipped(tmp_path / "dest" / "resnet20_fmnist_int8.pt")
+    trained = ResNet20(10)
+    trained.load_state_dict(load_checkpoint(tmp_path / "run" / CHECKPOINT)["model"])
+    trained.eval()
+    for (n, a), (_, b) in zip(net.quantized_layers(), trained.quantized_layers(), strict=True):
+        assert torch.equal(a.int_weight()[0], b.int_weight()[0]), n
+        assert torch.equal(a.act.clip, b.act.clip)
+    x = torch.from_numpy(load("synthetic").x_test[:50])
+    torch.testing.assert_close(net(x), trained(x), rtol=1e-4, atol=1e-4)
+
+
+def test_export_refuses_unfinished_run(tmp_path: Path) -> None:
+    train(tmp_path, _cfg(), log=lambda m: None, max_steps=2)
+    with pytest.raises(CimkitError, match="resume it first"):
+        export_int8(tmp_path, tmp_path / "d", "x")
+
+
+def test_load_shipped_rejects_other_files(tmp_path: Path) -> None:
+    with pytest.raises(CimkitError, match="no such model file"):
+        load_shipped(tmp_path / "missing.pt")
+    torch.save({"a": torch.zeros(1)}, tmp_path / "x.pt")
+    with pytest.raises(CimkitError, match="format tag"):
+        load_shipped(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--lr", "0"], "--lr"),
+        (["train", "--threads", "0"], "--threads"),
+        (["evaluate", "--limit", "0"], "--limit"),
+        (["evaluate", "--split", "train"], "--split"),
+        (["export", "--run", "/nonexistent/run"], "--run"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: Path) -> None:
+    if args[0] == "export":
+        args = [*args, "--dest", str(tmp_path / "d")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert flag in res.output and "Traceback" not in res.output
