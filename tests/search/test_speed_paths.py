@@ -60,3 +60,95 @@ def test_load_archive_reads_back_the_committed_rows(problem, tmp_path) -> None:
     with pytest.raises(CimkitError, match="damaged design rows"):
         st.load_archive("r", problem.space.joint.n_var)
     st.close()
+
+
+# --- the GA on arrays (cimkit.search.fastga) vs pymoo's GA ---------------------------------------
+
+
+def _run(problem, tmp_path, engine, name="r", store=None, resume=False, **cfg):
+    """A stored run and the state blob committed after each of its generations."""
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.search.store import RunStore
+
+    st = store or RunStore(tmp_path / f"{engine}-{name}.sqlite")
+    blobs: list[bytes] = []
+
+    def grab(gen, n, best):
+        row = st.conn.execute("SELECT algo FROM state WHERE run = ?", (name,)).fetchone()
+        blobs.append(bytes(row[0]))
+
+    s = Search(problem, SearchConfig(**cfg), store=st, name=name, engine=engine,
+               on_generation=grab)  # fmt: skip
+    return s.run(resume=resume), blobs, st
+
+
+def _same_archive(a, b) -> None:
+    np.testing.assert_array_equal(a.archive.X, b.archive.X)
+    np.testing.assert_array_equal(a.archive.M, b.archive.M)
+    np.testing.assert_array_equal(a.archive.gen, b.archive.gen)
+    assert a.history == b.history
+    assert a.n_evals == b.n_evals
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"pop_size": 20, "n_gen": 6, "seed": 1},
+        # Low crossover/mutation rates: matings copied unchanged, many duplicates to drop.
+        {"pop_size": 30, "n_gen": 6, "seed": 7, "p_c": 0.5, "p_m": 0.3, "eta_c": 10.0},
+        # Stage 1 of the two-stage search: no constraints (G has no columns, CV = 0).
+        {"pop_size": 10, "n_gen": 5, "seed": 3, "constrained": False},
+        # A sub-space search: the other genes fixed (XPert-like stage 2 / two-stage stage 2).
+        {"pop_size": 16, "n_gen": 5, "seed": 2, "subspaces": ("hardware",)},
+        {"pop_size": 12, "n_gen": 4, "seed": 4, "objective": "delay"},
+    ],
+)
+def test_fast_ga_equals_pymoo_ga_generation_by_generation(problem, tmp_path, cfg) -> None:
+    ref, ref_blobs, s1 = _run(problem, tmp_path, "pymoo", **cfg)
+    fast, fast_blobs, s2 = _run(problem, tmp_path, "fast", **cfg)
+    _same_archive(ref, fast)
+    assert ref.best() == fast.best()
+    # The stored algorithm state (population, ranks, generation counters, random generator) is
+    # byte for byte the one pymoo's GA writes, after every generation.
+    assert len(ref_blobs) == cfg["n_gen"] + 1
+    assert fast_blobs == ref_blobs
+    s1.close()
+    s2.close()
+
+
+@pytest.mark.parametrize("first,then", [("pymoo", "fast"), ("fast", "pymoo")])
+def test_a_run_started_on_one_engine_resumes_on_the_other(problem, tmp_path, first, then) -> None:
+    from cimkit.search.store import RunStore
+
+    cfg = {"pop_size": 14, "seed": 9}
+    whole, _, s0 = _run(problem, tmp_path, "pymoo", name="whole", n_gen=5, **cfg)
+    st = RunStore(tmp_path / "split.sqlite")
+    _run(problem, tmp_path, first, name="split", store=st, n_gen=2, **cfg)
+    resumed, _, _ = _run(problem, tmp_path, then, name="split", store=st, resume=True, n_gen=5,
+                         **cfg)  # fmt: skip
+    _same_archive(whole, resumed)
+    s0.close()
+    st.close()
+
+
+def test_fast_ga_with_the_shipped_predictor_full_size(tmp_path) -> None:
+    """P = 150 (the default) for a few generations with the real accuracy predictor."""
+    from search_helpers import SPACE
+
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.search.problem import CimnasProblem
+    from cimkit.space import load_space
+
+    problem = CimnasProblem(load_space(SPACE))
+    cfg = SearchConfig(pop_size=150, n_gen=4, seed=0)
+    ref = Search(problem, cfg, engine="pymoo").run()
+    fast = Search(problem, cfg).run()
+    _same_archive(ref, fast)
+
+
+def test_unknown_engine_is_refused(problem) -> None:
+    from cimkit.errors import SpecError
+    from cimkit.search.engine import Search, SearchConfig
+
+    with pytest.raises(SpecError, match="engine: 'numba'; choose from"):
+        Search(problem, SearchConfig(pop_size=4, n_gen=1), engine="numba")
