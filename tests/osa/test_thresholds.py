@@ -235,3 +235,20 @@ def test_bad_arguments_are_one_line_errors(kwargs, match) -> None:
     args.update(kwargs)
     with pytest.raises(SpecError, match=match):
         search_thresholds(**args)
+
+
+def test_evaluation_from_logits_and_boundaries() -> None:
+    from cimkit.osa.thresholds import evaluation_from
+
+    logits = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
+    labels = np.array([0, 1, 0])
+    b = [np.array([[5, 7], [7, 7]]), np.array([9, 9, 5, 5])]
+    r = evaluation_from(logits, labels, b, (5, 7, 9))
+    # By hand: -log softmax = log(1 + e^-2), log 2, log(1 + e^3); argmax right for row 0 only
+    # (row 1 is a tie, argmax picks class 0, wrong).
+    want = (np.log1p(np.exp(-2.0)) + np.log(2.0) + np.log1p(np.exp(3.0))) / 3
+    assert r.loss == pytest.approx(want)
+    assert r.accuracy == pytest.approx(1 / 3)
+    np.testing.assert_allclose(r.b_share, [[0.25, 0.75, 0.0], [0.5, 0.0, 0.5]])
+    with pytest.raises(SpecError, match="candidate list"):
+        evaluation_from(logits, labels, b)

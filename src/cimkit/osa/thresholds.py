@@ -327,3 +327,41 @@ def search_thresholds(
         len(cache),
         log,
     )
+
+
+def evaluation_from(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    boundaries: Sequence[np.ndarray] | np.ndarray | None = None,
+    candidates: Sequence[int] | None = None,
+) -> Evaluation:
+    """Build an :class:`Evaluation` from one calibration pass of a simulated network.
+
+    Args:
+        logits: (N, classes) float outputs on the calibration images.
+        labels: (N,) int labels.
+        boundaries: the B_D/A chosen per decision, one array per layer (any shape each, e.g.
+            a layer's ``last_boundary``), or None.
+        candidates: B, needed with ``boundaries`` (the columns of ``b_share``).
+
+    Returns:
+        loss = mean cross-entropy (nats), accuracy (fraction) and b_share (n_layers, b): the
+        share of each layer's decisions at each candidate.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64)
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    loss = float(-logp[np.arange(len(y)), y].mean())
+    acc = float((z.argmax(1) == y).mean())
+    share = None
+    if boundaries is not None:
+        if candidates is None:
+            raise SpecError("evaluation_from: boundaries need the candidate list B")
+        c = np.asarray(list(candidates))
+        rows = []
+        for b in boundaries:
+            b = np.asarray(b).ravel()
+            rows.append([(b == v).mean() if b.size else 0.0 for v in c])
+        share = np.asarray(rows, dtype=float)
+    return Evaluation(loss, acc, share)

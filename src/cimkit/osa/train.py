@@ -62,6 +62,8 @@ SHIPPED_MANIFEST = SHIPPED_DIR / "resnet20_fmnist_int8.json"
 #: Format tag of the shipped file (checked on load).
 FORMAT = "cimkit-osa-resnet20-int8/1"
 CHECKPOINT = "checkpoint.pt"
+#: Test images of the fast accuracy check of the shipped model (the first ones of the split).
+SUBSET = 1000
 
 
 def _print(msg: str) -> None:
@@ -352,6 +354,8 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
     torch.save(payload, model_path)
     shipped = load_shipped(model_path)
     test_acc = accuracy(shipped, sp.x_test, sp.y_test)
+    # The fast test's subset (tests/osa/test_train_shipped.py) is recorded too.
+    subset_acc = accuracy(shipped, sp.x_test[:SUBSET], sp.y_test[:SUBSET])
     val_acc = accuracy(shipped, sp.x_val, sp.y_val)
     train_acc = accuracy(net.eval(), sp.x_test, sp.y_test)
     manifest = {
@@ -371,6 +375,7 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
         "command": command,
         "git_commit": _git_commit(),
         "test_acc_int8": round(test_acc, 4),
+        f"test_acc_int8_first_{SUBSET}": round(subset_acc, 4),
         "test_acc_training_model": round(train_acc, 4),
         "val_acc_int8": round(val_acc, 4),
         "test_images": len(sp.y_test),
