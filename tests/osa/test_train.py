@@ -251,3 +251,22 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: 
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
     assert flag in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_to_hcim_dcim_mode_equals_the_qat_model() -> None:
+    """All-digital simulation of the 20 layers gives the fake-quantized model's logits."""
+    from cimkit.osa.resnet import HCIMStage, to_hcim
+
+    net = _calibrated_net(1)
+    x = torch.randn(1, 1, 28, 28)
+    sim, layers = to_hcim(net)
+    assert len(layers) == 20
+    assert sum(isinstance(m, HCIMStage) for m in sim.modules()) == 20
+    torch.testing.assert_close(sim(x), net(x), rtol=0, atol=1e-5)
+    # The simulator really runs: a coarse fixed boundary changes the logits.
+    for _, layer in layers:
+        layer.set_mode("fixed", boundary=10)
+    assert (sim(x) - net(x)).abs().max() > 1e-3
+    # The original network is untouched (to_hcim works on a copy).
+    assert sum(isinstance(m, HCIMStage) for m in net.modules()) == 0

@@ -239,3 +239,59 @@ class ResNet20(nn.Module):
 def num_parameters(net: nn.Module) -> int:
     """Trainable parameters of ``net``."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+class HCIMStage(nn.Module):
+    """A trained layer's input quantizer followed by its simulator layer.
+
+    The quantizer (eval mode: the trained clip) rounds the input exactly as the QAT model did;
+    the simulator layer then re-reads those values as integers (``x / act_scale`` is within
+    float rounding of an integer level), so it computes on the model's own integers.
+    """
+
+    def __init__(self, act: InputQuant, hcim: nn.Module) -> None:
+        super().__init__()
+        self.act = act
+        self.hcim = hcim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hcim(self.act(x))
+
+
+def to_hcim(net: ResNet20, **layer_kw: object) -> tuple[ResNet20, list[tuple[str, nn.Module]]]:
+    """A copy of ``net`` whose 20 weight layers run through the OSA-HCIM simulator.
+
+    Each :class:`QConv2d` / :class:`QLinear` becomes an :class:`HCIMStage` holding an
+    ``HCIMConv2d`` / ``HCIMLinear`` (:mod:`cimkit.osa.layers`) built from the layer's own int8
+    weights, per-channel scales and input scale (zero point 0: every input is unsigned). The
+    rest (BatchNorm, ReLU, shortcuts, pooling) stays in float, as the macro's periphery.
+
+    Args:
+        net: a trained ResNet-20 (e.g. :func:`cimkit.osa.train.load_shipped`).
+        layer_kw: passed to every simulator layer (``mode``, ``boundary``, ``candidates``,
+            ``thresholds``, ``analog``, ``ose``, ``bits``, ...); default: all-digital (DCIM).
+
+    Returns:
+        (the copy in eval mode, [(name, simulator layer)] in execution order). Change a
+        layer's policy with its ``set_mode``.
+    """
+    import copy
+
+    from cimkit.osa.layers import HCIMConv2d, HCIMLinear
+
+    out = copy.deepcopy(net).eval()
+    layers: list[tuple[str, nn.Module]] = []
+    for name, m in out.quantized_layers():
+        w_int, w_scale = m.int_weight()
+        scale = float(m.act.scale)
+        if isinstance(m, QConv2d):
+            h: nn.Module = HCIMConv2d(
+                w_int, w_scale, None, m.stride, m.padding, act_scale=scale, **layer_kw
+            )
+        else:
+            h = HCIMLinear(w_int, w_scale, m.bias, act_scale=scale, **layer_kw)
+        parent_name, _, child = name.rpartition(".")
+        parent = out.get_submodule(parent_name) if parent_name else out
+        setattr(parent, child, HCIMStage(m.act, h))
+        layers.append((name, h))
+    return out, layers
