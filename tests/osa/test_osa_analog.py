@@ -124,17 +124,6 @@ def test_snr_db_definition():
     assert snr_db(e, e * 1.1) == pytest.approx(20.0)
 
 
-@pytest.fixture(scope="module")
-def real_layer():
-    from cimkit.osa.layerdata import trained_layer
-
-    # Real images (digits are bundled with scikit-learn; no download), a CNN trained briefly.
-    d = trained_layer("digits", steps=150, n_calib=12, n_eval=12, seed=0)
-    rc, _ = d.layer.rows(d.x_calib)
-    re, _ = d.layer.rows(d.x_eval)
-    return d, rc, re
-
-
 @pytest.mark.slow
 def test_snr_falls_monotonically_with_boundary_on_real_data(real_layer):
     d, rc, re = real_layer
