@@ -184,6 +184,21 @@ _role("evaluate,import", "torch_factory", "code_ref")
 _role("predict,histograms", "genome", "genome")
 _role("schedule,generate", "net_arg", "net_arg")
 
+# cimkit analyze sensitivity | coopt (docs/analyses.md): minimal invocations; an accepted run
+# draws three PNGs or runs seven searches (seconds), so their may-pass values are slow tier.
+BASES["analyze sensitivity"] = ([str(SPACE)], {"--n": "20", "--out": "{out}"})
+BASES["analyze coopt"] = ([str(SPACE)], {"--pop": "4", "--gen": "1", "--out": "{out}"})
+HEAVY |= {"analyze sensitivity", "analyze coopt"}
+_role("analyze sensitivity,analyze coopt", "space", "in_file")
+_role("analyze sensitivity,analyze coopt", "out", "out_dir")
+_role("analyze sensitivity,analyze coopt", "seed", "seed")
+_role("analyze sensitivity,analyze coopt", "area", "positive")
+_role("analyze sensitivity", "n", "count")
+_role("analyze coopt", "pop", "count")
+_role("analyze coopt", "gen", "size")
+_role("analyze coopt", "objective", "enum")
+_role("analyze coopt", "priority", "irrelevant")  # objective edap: priority does not apply
+
 _LONG = "x" * 10000
 
 #: role -> {value kind: (value, must_fail)}

@@ -40,8 +40,9 @@ _SILENT_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning
 SIGNED = re.compile(r"error|change|_pp$|tau|spearman|pearson|delta|diff|corr|^g_", re.I)
 
 #: Commands whose stdout holds signed figures (validate: relative errors; compare: accuracy
-#: change; train predictor: rank correlations; generate --simulate: cycle error).
-SIGNED_STDOUT = {"validate", "compare", "train predictor", "generate"}
+#: change; train predictor and analyze sensitivity: rank correlations; generate --simulate:
+#: cycle error).
+SIGNED_STDOUT = {"validate", "compare", "train predictor", "generate", "analyze sensitivity"}
 
 _NAN_INF = re.compile(r"(?<![\w.])[-+]?(nan|inf|infinity)(?![\w])", re.I)
 # A minus sign that starts a number: not inside a word (``rram-32nm``) or an exponent (``1e-9``).
@@ -313,6 +314,10 @@ def check_outputs(root: Path) -> list[str]:
 
 def check_stdout(out: Outcome, command: str) -> list[str]:
     """Bad numbers in stdout: JSON lines are checked as JSON, the rest as text."""
+    if out.stdout.lstrip().startswith(("{", "[")):  # --json: one document, checked by its keys
+        with contextlib.suppress(ValueError):
+            json.loads(out.stdout)
+            return check_json_text(out.stdout, "stdout")
     issues = []
     text_lines = []
     for line in out.stdout.splitlines():

@@ -212,6 +212,13 @@ def test_cli_sensitivity_writes_csv_png_and_json(app, tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     for name in ("sensitivity.png", "correlation.png", "effects.png"):
         assert (out / name).stat().st_size > 0
+    corr = pd.read_csv(out / "correlation.csv")
+    assert list(corr.columns) == ["metric", "other", "spearman_rho"] and len(corr) == 25
+    assert doc["correlation"]["metrics"] == list(FIG2_METRICS)
+    # Constant accuracy: no rank correlation with it (empty cell / null), the rest +-1 bounded.
+    acc = corr[(corr["metric"] == "accuracy_pct") | (corr["other"] == "accuracy_pct")]
+    assert acc["spearman_rho"].isna().all() and doc["correlation"]["spearman_rho"][4][0] is None
+    assert corr["spearman_rho"].abs().max() <= 1 + 1e-12
     sens = pd.read_csv(out / "sensitivity.csv")
     assert list(sens.columns) == ["parameter", "subspace", "metric", "spearman_rho", "eta2", "n"]
     assert len(sens) == len(doc["parameters"]) * len(FIG2_METRICS)

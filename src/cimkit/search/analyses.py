@@ -204,7 +204,8 @@ class Sensitivity:
         effects: one row per (parameter, bin, metric): ``parameter``, ``bin``, ``value`` (mean
             parameter value of the bin), ``metric``, ``mean`` (geometric mean for the hardware
             metrics, arithmetic for accuracy; SI / %), ``n``.
-        correlation: metric x metric Spearman rho (square frame, index = columns = metrics).
+        correlation: metric x metric Spearman rho (square frame, index = columns = metrics;
+            correlation.csv holds it in long form: ``metric``, ``other``, ``spearman_rho``).
         n_sampled: genomes drawn to find the designs (feasible fraction = len(designs) /
             n_sampled).
     """
@@ -399,7 +400,9 @@ def write_sensitivity(s: Sensitivity, out: Path, command: str = "") -> dict[str,
     s.designs.to_csv(files["designs"], index=False)
     s.sensitivity.to_csv(files["sensitivity"], index=False)
     s.effects.to_csv(files["effects"], index=False)
-    s.correlation.to_csv(files["correlation"], index_label="metric")
+    # Long form (metric, other, spearman_rho): one value per row, named by what it is.
+    corr = s.correlation.rename_axis(index="metric", columns="other").stack(future_stack=True)
+    corr.rename("spearman_rho").reset_index().to_csv(files["correlation"], index=False)
     files["sensitivity_png"] = render_sensitivity(s, out / "sensitivity.png").path
     files["correlation_png"] = render_correlation(s, out / "correlation.png").path
     files["effects_png"] = render_effects(s, out / "effects.png").path
@@ -474,7 +477,10 @@ def sensitivity_summary(s: Sensitivity) -> dict[str, Any]:
         "parameters": s.parameters,
         "metrics": list(FIG2_METRICS),
         "strongest": strongest,
-        "correlation": {m: s.correlation.loc[m].tolist() for m in s.correlation.index},
+        "correlation": {
+            "metrics": list(s.correlation.index),
+            "spearman_rho": s.correlation.to_numpy(float).tolist(),
+        },
     }
 
 
