@@ -57,7 +57,11 @@ def cnn() -> Workload:
                 out_h=4,
                 out_w=4,
             ),  # fmt: skip
+            make_layer(
+                "relu2", "act", in_channels=16, out_channels=16, in_h=4, in_w=4, out_h=4, out_w=4
+            ),  # fmt: skip
             make_layer("fc1", "linear", in_channels=256, out_channels=32),
+            make_layer("relu3", "act", in_channels=32, out_channels=32),
             make_layer("fc2", "linear", in_channels=32, out_channels=10),
         ),
     )

@@ -36,17 +36,17 @@ def test_fields_fit_and_do_not_overlap():
 def test_encode_decode_round_trip():
     prog = _random_program(0)
     words = isa.encode(prog)
-    assert all(0 <= w < 1 << 128 for w in words)
+    assert all(0 <= w < 1 << isa.WORD_BITS for w in words)
     assert isa.decode(words) == prog
 
 
 def test_opcode_in_top_bits():
     word = isa.encode([isa.Instruction("HALT")])[0]
-    assert word == 15 << 124
+    assert word == 15 << (isa.WORD_BITS - 4)
     ins = isa.Instruction("COMPUTE", {"tile": 3, "delay": 8})
     word = isa.encode([ins])[0]
     lsb, width = isa.field_layout("COMPUTE")["delay"]
-    assert word >> 124 == isa.OPCODES["COMPUTE"]
+    assert word >> (isa.WORD_BITS - 4) == isa.OPCODES["COMPUTE"]
     assert (word >> lsb) & ((1 << width) - 1) == 8
 
 
@@ -58,13 +58,13 @@ def test_asm_and_hex_round_trip():
     assert back == prog
     assert [b.comment for b in back] == ["c"] * len(prog)
     hex_text = isa.to_hex(isa.encode(prog))
-    assert all(len(line) == 32 for line in hex_text.splitlines())
+    assert all(len(line) == isa.WORD_BITS // 4 for line in hex_text.splitlines())
     assert isa.decode(isa.from_hex(hex_text)) == prog
 
 
 def test_asm_accepts_hex_values_and_omitted_fields():
-    (ins,) = isa.from_asm("  load_w tile=0x2 rows=16   ; a comment\n\n")
-    assert ins.op == "LOAD_W" and ins["tile"] == 2 and ins["rows"] == 16 and ins["copies"] == 0
+    (ins,) = isa.from_asm("  load_w tile=0x2 steps=16   ; a comment\n\n")
+    assert ins.op == "LOAD_W" and ins["tile"] == 2 and ins["steps"] == 16 and ins["copies"] == 0
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_asm_accepts_hex_values_and_omitted_fields():
         lambda: isa.Instruction("LOAD_W", {"tile": 16}),  # 4-bit field
         lambda: isa.Instruction("LOAD_W", {"bogus": 1}),
         lambda: isa.Instruction("JUMP"),
-        lambda: isa.decode([7 << 124]),  # unused opcode
+        lambda: isa.decode([8 << (isa.WORD_BITS - 4)]),  # unused opcode
         lambda: isa.from_asm("COMPUTE tile"),
         lambda: isa.from_asm("COMPUTE tile=x"),
     ],

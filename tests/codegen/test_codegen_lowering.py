@@ -113,28 +113,40 @@ def test_flatten_weight_permutation():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "layers",
     [
-        make_layer(
-            "dw",
-            "conv",
-            in_channels=4,
-            out_channels=4,
-            kernel_h=3,
-            kernel_w=3,
-            groups=4,
-            in_h=4,
-            in_w=4,
-            out_h=4,
-            out_w=4,
+        (make_layer("m", "matmul", in_channels=4, out_channels=4, out_h=4),),
+        (make_layer("s", "softmax", in_channels=4, out_channels=4, out_h=4),),
+        # a pool of the network input
+        (
+            make_layer(
+                "p",
+                "pool",
+                in_channels=4,
+                out_channels=4,
+                in_h=4,
+                in_w=4,
+                out_h=2,
+                out_w=2,
+                kernel_h=2,
+                kernel_w=2,
+                stride=2,
+            ),
         ),  # fmt: skip
-        make_layer("p", "pool", in_channels=4, out_channels=4, in_h=4, in_w=4, out_h=2, out_w=2),
-        make_layer("m", "matmul", in_channels=4, out_channels=4, out_h=4),
+        # an add whose operands are not layer outputs read only by it
+        (
+            make_layer("a", "linear", in_channels=4, out_channels=4, out_h=2),
+            make_layer("b", "linear", in_channels=4, out_channels=4, out_h=2, inputs=("a",)),
+            make_layer("r", "act", in_channels=4, out_channels=4, out_h=2, inputs=("b",)),
+            make_layer("e", "eltwise", in_channels=4, out_channels=4, out_h=2, inputs=("a", "r")),
+            make_layer("c", "linear", in_channels=4, out_channels=4, out_h=2, inputs=("e",)),
+        ),
+        (make_layer("x", "linear", in_channels=4, out_channels=4, out_h=2, repeat=2),),
     ],
 )
-def test_unsupported_layers_raise(layer):
+def test_unsupported_layers_raise(layers):
     with pytest.raises(WorkloadError):
-        mac_chain(Workload("bad", (layer,)))
+        mac_chain(Workload("bad", layers))
 
 
 def test_shape_mismatch_raises():

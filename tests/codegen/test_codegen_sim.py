@@ -77,7 +77,7 @@ def test_instruction_stream_matches_schedule(simulated):
     _, design, _ = simulated
     placements = sum(len(g.members) for g in design.schedule.groups)
     assert design.count("LOAD_W") == design.count("COMPUTE") == placements
-    assert design.count("SYNC") == 2 * len(design.schedule.groups)
+    assert design.count("SYNC") == len(design.schedule.groups)
     assert codegen.decode(design.words) == list(design.program)
 
 

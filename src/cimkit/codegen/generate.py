@@ -13,6 +13,7 @@ from cimkit.codegen.isa import Instruction, encode, to_asm, to_hex
 from cimkit.codegen.lowering import (
     calibrate_shifts,
     input_to_hwc,
+    lower,
     mac_chain,
     random_inputs,
     reference,
@@ -34,7 +35,7 @@ class GeneratedDesign:
     Attributes:
         out_dir: the folder (rtl/, program.asm/.hex, weights/, inputs.hex, tb_top.v, README.md).
         schedule, workload: the inputs.
-        program: the instruction stream; ``words`` its 128-bit encoding.
+        program: the instruction stream; ``words`` its encoding (160-bit words).
         hardware: design-wide parameters (tiles, word widths, memory sizes).
         design: the full mapping (pieces, tiles, GB regions).
         inputs: the input sample written to inputs.hex (user layout).
@@ -96,13 +97,14 @@ def generate(
     Returns:
         The :class:`GeneratedDesign`; simulate it with :func:`cimkit.codegen.simulate`.
     """
+    ops = lower(workload)
     chain = mac_chain(workload)
     missing = [g.name for g in chain if g.name not in weights]
     if missing:
         raise WorkloadError(f"no weights given for layers {missing}")
-    relu_ = resolve_relu(chain, relu)
+    relu_ = resolve_relu(ops, relu)
     x = random_inputs(workload, seed) if inputs is None else np.asarray(inputs)
-    input_to_hwc(chain[0], x)  # validates shape and range
+    input_to_hwc(ops[0], x)  # validates shape and range
     if shifts is None:
         shifts_ = calibrate_shifts(workload, weights, x, relu_)
     else:
@@ -131,15 +133,17 @@ def generate(
 
     weight_files = []
     for piece in dm.pieces:
+        if piece.placement is None:
+            continue  # pools have no weights
         rel = f"weights/{piece.file_stem}.hex"
         data = dm.weight_words[piece.key]
         (out / rel).write_text(to_hex(data, hw.wmem_cols * hw.wbits))
         weight_files.append((rel, piece.waddr, len(data)))
 
-    hwc = input_to_hwc(chain[0], x)
+    hwc = input_to_hwc(ops[0], x)
     in_words = pack_rows(hwc.reshape(-1, hwc.shape[-1]), hw.abits)
     (out / "inputs.hex").write_text(to_hex(in_words, hw.vlen * hw.abits))
-    flat_expected = _position_major(chain[-1], expected)
+    flat_expected = _position_major(ops[-1], expected)
     (out / "expected.txt").write_text("".join(f"{v}\n" for v in flat_expected))
 
     # Generous bound: plan estimate x 4 + 1000 cycles per instruction for fetch and stalls.
@@ -184,15 +188,18 @@ def _summary(dm: DesignMap, estimate: int, shifts: dict, relu: dict) -> dict:
         "gb_regions": {k: list(v) for k, v in dm.gb_regions.items()},
         "pieces": [
             {
-                "layer": p.placement.layer,
-                "piece": p.placement.piece,
+                "layer": p.geom.name,
+                "op": p.geom.op,
+                "piece": p.key[1],
                 "group": p.group,
                 "tile": p.tile,
                 "channels": [p.ch_start, p.ch_stop],
-                "copies": p.placement.copies,
-                "cycles_per_vector": p.placement.cycles_per_vector,
+                "copies": p.placement.copies if p.placement else 0,
+                "cycles_per_vector": p.placement.cycles_per_vector if p.placement else 1,
+                "steps": p.steps,
                 "wlat": p.wlat,
                 "waddr": p.waddr,
+                "skip": p.geom.skip,
             }
             for p in dm.pieces
         ],
@@ -209,7 +216,8 @@ def _readme(workload: Workload, schedule: Schedule, dm: DesignMap, estimate: int
     )
     pieces = "\n".join(
         f"| {p.group} | {p.label} | {p.tile} | {p.ch_start}..{p.ch_stop - 1} | "
-        f"{p.placement.copies} | {p.placement.cycles_per_vector} | {p.wlat} |"
+        f"{p.placement.copies if p.placement else '-'} | "
+        f"{p.placement.cycles_per_vector if p.placement else 1} | {p.steps} x {p.wlat} |"
         for p in dm.pieces
     )
     return f"""# Generated PIM accelerator for `{workload.name}`
@@ -237,12 +245,13 @@ numpy golden model for the same input. From Python: `cimkit.codegen.simulate(des
 | File | Contents |
 |---|---|
 | `rtl/cim_top.v` | top: controller, weight loader, DMA, global buffer, NoC, tiles |
-| `rtl/cim_tile.v` | tile: array copies, two-bank input buffer, window gather, requantization |
+| `rtl/cim_tile.v` | tile: array copies, input buffer, window gather, requantization, residual add |
+| `rtl/cim_vtile.v` | vector tile: pooling (max, average) |
 | `rtl/cim_pim_array.v` | pseudo-PIM array: weight register file + delay-configurable MAC |
 | `rtl/cim_noc.v`, `rtl/cim_gbuf.v` | NoC crossbar, global buffer |
 | `rtl/cim_dma.v`, `rtl/cim_wload.v` | MOVE engine, LOAD_W engine (command queues) |
 | `rtl/cim_ctrl.v` | controller: instruction fetch and issue |
-| `program.asm`, `program.hex` | the instruction stream ({len(dm.program)} x 128-bit words) |
+| `program.asm`, `program.hex` | the instruction stream ({len(dm.program)} x 160-bit words) |
 | `weights/*.hex` | one file per layer piece: its weight rows (off-chip memory image) |
 | `inputs.hex` | the input tensor, one position a word ({hw.vlen} x {hw.abits}-bit elements) |
 | `tb_top.v` | testbench |
@@ -256,7 +265,7 @@ numpy golden model for the same input. From Python: `cimkit.codegen.simulate(des
 
 ## Pieces
 
-| group | layer piece | tile | channels | copies | cycles/vector | cycles/row write |
+| group | layer piece | tile | channels | copies | cycles/vector | row steps x cycles |
 |---|---|---|---|---|---|---|
 {pieces}
 """

@@ -1,15 +1,15 @@
 """The instruction set of the generated accelerator: fields, binary encoding, text and hex forms.
 
-Every instruction is one 128-bit word. Bits [127:124] hold the opcode; an opcode's fields follow
+Every instruction is one 160-bit word. Bits [159:156] hold the opcode; an opcode's fields follow
 MSB-first from bit 123 down, in the order of :data:`FIELDS`; unused low bits are zero. The same
 table drives the Python assembler and the Verilog decoders (the generator substitutes each field's
 bit range into the templates), so the two cannot disagree.
 
 Text form (``.asm``), one instruction a line, ``;`` starts a comment::
 
-    LOAD_W tile=0 copies=2 rows=16 wlat=1 waddr=0    ; fc1 piece 0/1
+    LOAD_W tile=0 copies=2 steps=16 wlat=1 waddr=0    ; fc1 piece 0/1
 
-Hex form (``.hex``): one word a line, 32 hex digits, readable by ``$readmemh``.
+Hex form (``.hex``): one word a line, 40 hex digits, readable by ``$readmemh``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from cimkit.errors import CimkitError
 
 #: Width of one instruction word (bits).
-WORD_BITS = 128
-#: Opcode position: bits [127:124].
+WORD_BITS = 160
+#: Opcode position: bits [159:156].
 OPCODE_BITS = 4
 OPCODE_LSB = WORD_BITS - OPCODE_BITS
 
@@ -33,6 +33,7 @@ OPCODES: dict[str, int] = {
     "MOVE": 4,
     "SYNC": 5,
     "CLRV": 6,
+    "POOL": 7,
     "HALT": 15,
 }
 OPNAMES: dict[int, str] = {v: k for k, v in OPCODES.items()}
@@ -40,29 +41,37 @@ OPNAMES: dict[int, str] = {v: k for k, v in OPCODES.items()}
 #: Fields of each opcode as (name, width in bits), MSB-first after the opcode.
 FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
     "NOP": (),
-    # Write `rows` weight rows from off-chip word address `waddr` into every one of `copies` array
-    # copies of `tile`; each row write occupies the write port for `wlat` cycles. Queued: LOAD_Ws
-    # run one after another in the weight loader.
-    "LOAD_W": (("tile", 4), ("copies", 6), ("rows", 16), ("wlat", 16), ("waddr", 32)),
-    # Input geometry of the tile's next COMPUTE: the input tensor (in_h x in_w positions of in_c
-    # channels) in input-buffer `bank`, the kernel window, stride, zero padding and output size.
+    # Write a piece's weights into every one of `copies` array copies of `tile` in `steps` row
+    # steps from off-chip word address `waddr` on: step s writes row s of every array of a copy
+    # at once (each array has its own row driver; one off-chip word holds the step's rows of all
+    # row tiles), and each step occupies the write port for `wlat` cycles. Queued: LOAD_Ws run
+    # one after another in the weight loader.
+    "LOAD_W": (("tile", 4), ("copies", 6), ("steps", 16), ("wlat", 16), ("waddr", 32)),
+    # Input geometry of the tile's next COMPUTE or POOL: the input tensor (in_h x in_w positions
+    # of in_c channels starting at channel in_choff) in input-buffer `bank`, the kernel window,
+    # stride, zero padding and output size; `cg` input channels per convolution group (0: one
+    # group), which orders the im2col vector group-major.
     "SETIN": (
         ("tile", 4),
         ("bank", 1),
         ("in_h", 12),
         ("in_w", 12),
         ("in_c", 12),
-        ("kh", 4),
-        ("kw", 4),
+        ("kh", 8),
+        ("kw", 8),
         ("stride", 4),
         ("pad", 4),
         ("out_h", 12),
         ("out_w", 12),
+        ("in_choff", 12),
+        ("cg", 12),
     ),
     # Stream out_h*out_w vectors through `copies` array copies (copy k takes vectors k, k+copies,
-    # ...), `delay` cycles per vector; ReLU, arithmetic right shift and saturation; write output
-    # channels [choff, choff+nch) of each vector to the tiles in `dtiles` (bank bit per tile in
-    # `dbanks`) and, when `dgb`, to global-buffer word gbase + vector index.
+    # ...), `delay` cycles per vector; arithmetic right shift and saturation; with `skip`, add
+    # the skip tensor's word (input-buffer skip region, same position) and saturate again; ReLU
+    # (after the add); write output channels [choff, choff+nch) of each vector to the tiles in
+    # `dtiles` (bank bit per tile in `dbanks`, skip-region bit in `dskips`) and, when `dgb`, to
+    # global-buffer word gbase + vector index.
     "COMPUTE": (
         ("tile", 4),
         ("copies", 6),
@@ -73,13 +82,31 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
         ("nch", 12),
         ("dtiles", 16),
         ("dbanks", 16),
+        ("dskips", 16),
+        ("dgb", 1),
+        ("gbase", 24),
+        ("skip", 1),
+    ),
+    # Pool on a vector tile: for each of the out_h*out_w positions, the max (avg=0) or the
+    # scaled sum ((sum * mul) >>> shift, saturated; avg=1) of the window of the SETIN geometry,
+    # ReLU if `relu`; channels [0, nch) sent like COMPUTE's results, one position a cycle.
+    "POOL": (
+        ("tile", 4),
+        ("avg", 1),
+        ("relu", 1),
+        ("mul", 16),
+        ("shift", 5),
+        ("nch", 12),
+        ("dtiles", 16),
+        ("dbanks", 16),
+        ("dskips", 16),
         ("dgb", 1),
         ("gbase", 24),
     ),
     # Copy `count` words, channels [choff, choff+nch), from a global-buffer address or a tile's
-    # input-buffer bank to word dst_base+i of the input-buffer bank `dst_bank` of every tile in
-    # the mask `dst_tiles` (multicast) and/or of the global buffer (`dst_gb`), one word a cycle
-    # over the NoC (background DMA with a command queue).
+    # input-buffer bank to word dst_base+i of the input-buffer bank `dst_bank` (its skip region
+    # when `dst_skip`) of every tile in the mask `dst_tiles` (multicast) and/or of the global
+    # buffer (`dst_gb`), one word a cycle over the NoC (background DMA with a command queue).
     "MOVE": (
         ("src_tile", 4),
         ("src_gb", 1),
@@ -92,6 +119,7 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
         ("count", 16),
         ("choff", 12),
         ("nch", 12),
+        ("dst_skip", 1),
     ),
     # Barrier: wait until the selected units are idle.
     "SYNC": (("weights", 1), ("dma", 1), ("tiles", 1)),
@@ -102,7 +130,7 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
 
 
 def field_layout(op: str) -> dict[str, tuple[int, int]]:
-    """``{field: (lsb, width)}`` of an opcode's fields inside the 128-bit word."""
+    """``{field: (lsb, width)}`` of an opcode's fields inside the instruction word."""
     if op not in FIELDS:
         raise CimkitError(f"unknown opcode {op!r}; allowed: {', '.join(OPCODES)}")
     layout: dict[str, tuple[int, int]] = {}
@@ -161,7 +189,7 @@ class Instruction:
 
 
 def encode_one(ins: Instruction) -> int:
-    """The 128-bit word of one instruction."""
+    """The instruction word of one instruction."""
     word = OPCODES[ins.op] << OPCODE_LSB
     for name, (lsb, _) in field_layout(ins.op).items():
         word |= ins.fields[name] << lsb
@@ -169,12 +197,12 @@ def encode_one(ins: Instruction) -> int:
 
 
 def decode_one(word: int) -> Instruction:
-    """The instruction held in one 128-bit word (unknown opcodes raise)."""
+    """The instruction held in one word (unknown opcodes raise)."""
     if not 0 <= word < (1 << WORD_BITS):
         raise CimkitError(f"instruction word {word:#x} is not a {WORD_BITS}-bit value")
     code = word >> OPCODE_LSB
     if code not in OPNAMES:
-        raise CimkitError(f"unknown opcode {code} in word {word:#034x}")
+        raise CimkitError(f"unknown opcode {code} in word {word:#x}")
     op = OPNAMES[code]
     fields = {
         name: (word >> lsb) & ((1 << width) - 1) for name, (lsb, width) in field_layout(op).items()
@@ -183,12 +211,12 @@ def decode_one(word: int) -> Instruction:
 
 
 def encode(program: Iterable[Instruction]) -> list[int]:
-    """Assemble a program into 128-bit words."""
+    """Assemble a program into instruction words."""
     return [encode_one(ins) for ins in program]
 
 
 def decode(words: Iterable[int]) -> list[Instruction]:
-    """Disassemble 128-bit words into instructions (comments are lost)."""
+    """Disassemble instruction words into instructions (comments are lost)."""
     return [decode_one(int(w)) for w in words]
 
 
@@ -244,7 +272,11 @@ def from_hex(text: str) -> list[int]:
 
 def verilog_fields() -> dict[str, str]:
     """Template substitutions ``F_<OP>_<field>`` -> ``ir[lsb +: width]`` for the RTL decoders."""
-    subs = {"F_OPCODE": f"ir[{OPCODE_LSB} +: {OPCODE_BITS}]"}
+    subs = {
+        "F_OPCODE": f"ir[{OPCODE_LSB} +: {OPCODE_BITS}]",
+        "IRMSB": str(WORD_BITS - 1),
+        "IRBITS": str(WORD_BITS),
+    }
     for op in FIELDS:
         for name, (lsb, width) in field_layout(op).items():
             subs[f"F_{op}_{name}"] = f"ir[{lsb} +: {width}]"

@@ -6,13 +6,16 @@ choose the layer groups, splits and copies; array counts, cycles and areas follo
 
 * A layer split into ``n`` pieces along output channels gives piece ``i`` channels
   ``[i*K//n, (i+1)*K//n)`` (:func:`piece_channels`), never empty while n <= K.
-* A piece's weight matrix has ``in_len = C * kh * kw`` rows (in-features for linear) and one
+* A piece's weight matrix has ``in_len = C * kh * kw`` rows (in-features for linear; for a grouped
+  conv the piece's groups only, ``C/groups * kh * kw`` rows per group, block diagonal) and one
   column per output channel of the piece.
-* Writing weights: the write port writes one weight row (all the piece's columns) into every
-  copy at once (copies hold the same weights), so a piece needs ``in_len`` write operations
-  (:func:`write_ops`). The generator sets the per-operation latency to
-  ``round(write_cycles / write_ops)`` (at least 1): a plan whose write cycles follow this rule is
-  reproduced exactly.
+* Writing weights: every array has its own row driver, so a piece is written in
+  ``min(in_len, rows)`` *row steps* (:func:`write_ops`): step ``s`` writes row ``s`` of every
+  array of every copy at once (copies hold the same weights). This is the optimizer's rule
+  (``cimkit.pimhls.technology``: "every crossbar programs its used rows one at a time, all
+  crossbars in parallel"). The generator sets the step latency to
+  ``round(programming cycles / row steps)`` (at least 1): a plan whose write cycles follow this
+  rule is reproduced exactly.
 
 Rules of :func:`plan_for` (documented defaults, override per call):
 
@@ -20,7 +23,7 @@ Rules of :func:`plan_for` (documented defaults, override per call):
 * cycles_per_vector: SRAM, bit-serial digital: ``act_bits`` (1 input bit a cycle); RRAM:
   ``ceil(act_bits / 2) * ceil(min(cols, piece_channels) / adcs)`` (2-bit DACs, columns sharing
   an ADC convert in turn).
-* write_cycles = ``write_ops * row_write_cycles`` (SRAM 1, RRAM 4 cycles a row).
+* write_cycles = ``write_ops * row_write_cycles`` (row steps x SRAM 1, RRAM 4 cycles a step).
 * area_mm2 = ``arrays * copies * rows * cols * cell_area`` (a rough placeholder: SRAM 0.3 um^2,
   RRAM 0.05 um^2 a cell, peripherals ignored); the generator ignores areas.
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cimkit.codegen.lowering import LayerGeometry, mac_chain
+from cimkit.codegen.lowering import LayerGeometry, mac_chain, piece_slice
 from cimkit.errors import CimkitError
 from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig, piece_range
 from cimkit.workload import Workload
@@ -51,14 +54,15 @@ def piece_channels(out_channels: int, piece: int, pieces: int) -> tuple[int, int
     return piece_range(out_channels, piece, pieces)
 
 
-def write_ops(geom: LayerGeometry, copies: int) -> int:
-    """Row write operations the hardware performs to load one piece into ``copies`` copies.
-
-    One per weight row: the loader broadcasts each row to every copy (they hold the same
-    weights), so the count does not grow with ``copies``.
-    """
+def write_ops(geom: LayerGeometry, copies: int, rows: int | None = None, piece: int = 0,
+              pieces: int = 1) -> int:  # fmt: skip
+    """Row steps the hardware takes to write one piece into ``copies`` copies of ``rows``-row
+    arrays: ``min(in_len, rows)`` (all arrays program a row at once; copies get each step by
+    broadcast, so the count does not grow with ``copies``). ``rows=None``: one array tall enough
+    for the whole piece (``in_len`` steps)."""
     del copies  # kept in the signature: callers describe a piece by (geometry, copies)
-    return geom.in_len
+    in_len = piece_slice(geom, piece, pieces).in_len
+    return in_len if rows is None else min(in_len, rows)
 
 
 def estimate_cycles(schedule: Schedule) -> int:
@@ -191,10 +195,15 @@ def _placement(
         raise CimkitError(f"tech {tech!r} is not one of {sorted(ROW_WRITE_CYCLES)}")
     if copies < 1:
         raise CimkitError(f"layer {geom.name!r}: copies must be >= 1, got {copies}")
-    start, stop = piece_channels(geom.out_c, piece, pieces)
-    width = stop - start
+    sl = piece_slice(geom, piece, pieces)
+    width = sl.width
     n_adc = max(1, cols // 8) if adcs is None else adcs
-    arrays = -(-geom.in_len // rows) * -(-width // cols)
+    if geom.groups > 1 and geom.kh * geom.kw * geom.cin_group <= rows and geom.cout_group <= cols:
+        # Grouped conv: group blocks packed block-diagonally, `pack` groups an array.
+        pack = min(rows // (geom.kh * geom.kw * geom.cin_group), cols // geom.cout_group)
+        arrays = -(-(sl.width // geom.cout_group) // pack)
+    else:
+        arrays = -(-sl.in_len // rows) * -(-width // cols)
     if cpv is None:
         if tech == "sram":
             cpv = geom.act_bits
@@ -212,6 +221,6 @@ def _placement(
         vectors=geom.vectors,
         cycles_per_vector=cpv,
         compute_cycles=-(-geom.vectors // copies) * cpv,
-        write_cycles=write_ops(geom, copies) * per_row,
+        write_cycles=write_ops(geom, copies, rows, piece, pieces) * per_row,
         area_mm2=arrays * copies * rows * cols * CELL_AREA_UM2[tech] * 1e-6,
     )

@@ -2,20 +2,31 @@
 
 Mapping rules (PIM-HLS section IV-C, Fig. 4(c)):
 
-* Tiles: the members of every group are sorted by compute cycles (slowest first) and member ``i``
-  runs on tile ``i``, so the bottleneck layers of all groups share tile 0. A tile is sized for
-  the largest piece it ever hosts: ``ncopy`` copies of a grid of ``rt x ct`` pseudo-PIM arrays of
-  ``rows x cols`` cells, an input buffer of two banks of ``depth`` words.
-* Activations: one buffer word holds all channels of one position (``vlen`` elements). A layer
-  reads its input from its tile's input-buffer bank ``group % 2``. A producer piece writes each
-  output vector over the NoC directly into the buffers of consumer pieces in the same or the next
-  group (bank = the consumer's group parity, multicast); any other consumer (two or more groups
-  later, or a second consumer on the same tile) gets the data through the global buffer (GB) and
-  a MOVE at the start of its group. The network input sits in the GB at word 0; the last layer
-  writes to the GB output region.
-* Per group: ``CLRV`` (clear the bank the next group will receive into), ``MOVE``s, ``LOAD_W``
-  per member, ``SETIN`` per member, ``SYNC weights``, ``COMPUTE`` per member (producers first),
-  ``SYNC all``. The program ends with ``HALT``.
+* MAC tiles: the members of every group are sorted by compute cycles (slowest first) and member
+  ``i`` runs on tile ``i``, so the bottleneck layers of all groups share tile 0. A tile is sized
+  for the largest piece it ever hosts: ``ncopy`` copies of a grid of ``rt x ct`` pseudo-PIM arrays
+  of ``rows x cols`` cells (``rows`` = the plan's array rows, the smallest among the pieces it
+  hosts, so that row steps match the plan), an input buffer of two banks of ``depth`` words.
+* Vector tiles (after the MAC tiles): the pools of a group, in table order, run on vector tiles
+  ``0, 1, ...`` of that group, pipelined with the group's MAC pieces. A pool runs in the group
+  where its input tensor is complete. Residual adds run inside the MAC tile of the layer they
+  are fused into (:mod:`cimkit.codegen.lowering`), which reads the other operand from the skip
+  region of its input buffer.
+* Activations: one buffer word holds all channels of one position (``vlen`` elements). An op
+  reads its input from its tile's input-buffer bank ``group % 2`` (input region, skip region
+  for the add operand). A producer writes each output vector over the NoC directly into the
+  buffers of consumers in the same or the next group (bank = the consumer's group parity,
+  multicast); any other consumer (two or more groups later, or a second consumer on the same
+  tile needing another bank or region) gets the data through the global buffer (GB) and a MOVE
+  at the start of its group. The network input sits in the GB at word 0; the last op writes to
+  the GB output region.
+* Weights: a piece is written in ``steps = min(in_len, rows)`` row steps; step ``s`` writes row
+  ``s`` of every array of every copy at once (one off-chip word holds the step's rows of all row
+  tiles), ``wlat`` cycles a step, ``wlat`` = the plan's programming cycles / the plan's steps
+  (``min(in_len, plan rows)``), so the hardware's write time is the plan's.
+* Per group: ``LOAD_W`` per MAC member (queued), ``CLRV`` (clear the bank the next group will
+  receive into), ``MOVE``s, ``SETIN`` per op, ``COMPUTE``/``POOL`` per op (table order; each
+  waits until the group's weights are written), ``SYNC all``. The program ends with ``HALT``.
 """
 
 from __future__ import annotations
@@ -26,8 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimkit.codegen.isa import Instruction
-from cimkit.codegen.lowering import LayerGeometry, mac_chain, weight_matrix
-from cimkit.codegen.planning import piece_channels, write_ops
+from cimkit.codegen.lowering import LayerGeometry, PieceSlice, lower, piece_slice, weight_matrix
 from cimkit.errors import CimkitError
 from cimkit.pimhls.plan import LayerPlacement, Schedule
 from cimkit.workload import Workload
@@ -37,6 +47,7 @@ MAX_TILES = 16
 MAX_COPIES = 63
 MAX_DELAY = 65535
 MAX_SIDE = 4095  # 12-bit in_h/in_w/out_h/out_w fields
+MAX_WINDOW = 255  # 8-bit kh/kw fields
 MAX_POSITIONS = 65535  # positions of a tensor: 16-bit NoC positions and vector counters
 MAX_GB_WORDS = 1 << 24  # 24-bit global-buffer addresses
 
@@ -46,12 +57,16 @@ class TileParams:
     """Physical parameters of one generated tile.
 
     Attributes:
-        index: tile number (0 = hosts each group's slowest member).
-        ncopy: array copies (each a grid of rt x ct arrays).
-        rows, cols: cells of one pseudo-PIM array.
+        index: tile number (MAC tile 0 hosts each group's slowest member; vector tiles follow
+            the MAC tiles).
+        ncopy: array copies (each a grid of rt x ct arrays); 0 for a vector tile.
+        rows, cols: cells of one pseudo-PIM array (0 for a vector tile).
         rt, ct: arrays per copy along input rows and output columns.
-        depth: words (positions) per input-buffer bank.
+        depth: words per input-buffer bank (input region + skip region).
         khm, kwm: largest window the tile gathers.
+        di: words of the input region of a bank (the skip region follows it).
+        cinm: most input channels of an op it hosts.
+        kind: 'mac' (arrays) or 'vector' (pooling).
     """
 
     index: int
@@ -63,6 +78,9 @@ class TileParams:
     depth: int
     khm: int
     kwm: int
+    di: int = 0
+    cinm: int = 1
+    kind: str = "mac"
 
     @property
     def vin(self) -> int:
@@ -74,22 +92,29 @@ class TileParams:
         """Output channels of one copy (ct * cols)."""
         return self.ct * self.cols
 
+    @property
+    def step_weights(self) -> int:
+        """Weights written per row step (one row of every array of a copy): rt * vout."""
+        return self.rt * self.vout
+
 
 @dataclass(frozen=True)
 class PieceMap:
-    """Where and how one placement runs.
+    """Where and how one op (a layer piece, or a pool) runs.
 
     Attributes:
-        placement: the plan's placement.
+        placement: the plan's placement; None for a pool (pools are not in the plan).
         group: index of its layer group; it reads input-buffer bank ``group % 2``.
         tile: physical tile.
-        geom: the layer's lowering.
+        geom: the op's lowering.
         ch_start, ch_stop: its output channels.
-        waddr: first off-chip weight word of its weight rows.
-        wlat: cycles per row write operation (from the plan's write cycles).
+        waddr: first off-chip weight word of its row steps.
+        wlat: cycles per row step (the plan's programming cycles / the plan's steps).
+        steps: row steps the hardware takes to write the piece (``min(in_len, tile rows)``).
+        slice: the piece's channels and weight rows (None for a pool).
     """
 
-    placement: LayerPlacement
+    placement: LayerPlacement | None
     group: int
     tile: int
     geom: LayerGeometry
@@ -97,20 +122,33 @@ class PieceMap:
     ch_stop: int
     waddr: int
     wlat: int
+    steps: int = 0
+    slice: PieceSlice | None = None
 
     @property
     def key(self) -> tuple[str, int]:
-        return self.placement.layer, self.placement.piece
+        p = self.placement
+        return (self.geom.name, 0) if p is None else (p.layer, p.piece)
 
     @property
     def label(self) -> str:
         p = self.placement
+        if p is None:
+            return f"{self.geom.name} ({self.geom.pool} pool)"
         return f"{p.layer} piece {p.piece}/{p.pieces}"
 
     @property
     def file_stem(self) -> str:
-        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.placement.layer)
-        return f"{safe}_p{self.placement.piece}"
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.geom.name)
+        return f"{safe}_p{self.key[1]}"
+
+    @property
+    def inputs(self) -> list[tuple[str | None, int]]:
+        """(tensor, region) it reads: its window input (region 0) and skip operand (region 1)."""
+        out = [(self.geom.producer, 0)]
+        if self.geom.skip is not None:
+            out.append((self.geom.skip, 1))
+        return out
 
 
 @dataclass(frozen=True)
@@ -118,15 +156,18 @@ class HardwareConfig:
     """Design-wide parameters of the generated accelerator.
 
     Attributes:
-        tiles: the tiles.
+        tiles: the tiles (MAC tiles, then vector tiles).
         vlen: elements per activation word (the most channels of any tensor).
         wbits, abits: weight and activation bits.
-        wmem_cols: weights per off-chip weight word (the widest tile row).
+        wmem_cols: weights per off-chip weight word (the widest tile's row step).
         wmem_words: off-chip weight words used.
         gb_words: global-buffer words.
         input_base, output_base: GB word of the network input / output tensor.
         input_words, output_words: their positions.
         output_channels: channels of the output tensor.
+        ports: words a NoC source sends (and a buffer accepts) per cycle: enough for the
+            busiest piece, ``max ceil(copies / cycles_per_vector)``, so that duplication is not
+            throttled by the interconnect (the plan assumes it is not).
     """
 
     tiles: tuple[TileParams, ...]
@@ -141,11 +182,15 @@ class HardwareConfig:
     output_base: int
     output_words: int
     output_channels: int
+    ports: int = 1
 
 
 @dataclass(frozen=True)
 class DesignMap:
-    """Everything the writers need: lowering, mapping, memories and the program."""
+    """Everything the writers need: lowering, mapping, memories and the program.
+
+    ``chain`` holds every op (MAC and pool) in execution order; ``pieces`` every placed unit.
+    """
 
     chain: tuple[LayerGeometry, ...]
     pieces: tuple[PieceMap, ...]
@@ -155,8 +200,9 @@ class DesignMap:
     weight_words: dict[tuple[str, int], list[int]]
 
 
-def _check_schedule(schedule: Schedule, chain: dict[str, LayerGeometry]) -> None:
-    """Contract checks on a schedule (see docs/codegen.md, "Input contract")."""
+def _check_schedule(schedule: Schedule, ops: dict[str, LayerGeometry]) -> dict[str, int]:
+    """Contract checks on a schedule (docs/codegen.md, "Input contract"); returns the group in
+    which each tensor is complete (MAC ops: their last piece; pools: their producer's)."""
     placed: dict[str, dict[int, int]] = {}
     counts: dict[str, int] = {}
     for g, group in enumerate(schedule.groups):
@@ -165,17 +211,21 @@ def _check_schedule(schedule: Schedule, chain: dict[str, LayerGeometry]) -> None
         if len(group.members) > MAX_TILES:
             raise CimkitError(f"group {g} has {len(group.members)} members; at most {MAX_TILES}")
         for m in group.members:
-            if m.layer not in chain:
+            if m.layer not in ops or not ops[m.layer].is_mac:
                 raise CimkitError(
                     f"schedule places {m.layer!r}, not a linear/conv layer of the workload"
                 )
-            geom = chain[m.layer]
+            geom = ops[m.layer]
             if counts.setdefault(m.layer, m.pieces) != m.pieces:
                 raise CimkitError(f"layer {m.layer!r}: placements disagree on the piece count")
             if m.piece in placed.setdefault(m.layer, {}):
                 raise CimkitError(f"piece {m.piece} of layer {m.layer!r} is placed twice")
             placed[m.layer][m.piece] = g
-            piece_channels(geom.out_c, m.piece, m.pieces)  # validates the index
+            if not 0 <= m.piece < m.pieces or m.pieces > geom.split_units:
+                raise CimkitError(
+                    f"piece {m.piece} of {m.pieces} is invalid for layer {m.layer!r} "
+                    f"({geom.split_units} {'groups' if geom.groups > 1 else 'channels'})"
+                )
             if m.vectors != geom.vectors:
                 raise CimkitError(
                     f"{m.layer!r} piece {m.piece}: plan has {m.vectors} vectors, the layer has "
@@ -187,25 +237,33 @@ def _check_schedule(schedule: Schedule, chain: dict[str, LayerGeometry]) -> None
                 raise CimkitError(
                     f"{m.layer!r}: cycles_per_vector={m.cycles_per_vector} outside 1..{MAX_DELAY}"
                 )
-    for name, geom in chain.items():
+    ready: dict[str | None, int] = {None: 0}
+    for name, geom in ops.items():
+        if max(geom.in_h, geom.in_w, geom.out_h, geom.out_w) > MAX_SIDE:
+            raise CimkitError(f"layer {name!r}: feature maps above {MAX_SIDE} per side")
+        if max(geom.kh, geom.kw) > MAX_WINDOW:
+            raise CimkitError(f"layer {name!r}: window above {MAX_WINDOW} per side")
+        if max(geom.in_positions, geom.vectors, geom.in_len) > MAX_POSITIONS:
+            raise CimkitError(f"layer {name!r}: more than {MAX_POSITIONS} positions or weight rows")
+        srcs = [geom.producer] + ([geom.skip] if geom.skip is not None else [])
+        if not geom.is_mac:
+            ready[name] = max(ready[s] for s in srcs)
+            continue
         got = placed.get(name, {})
         need = counts.get(name, 1)
         if sorted(got) != list(range(need)):
             raise CimkitError(
                 f"layer {name!r}: pieces {sorted(got)} placed, expected 0..{need - 1}"
             )
-        if max(geom.in_h, geom.in_w, geom.out_h, geom.out_w) > MAX_SIDE:
-            raise CimkitError(f"layer {name!r}: feature maps above {MAX_SIDE} per side")
-        if max(geom.in_positions, geom.vectors, geom.in_len) > MAX_POSITIONS:
-            raise CimkitError(f"layer {name!r}: more than {MAX_POSITIONS} positions or weight rows")
-        if geom.producer is not None:
-            first = min(got.values())
-            last_producer = max(placed[geom.producer].values())
-            if last_producer > first:
+        first = min(got.values())
+        for s in srcs:
+            if ready[s] > first:
                 raise CimkitError(
-                    f"layer {name!r} runs in group {first} before its producer "
-                    f"{geom.producer!r} finishes (group {last_producer})"
+                    f"layer {name!r} runs in group {first} before its input {s!r} is complete "
+                    f"(group {ready[s]})"
                 )
+        ready[name] = max(got.values())
+    return ready  # type: ignore[return-value]
 
 
 def build(
@@ -222,22 +280,20 @@ def build(
     Args:
         schedule: the plan.
         workload: its network.
-        weights: integer weights per layer (torch layouts).
-        shifts, relu: requantization per layer (complete mappings).
+        weights: integer weights per MAC layer (torch layouts).
+        shifts: right shift per MAC layer; relu: ReLU per op (complete mappings).
         trim: size arrays to the largest weight matrix a tile hosts instead of the plan's array
             size when that is smaller (unused cells could never hold weights; timing is set by
-            the plan's cycles, not by the cell count, so results and cycles are unchanged).
+            the plan's cycles and row steps, which trimming does not change).
     """
-    chain_t = mac_chain(workload)
-    chain = {g.name: g for g in chain_t}
-    _check_schedule(schedule, chain)
-    layer_index = {name: i for i, name in enumerate(chain)}
-    abits = {g.act_bits for g in chain_t}
-    if len(abits) != 1:
-        raise CimkitError(f"all layers must share act_bits; got {sorted(abits)}")
-    wbits = max(g.weight_bits for g in chain_t)
+    ops_t = lower(workload)
+    ops = {g.name: g for g in ops_t}
+    ready = _check_schedule(schedule, ops)
+    order = {name: i for i, name in enumerate(ops)}
+    abits = ops_t[0].act_bits
+    wbits = max(g.weight_bits for g in ops_t if g.is_mac)
 
-    # ---- tiles: members sorted by compute cycles, slowest on tile 0 (paper Fig. 4(c))
+    # ---- MAC tiles: members sorted by compute cycles, slowest on tile 0 (paper Fig. 4(c))
     slots: list[list[tuple[int, LayerPlacement]]] = []
     tile_of: dict[tuple[str, int], int] = {}
     group_of: dict[tuple[str, int], int] = {}
@@ -249,80 +305,129 @@ def build(
             slots[t].append((g, m))
             tile_of[(m.layer, m.piece)] = t
             group_of[(m.layer, m.piece)] = g
-    tiles = []
+    slices = {
+        (m.layer, m.piece): piece_slice(ops[m.layer], m.piece, m.pieces)
+        for grp in schedule.groups
+        for m in grp.members
+    }
+    tiles: list[TileParams] = []
     for t, hosted in enumerate(slots):
-        rows = max(m.tile.rows for _, m in hosted)
+        sl = [slices[(m.layer, m.piece)] for _, m in hosted]
+        geoms = [ops[m.layer] for _, m in hosted]
+        # The plan's smallest array height: row steps equal the plan's for those pieces.
+        rows = min(m.tile.rows for _, m in hosted)
         cols = max(m.tile.cols for _, m in hosted)
-        widths = [_width(chain[m.layer], m) for _, m in hosted]
-        in_lens = [chain[m.layer].in_len for _, m in hosted]
         if trim:
-            rows, cols = min(rows, max(in_lens)), min(cols, max(widths))
+            rows, cols = min(rows, max(s.in_len for s in sl)), min(cols, max(s.width for s in sl))
+        di = max(g.in_positions for g in geoms)
+        ds = max((g.vectors for g in geoms if g.skip is not None), default=0)
         tiles.append(
             TileParams(
                 index=t,
                 ncopy=max(m.copies for _, m in hosted),
                 rows=rows,
                 cols=cols,
-                rt=max(-(-n // rows) for n in in_lens),
-                ct=max(-(-w // cols) for w in widths),
-                depth=max(chain[m.layer].in_positions for _, m in hosted),
-                khm=max(chain[m.layer].kh for _, m in hosted),
-                kwm=max(chain[m.layer].kw for _, m in hosted),
+                rt=max(-(-s.in_len // rows) for s in sl),
+                ct=max(-(-s.width // cols) for s in sl),
+                depth=di + ds,
+                khm=max(g.kh for g in geoms),
+                kwm=max(g.kw for g in geoms),
+                di=di,
+                cinm=max(s.in_hi - s.in_lo for s in sl),
             )
         )
-    wmem_cols = max(t.vout for t in tiles)
+    n_mac = len(tiles)
 
-    # ---- pieces with weight-memory addresses and write latency
+    # ---- pools: vector tiles per group, in table order
+    pool_group = {g.name: ready[g.name] for g in ops_t if not g.is_mac}
+    vslots: list[list[LayerGeometry]] = []
+    pool_tile: dict[str, int] = {}
+    for g in range(len(schedule.groups)):
+        mine = [ops[n] for n in sorted(pool_group, key=order.get) if pool_group[n] == g]
+        for i, geom in enumerate(mine):
+            if len(vslots) <= i:
+                vslots.append([])
+            vslots[i].append(geom)
+            pool_tile[geom.name] = n_mac + i
+    for i, hosted_p in enumerate(vslots):
+        di = max(g.in_positions for g in hosted_p)
+        tiles.append(
+            TileParams(
+                index=n_mac + i, ncopy=0, rows=0, cols=0, rt=0, ct=0, depth=di,
+                khm=max(g.kh for g in hosted_p), kwm=max(g.kw for g in hosted_p), di=di,
+                cinm=max(g.in_c for g in hosted_p), kind="vector",
+            )
+        )  # fmt: skip
+    if len(tiles) > MAX_TILES:
+        raise CimkitError(
+            f"the design needs {n_mac} MAC tiles and {len(tiles) - n_mac} vector tiles (pools); "
+            f"at most {MAX_TILES} in all: schedule fewer members per group"
+        )
+    mac_tiles = tiles[:n_mac]
+    wmem_cols = max(t.step_weights for t in mac_tiles)
+
+    # ---- pieces with weight-memory addresses and write timing
     pieces: list[PieceMap] = []
     weight_words: dict[tuple[str, int], list[int]] = {}
     waddr = 0
     for group in schedule.groups:
         for m in group.members:
-            geom = chain[m.layer]
-            lo, hi = piece_channels(geom.out_c, m.piece, m.pieces)
-            ops = write_ops(geom, m.copies)
-            # A resident plan charges no per-inference writes, but the program still writes
-            # the weights once: time them with the plan's programming cycles.
-            wlat = max(1, round(m.programming_cycles / ops))
+            geom, key = ops[m.layer], (m.layer, m.piece)
+            sl, tile = slices[key], tiles[tile_of[key]]
+            steps = min(sl.in_len, tile.rows)
+            # The plan programs min(in_len, rows) rows per array, all arrays in parallel, each
+            # step taking the same time: that time is the hardware's step latency. A resident
+            # plan charges no per-inference writes, but the program still writes the weights
+            # once: time them with the plan's programming cycles.
+            plan_steps = min(sl.in_len, m.tile.rows)
+            wlat = max(1, round(m.programming_cycles / plan_steps))
             if wlat > MAX_DELAY:
-                raise CimkitError(f"{m.layer!r}: {wlat} cycles per row write exceeds {MAX_DELAY}")
-            pm = PieceMap(m, group_of[(m.layer, m.piece)], tile_of[(m.layer, m.piece)], geom,
-                          lo, hi, waddr, wlat)  # fmt: skip
-            mat = weight_matrix(geom, weights[m.layer])[lo:hi]  # (width, in_len)
-            weight_words[pm.key] = pack_rows(mat.T, wbits)
-            waddr += geom.in_len
+                raise CimkitError(f"{m.layer!r}: {wlat} cycles per row step exceeds {MAX_DELAY}")
+            pm = PieceMap(m, group_of[key], tile_of[key], geom, sl.out_lo, sl.out_hi, waddr,
+                          wlat, steps, sl)  # fmt: skip
+            mat = weight_matrix(geom, weights[m.layer])[
+                sl.out_lo : sl.out_hi, sl.row_lo : sl.row_hi
+            ]
+            weight_words[key] = step_words(mat, tile, wbits)
+            waddr += steps
             pieces.append(pm)
+    for name, g in sorted(pool_group.items(), key=lambda kv: order[kv[0]]):
+        geom = ops[name]
+        pieces.append(PieceMap(None, g, pool_tile[name], geom, 0, geom.out_c, 0, 0))
     by_key = {p.key: p for p in pieces}
-    pieces_of: dict[str, list[PieceMap]] = {}
+    units_of: dict[str, list[PieceMap]] = {}
     for p in pieces:
-        pieces_of.setdefault(p.placement.layer, []).append(p)
+        units_of.setdefault(p.geom.name, []).append(p)
 
     # ---- routes: direct multicast to consumers in the same/next group, else via the GB
-    vlen = max(max(g.in_c, g.out_c) for g in chain_t)
-    consumers: dict[str | None, list[PieceMap]] = {}
-    for p in pieces:
-        consumers.setdefault(p.geom.producer, []).append(p)
-    direct: dict[tuple[str, int], dict[int, int]] = {}  # producer key -> {tile: bank}
-    via_gb: dict[tuple[str, int], list[PieceMap]] = {}  # consumer key -> far producer pieces
-    needs_gb: set[str] = {chain_t[-1].name}
+    vlen = max(max(g.in_c, g.out_c) for g in ops_t)
+    direct: dict[
+        tuple[str, int], dict[int, tuple[int, int]]
+    ] = {}  # producer -> {tile: (bank, region)}
+    via_gb: dict[tuple[str, int], list[tuple[str | None, PieceMap | None, int]]] = {}
+    last = ops_t[-1]
+    needs_gb: set[str] = {last.name}
     for q in pieces:
-        if q.geom.producer is None:
-            continue
-        for p in pieces_of[q.geom.producer]:
-            dests = direct.setdefault(p.key, {})
-            if q.group - p.group in (0, 1) and dests.get(q.tile, q.group % 2) == q.group % 2:
-                dests[q.tile] = q.group % 2
-            else:
-                via_gb.setdefault(q.key, []).append(p)
-                needs_gb.add(p.placement.layer)
-    first = chain_t[0]
+        want = (q.group % 2, 0)
+        for tensor, region in q.inputs:
+            want = (q.group % 2, region)
+            if tensor is None:
+                via_gb.setdefault(q.key, []).append((None, None, region))
+                continue
+            for p in units_of[tensor]:
+                dests = direct.setdefault(p.key, {})
+                if q.group - p.group in (0, 1) and dests.get(q.tile, want) == want:
+                    dests[q.tile] = want
+                else:
+                    via_gb.setdefault(q.key, []).append((tensor, p, region))
+                    needs_gb.add(tensor)
+    first = ops_t[0]
     gb_regions = {"<input>": (0, first.in_positions)}
     top = first.in_positions
-    for g in chain_t:
+    for g in ops_t:
         if g.name in needs_gb:
             gb_regions[g.name] = (top, g.vectors)
             top += g.vectors
-    last = chain_t[-1]
     if top > MAX_GB_WORDS:
         raise CimkitError(f"global buffer needs {top} words; at most {MAX_GB_WORDS}")
 
@@ -330,55 +435,64 @@ def build(
     prog: list[Instruction] = []
     for g, group in enumerate(schedule.groups):
         members = sorted(
-            (by_key[(m.layer, m.piece)] for m in group.members),
-            key=lambda p: (layer_index[p.placement.layer], p.placement.piece),
+            [by_key[(m.layer, m.piece)] for m in group.members]
+            + [p for p in pieces if p.placement is None and p.group == g],
+            key=lambda p: (order[p.geom.name], p.key[1]),
         )
         bank = g % 2
-        if g > 0:
-            prog.append(Instruction("CLRV", {"bank": 1 - bank}, f"group {g}: clear next bank"))
-        # One multicast MOVE per GB source region and channel range feeds all its consumers.
-        moves: dict[tuple[int, int, int, int], list[tuple[PieceMap, str]]] = {}
+        # Weight loads first: queued, they start at once and hide the other set-up.
         for q in members:
-            if q.geom.producer is None:
-                base, count = gb_regions["<input>"]
-                moves.setdefault((base, count, 0, q.geom.in_c), []).append((q, "network input"))
-            for p in via_gb.get(q.key, []):
-                base, count = gb_regions[p.placement.layer]
-                key = (base, count, p.ch_start, p.ch_stop - p.ch_start)
-                moves.setdefault(key, []).append((q, p.label))
-        for (base, count, choff, nch), dests in moves.items():
-            prog.append(
-                Instruction(
-                    "MOVE",
-                    {
-                        "src_gb": 1,
-                        "src_base": base,
-                        "dst_tiles": sum(1 << q.tile for q, _ in dests),
-                        "dst_bank": bank,
-                        "dst_base": 0,
-                        "count": count,
-                        "choff": choff,
-                        "nch": nch,
-                    },
-                    f"{dests[0][1]} -> " + ", ".join(q.label for q, _ in dests),
-                )
-            )
-        for q in members:
+            if q.placement is None:
+                continue
             prog.append(
                 Instruction(
                     "LOAD_W",
                     {
                         "tile": q.tile,
                         "copies": q.placement.copies,
-                        "rows": q.geom.in_len,
+                        "steps": q.steps,
                         "wlat": q.wlat,
                         "waddr": q.waddr,
                     },
-                    f"{q.label}: {q.placement.write_cycles} write cycles planned",
+                    f"{q.label}: {q.placement.programming_cycles} write cycles planned",
+                )
+            )
+        if g > 0:
+            prog.append(Instruction("CLRV", {"bank": 1 - bank}, f"group {g}: clear next bank"))
+        # One multicast MOVE per GB source region, channel range and region feeds its consumers.
+        moves: dict[tuple[int, int, int, int, int], list[tuple[PieceMap, str]]] = {}
+        for q in members:
+            for tensor, p, region in via_gb.get(q.key, []):
+                if tensor is None:
+                    base, count = gb_regions["<input>"]
+                    key = (base, count, 0, first.in_c, region)
+                    moves.setdefault(key, []).append((q, "network input"))
+                else:
+                    base, count = gb_regions[tensor]
+                    key = (base, count, p.ch_start, p.ch_stop - p.ch_start, region)
+                    moves.setdefault(key, []).append((q, p.label))
+        for (base, count, choff, nch, region), dests in moves.items():
+            prog.append(
+                Instruction(
+                    "MOVE",
+                    {
+                        "src_gb": 1,
+                        "src_base": base,
+                        "dst_tiles": sum(1 << t for t in {q.tile for q, _ in dests}),
+                        "dst_bank": bank,
+                        "dst_base": 0,
+                        "count": count,
+                        "choff": choff,
+                        "nch": nch,
+                        "dst_skip": region,
+                    },
+                    f"{dests[0][1]} -> "
+                    + ", ".join(q.label for q, _ in dests)
+                    + (" (skip)" if region else ""),
                 )
             )
         for q in members:
-            geo = q.geom
+            geo, sl = q.geom, q.slice
             prog.append(
                 Instruction(
                     "SETIN",
@@ -387,21 +501,46 @@ def build(
                         "bank": bank,
                         "in_h": geo.in_h,
                         "in_w": geo.in_w,
-                        "in_c": geo.in_c,
+                        "in_c": geo.in_c if sl is None else sl.in_hi - sl.in_lo,
                         "kh": geo.kh,
                         "kw": geo.kw,
                         "stride": geo.stride,
                         "pad": geo.pad,
                         "out_h": geo.out_h,
                         "out_w": geo.out_w,
+                        "in_choff": 0 if sl is None else sl.in_lo,
+                        "cg": geo.cin_group if geo.is_mac and geo.groups > 1 else 0,
                     },
                     q.label,
                 )
             )
-        prog.append(Instruction("SYNC", {"weights": 1}, f"group {g}: weights written"))
         for p in members:
             dests = direct.get(p.key, {})
-            name = p.placement.layer
+            name = p.geom.name
+            route = {
+                "dtiles": sum(1 << t for t in dests),
+                "dbanks": sum(b << t for t, (b, _) in dests.items()),
+                "dskips": sum(r << t for t, (_, r) in dests.items()),
+                "dgb": int(name in gb_regions),
+                "gbase": gb_regions.get(name, (0, 0))[0],
+            }
+            if p.placement is None:
+                prog.append(
+                    Instruction(
+                        "POOL",
+                        {
+                            "tile": p.tile,
+                            "avg": int(p.geom.pool == "avg"),
+                            "relu": int(relu[name]),
+                            "mul": p.geom.pool_mul,
+                            "shift": p.geom.pool_shift,
+                            "nch": p.geom.out_c,
+                            **route,
+                        },
+                        f"{p.label}: not in the plan (runs pipelined with group {g})",
+                    )
+                )
+                continue
             prog.append(
                 Instruction(
                     "COMPUTE",
@@ -413,12 +552,11 @@ def build(
                         "shift": shifts[name],
                         "choff": p.ch_start,
                         "nch": p.ch_stop - p.ch_start,
-                        "dtiles": sum(1 << t for t in dests),
-                        "dbanks": sum(b << t for t, b in dests.items()),
-                        "dgb": int(name in gb_regions),
-                        "gbase": gb_regions.get(name, (0, 0))[0],
+                        "skip": int(p.geom.skip is not None),
+                        **route,
                     },
-                    f"{p.label}: {p.placement.compute_cycles} compute cycles planned",
+                    f"{p.label}: {p.placement.compute_cycles} compute cycles planned"
+                    + (f", + {p.geom.skip} ({p.geom.add})" if p.geom.skip else ""),
                 )
             )
         prog.append(Instruction("SYNC", {"weights": 1, "dma": 1, "tiles": 1}, f"end of group {g}"))
@@ -428,7 +566,7 @@ def build(
         tiles=tuple(tiles),
         vlen=vlen,
         wbits=wbits,
-        abits=abits.pop(),
+        abits=abits,
         wmem_cols=wmem_cols,
         wmem_words=waddr,
         gb_words=top,
@@ -437,20 +575,49 @@ def build(
         output_base=gb_regions[last.name][0],
         output_words=last.vectors,
         output_channels=last.out_c,
+        ports=max(
+            -(-p.placement.copies // p.placement.cycles_per_vector)
+            for p in pieces
+            if p.placement is not None
+        ),
     )
-    return DesignMap(chain_t, tuple(pieces), hw, tuple(prog), gb_regions, weight_words)
+    return DesignMap(ops_t, tuple(pieces), hw, tuple(prog), gb_regions, weight_words)
 
 
-def _width(geom: LayerGeometry, m: LayerPlacement) -> int:
-    lo, hi = piece_channels(geom.out_c, m.piece, m.pieces)
-    return hi - lo
+def step_words(mat: np.ndarray, tile: TileParams, bits: int) -> list[int]:
+    """Off-chip words of a piece's row steps: word ``s`` holds row ``s`` of every row tile.
+
+    Args:
+        mat: the piece's (width, in_len) weight matrix.
+        tile: the tile it is written to.
+        bits: weight bits.
+
+    Returns:
+        ``min(in_len, tile.rows)`` words; row tile ``gr``'s weight row ``gr * rows + s`` sits at
+        elements ``[gr * vout, gr * vout + width)`` (zeros past the matrix).
+    """
+    width, in_len = mat.shape
+    steps = min(in_len, tile.rows)
+    block = np.zeros((tile.rt * tile.rows, tile.vout), dtype=np.int64)
+    block[:in_len, :width] = mat.T
+    # (rt, rows, vout) -> (rows, rt, vout): step s gathers row s of every row tile.
+    per_step = block.reshape(tile.rt, tile.rows, tile.vout).transpose(1, 0, 2)[:steps]
+    return pack_rows(per_step.reshape(steps, -1), bits)
 
 
 def pack_rows(values: np.ndarray, bits: int) -> list[int]:
     """Pack each row of a 2-D int array into one word: element i at bits [i*bits, (i+1)*bits)."""
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.ndim != 2:
+        arr = arr.reshape(len(arr), -1)
     mask = (1 << bits) - 1
+    if bits % 8 == 0:
+        # Little-endian bytes of the masked two's complement values: element 0 in the low bits.
+        raw = (arr & mask).astype(f"<u{bits // 8}" if bits in (8, 16, 32) else "<u8")
+        if bits in (8, 16, 32):
+            return [int.from_bytes(row.tobytes(), "little") for row in raw]
     words = []
-    for row in np.asarray(values, dtype=np.int64):
+    for row in arr:
         word = 0
         for i, v in enumerate(row.tolist()):
             word |= (int(v) & mask) << (i * bits)

@@ -32,6 +32,8 @@ PIM_ARRAY = VTemplate(
 // and raises `valid` `delay` cycles after the start edge, standing in for a real PIM macro whose
 // conversion takes that long. The result stays valid until `ack`. A new start may coincide
 // with the `ack` of the previous result, so one array accepts a vector every `delay` cycles.
+// Rows holding only zeros, and zero inputs, contribute nothing and are skipped (a simulation
+// shortcut with the same result; block-diagonal grouped convs leave most rows empty).
 module cim_pim_array #(
     parameter ROWS  = 8,
     parameter COLS  = 8,
@@ -55,10 +57,12 @@ module cim_pim_array #(
     output wire                  busy
 );
     reg [COLS*WBITS-1:0] wrow [0:ROWS-1];  // one word per row: a single write port
+    reg [ROWS-1:0] rnz;                    // row r holds a nonzero weight
     reg [DW-1:0] cnt;
     reg pending;
     reg [COLS*ACCW-1:0]  ysum;
     reg [COLS*WBITS-1:0] wr_tmp;
+    reg signed [ABITS-1:0] xe;
     integer r, c;
 
     assign valid = pending && (cnt == {DW{1'b0}});
@@ -69,19 +73,25 @@ module cim_pim_array #(
             pending <= 1'b0;
             cnt <= {DW{1'b0}};
             y <= {COLS*ACCW{1'b0}};
+            rnz <= {ROWS{1'b0}};
             // Cleared cells make unused rows/columns contribute exact zeros.
             for (r = 0; r < ROWS; r = r + 1)
                 wrow[r] <= {COLS*WBITS{1'b0}};
         end else begin
-            if (wr_en)
+            if (wr_en) begin
                 wrow[wr_row] <= wr_data;
+                rnz[wr_row] <= |wr_data;
+            end
             if (start) begin
                 ysum = {COLS*ACCW{1'b0}};
                 for (r = 0; r < ROWS; r = r + 1) begin
-                    wr_tmp = wrow[r];
-                    for (c = 0; c < COLS; c = c + 1)
-                        ysum[c*ACCW +: ACCW] = $signed(ysum[c*ACCW +: ACCW])
-                            + $signed(wr_tmp[c*WBITS +: WBITS]) * $signed(x[r*ABITS +: ABITS]);
+                    xe = x[r*ABITS +: ABITS];
+                    if (rnz[r] && xe != 0) begin
+                        wr_tmp = wrow[r];
+                        for (c = 0; c < COLS; c = c + 1)
+                            ysum[c*ACCW +: ACCW] = $signed(ysum[c*ACCW +: ACCW])
+                                + $signed(wr_tmp[c*WBITS +: WBITS]) * xe;
+                    end
                 end
                 y <= ysum;
                 cnt <= (delay == {DW{1'b0}}) ? {DW{1'b0}} : delay - 1'b1;
@@ -98,59 +108,78 @@ endmodule
 """
 )
 
-TILE = VTemplate(
-    HEADER
-    + """\
-// Tile: NCOPY copies of an RT x CT grid of pseudo-PIM arrays, a two-bank input buffer with
-// per-element valid bits, an im2col window gather per copy and the requantization unit.
-// COMPUTE streams the out_h*out_w vectors of the configured layer: copy k takes vectors
-// k, k+copies, ...; a vector is gathered once every element of its window is valid, so a
-// consumer runs pipelined behind its producer inside a layer group.
-module cim_tile #(
-    parameter NCOPY = 1,
-    parameter ROWS  = 8,
-    parameter COLS  = 8,
-    parameter RT    = 1,
-    parameter CT    = 1,
-    parameter VLEN  = 8,     // elements per buffer word
-    parameter DEPTH = 16,    // words per bank
-    parameter KHM   = 1,
-    parameter KWM   = 1,
-    parameter WBITS = 8,
-    parameter ABITS = 8,
-    parameter ACCW  = 20,
-    parameter SUMW  = 22,    // >= ACCW + clog2(RT)
-    parameter RW    = 3,     // array row index width
-    parameter AW    = 5,     // input-buffer address width (2*DEPTH words)
-    parameter WMC   = 8,     // weights per weight-bus word
-    parameter PW    = 16,    // position width
-    parameter DW    = 16
-) (
+# The input buffer shared by both tile kinds: two banks of DEPTH words, each bank an input
+# region [0, DI) and a skip region [DI, DEPTH); one valid bit per element, kept per word.
+_IBUF = """\
+    // ---------------------------------------------------------------- input buffer
+    // Word of bank b, region r (0 input, 1 skip), position p at b*DEPTH + r*DI + p. NP write
+    // ports (one NoC bundle a cycle, all to the same bank and region).
+    reg [WW-1:0]   ibuf [0:2*DEPTH-1];
+    reg [VLEN-1:0] vmem [0:2*DEPTH-1];   // valid bit per element
+    wire [NP*WW-1:0] in_bits;  // in_emask widened to bits
+    wire [AW-1:0]  dma_addr = dma_bank * DEPTH + dma_pos;
+    assign dma_rdata = ibuf[dma_addr];
+    genvar e;
+    generate
+        for (e = 0; e < NP*WW; e = e + 1) begin : g_inbits
+            assign in_bits[e] = in_emask[e / ABITS];
+        end
+    endgenerate
+
+    integer a, b;
+    reg [AW-1:0] in_addr;
+    always @(posedge clk) begin
+        if (rst) begin
+            for (a = 0; a < 2 * DEPTH; a = a + 1) begin
+                ibuf[a] <= {WW{1'b0}};
+                vmem[a] <= {VLEN{1'b0}};
+            end
+        end else begin
+            // CLRV clears a bank's valid bits; a NoC write in the same cycle lands after it.
+            if (clrv_go)
+                for (a = 0; a < DEPTH; a = a + 1)
+                    vmem[@@F_CLRV_bank * DEPTH + a] <= {VLEN{1'b0}};
+            for (b = 0; b < NP; b = b + 1)
+                if (in_we[b]) begin
+                    in_addr = in_bank * DEPTH + (in_skip ? DI : 0) + in_pos[b*PW +: PW];
+                    ibuf[in_addr] <= (ibuf[in_addr] & ~in_bits[b*WW +: WW])
+                                     | (in_data[b*WW +: WW] & in_bits[b*WW +: WW]);
+                    vmem[in_addr] <= ((clrv_go && (in_addr / DEPTH == @@F_CLRV_bank))
+                                      ? {VLEN{1'b0}} : vmem[in_addr]) | in_emask[b*VLEN +: VLEN];
+                end
+        end
+    end
+"""
+
+_PORTS = """\
     input  wire                    clk,
     input  wire                    rst,
-    input  wire [127:0]            ir,
+    input  wire [@@IRMSB:0]            ir,
     input  wire                    setin_go,
     input  wire                    compute_go,
     input  wire                    clrv_go,
     output wire                    busy,
-    // weight write bus
+    // weight write bus: one row step (row wr_row of every row tile)
     input  wire                    wr_en,
     input  wire [5:0]              wr_copy,
     input  wire [15:0]             wr_row,
-    input  wire [WMC*WBITS-1:0]    wr_data,
-    // NoC write port (into the input buffer)
-    input  wire                    in_we,
+    input  wire [WBW-1:0]          wr_data,
+    // NoC write port (into the input buffer): a bundle of up to NP words
+    input  wire [NP-1:0]           in_we,
     input  wire                    in_bank,
-    input  wire [PW-1:0]           in_pos,
-    input  wire [VLEN*ABITS-1:0]   in_data,
-    input  wire [VLEN-1:0]         in_emask,
-    // NoC source port (results)
+    input  wire                    in_skip,
+    input  wire [NP*PW-1:0]        in_pos,
+    input  wire [NP*VLEN*ABITS-1:0] in_data,
+    input  wire [NP*VLEN-1:0]      in_emask,
+    // NoC source port (results): up to NP a cycle
     output reg                     out_req,
-    output reg  [PW-1:0]           out_pos,
-    output reg  [VLEN*ABITS-1:0]   out_data,
-    output reg  [VLEN-1:0]         out_emask,
+    output reg  [NP-1:0]           out_val,
+    output reg  [NP*PW-1:0]        out_pos,
+    output reg  [NP*VLEN*ABITS-1:0] out_data,
+    output reg  [NP*VLEN-1:0]      out_emask,
     output wire [15:0]             out_dtiles,
     output wire [15:0]             out_dbanks,
+    output wire [15:0]             out_dskips,
     output wire                    out_dgb,
     output wire [23:0]             out_gbase,
     input  wire                    out_grant,
@@ -158,28 +187,65 @@ module cim_tile #(
     input  wire                    dma_bank,
     input  wire [PW-1:0]           dma_pos,
     output wire [VLEN*ABITS-1:0]   dma_rdata
+"""
+
+TILE = VTemplate(
+    HEADER
+    + """\
+// Tile: NCOPY copies of an RT x CT grid of pseudo-PIM arrays, a two-bank input buffer with
+// per-element valid bits, an im2col window gather per copy and the requantization unit.
+// COMPUTE streams the out_h*out_w vectors of the configured layer: copy k takes vectors
+// k, k+copies, ...; a vector is gathered once every element of its window (and, with `skip`,
+// its skip word) is valid, so a consumer runs pipelined behind its producer inside a group.
+module cim_tile #(
+    parameter NCOPY = 1,
+    parameter ROWS  = 8,
+    parameter COLS  = 8,
+    parameter RT    = 1,
+    parameter CT    = 1,
+    parameter VLEN  = 8,     // elements per buffer word
+    parameter DI    = 16,    // input-region words per bank
+    parameter DEPTH = 16,    // words per bank (input + skip region)
+    parameter KHM   = 1,
+    parameter KWM   = 1,
+    parameter CINM  = 8,     // most input channels of a hosted layer piece
+    parameter WBITS = 8,
+    parameter ABITS = 8,
+    parameter ACCW  = 20,
+    parameter SUMW  = 22,    // >= ACCW + clog2(RT) + 1
+    parameter RW    = 3,     // array row index width
+    parameter AW    = 5,     // input-buffer address width (2*DEPTH words)
+    parameter WBW   = 64,    // weight-bus bits: RT * CT * COLS weights
+    parameter PW    = 16,    // position width
+    parameter DW    = 16,
+    parameter NP    = 1      // results a cycle (NoC bundle)
+) (
+"""
+    + _PORTS
+    + """\
 );
     localparam VIN  = RT * ROWS;
     localparam VOUT = CT * COLS;
     localparam WW   = VLEN * ABITS;
 
     // ---------------------------------------------------------------- configuration
-    reg        c_bank;
-    reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w;
-    reg [3:0]  c_kh, c_kw, c_stride, c_pad;
+    reg        c_bank, c_skip;
+    reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w, c_inoff, c_cg;
+    reg [7:0]  c_kh, c_kw;
+    reg [3:0]  c_stride, c_pad;
     reg [5:0]  c_copies;
     reg [DW-1:0] c_delay;
     reg        c_relu;
     reg [4:0]  c_shift;
     reg [11:0] c_choff, c_nch;
-    reg [15:0] c_dtiles, c_dbanks;
+    reg [15:0] c_dtiles, c_dbanks, c_dskips;
     reg        c_dgb;
     reg [23:0] c_gbase;
     reg [PW-1:0] c_nvec;
     reg [PW-1:0] c_stepx, c_stepy;  // copies = c_stepy * out_w + c_stepx (raster step)
     reg        running;
-    reg [VLEN-1:0] cmask;           // the in_c channel elements a window word must hold
-    reg [WW-1:0]   cbits;           // cmask widened to bits
+    reg [VLEN-1:0] cmask;           // the input channels a window word must hold
+    reg [VLEN-1:0] smask;           // the output channels a skip word must hold
     integer i;
 
     wire [NCOPY-1:0]         cvalid;   // copy k has a result to send
@@ -193,18 +259,21 @@ module cim_tile #(
 
     assign out_dtiles = c_dtiles;
     assign out_dbanks = c_dbanks;
+    assign out_dskips = c_dskips;
     assign out_dgb    = c_dgb;
     assign out_gbase  = c_gbase;
 
     always @(posedge clk) begin
         if (rst) begin
-            c_bank <= 1'b0; c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
-            c_out_h <= 12'd1; c_out_w <= 12'd1; c_kh <= 4'd1; c_kw <= 4'd1;
+            c_bank <= 1'b0; c_skip <= 1'b0; c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
+            c_out_h <= 12'd1; c_out_w <= 12'd1; c_inoff <= 12'd0; c_cg <= 12'd0;
+            c_kh <= 8'd1; c_kw <= 8'd1;
             c_stride <= 4'd1; c_pad <= 4'd0; c_copies <= 6'd0; c_delay <= 1;
             c_relu <= 1'b0; c_shift <= 5'd0; c_choff <= 12'd0; c_nch <= 12'd0;
-            c_dtiles <= 16'd0; c_dbanks <= 16'd0; c_dgb <= 1'b0; c_gbase <= 24'd0;
+            c_dtiles <= 16'd0; c_dbanks <= 16'd0; c_dskips <= 16'd0; c_dgb <= 1'b0;
+            c_gbase <= 24'd0;
             c_nvec <= {PW{1'b0}}; c_stepx <= {PW{1'b0}}; c_stepy <= {PW{1'b0}};
-            running <= 1'b0; cmask <= {VLEN{1'b0}}; cbits <= {WW{1'b0}};
+            running <= 1'b0; cmask <= {VLEN{1'b0}}; smask <= {VLEN{1'b0}};
         end else begin
             if (setin_go) begin
                 c_bank   <= @@F_SETIN_bank;
@@ -217,10 +286,11 @@ module cim_tile #(
                 c_pad    <= @@F_SETIN_pad;
                 c_out_h  <= @@F_SETIN_out_h;
                 c_out_w  <= @@F_SETIN_out_w;
+                c_inoff  <= @@F_SETIN_in_choff;
+                c_cg     <= (@@F_SETIN_cg == 0) ? @@F_SETIN_in_c : @@F_SETIN_cg;
                 for (i = 0; i < VLEN; i = i + 1)
-                    cmask[i] <= (i < @@F_SETIN_in_c);
-                for (i = 0; i < WW; i = i + 1)
-                    cbits[i] <= (i / ABITS < @@F_SETIN_in_c);
+                    cmask[i] <= (i >= @@F_SETIN_in_choff)
+                                && (i < @@F_SETIN_in_choff + @@F_SETIN_in_c);
             end
             if (compute_go) begin
                 c_copies <= @@F_COMPUTE_copies;
@@ -231,11 +301,16 @@ module cim_tile #(
                 c_nch    <= @@F_COMPUTE_nch;
                 c_dtiles <= @@F_COMPUTE_dtiles;
                 c_dbanks <= @@F_COMPUTE_dbanks;
+                c_dskips <= @@F_COMPUTE_dskips;
                 c_dgb    <= @@F_COMPUTE_dgb;
                 c_gbase  <= @@F_COMPUTE_gbase;
+                c_skip   <= @@F_COMPUTE_skip;
                 c_nvec   <= c_out_h * c_out_w;
                 c_stepy  <= @@F_COMPUTE_copies / c_out_w;
                 c_stepx  <= @@F_COMPUTE_copies % c_out_w;
+                for (i = 0; i < VLEN; i = i + 1)
+                    smask[i] <= (i >= @@F_COMPUTE_choff)
+                                && (i < @@F_COMPUTE_choff + @@F_COMPUTE_nch);
                 running  <= 1'b1;
             end else if (running && all_done) begin
                 running <= 1'b0;
@@ -243,42 +318,9 @@ module cim_tile #(
         end
     end
 
-    // ---------------------------------------------------------------- input buffer
-    // Words of bank b at b*DEPTH + position; valid bits as one flat vector so that CLRV clears
-    // a whole bank with one masked AND.
-    localparam NV = 2 * DEPTH * VLEN;
-    reg [WW-1:0]   ibuf [0:2*DEPTH-1];
-    reg [NV-1:0]   vflat;
-    wire [NV-1:0]  bank0 = {{(DEPTH*VLEN){1'b0}}, {(DEPTH*VLEN){1'b1}}};  // bank 0's bits
-    wire [WW-1:0]  in_bits;  // in_emask widened to bits
-    wire [AW-1:0]  in_addr  = in_bank * DEPTH + in_pos;
-    wire [AW-1:0]  dma_addr = dma_bank * DEPTH + dma_pos;
-    assign dma_rdata = ibuf[dma_addr];
-    genvar e;
-    generate
-        for (e = 0; e < WW; e = e + 1) begin : g_inbits
-            assign in_bits[e] = in_emask[e / ABITS];
-        end
-    endgenerate
-
-    integer a;
-    reg [NV-1:0] vnext;
-    always @(posedge clk) begin
-        if (rst) begin
-            for (a = 0; a < 2 * DEPTH; a = a + 1)
-                ibuf[a] <= {WW{1'b0}};
-            vflat <= {NV{1'b0}};
-        end else if (clrv_go || in_we) begin
-            vnext = vflat;
-            if (clrv_go)
-                vnext = vnext & (@@F_CLRV_bank ? bank0 : ~bank0);
-            if (in_we) begin
-                ibuf[in_addr] <= (ibuf[in_addr] & ~in_bits) | (in_data & in_bits);
-                vnext = vnext | ({{(NV-VLEN){1'b0}}, in_emask} << (in_addr * VLEN));
-            end
-            vflat <= vnext;
-        end
-    end
+"""
+    + _IBUF
+    + """\
 
     // ---------------------------------------------------------------- copies
 
@@ -289,6 +331,7 @@ module cim_tile #(
             reg  [PW-1:0]       ny, nx;
             reg                 xfull;  // xr holds a gathered vector
             reg  [VIN*ABITS-1:0] xr;
+            reg  [WW-1:0]       xsk, ask; // skip word of the gathered / computing vector
             reg  [PW-1:0]       xj;
             reg  [PW-1:0]       aj;     // vector in the arrays
             wire [RT*CT-1:0]    avalid, abusy;
@@ -300,59 +343,67 @@ module cim_tile #(
             assign cpos[k*PW +: PW] = aj;
 
             // Gather stage: check the window's valid bits, then latch the im2col vector.
-            localparam XW = ((VIN > VLEN) ? VIN : VLEN) * ABITS;
-            integer ky, kx, iy, ix, ad, base;
-            integer t_s, t_p, t_h, t_w, t_c, t_kw, t_y, t_x;
+            integer ky, kx, iy, ix, ad, ci, idx;
+            integer t_s, t_p, t_h, t_w, t_c, t_kh, t_kw, t_y, t_x, t_g;
             reg ok;
             reg [VIN*ABITS-1:0] xt;
-            reg [XW-1:0] wide;
+            reg [WW-1:0] word;
             always @(posedge clk) begin
                 if (rst) begin
                     nj <= {PW{1'b0}}; ny <= {PW{1'b0}}; nx <= {PW{1'b0}};
                     xfull <= 1'b0; xr <= {VIN*ABITS{1'b0}}; xj <= {PW{1'b0}};
-                    aj <= {PW{1'b0}};
+                    aj <= {PW{1'b0}}; xsk <= {WW{1'b0}}; ask <= {WW{1'b0}};
                 end else if (compute_go) begin
                     nj <= k;
                     ny <= k / c_out_w;
                     nx <= k % c_out_w;
                     xfull <= 1'b0;
                 end else begin
-                    if (start)
+                    if (start) begin
                         aj <= xj;
+                        ask <= xsk;
+                    end
                     if ((!xfull || start) && more) begin
                         t_s = c_stride; t_p = c_pad; t_h = c_in_h; t_w = c_in_w;
-                        t_c = c_in_c; t_kw = c_kw; t_y = ny; t_x = nx;
+                        t_c = c_in_c; t_kh = c_kh; t_kw = c_kw; t_y = ny; t_x = nx;
+                        t_g = c_cg;
                         ok = 1'b1;
                         for (ky = 0; ky < KHM; ky = ky + 1)
                             for (kx = 0; kx < KWM; kx = kx + 1) begin
                                 iy = t_y * t_s - t_p + ky;
                                 ix = t_x * t_s - t_p + kx;
-                                if (ky < c_kh && kx < c_kw && iy >= 0 && iy < t_h
+                                if (ky < t_kh && kx < t_kw && iy >= 0 && iy < t_h
                                         && ix >= 0 && ix < t_w) begin
                                     ad = c_bank * DEPTH + iy * t_w + ix;
-                                    if ((vflat[ad*VLEN +: VLEN] & cmask) != cmask)
+                                    if ((vmem[ad] & cmask) != cmask)
                                         ok = 1'b0;
                                 end
                             end
+                        if (c_skip && ((vmem[c_bank * DEPTH + DI + nj] & smask) != smask))
+                            ok = 1'b0;
                         if (ok) begin
                             xt = {VIN*ABITS{1'b0}};
                             for (ky = 0; ky < KHM; ky = ky + 1)
                                 for (kx = 0; kx < KWM; kx = kx + 1) begin
                                     iy = t_y * t_s - t_p + ky;
                                     ix = t_x * t_s - t_p + kx;
-                                    if (ky < c_kh && kx < c_kw && iy >= 0 && iy < t_h
+                                    if (ky < t_kh && kx < t_kw && iy >= 0 && iy < t_h
                                             && ix >= 0 && ix < t_w) begin
-                                        // Window element (ky, kx) fills vector elements
-                                        // [(ky*kw + kx)*in_c, +in_c): mask and shift in.
-                                        base = (ky * t_kw + kx) * t_c;
-                                        wide = {XW{1'b0}};
-                                        wide[WW-1:0] =
-                                            ibuf[c_bank * DEPTH + iy * t_w + ix] & cbits;
-                                        wide = wide << (base * ABITS);
-                                        xt = xt | wide[VIN*ABITS-1:0];
+                                        word = ibuf[c_bank * DEPTH + iy * t_w + ix];
+                                        // Channel c_inoff + ci of window element (ky, kx) is
+                                        // element ((g * kh + ky) * kw + kx) * cg + ci % cg of
+                                        // the group-major im2col vector, g = ci / cg.
+                                        for (ci = 0; ci < CINM; ci = ci + 1)
+                                            if (ci < t_c) begin
+                                                idx = (((ci / t_g) * t_kh + ky) * t_kw + kx)
+                                                      * t_g + ci % t_g;
+                                                xt[idx*ABITS +: ABITS] =
+                                                    word[(c_inoff + ci)*ABITS +: ABITS];
+                                            end
                                     end
                                 end
                             xr <= xt;
+                            xsk <= ibuf[c_bank * DEPTH + DI + nj];
                             xj <= nj;
                             xfull <= 1'b1;
                             nj <= nj + c_copies;
@@ -373,21 +424,19 @@ module cim_tile #(
             end
 
             // Arrays: row tile gr takes input rows [gr*ROWS, (gr+1)*ROWS), column tile gc
-            // output columns [gc*COLS, (gc+1)*COLS).
+            // output columns [gc*COLS, (gc+1)*COLS). A write step writes row wr_row of every
+            // array of the copies 0..wr_copy-1 (copies hold identical weights: broadcast).
             for (gr = 0; gr < RT; gr = gr + 1) begin : g_row
                 for (gc = 0; gc < CT; gc = gc + 1) begin : g_col
-                    // Copies hold identical weights: a row is broadcast to copies 0..wr_copy-1.
-                    wire          sel_w = wr_en && (k < wr_copy)
-                                          && (wr_row >= gr * ROWS) && (wr_row < (gr + 1) * ROWS);
-                    wire [15:0]   lrow16 = wr_row - gr * ROWS;
-                    wire [RW-1:0] lrow = lrow16[RW-1:0];
+                    wire          sel_w = wr_en && (k < wr_copy) && (wr_row < ROWS);
+                    wire [RW-1:0] lrow = wr_row[RW-1:0];
                     cim_pim_array #(
                         .ROWS(ROWS), .COLS(COLS), .WBITS(WBITS), .ABITS(ABITS),
                         .ACCW(ACCW), .RW(RW), .DW(DW)
                     ) u_arr (
                         .clk(clk), .rst(rst),
                         .wr_en(sel_w), .wr_row(lrow),
-                        .wr_data(wr_data[gc*COLS*WBITS +: COLS*WBITS]),
+                        .wr_data(wr_data[(gr*VOUT + gc*COLS)*WBITS +: COLS*WBITS]),
                         .start(start), .x(xr[gr*ROWS*ABITS +: ROWS*ABITS]),
                         .delay(c_delay), .ack(cack[k]),
                         .y(ybus[(gr*CT + gc)*COLS*ACCW +: COLS*ACCW]),
@@ -396,7 +445,8 @@ module cim_tile #(
                 end
             end
 
-            // Requantization: sum row tiles, ReLU, arithmetic shift, saturate, place at choff.
+            // Requantization: sum row tiles, shift, saturate; with skip add the skip word's
+            // channel and saturate again; ReLU; place at choff.
             localparam signed [SUMW-1:0] QMAX = (1 <<< (ABITS - 1)) - 1;
             localparam signed [SUMW-1:0] QMIN = -(1 <<< (ABITS - 1));
             localparam RW2 = ((VOUT > VLEN) ? VOUT : VLEN);
@@ -413,13 +463,22 @@ module cim_tile #(
                     s = {SUMW{1'b0}};
                     for (rr = 0; rr < RT; rr = rr + 1)
                         s = s + $signed(ybus[(rr*VOUT + q)*ACCW +: ACCW]);
-                    if (c_relu && s < 0)
+                    if (c_relu && !c_skip && s < 0)
                         s = {SUMW{1'b0}};
                     s = s >>> c_shift;
                     if (s > QMAX)
                         s = QMAX;
                     else if (s < QMIN)
                         s = QMIN;
+                    if (c_skip && q < c_nch) begin
+                        s = s + $signed(ask[(c_choff + q)*ABITS +: ABITS]);
+                        if (c_relu && s < 0)
+                            s = {SUMW{1'b0}};
+                        if (s > QMAX)
+                            s = QMAX;
+                        else if (s < QMIN)
+                            s = QMIN;
+                    end
                     res[q*ABITS +: ABITS] = s[ABITS-1:0];
                     resm[q] = (q < c_nch);
                 end
@@ -435,25 +494,212 @@ module cim_tile #(
     endgenerate
 
     // ---------------------------------------------------------------- output port
-    // One result a cycle leaves the tile: the lowest-numbered copy with a valid result.
-    integer m;
-    reg found;
+    // Up to NP results a cycle leave the tile: the lowest-numbered copies with a valid result.
+    integer m, n;
     always @* begin
         out_req = 1'b0;
-        out_pos = {PW{1'b0}};
-        out_data = {WW{1'b0}};
-        out_emask = {VLEN{1'b0}};
+        out_val = {NP{1'b0}};
+        out_pos = {NP*PW{1'b0}};
+        out_data = {NP*WW{1'b0}};
+        out_emask = {NP*VLEN{1'b0}};
         cack = {NCOPY{1'b0}};
-        found = 1'b0;
+        n = 0;
         for (m = 0; m < NCOPY; m = m + 1)
-            if (!found && cvalid[m]) begin
-                found = 1'b1;
+            if (n < NP && cvalid[m]) begin
                 out_req = 1'b1;
-                out_pos = cpos[m*PW +: PW];
-                out_data = cword[m*WW +: WW];
-                out_emask = cmaskw[m*VLEN +: VLEN];
+                out_val[n] = 1'b1;
+                out_pos[n*PW +: PW] = cpos[m*PW +: PW];
+                out_data[n*WW +: WW] = cword[m*WW +: WW];
+                out_emask[n*VLEN +: VLEN] = cmaskw[m*VLEN +: VLEN];
                 cack[m] = out_grant;
+                n = n + 1;
             end
+    end
+endmodule
+"""
+)
+
+VTILE = VTemplate(
+    HEADER
+    + """\
+// Vector tile: the digital periphery that runs pooling. The same two-bank input buffer as a
+// tile; POOL reduces the window of each output position (SETIN geometry) per channel to its
+// maximum, or to (sum * mul) >>> shift saturated (average), applies ReLU if asked and sends one
+// position a cycle over the NoC, as soon as the window's elements are valid (pipelined behind
+// the producer). Max pooling ignores positions outside the map; average pooling counts them as
+// zeros. The weight bus is unused (no arrays).
+module cim_vtile #(
+    parameter VLEN  = 8,
+    parameter DI    = 16,
+    parameter DEPTH = 16,
+    parameter KHM   = 1,
+    parameter KWM   = 1,
+    parameter CM    = 8,     // most channels of a hosted pool
+    parameter ABITS = 8,
+    parameter AW    = 5,
+    parameter WBW   = 8,
+    parameter PW    = 16,
+    parameter NP    = 1
+) (
+"""
+    + _PORTS
+    + """\
+);
+    localparam WW = VLEN * ABITS;
+    reg        c_bank;
+    reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w;
+    reg [7:0]  c_kh, c_kw;
+    reg [3:0]  c_stride, c_pad;
+    reg        c_avg, c_relu;
+    reg [15:0] c_mul;
+    reg [4:0]  c_shift;
+    reg [11:0] c_nch;
+    reg [15:0] c_dtiles, c_dbanks, c_dskips;
+    reg        c_dgb;
+    reg [23:0] c_gbase;
+    reg [PW-1:0] c_nvec, j, oy, ox;
+    reg        running, have;
+    reg [VLEN-1:0] cmask;
+    reg [WW-1:0]   rword;
+    reg [PW-1:0]   rpos;
+    integer i;
+
+    wire done = (j == c_nvec) && !have;
+    assign busy = running && !done;
+    assign out_dtiles = c_dtiles;
+    assign out_dbanks = c_dbanks;
+    assign out_dskips = c_dskips;
+    assign out_dgb    = c_dgb;
+    assign out_gbase  = c_gbase;
+    always @* begin
+        out_req = running && have;
+        out_val = {NP{1'b0}};
+        out_val[0] = out_req;
+        out_pos = {NP*PW{1'b0}};
+        out_pos[PW-1:0] = rpos;
+        out_data = {NP*WW{1'b0}};
+        out_data[WW-1:0] = rword;
+        out_emask = {NP*VLEN{1'b0}};
+        for (i = 0; i < VLEN; i = i + 1)
+            out_emask[i] = (i < c_nch);
+    end
+
+"""
+    + _IBUF
+    + """\
+
+    localparam signed [47:0] QMAX = (1 <<< (ABITS - 1)) - 1;
+    localparam signed [47:0] QMIN = -(1 <<< (ABITS - 1));
+    integer ky, kx, iy, ix, ad, ch;
+    reg ok;
+    reg signed [47:0] acc;
+    reg signed [ABITS-1:0] v;
+    reg [WW-1:0] word, rw;
+    reg seen;
+    always @(posedge clk) begin
+        if (rst) begin
+            c_bank <= 1'b0; c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
+            c_out_h <= 12'd1; c_out_w <= 12'd1; c_kh <= 8'd1; c_kw <= 8'd1;
+            c_stride <= 4'd1; c_pad <= 4'd0; c_avg <= 1'b0; c_relu <= 1'b0;
+            c_mul <= 16'd1; c_shift <= 5'd0; c_nch <= 12'd0;
+            c_dtiles <= 16'd0; c_dbanks <= 16'd0; c_dskips <= 16'd0; c_dgb <= 1'b0;
+            c_gbase <= 24'd0; c_nvec <= {PW{1'b0}}; j <= {PW{1'b0}};
+            oy <= {PW{1'b0}}; ox <= {PW{1'b0}}; running <= 1'b0; have <= 1'b0;
+            cmask <= {VLEN{1'b0}}; rword <= {WW{1'b0}}; rpos <= {PW{1'b0}};
+        end else begin
+            if (setin_go) begin
+                c_bank   <= @@F_SETIN_bank;
+                c_in_h   <= @@F_SETIN_in_h;
+                c_in_w   <= @@F_SETIN_in_w;
+                c_in_c   <= @@F_SETIN_in_c;
+                c_kh     <= @@F_SETIN_kh;
+                c_kw     <= @@F_SETIN_kw;
+                c_stride <= @@F_SETIN_stride;
+                c_pad    <= @@F_SETIN_pad;
+                c_out_h  <= @@F_SETIN_out_h;
+                c_out_w  <= @@F_SETIN_out_w;
+                for (i = 0; i < VLEN; i = i + 1)
+                    cmask[i] <= (i < @@F_SETIN_in_c);
+            end
+            if (compute_go) begin
+                c_avg    <= @@F_POOL_avg;
+                c_relu   <= @@F_POOL_relu;
+                c_mul    <= @@F_POOL_mul;
+                c_shift  <= @@F_POOL_shift;
+                c_nch    <= @@F_POOL_nch;
+                c_dtiles <= @@F_POOL_dtiles;
+                c_dbanks <= @@F_POOL_dbanks;
+                c_dskips <= @@F_POOL_dskips;
+                c_dgb    <= @@F_POOL_dgb;
+                c_gbase  <= @@F_POOL_gbase;
+                c_nvec   <= c_out_h * c_out_w;
+                j <= {PW{1'b0}}; oy <= {PW{1'b0}}; ox <= {PW{1'b0}};
+                have <= 1'b0;
+                running <= 1'b1;
+            end else if (running) begin
+                if (have && out_grant)
+                    have <= 1'b0;
+                if ((!have || out_grant) && j < c_nvec) begin
+                    ok = 1'b1;
+                    for (ky = 0; ky < KHM; ky = ky + 1)
+                        for (kx = 0; kx < KWM; kx = kx + 1) begin
+                            iy = oy * c_stride - c_pad + ky;
+                            ix = ox * c_stride - c_pad + kx;
+                            if (ky < c_kh && kx < c_kw && iy >= 0 && iy < c_in_h
+                                    && ix >= 0 && ix < c_in_w) begin
+                                ad = c_bank * DEPTH + iy * c_in_w + ix;
+                                if ((vmem[ad] & cmask) != cmask)
+                                    ok = 1'b0;
+                            end
+                        end
+                    if (ok) begin
+                        rw = {WW{1'b0}};
+                        for (ch = 0; ch < CM; ch = ch + 1)
+                            if (ch < c_in_c) begin
+                                acc = 48'sd0;
+                                seen = 1'b0;
+                                for (ky = 0; ky < KHM; ky = ky + 1)
+                                    for (kx = 0; kx < KWM; kx = kx + 1) begin
+                                        iy = oy * c_stride - c_pad + ky;
+                                        ix = ox * c_stride - c_pad + kx;
+                                        if (ky < c_kh && kx < c_kw && iy >= 0 && iy < c_in_h
+                                                && ix >= 0 && ix < c_in_w) begin
+                                            word = ibuf[c_bank * DEPTH + iy * c_in_w + ix];
+                                            v = word[ch*ABITS +: ABITS];
+                                            if (c_avg)
+                                                acc = acc + v;
+                                            else if (!seen || v > acc)
+                                                acc = v;
+                                            seen = 1'b1;
+                                        end
+                                    end
+                                if (c_avg) begin
+                                    acc = (acc * $signed({1'b0, c_mul})) >>> c_shift;
+                                    if (acc > QMAX)
+                                        acc = QMAX;
+                                    else if (acc < QMIN)
+                                        acc = QMIN;
+                                end
+                                if (c_relu && acc < 0)
+                                    acc = 48'sd0;
+                                rw[ch*ABITS +: ABITS] = acc[ABITS-1:0];
+                            end
+                        rword <= rw;
+                        rpos <= j;
+                        have <= 1'b1;
+                        j <= j + 1'b1;
+                        if (ox + 1'b1 == c_out_w) begin
+                            ox <= {PW{1'b0}};
+                            oy <= oy + 1'b1;
+                        end else begin
+                            ox <= ox + 1'b1;
+                        end
+                    end
+                end
+                if (done)
+                    running <= 1'b0;
+            end
+        end
     end
 endmodule
 """
@@ -463,33 +709,41 @@ GBUF = VTemplate(
     HEADER
     + """\
 // Global buffer: network input, network output and tensors consumed two or more groups
-// later. One masked write port (NoC) and one read port (DMA).
+// later. NP masked write ports (one NoC bundle a cycle) and one read port (DMA).
 module cim_gbuf #(
     parameter DEPTH = 16,
     parameter AW    = 4,
+    parameter NP    = 1,
     parameter VLEN  = 8,
-    parameter ABITS = 8
+    parameter ABITS = 8,
+    parameter GAW   = 24
 ) (
-    input  wire                  clk,
-    input  wire                  we,
-    input  wire [AW-1:0]         waddr,
-    input  wire [VLEN*ABITS-1:0] wdata,
-    input  wire [VLEN-1:0]       wemask,
-    input  wire [AW-1:0]         raddr,
-    output wire [VLEN*ABITS-1:0] rdata
+    input  wire                     clk,
+    input  wire [NP-1:0]            we,
+    input  wire [NP*GAW-1:0]        waddr,
+    input  wire [NP*VLEN*ABITS-1:0] wdata,
+    input  wire [NP*VLEN-1:0]       wemask,
+    input  wire [AW-1:0]            raddr,
+    output wire [VLEN*ABITS-1:0]    rdata
 );
     localparam WW = VLEN * ABITS;
     reg [WW-1:0] mem [0:DEPTH-1];
-    wire [WW-1:0] wbits;  // wemask widened to bits
+    wire [NP*WW-1:0] wbits;  // wemask widened to bits
     genvar e;
     generate
-        for (e = 0; e < WW; e = e + 1) begin : g_wbits
+        for (e = 0; e < NP*WW; e = e + 1) begin : g_wbits
             assign wbits[e] = wemask[e / ABITS];
         end
     endgenerate
+    integer b;
+    reg [AW-1:0] ad;
     always @(posedge clk)
-        if (we)
-            mem[waddr] <= (mem[waddr] & ~wbits) | (wdata & wbits);
+        for (b = 0; b < NP; b = b + 1)
+            if (we[b]) begin
+                ad = waddr[b*GAW +: AW];
+                mem[ad] <= (mem[ad] & ~wbits[b*WW +: WW])
+                           | (wdata[b*WW +: WW] & wbits[b*WW +: WW]);
+            end
     assign rdata = mem[raddr];
 endmodule
 """
@@ -499,41 +753,48 @@ NOC = VTemplate(
     HEADER
     + """\
 // NoC: a single-cycle crossbar from NS sources (source 0 = DMA, source 1+t = tile t) to NT tile
-// input buffers and the global buffer, one write per destination per cycle. A source may
-// multicast; it is granted only when every destination it targets selects it, and each
-// destination selects the lowest-numbered requesting source, so the highest-priority requester
-// always progresses (no deadlock).
+// input buffers (bank and region bit per destination) and the global buffer. A source sends a
+// bundle of up to NP words a cycle (s_val: which of its NP slots hold a word; a tile with many
+// array copies finishes several vectors at once) and every destination writes a whole bundle a
+// cycle. A source may multicast; it is granted only when every destination it targets selects
+// it, and each destination selects the lowest-numbered requesting source, so the
+// highest-priority requester always progresses (no deadlock).
 module cim_noc #(
     parameter NS    = 2,
     parameter NT    = 1,
+    parameter NP    = 1,
     parameter VLEN  = 8,
     parameter ABITS = 8,
     parameter PW    = 16,
     parameter GAW   = 24
 ) (
-    input  wire [NS-1:0]            s_req,
-    input  wire [NS*16-1:0]         s_dtiles,
-    input  wire [NS*16-1:0]         s_dbanks,
-    input  wire [NS-1:0]            s_dgb,
-    input  wire [NS*PW-1:0]         s_pos,
-    input  wire [NS*GAW-1:0]        s_gbase,
-    input  wire [NS*VLEN*ABITS-1:0] s_data,
-    input  wire [NS*VLEN-1:0]       s_emask,
-    output reg  [NS-1:0]            s_grant,
-    output reg  [NT-1:0]            t_we,
-    output reg  [NT-1:0]            t_bank,
-    output reg  [NT*PW-1:0]         t_pos,
-    output reg  [NT*VLEN*ABITS-1:0] t_data,
-    output reg  [NT*VLEN-1:0]       t_emask,
-    output reg                      g_we,
-    output reg  [GAW-1:0]           g_addr,
-    output reg  [VLEN*ABITS-1:0]    g_data,
-    output reg  [VLEN-1:0]          g_emask
+    input  wire [NS-1:0]               s_req,
+    input  wire [NS*NP-1:0]            s_val,
+    input  wire [NS*16-1:0]            s_dtiles,
+    input  wire [NS*16-1:0]            s_dbanks,
+    input  wire [NS*16-1:0]            s_dskips,
+    input  wire [NS-1:0]               s_dgb,
+    input  wire [NS*NP*PW-1:0]         s_pos,
+    input  wire [NS*GAW-1:0]           s_gbase,
+    input  wire [NS*NP*VLEN*ABITS-1:0] s_data,
+    input  wire [NS*NP*VLEN-1:0]       s_emask,
+    output reg  [NS-1:0]               s_grant,
+    output reg  [NT*NP-1:0]            t_we,
+    output reg  [NT-1:0]               t_bank,
+    output reg  [NT-1:0]               t_skip,
+    output reg  [NT*NP*PW-1:0]         t_pos,
+    output reg  [NT*NP*VLEN*ABITS-1:0] t_data,
+    output reg  [NT*NP*VLEN-1:0]       t_emask,
+    output reg  [NP-1:0]               g_we,
+    output reg  [NP*GAW-1:0]           g_addr,
+    output reg  [NP*VLEN*ABITS-1:0]    g_data,
+    output reg  [NP*VLEN-1:0]          g_emask
 );
     localparam WW = VLEN * ABITS;
+    localparam BW = NP * WW;
     reg [8*(NT+1)-1:0] sel;   // selected source per destination (255: none)
     reg found, ok, want;
-    integer s, d, v;
+    integer s, d, v, b;
     always @* begin
         sel = {8*(NT+1){1'b1}};
         for (d = 0; d <= NT; d = d + 1) begin
@@ -555,31 +816,36 @@ module cim_noc #(
             end
             s_grant[s] = ok;
         end
-        t_we = {NT{1'b0}};
+        t_we = {NT*NP{1'b0}};
         t_bank = {NT{1'b0}};
-        t_pos = {NT*PW{1'b0}};
-        t_data = {NT*WW{1'b0}};
-        t_emask = {NT*VLEN{1'b0}};
+        t_skip = {NT{1'b0}};
+        t_pos = {NT*NP*PW{1'b0}};
+        t_data = {NT*BW{1'b0}};
+        t_emask = {NT*NP*VLEN{1'b0}};
         for (d = 0; d < NT; d = d + 1) begin
             v = sel[d*8 +: 8];
             if (v < NS) begin
-                t_we[d] = s_grant[v];
+                for (b = 0; b < NP; b = b + 1)
+                    t_we[d*NP + b] = s_grant[v] && s_val[v*NP + b];
                 t_bank[d] = s_dbanks[v*16 + d];
-                t_pos[d*PW +: PW] = s_pos[v*PW +: PW];
-                t_data[d*WW +: WW] = s_data[v*WW +: WW];
-                t_emask[d*VLEN +: VLEN] = s_emask[v*VLEN +: VLEN];
+                t_skip[d] = s_dskips[v*16 + d];
+                t_pos[d*NP*PW +: NP*PW] = s_pos[v*NP*PW +: NP*PW];
+                t_data[d*BW +: BW] = s_data[v*BW +: BW];
+                t_emask[d*NP*VLEN +: NP*VLEN] = s_emask[v*NP*VLEN +: NP*VLEN];
             end
         end
-        g_we = 1'b0;
-        g_addr = {GAW{1'b0}};
-        g_data = {WW{1'b0}};
-        g_emask = {VLEN{1'b0}};
+        g_we = {NP{1'b0}};
+        g_addr = {NP*GAW{1'b0}};
+        g_data = {BW{1'b0}};
+        g_emask = {NP*VLEN{1'b0}};
         v = sel[NT*8 +: 8];
         if (v < NS) begin
-            g_we = s_grant[v];
-            g_addr = s_gbase[v*GAW +: GAW] + s_pos[v*PW +: PW];
-            g_data = s_data[v*WW +: WW];
-            g_emask = s_emask[v*VLEN +: VLEN];
+            for (b = 0; b < NP; b = b + 1) begin
+                g_we[b] = s_grant[v] && s_val[v*NP + b];
+                g_addr[b*GAW +: GAW] = s_gbase[v*GAW +: GAW] + s_pos[(v*NP + b)*PW +: PW];
+            end
+            g_data = s_data[v*BW +: BW];
+            g_emask = s_emask[v*NP*VLEN +: NP*VLEN];
         end
     end
 endmodule
@@ -590,9 +856,9 @@ DMA = VTemplate(
     HEADER
     + """\
 // DMA engine for MOVE: copies `count` words (channels [choff, choff+nch)) from the global
-// buffer or a tile's input-buffer bank to the tiles in a mask (multicast) and/or the global
-// buffer, one word per granted NoC cycle. MOVEs wait in a QD-entry command queue, so the
-// controller does not stall behind a running transfer.
+// buffer or a tile's input-buffer bank to the tiles in a mask (multicast; input or skip
+// region) and/or the global buffer, one word per granted NoC cycle. MOVEs wait in a QD-entry
+// command queue, so the controller does not stall behind a running transfer.
 module cim_dma #(
     parameter VLEN  = 8,
     parameter ABITS = 8,
@@ -603,7 +869,7 @@ module cim_dma #(
 ) (
     input  wire                  clk,
     input  wire                  rst,
-    input  wire [127:0]          cmd,
+    input  wire [@@IRMSB:0]          cmd,
     input  wire                  go,       // push cmd
     output wire                  full,
     output wire                  busy,
@@ -617,6 +883,7 @@ module cim_dma #(
     output wire                  out_req,
     output wire [15:0]           out_dtiles,
     output wire [15:0]           out_dbanks,
+    output wire [15:0]           out_dskips,
     output wire                  out_dgb,
     output wire [PW-1:0]         out_pos,
     output wire [GAW-1:0]        out_gbase,
@@ -624,15 +891,15 @@ module cim_dma #(
     output reg  [VLEN-1:0]       out_emask,
     input  wire                  out_grant
 );
-    reg [127:0]   q [0:QD-1];
+    reg [@@IRMSB:0]   q [0:QD-1];
     reg [QAW-1:0] qh, qt;
     reg [QAW:0]   qn;
-    wire [127:0]  ir = q[qh];  // the command at the head of the queue
+    wire [@@IRMSB:0]  ir = q[qh];  // the command at the head of the queue
 
     reg        active;
     reg [GAW-1:0] src_base, dst_base;
     reg [15:0] dst_tiles;
-    reg        dst_gb, dst_bank;
+    reg        dst_gb, dst_bank, dst_skip;
     reg [15:0] count, idx;
     integer i;
 
@@ -644,6 +911,7 @@ module cim_dma #(
     assign out_req = active;
     assign out_dtiles = dst_tiles;
     assign out_dbanks = dst_bank ? dst_tiles : 16'd0;
+    assign out_dskips = dst_skip ? dst_tiles : 16'd0;
     assign out_dgb = dst_gb;
     assign out_pos = dst_base + idx;
     assign out_gbase = {GAW{1'b0}};
@@ -655,7 +923,7 @@ module cim_dma #(
             active <= 1'b0;
             rd_gb <= 1'b0; rd_tile <= 4'd0; rd_bank <= 1'b0;
             src_base <= {GAW{1'b0}}; dst_base <= {GAW{1'b0}};
-            dst_tiles <= 16'd0; dst_gb <= 1'b0; dst_bank <= 1'b0;
+            dst_tiles <= 16'd0; dst_gb <= 1'b0; dst_bank <= 1'b0; dst_skip <= 1'b0;
             count <= 16'd0; idx <= 16'd0; out_emask <= {VLEN{1'b0}};
         end else begin
             if (go) begin
@@ -672,6 +940,7 @@ module cim_dma #(
                 dst_tiles <= @@F_MOVE_dst_tiles;
                 dst_gb    <= @@F_MOVE_dst_gb;
                 dst_bank  <= @@F_MOVE_dst_bank;
+                dst_skip  <= @@F_MOVE_dst_skip;
                 dst_base  <= @@F_MOVE_dst_base;
                 count     <= @@F_MOVE_count;
                 idx       <= 16'd0;
@@ -692,21 +961,22 @@ endmodule
 WLOAD = VTemplate(
     HEADER
     + """\
-// Weight loader for LOAD_W: reads weight rows from off-chip memory and writes each row into the
-// tile's arrays of every copy at once (copies hold identical weights, so the row is broadcast).
-// Each row write occupies the write port for `wlat` cycles (the technology's programming time
-// per row), so a LOAD_W takes rows * wlat cycles. wr_copy carries the number of copies written.
+// Weight loader for LOAD_W: reads one off-chip word per row step and writes it into the tile:
+// step s writes row s of every array of every copy at once (each array has its own row driver,
+// copies hold identical weights, so the step is broadcast). Each step occupies the write port
+// for `wlat` cycles (the plan's time per row step: its share of the DRAM transfer plus one
+// row's programming), so a LOAD_W takes steps * wlat cycles. wr_copy carries the copies.
 // LOAD_Ws wait in a QD-entry queue and run back to back (one write port: writes of a layer
 // group are serialized, as the plan's sum of write cycles assumes).
 module cim_wload #(
     parameter WMC   = 8,
     parameter WBITS = 8,
-    parameter QD    = 4,
-    parameter QAW   = 2
+    parameter QD    = 16,  // a group's LOAD_Ws (at most 16 members) queue at once
+    parameter QAW   = 4
 ) (
     input  wire                 clk,
     input  wire                 rst,
-    input  wire [127:0]         cmd,
+    input  wire [@@IRMSB:0]         cmd,
     input  wire                 go,       // push cmd
     output wire                 full,
     output wire                 busy,
@@ -718,17 +988,17 @@ module cim_wload #(
     output reg  [15:0]          wr_row,
     output wire [WMC*WBITS-1:0] wr_data
 );
-    reg [127:0]   q [0:QD-1];
+    reg [@@IRMSB:0]   q [0:QD-1];
     reg [QAW-1:0] qh, qt;
     reg [QAW:0]   qn;
-    wire [127:0]  ir = q[qh];  // the command at the head of the queue
+    wire [@@IRMSB:0]  ir = q[qh];  // the command at the head of the queue
 
     reg        active;
     reg [5:0]  copies;
-    reg [15:0] rows, wlat, cnt;
+    reg [15:0] steps, wlat, cnt;
     reg [31:0] waddr;
 
-    wire last = wr_en && (wr_row + 1'b1 == rows);
+    wire last = wr_en && (wr_row + 1'b1 == steps);
     wire take = (qn != 0) && (!active || last);
     assign full = (qn == QD);
     assign busy = active || (qn != 0);
@@ -740,7 +1010,7 @@ module cim_wload #(
         if (rst) begin
             qh <= {QAW{1'b0}}; qt <= {QAW{1'b0}}; qn <= {(QAW+1){1'b0}};
             active <= 1'b0; wr_tile <= 4'd0; wr_copy <= 6'd0; wr_row <= 16'd0;
-            copies <= 6'd0; rows <= 16'd0; wlat <= 16'd1; cnt <= 16'd0; waddr <= 32'd0;
+            copies <= 6'd0; steps <= 16'd0; wlat <= 16'd1; cnt <= 16'd0; waddr <= 32'd0;
         end else begin
             if (go) begin
                 q[qt] <= cmd;
@@ -751,19 +1021,19 @@ module cim_wload #(
                 qh      <= qh + 1'b1;
                 wr_tile <= @@F_LOAD_W_tile;
                 copies  <= @@F_LOAD_W_copies;
-                rows    <= @@F_LOAD_W_rows;
+                steps    <= @@F_LOAD_W_steps;
                 wlat    <= (@@F_LOAD_W_wlat == 0) ? 16'd1 : @@F_LOAD_W_wlat;
                 cnt     <= (@@F_LOAD_W_wlat == 0) ? 16'd0 : @@F_LOAD_W_wlat - 1'b1;
                 waddr   <= @@F_LOAD_W_waddr;
                 wr_copy <= @@F_LOAD_W_copies;
                 wr_row  <= 16'd0;
-                active  <= (@@F_LOAD_W_rows != 0) && (@@F_LOAD_W_copies != 0);
+                active  <= (@@F_LOAD_W_steps != 0) && (@@F_LOAD_W_copies != 0);
             end else if (active) begin
                 if (cnt != 16'd0) begin
                     cnt <= cnt - 1'b1;
                 end else begin
                     cnt <= wlat - 1'b1;
-                    if (wr_row + 1'b1 == rows) begin
+                    if (wr_row + 1'b1 == steps) begin
                         wr_row <= 16'd0;
                         active <= 1'b0;
                     end else begin
@@ -780,10 +1050,11 @@ endmodule
 CTRL = VTemplate(
     HEADER
     + """\
-// Controller: a two-stage in-order pipeline. The fetch stage loads the next 128-bit instruction
+// Controller: a two-stage in-order pipeline. The fetch stage loads the next instruction word
 // while the issue stage hands the current one to its unit as soon as the unit can take it, so
 // it issues one instruction per cycle when nothing stalls. LOAD_W and MOVE go to queues,
-// SETIN/COMPUTE wait for their tile to be idle, SYNC waits for the selected units.
+// SETIN waits for its tile to be idle, COMPUTE/POOL also for the weight loader, SYNC for the
+// selected units.
 module cim_ctrl #(
     parameter NT    = 1,
     parameter DEPTH = 16,
@@ -796,7 +1067,7 @@ module cim_ctrl #(
     input  wire          wl_full,
     input  wire          dma_busy,
     input  wire          dma_full,
-    output reg  [127:0]  ir,
+    output reg  [@@IRMSB:0]  ir,
     output wire          ldw_go,
     output wire          move_go,
     output wire          clrv_go,
@@ -804,12 +1075,12 @@ module cim_ctrl #(
     output wire [NT-1:0] compute_go,
     output reg           halted
 );
-    reg [127:0]   imem [0:DEPTH-1];
+    reg [@@IRMSB:0]   imem [0:DEPTH-1];
     reg           irv;  // ir holds an instruction not yet issued
     reg [IAW-1:0] pc;
 
     wire [3:0] op   = @@F_OPCODE;
-    wire [3:0] tile = ir[123:120];  // the tile field of LOAD_W, SETIN and COMPUTE
+    wire [3:0] tile = @@F_SETIN_tile;  // the first field of LOAD_W, SETIN, COMPUTE and POOL
     wire [31:0] busy32 = tile_busy; // zero-extended: an index past NT reads 0
     wire tbusy = busy32[tile];
     reg  can;
@@ -817,7 +1088,10 @@ module cim_ctrl #(
         case (op)
             @@OP_LOAD_W:  can = !wl_full;
             @@OP_SETIN:   can = !tbusy;
-            @@OP_COMPUTE: can = !tbusy;
+            // A group computes once all its weights are written (queued LOAD_Ws done), as the
+            // plan's write + compute sum assumes.
+            @@OP_COMPUTE: can = !tbusy && !wl_busy;
+            @@OP_POOL:    can = !tbusy && !wl_busy;
             @@OP_MOVE:    can = !dma_full;
             @@OP_SYNC:    can = !(@@F_SYNC_weights && wl_busy) && !(@@F_SYNC_dma && dma_busy)
                                 && !(@@F_SYNC_tiles && (|tile_busy));
@@ -832,7 +1106,7 @@ module cim_ctrl #(
     generate
         for (t = 0; t < NT; t = t + 1) begin : g_go
             assign setin_go[t]   = issue && (op == @@OP_SETIN) && (tile == t);
-            assign compute_go[t] = issue && (op == @@OP_COMPUTE) && (tile == t);
+            assign compute_go[t] = issue && (op == @@OP_COMPUTE || op == @@OP_POOL) && (tile == t);
         end
     endgenerate
 
@@ -840,7 +1114,7 @@ module cim_ctrl #(
         if (rst) begin
             irv <= 1'b0;
             pc <= {IAW{1'b0}};
-            ir <= 128'd0;
+            ir <= @@IRBITS'd0;
             halted <= 1'b0;
         end else if (!halted) begin
             if (issue && op == @@OP_HALT) begin

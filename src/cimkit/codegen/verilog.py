@@ -28,6 +28,7 @@ def render_rtl(dm: DesignMap) -> dict[str, str]:
     files = {
         "cim_pim_array.v": T.PIM_ARRAY.substitute(subs),
         "cim_tile.v": T.TILE.substitute(subs),
+        "cim_vtile.v": T.VTILE.substitute(subs),
         "cim_gbuf.v": T.GBUF.substitute(subs),
         "cim_noc.v": T.NOC.substitute(subs),
         "cim_dma.v": T.DMA.substitute(subs),
@@ -47,9 +48,10 @@ def render_top(dm: DesignMap) -> str:
     n_ins = len(dm.program)
     lines = [
         T.HEADER.rstrip("\n"),
-        "// Accelerator top (PIM-HLS Fig. 2(b)): the controller fetches the instruction stream and",
-        "// drives the weight loader (LOAD_W), the DMA (MOVE) and the tiles (SETIN/COMPUTE); tiles",
-        "// exchange activations over the NoC with each other and the global buffer.",
+        "// Accelerator top (PIM-HLS Fig. 2(b)): the controller fetches the instruction",
+        "// stream and drives the weight loader (LOAD_W), the DMA (MOVE) and the tiles",
+        "// (SETIN/COMPUTE/POOL); tiles exchange activations over the NoC with each other",
+        "// and the global buffer.",
         "// Tiles: " + "; ".join(_tile_summary(t) for t in hw.tiles),
         "module cim_top (",
         "    input  wire clk,",
@@ -66,6 +68,7 @@ def render_top(dm: DesignMap) -> str:
         f"    localparam WMC = {hw.wmem_cols};",
         f"    localparam PW = {PW};",
         f"    localparam GAW = {GAW};",
+        f"    localparam NP = {hw.ports};",
         f"    localparam WW = {ww};",
         f"    localparam GBD = {gb_depth};",
         f"    localparam GBAW = {clog2(gb_depth)};",
@@ -93,23 +96,28 @@ def render_top(dm: DesignMap) -> str:
         "",
         "    // NoC: source 0 is the DMA, source 1+t is tile t.",
         "    wire [NS-1:0] s_req, s_grant, s_dgb;",
-        "    wire [NS*16-1:0] s_dtiles, s_dbanks;",
-        "    wire [NS*PW-1:0] s_pos;",
+        "    wire [NS*NP-1:0] s_val;",
+        "    wire [NS*16-1:0] s_dtiles, s_dbanks, s_dskips;",
+        "    wire [NS*NP*PW-1:0] s_pos;",
         "    wire [NS*GAW-1:0] s_gbase;",
-        "    wire [NS*WW-1:0] s_data;",
-        "    wire [NS*VLEN-1:0] s_emask;",
-        "    wire [NT-1:0] t_we, t_bank;",
-        "    wire [NT*PW-1:0] t_pos;",
-        "    wire [NT*WW-1:0] t_data;",
-        "    wire [NT*VLEN-1:0] t_emask;",
-        "    wire g_we;",
-        "    wire [GAW-1:0] g_addr;",
-        "    wire [WW-1:0] g_data;",
-        "    wire [VLEN-1:0] g_emask;",
-        "    cim_noc #(.NS(NS), .NT(NT), .VLEN(VLEN), .ABITS(ABITS), .PW(PW), .GAW(GAW)) u_noc (",
-        "        .s_req(s_req), .s_dtiles(s_dtiles), .s_dbanks(s_dbanks), .s_dgb(s_dgb),",
+        "    wire [NS*NP*WW-1:0] s_data;",
+        "    wire [NS*NP*VLEN-1:0] s_emask;",
+        "    wire [NT*NP-1:0] t_we;",
+        "    wire [NT-1:0] t_bank, t_skip;",
+        "    wire [NT*NP*PW-1:0] t_pos;",
+        "    wire [NT*NP*WW-1:0] t_data;",
+        "    wire [NT*NP*VLEN-1:0] t_emask;",
+        "    wire [NP-1:0] g_we;",
+        "    wire [NP*GAW-1:0] g_addr;",
+        "    wire [NP*WW-1:0] g_data;",
+        "    wire [NP*VLEN-1:0] g_emask;",
+        "    cim_noc #(.NS(NS), .NT(NT), .NP(NP), .VLEN(VLEN), .ABITS(ABITS), .PW(PW), .GAW(GAW))",
+        "    u_noc (",
+        "        .s_req(s_req), .s_val(s_val), .s_dtiles(s_dtiles), .s_dbanks(s_dbanks),",
+        "        .s_dskips(s_dskips),",
+        "        .s_dgb(s_dgb),",
         "        .s_pos(s_pos), .s_gbase(s_gbase), .s_data(s_data), .s_emask(s_emask),",
-        "        .s_grant(s_grant), .t_we(t_we), .t_bank(t_bank), .t_pos(t_pos),",
+        "        .s_grant(s_grant), .t_we(t_we), .t_bank(t_bank), .t_skip(t_skip), .t_pos(t_pos),",
         "        .t_data(t_data), .t_emask(t_emask),",
         "        .g_we(g_we), .g_addr(g_addr), .g_data(g_data), .g_emask(g_emask)",
         "    );",
@@ -123,17 +131,28 @@ def render_top(dm: DesignMap) -> str:
         "        .rd_gb(dma_rd_gb), .rd_tile(dma_rd_tile), .rd_bank(dma_rd_bank),",
         "        .rd_addr(dma_rd_addr), .rd_data(dma_rd_data),",
         "        .out_req(s_req[0]), .out_dtiles(s_dtiles[15:0]), .out_dbanks(s_dbanks[15:0]),",
+        "        .out_dskips(s_dskips[15:0]),",
         "        .out_dgb(s_dgb[0]), .out_pos(s_pos[PW-1:0]), .out_gbase(s_gbase[GAW-1:0]),",
         "        .out_data(s_data[WW-1:0]), .out_emask(s_emask[VLEN-1:0]), .out_grant(s_grant[0])",
         "    );",
+        "    // The DMA sends one word a cycle: slot 0 of its bundle.",
+        "    assign s_val[0] = 1'b1;",
         "",
         "    wire [WW-1:0] gb_rdata;",
-        "    cim_gbuf #(.DEPTH(GBD), .AW(GBAW), .VLEN(VLEN), .ABITS(ABITS)) u_gb (",
-        "        .clk(clk), .we(g_we), .waddr(g_addr[GBAW-1:0]), .wdata(g_data), .wemask(g_emask),",
+        "    cim_gbuf #(.DEPTH(GBD), .AW(GBAW), .NP(NP), .VLEN(VLEN), .ABITS(ABITS), .GAW(GAW))",
+        "    u_gb (",
+        "        .clk(clk), .we(g_we), .waddr(g_addr), .wdata(g_data), .wemask(g_emask),",
         "        .raddr(dma_rd_addr[GBAW-1:0]), .rdata(gb_rdata)",
         "    );",
         "",
     ]
+    if hw.ports > 1:
+        lines[-1:-1] = [
+            "    assign s_val[NP-1:1] = 0;",
+            "    assign s_pos[NP*PW-1:PW] = 0;",
+            "    assign s_data[NP*WW-1:WW] = 0;",
+            "    assign s_emask[NP*VLEN-1:VLEN] = 0;",
+        ]
     for t in hw.tiles:
         lines += _tile_instance(t, hw)
     lines += [
@@ -155,49 +174,53 @@ def render_top(dm: DesignMap) -> str:
 
 
 def _tile_summary(t: TileParams) -> str:
+    if t.kind == "vector":
+        return f"tile{t.index} vector unit (pooling), {t.depth} words/bank"
+    skip = f" ({t.depth - t.di} skip)" if t.depth > t.di else ""
     return (
         f"tile{t.index} {t.ncopy} copies x {t.rt}x{t.ct} arrays of {t.rows}x{t.cols}, "
-        f"{t.depth} words/bank"
+        f"{t.depth} words/bank{skip}"
     )
 
 
 def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
     i, s = t.index, t.index + 1
-    accw = acc_width(t, hw)
-    params = dict(
-        NCOPY=t.ncopy,
-        ROWS=t.rows,
-        COLS=t.cols,
-        RT=t.rt,
-        CT=t.ct,
-        VLEN=hw.vlen,
-        DEPTH=t.depth,
-        KHM=t.khm,
-        KWM=t.kwm,
-        WBITS=hw.wbits,
-        ABITS=hw.abits,
-        ACCW=accw,
-        SUMW=accw + clog2(t.rt) + 1,
-        RW=clog2(t.rows),
-        AW=clog2(2 * t.depth),
-        WMC=t.vout,
-        PW=PW,
-        DW=DW,
-    )
+    if t.kind == "vector":
+        module = "cim_vtile"
+        params = dict(
+            VLEN=hw.vlen, DI=t.di, DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, CM=t.cinm,
+            ABITS=hw.abits, AW=clog2(2 * t.depth), WBW=hw.wbits, PW=PW, NP=hw.ports,
+        )  # fmt: skip
+        wdata = f"wr_data[{hw.wbits - 1}:0]"
+    else:
+        module = "cim_tile"
+        accw = acc_width(t, hw)
+        params = dict(
+            NCOPY=t.ncopy, ROWS=t.rows, COLS=t.cols, RT=t.rt, CT=t.ct, VLEN=hw.vlen, DI=t.di,
+            DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, CINM=t.cinm, WBITS=hw.wbits, ABITS=hw.abits,
+            ACCW=accw, SUMW=accw + clog2(t.rt) + 1, RW=clog2(t.rows), AW=clog2(2 * t.depth),
+            WBW=t.step_weights * hw.wbits, PW=PW, DW=DW, NP=hw.ports,
+        )  # fmt: skip
+        wdata = f"wr_data[{t.step_weights * hw.wbits - 1}:0]"
     plist = ", ".join(f".{k}({v})" for k, v in params.items())
     return [
         f"    // {_tile_summary(t)}",
         f"    wire [WW-1:0] tile{i}_rdata;",
-        f"    cim_tile #({plist}) u_tile{i} (",
+        f"    {module} #({plist}) u_tile{i} (",
         f"        .clk(clk), .rst(rst), .ir(ir), .setin_go(setin_go[{i}]),",
         f"        .compute_go(compute_go[{i}]), .clrv_go(clrv_go), .busy(tile_busy[{i}]),",
         f"        .wr_en(wr_en && (wr_tile == 4'd{i})), .wr_copy(wr_copy), .wr_row(wr_row),",
-        f"        .wr_data(wr_data[{t.vout * hw.wbits - 1}:0]),",
-        f"        .in_we(t_we[{i}]), .in_bank(t_bank[{i}]), .in_pos(t_pos[{i}*PW +: PW]),",
-        f"        .in_data(t_data[{i}*WW +: WW]), .in_emask(t_emask[{i}*VLEN +: VLEN]),",
-        f"        .out_req(s_req[{s}]), .out_pos(s_pos[{s}*PW +: PW]),",
-        f"        .out_data(s_data[{s}*WW +: WW]), .out_emask(s_emask[{s}*VLEN +: VLEN]),",
+        f"        .wr_data({wdata}),",
+        f"        .in_we(t_we[{i}*NP +: NP]), .in_bank(t_bank[{i}]), .in_skip(t_skip[{i}]),",
+        f"        .in_pos(t_pos[{i}*NP*PW +: NP*PW]),",
+        f"        .in_data(t_data[{i}*NP*WW +: NP*WW]),",
+        f"        .in_emask(t_emask[{i}*NP*VLEN +: NP*VLEN]),",
+        f"        .out_req(s_req[{s}]), .out_val(s_val[{s}*NP +: NP]),",
+        f"        .out_pos(s_pos[{s}*NP*PW +: NP*PW]),",
+        f"        .out_data(s_data[{s}*NP*WW +: NP*WW]),",
+        f"        .out_emask(s_emask[{s}*NP*VLEN +: NP*VLEN]),",
         f"        .out_dtiles(s_dtiles[{s}*16 +: 16]), .out_dbanks(s_dbanks[{s}*16 +: 16]),",
+        f"        .out_dskips(s_dskips[{s}*16 +: 16]),",
         f"        .out_dgb(s_dgb[{s}]), .out_gbase(s_gbase[{s}*GAW +: GAW]),",
         f"        .out_grant(s_grant[{s}]),",
         f"        .dma_bank(dma_rd_bank), .dma_pos(dma_rd_addr[PW-1:0]), .dma_rdata(tile{i}_rdata)",
