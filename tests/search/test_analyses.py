@@ -124,6 +124,15 @@ def test_sensitivity_finds_the_known_dependences(space) -> None:
     assert np.allclose(np.diag(C.iloc[:4, :4]), 1.0)
 
 
+def test_same_seed_same_designs(space) -> None:
+    a = sensitivity(space, 30, seed=4, problem=KnownProblem(space))
+    b = sensitivity(space, 30, seed=4, problem=KnownProblem(space))
+    c = sensitivity(space, 30, seed=5, problem=KnownProblem(space))
+    pd.testing.assert_frame_equal(a.designs, b.designs)
+    pd.testing.assert_frame_equal(a.sensitivity, b.sensitivity)
+    assert not a.designs.equals(c.designs)
+
+
 def test_random_feasible_gives_up_with_the_flag_named(space) -> None:
     class Never(KnownProblem):
         def evaluate(self, X):

@@ -385,7 +385,7 @@ def render_effects(s: Sensitivity, path: Path) -> Any:
     return _save(fig, path, described)
 
 
-def write_sensitivity(s: Sensitivity, out: Path, command: str = "") -> dict[str, Path]:
+def write_sensitivity(s: Sensitivity, out: str | Path, command: str = "") -> dict[str, Path]:
     """designs.csv, sensitivity.csv, effects.csv, correlation.csv, three PNGs and report.md."""
     from cimkit.cli_errors import prepare_out_dir
     from cimkit.report.tables import md_table
@@ -687,7 +687,7 @@ def coopt_markdown(c: Coopt) -> str:
     return md_table(head, rows)
 
 
-def write_coopt(c: Coopt, out: Path, command: str = "") -> dict[str, Path]:
+def write_coopt(c: Coopt, out: str | Path, command: str = "") -> dict[str, Path]:
     """coopt.csv (SI), coopt.md, coopt.png and report.md in ``out``."""
     from cimkit.cli_errors import prepare_out_dir
 
