@@ -383,17 +383,23 @@ def import_cmd(
     ] = None,
     weight_bits: Annotated[int, typer.Option(help="Weight bits, all layers, 1 .. 16.")] = 8,
     act_bits: Annotated[int, typer.Option(help="Activation bits, all layers, 1 .. 16.")] = 8,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """Import a PyTorch model or an ONNX file and print its layer table summary.
 
     With --check the table's MACs are compared, per module scope, with an independent
     dispatch-level count of the PyTorch model (exit 2 naming the layers that differ). For
     --onnx, --check needs --torch too (the same model's factory), otherwise it is skipped.
+
+    --json prints {network, rows, mac_rows, macs, weights, route, export_error, wall_s (s),
+    batch, check, out, files, layers}; layers holds the layer table, the columns of layers.csv.
     """
     import time
 
     from cimkit.errors import WorkloadError
 
+    out_mode.set_mode(json_output, quiet)
     if not torch_factory and not onnx:
         raise WorkloadError("give --torch MODULE:FACTORY and/or --onnx FILE")
     _bits(weight_bits, act_bits)
@@ -422,36 +428,60 @@ def import_cmd(
     else:
         res = import_torch(model, example, weight_bits=weight_bits, act_bits=act_bits, route=route)
         wl, seconds, route_used, batch = res.workload, res.seconds, res.route, res.batch
-        if res.export_error:
-            route_used += f" (torch.export failed: {res.export_error})"
+    export_error = None if onnx else res.export_error
     mac_rows = sum(1 for la in wl.layers if la.is_mac)
-    console.print(
-        f"{wl.name}: {len(wl)} rows, {mac_rows} MAC rows, {wl.total_macs:,} MACs, "
-        f"{wl.total_weights:,} weights; route {route_used}; imported in {seconds:.2f} s",
-        highlight=False,
-        soft_wrap=True,
-    )
+    if not json_output:
+        failed = f" (torch.export failed: {export_error})" if export_error else ""
+        console.print(
+            f"{wl.name}: {len(wl)} rows, {mac_rows} MAC rows, {wl.total_macs:,} MACs, "
+            f"{wl.total_weights:,} weights; route {route_used}{failed}; imported in "
+            f"{seconds:.2f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+    frame = wl.to_frame()
+    files: list[str] = []
     if out is not None:
-        frame = wl.to_frame()
         frame.to_csv(out / "layers.csv", index=False)
         frame.to_parquet(out / "layers.parquet", index=False)
-        console.print(f"wrote layers.csv and layers.parquet to {out}", highlight=False)
-    if check:
-        if model is None:
-            console.print(
-                "MAC check skipped: an ONNX file alone has no model to count; give --torch "
-                "with the same model's factory",
-                highlight=False,
-            )
-            return
+        files = [str(out / "layers.csv"), str(out / "layers.parquet")]
+        note(f"wrote layers.csv and layers.parquet to {out}")
+    check_doc: dict[str, Any] | None = None
+    if check and model is None:
+        reason = (
+            "an ONNX file alone has no model to count; give --torch with the same model's factory"
+        )
+        check_doc = {"passed": None, "skipped": reason}
+        note(f"MAC check skipped: {reason}")
+    elif check:
         from cimkit.workload.mac_count import check_macs, count_macs
 
         counted = count_macs(model, example, batch)
-        check_macs(wl, counted)
-        console.print(
-            f"MAC check passed: {counted.total:,} MACs counted independently "
-            f"({len(counted.by_scope)} scopes)",
-            highlight=False,
+        check_macs(wl, counted)  # a mismatch is a one-line error naming the layers, exit 2
+        check_doc = {"passed": True, "macs_counted": counted.total, "scopes": len(counted.by_scope)}
+        if not json_output:
+            console.print(
+                f"MAC check passed: {counted.total:,} MACs counted independently "
+                f"({len(counted.by_scope)} scopes)",
+                highlight=False,
+            )
+    if json_output:
+        emit_json(
+            {
+                "network": wl.name,
+                "rows": len(wl),
+                "mac_rows": mac_rows,
+                "macs": wl.total_macs,
+                "weights": wl.total_weights,
+                "route": route_used,
+                "export_error": export_error or None,
+                "wall_s": seconds,
+                "batch": batch,
+                "check": check_doc,
+                "out": None if out is None else str(out),
+                "files": files,
+                "layers": frame.to_dict(orient="records"),
+            }
         )
 
 
@@ -691,10 +721,41 @@ def _techs(tech: str) -> tuple[str, ...]:
     return _TECHS[tech]
 
 
+#: Network of schedule, generate and pimhls-report when neither --network nor --genome is given.
+DEFAULT_NETWORK = "vgg8"
+GENOME_OPTION = typer.Option(
+    "--genome",
+    help="genome.json of `cimkit export` (or its JSON text): the design's network with its "
+    "per-layer bits, instead of --network (--net-arg does not apply).",
+)
+
+
+def _network_or_genome(network: str | None, genome: str | None, net_arg: list[str] | None) -> Any:
+    """The workload of ``--network NAME [--net-arg k=v]`` or of ``--genome FILE``.
+
+    The genome is read first (the shared reader of evaluate/predict/histograms, every error one
+    line naming --genome), so a bad file is reported as such even beside another flag.
+    """
+    if genome is None:
+        return _network(network or DEFAULT_NETWORK, net_arg, 8, 8)
+    from cimkit.runs.genome import genome_workload, read_genome
+
+    wl = genome_workload(read_genome(genome))  # the genome's own per-layer bits
+    if network is not None:
+        raise SpecError(
+            f"--genome and --network {short_repr(network)}: give one (the genome names its network)"
+        )
+    if net_arg:
+        raise SpecError("--net-arg does not apply to --genome (the genome fixes the network)")
+    return wl
+
+
 @app.command()
 @user_errors
 def schedule(
-    network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
+    network: Annotated[
+        str | None, typer.Option("--network", help="Built-in network (default vgg8).")
+    ] = None,
     area_mm2: Annotated[
         float,
         typer.Option(
@@ -713,12 +774,14 @@ def schedule(
         Path | None, typer.Option("--hw", help="Chip spec for node, voltage, clock, DRAM.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for schedule tables.")] = None,
+    genome: Annotated[str | None, GENOME_OPTION] = None,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """PIM-HLS: technology per layer, runtime weight schedule and tile parameters.
 
-    --json prints {summary, pieces} (summary: latency_s in s, area_mm2 in mm^2, cycles).
+    --json prints {network, summary, pieces, out, files}: summary as summary.json (latency_s in
+    s, area_mm2 in mm^2, cycles), pieces the rows of schedule.csv.
     """
     import json
 
@@ -731,14 +794,12 @@ def schedule(
         raise SpecError(f"--method {short_repr(method)}: allowed: dp, greedy")
     techs = _techs(tech)
     out = prepare_out_dir(out) if out is not None else None
-    wl = _network(network, net_arg, 8, 8)
+    wl = _network_or_genome(network, genome, net_arg)
     base = load_chip(hw) if hw else None
     sched = optimize(wl, area_mm2, techs, tune, base, method=method)  # type: ignore[arg-type]
     table = schedule_table(sched)
     summary = schedule_summary(sched)
-    if json_output:
-        emit_json({"summary": summary, "pieces": table.to_dict(orient="records")})
-    t = Table(title=f"{network}: {len(sched.groups)} layer groups under {area_mm2:g} mm^2 ({tech})")
+    t = Table(title=f"{wl.name}: {len(sched.groups)} layer groups under {area_mm2:g} mm^2 ({tech})")
     for col in (
         "group",
         "layer",
@@ -773,11 +834,23 @@ def schedule(
             f"latency {_si(sched.latency_s, 's')} ({sched.cycles:,} cycles), "
             f"area {sched.area_mm2:.2f} mm^2 of {area_mm2:g}, assignment {summary['assignment']}"
         )
+    files: list[str] = []
     if out is not None:
         table.to_csv(out / "schedule.csv", index=False)
         hardware_table(sched).to_csv(out / "hardware.csv", index=False)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        files = [str(out / n) for n in ("schedule.csv", "hardware.csv", "summary.json")]
         note(f"wrote schedule.csv, hardware.csv, summary.json to {out}")
+    if json_output:  # after the files, so a failed write is an error, not a printed result
+        emit_json(
+            {
+                "network": wl.name,
+                "summary": summary,
+                "pieces": table.to_dict(orient="records"),
+                "out": None if out is None else str(out),
+                "files": files,
+            }
+        )
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
@@ -813,7 +886,9 @@ def _load_weights(path: Path) -> dict[str, Any]:
 @user_errors
 def generate(
     out: Annotated[Path, typer.Option(help="Directory for Verilog, program and testbench.")],
-    network: Annotated[str, typer.Option("--network", help="Built-in network.")] = "vgg8",
+    network: Annotated[
+        str | None, typer.Option("--network", help="Built-in network (default vgg8).")
+    ] = None,
     area_mm2: Annotated[
         float,
         typer.Option(
@@ -834,17 +909,36 @@ def generate(
     simulate: Annotated[
         bool, typer.Option(help="Run Icarus Verilog and check outputs against numpy.")
     ] = False,
+    genome: Annotated[str | None, GENOME_OPTION] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Generate Verilog and an instruction stream for the optimized accelerator."""
+    """Generate Verilog and an instruction stream for the optimized accelerator.
+
+    --json prints {network, out, rtl_files, instructions, estimate_cycles, simulation}:
+    rtl_files relative to --out; simulation null, or {cycles, cycle_error (signed fraction
+    vs the estimate), outputs_match} with --simulate.
+    """
     import numpy as np
 
     from cimkit import codegen
     from cimkit.pimhls.optimize import optimize
 
+    out_mode.set_mode(json_output, quiet)
     area_mm2, seed, techs = _area(area_mm2), _seed(seed), _techs(tech)
     out = prepare_out_dir(out)
     w = _load_weights(weights) if weights is not None else None
-    wl = _network(network, net_arg, 8, 8)
+    wl = _network_or_genome(network, genome, net_arg)
+    if genome is not None:  # before the optimizer: say at once which layer cannot be generated
+        from cimkit.codegen.lowering import mac_chain
+        from cimkit.errors import WorkloadError
+
+        try:
+            mac_chain(wl)
+        except WorkloadError as exc:
+            raise WorkloadError(
+                f"--genome: the {wl.name} network cannot be generated: {exc}"
+            ) from None
     # The generated controller encodes copies in 6 bits and at most 16 pieces per group.
     sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
     if w is None:
@@ -862,20 +956,44 @@ def generate(
     x = codegen.random_inputs(wl, seed)
     shifts = codegen.calibrate_shifts(wl, w, x)
     design = codegen.generate(sched, wl, w, out, inputs=x, shifts=shifts)
-    console.print(
-        f"wrote {len(design.rtl_files)} Verilog files, {len(design.program)} instructions, "
-        f"testbench and README to {out}; the plan estimates {design.estimate_cycles:,} cycles"
-    )
+    if not json_output:
+        console.print(
+            f"wrote {len(design.rtl_files)} Verilog files, {len(design.program)} instructions, "
+            f"testbench and README to {out}; the plan estimates {design.estimate_cycles:,} cycles"
+        )
+    simulation: dict[str, Any] | None = None
+    exact = True
     if simulate:
         res = codegen.simulate(design)
         exact = bool(np.array_equal(res.outputs, design.expected))
         err = codegen.cycle_error(res.cycles, design.estimate_cycles)
-        console.print(
-            f"simulated {res.cycles:,} cycles ({err:+.2%} vs estimate); outputs "
-            + ("match numpy bit-exactly" if exact else "DIFFER from numpy")
+        simulation = {"cycles": res.cycles, "cycle_error": err, "outputs_match": exact}
+        if not json_output:
+            console.print(
+                f"simulated {res.cycles:,} cycles ({err:+.2%} vs estimate); outputs "
+                + ("match numpy bit-exactly" if exact else "DIFFER from numpy")
+            )
+    if json_output:
+        emit_json(
+            {
+                "network": wl.name,
+                "out": str(out),
+                "rtl_files": [_relative(p, design.out_dir) for p in design.rtl_files],
+                "instructions": len(design.program),
+                "estimate_cycles": design.estimate_cycles,
+                "simulation": simulation,
+            }
         )
-        if not exact:
-            raise typer.Exit(code=1)
+    if not exact:
+        raise typer.Exit(code=1)
+
+
+def _relative(path: Path | str, folder: Path) -> str:
+    """``path`` relative to ``folder`` when inside it (JSON output), else as given."""
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return str(path)
 
 
 @app.command("pimhls-report")
@@ -883,11 +1001,13 @@ def generate(
 def pimhls_report(
     out: Annotated[Path, typer.Option(help="Directory for the table, plots and report.")],
     networks: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--network", "--networks", help="Comma-separated built-in networks (--networks: old)."
+            "--network",
+            "--networks",
+            help="Comma-separated built-in networks (default vgg8,resnet18; --networks: old).",
         ),
-    ] = "vgg8,resnet18",
+    ] = None,
     areas: Annotated[
         str | None,
         typer.Option(
@@ -896,18 +1016,37 @@ def pimhls_report(
             help="Comma-separated area constraints in mm^2, each in (0, 10000] (--areas: old).",
         ),
     ] = None,
+    genome: Annotated[
+        str | None,
+        typer.Option(
+            "--genome",
+            help="genome.json of `cimkit export` (or its JSON text): sweep the design's "
+            "network (with its per-layer bits) instead of --network.",
+        ),
+    ] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """Latency vs area for RRAM, SRAM and heterogeneous designs (PIM-HLS Fig. 5/6).
 
     Progress (one step per network and area) goes to stderr: a bar with ETA on a terminal,
-    plain lines when piped.
+    plain lines when piped. --json prints {out, files, rows}: rows are those of
+    pimhls_sweep.csv (latency_s in s, areas in mm^2).
     """
     from cimkit.pimhls.sweep import DEFAULT_AREAS_MM2, plot_sweep, sweep
     from cimkit.workload.builtin import NETWORKS
 
-    out_mode.set_mode(False, quiet)
-    nets = parse_names(networks, out_mode.typed_flag("--network"), NETWORKS)
+    out_mode.set_mode(json_output, quiet)
+    if genome is not None:
+        from cimkit.runs.genome import genome_workload, read_genome
+
+        nets: list[Any] = [genome_workload(read_genome(genome))]
+        if networks is not None:
+            flag = out_mode.typed_flag("--network")
+            raise SpecError(f"--genome and {flag}: give one (the genome names its network)")
+    else:
+        names = networks if networks is not None else "vgg8,resnet18"
+        nets = parse_names(names, out_mode.typed_flag("--network"), NETWORKS)
     if areas is None:
         area_list = list(DEFAULT_AREAS_MM2)
     else:
@@ -921,12 +1060,21 @@ def pimhls_report(
         for net in nets:
             for a in area_list:
                 frames.append(sweep([net], [a]))
-                advance(f"{net} at {a:g} mm^2")
+                advance(f"{getattr(net, 'name', net)} at {a:g} mm^2")
     import pandas as pd
 
     df = pd.concat(frames, ignore_index=True)
     paths = plot_sweep(df, out)
     note(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    if json_output:
+        # The CSV's rows as written (NaN -> null: infeasible rows have no latency).
+        emit_json({"out": str(out), "files": [str(p) for p in paths], "rows": _records(df)})
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as records, NaN as None (full precision: ``DataFrame.to_json`` keeps
+    only 10 digits)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 def _register_subcommands() -> None:

@@ -14,7 +14,8 @@ Not run in the quick tier, with the reason:
   run, in the slow tier, in a child process stopped after 60 s (they are rejected before
   training); ``--ship`` is never given (it copies results into the source tree);
 * ``train predictor``: an accepted run fits the predictors for 2 to 6 minutes, so only its
-  must-fail values run (quick tier; they are rejected before fitting);
+  must-fail values run (quick tier; they are rejected before fitting); its ``--json`` and
+  ``--quiet`` flags are never given (each would start a fit);
 * ``generate --simulate``: runs Icarus Verilog (seconds per case, needs iverilog): slow tier;
 * may-pass values of commands that take a second or more per accepted run (validate,
   pimhls-report, compare, report, histograms, export --onnx): slow tier; their must-fail
@@ -109,7 +110,12 @@ SUBPROCESS = {"train supernet"}
 #: data set, about 5 s, before training starts).
 SUBPROCESS_LIMIT_S = 60.0
 #: Options never given (with the reason in the module docstring).
-NEVER = {("train supernet", "ship")}
+NEVER = {
+    ("train supernet", "ship"),
+    # Flags of a never-accepted command would each start the minutes-long fit.
+    ("train predictor", "json_output"),
+    ("train predictor", "quiet"),
+}
 SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 
 # Roles: what an option means, hence its bad values and which of them must fail.
@@ -181,7 +187,7 @@ _role("search", "resume", "run_ref")
 _role("report", "run", "run_ref")
 _role("dashboard", "host", "host")
 _role("evaluate,import", "torch_factory", "code_ref")
-_role("predict,histograms", "genome", "genome")
+_role("predict,histograms,schedule,generate,pimhls-report", "genome", "genome")
 _role("schedule,generate", "net_arg", "net_arg")
 
 # cimkit analyze sensitivity | coopt (docs/analyses.md): minimal invocations; an accepted run

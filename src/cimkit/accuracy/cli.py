@@ -31,6 +31,7 @@ from cimkit.cli_errors import (
     short_text,
     user_errors,
 )
+from cimkit.cli_output import JSON_OPTION, QUIET_OPTION
 from cimkit.errors import CimkitError, SpecError, short_repr
 
 train_app = typer.Typer(
@@ -105,10 +106,18 @@ def train_predictor(
         "runs/accuracy"
     ),
     seed: Annotated[int, typer.Option(help="random seed, 0 .. 2**32-1")] = 0,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Fit the FP and quantized predictors on measured subnets; print held-out RMSE / tau."""
-    from cimkit.accuracy.predictor import fit_predictors
+    """Fit the FP and quantized predictors on measured subnets; print held-out RMSE / tau.
 
+    The fit's log lines go to stdout (stderr with --json, nowhere with --quiet), then its
+    results as JSON; --json prints only that JSON document on stdout.
+    """
+    from cimkit.accuracy.predictor import fit_predictors
+    from cimkit.cli_output import emit_json, set_mode
+
+    set_mode(json_output, quiet)
     _seed(seed)
     if run.exists() and not run.is_dir():
         raise CimkitError(f"--run {short_text(str(run))}: is a file; give the run folder")
@@ -116,8 +125,16 @@ def train_predictor(
         if not (run / name).is_file():
             raise CimkitError(f"{run / name} missing: run `cimkit train supernet --out {run}`")
     prepare_out_dir(run, "--run")  # the predictors are written into the run folder
-    res = fit_predictors(run, seed=seed, log=lambda m: typer.echo(m))
-    typer.echo(json.dumps(res, indent=2))
+
+    def log(message: str) -> None:
+        if not quiet:
+            typer.echo(message, err=json_output)
+
+    res = fit_predictors(run, seed=seed, log=log)
+    if json_output:
+        emit_json(res)
+    else:
+        typer.echo(json.dumps(res, indent=2))
 
 
 # One reader of --genome for every command (cimkit.runs.genome): JSON text or a .json file,
@@ -182,11 +199,21 @@ def predict(
     bits: Annotated[int | None, typer.Option(help="override: every gene at 4, 6 or 8 bits")] = None,
     fp: Annotated[bool, typer.Option("--fp", help="with --random: full-precision genomes")] = False,
     seed: Annotated[int, typer.Option(help="seed of --random, 0 .. 2**32-1")] = 0,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
-    """Predicted top-1 accuracy (Fashion-MNIST validation) of genomes, from the shipped MLPs."""
+    """Predicted top-1 accuracy (Fashion-MNIST validation) of genomes, from the shipped MLPs.
+
+    Prints one JSON line per genome, {"accuracy": fraction 0..1, depths, kernels, expands,
+    bits}, and the predictors' timing on stderr (not with --quiet). --json prints one JSON
+    document instead: a list of {accuracy_pct (0..100), predictor ("fp" or "q"), depths,
+    kernels, expands, bits}, in the order of the genomes given.
+    """
     from cimkit.accuracy import encoding as enc
     from cimkit.accuracy.predictor import predict_accuracy
+    from cimkit.cli_output import emit_json, set_mode
 
+    set_mode(json_output, quiet)
     check_number(random, "--random", 0, MAX_RANDOM, why="all are encoded in memory at once")
     _seed(seed)
     gs = _read_genomes(genome, random, bits, seed)
@@ -202,11 +229,26 @@ def predict(
         acc = predict_accuracy(d, k, e, b)
         dt = time.perf_counter() - t
         out += [(g, float(a)) for g, a in zip(part, acc, strict=True)]
-        typer.echo(
-            f"# {'quantized' if quant else 'full-precision'} predictor: {len(part)} genome(s) "
-            f"in {dt * 1e6:.0f} us (incl. encoding)",
-            err=True,
+        if not quiet:
+            typer.echo(
+                f"# {'quantized' if quant else 'full-precision'} predictor: {len(part)} "
+                f"genome(s) in {dt * 1e6:.0f} us (incl. encoding)",
+                err=True,
+            )
+    if json_output:
+        order = {id(g): i for i, g in enumerate(gs)}  # FP genomes are scored first, above
+        out.sort(key=lambda ga: order[id(ga[0])])
+        emit_json(
+            [
+                {
+                    "accuracy_pct": round(100 * a, 3),
+                    "predictor": "fp" if g.bits is None else "q",
+                    **g.to_dict(),
+                }
+                for g, a in out
+            ]
         )
+        return
     for g, a in out:
         typer.echo(json.dumps({"accuracy": round(a, 5), **g.to_dict()}))
 
@@ -221,12 +263,21 @@ def histograms(
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = (
         "fashion-mnist"
     ),
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """Per-layer histograms of quantized inputs/weights of a subnet on real validation images
-    (the shipped QAT supernet; energy-model format, layer names as `cimkit networks`)."""
+    (the shipped QAT supernet; energy-model format, layer names as `cimkit networks`).
+
+    --json prints {out, images, data, layers}: layers maps each layer name to {inputs,
+    weights}, the probability masses of the .npz's <layer>/inputs and <layer>/weights arrays
+    (equal-width bins over normalized values in [-1, 1]).
+    """
     from cimkit.accuracy import data as data_mod
     from cimkit.accuracy.histograms import load_supernet, subnet_histograms
+    from cimkit.cli_output import emit_json, set_mode
 
+    set_mode(json_output, quiet)
     check_number(images, "--images", 1, MAX_IMAGES, why="more than any validation split holds")
     _dataset(data)
     out = prepare_out_file(out, "--out", (".npz",))  # numpy would append .npz to any other name
@@ -248,4 +299,8 @@ def histograms(
     import numpy as np  # here, not at the top: `cimkit --help` does not load numpy
 
     np.savez_compressed(out, **arrays)
+    if json_output:  # the .npz's arrays, by layer
+        layers = {name: {"inputs": h.inputs, "weights": h.weights} for name, h in hist.items()}
+        emit_json({"out": str(out), "images": images, "data": data, "layers": layers})
+        return
     typer.echo(f"{len(hist)} layers -> {out}")

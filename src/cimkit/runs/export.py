@@ -56,6 +56,18 @@ class Export:
     onnx_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def si(self, which: str = "stored") -> dict[str, float]:
+        """``stored`` or ``reevaluated`` metrics under the data-file names, in SI units
+        (``energy_j`` J, ``latency_s`` s, ``area_m2`` m^2, ``edap_j_s_m2`` J*s*m^2)."""
+        from cimkit.columns import METRIC_MATRIX
+
+        values = self.stored if which == "stored" else self.reevaluated
+        out = {}
+        for k, v in values.items():
+            _, name, factor = METRIC_MATRIX[k]
+            out[name] = v * factor
+        return out
+
 
 def reevaluate(chip: Any, workload: Any) -> dict[str, float]:
     """Energy (mJ), delay (us), area (mm^2) and EDAP of ``chip`` running ``workload``."""

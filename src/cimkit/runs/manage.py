@@ -25,10 +25,18 @@ def _objective(config: dict[str, Any]) -> str:
     return str(s.get("objective", "?"))
 
 
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def list_rows(store: Any) -> list[dict[str, Any]]:
-    """One row per run: name, status (``running`` only with a live writer, else
-    ``interrupted``), generations committed, designs, algorithm, objective, P, G, space file
-    name and creation time (UTC)."""
+    """One row per run (oldest first), plain values for ``runs list`` and its ``--json``.
+
+    Keys: ``run``; ``status`` (``running`` only with a live writer, else ``interrupted``;
+    ``done``); ``gen``, the last committed generation (0 = the initial population; None before
+    any) of ``n_gen``; ``designs``; ``algorithm``; ``objective``; ``pop_size``; ``space`` (the
+    space file's name, no folder); ``created``, UTC, ISO 8601 (``2026-12-02T04:18:00Z``).
+    """
     rows = []
     for r in store.run_summaries():
         s = r["config"].get("search", {})
@@ -39,24 +47,49 @@ def list_rows(store: Any) -> list[dict[str, Any]]:
             {
                 "run": r["name"],
                 "status": status,
-                # gen is the last committed generation (0 = the initial population).
-                "gen": f"{r['gen']}/{s.get('n_gen', '?')}" if r["gen"] >= 0 else "-",
-                "designs": r["designs"],
+                "gen": int(r["gen"]) if r["gen"] >= 0 else None,
+                "n_gen": _int_or_none(s.get("n_gen")),
+                "designs": int(r["designs"]),
                 "algorithm": str(s.get("algorithm", "?")),
                 "objective": _objective(r["config"]),
-                "P": s.get("pop_size", "?"),
+                "pop_size": _int_or_none(s.get("pop_size")),
                 "space": Path(str(r["config"].get("space") or "-")).name,
-                "created": time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["created"] or 0)),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["created"] or 0)),
             }
         )
     return rows
 
 
+def list_table_row(row: dict[str, Any]) -> dict[str, str]:
+    """A :func:`list_rows` row as the cells of the ``runs list`` table (display text)."""
+    n_gen = "?" if row["n_gen"] is None else str(row["n_gen"])
+    return {
+        "run": row["run"],
+        "status": row["status"],
+        "gen": "-" if row["gen"] is None else f"{row['gen']}/{n_gen}",
+        "designs": f"{row['designs']:,}",
+        "algorithm": row["algorithm"],
+        "objective": row["objective"],
+        "P": "?" if row["pop_size"] is None else str(row["pop_size"]),
+        "space": row["space"],
+        "created": row["created"].replace("T", " ")[:16],  # minutes are enough to read
+    }
+
+
+#: Metrics of a ``runs show`` design row: data-file columns (SI, :mod:`cimkit.columns`) and the
+#: metrics-matrix column each comes from.
+SHOW_METRICS: tuple[str, ...] = ("accuracy", "energy_mj", "delay_us", "area_mm2", "edap")
+
+
 def show(store: Any, run: str, top: int = 5) -> dict[str, Any]:
     """A run's settings and its best ``top`` designs (and Pareto set size for NSGA-II).
 
-    Returns ``{"settings": [(key, value)], "designs": [row], "note": str}``; designs need the
-    run's space file (to decode genomes), so without it ``note`` says why they are missing.
+    Returns ``{"settings": [(key, value)], "designs": [row], "note": str, "score": objective}``
+    (``score`` only when the designs could be scored). A design row holds ``design`` (archive
+    index), ``score`` (the run's objective, its units) and the data-file columns of
+    :data:`cimkit.columns.METRIC_MATRIX` in SI: ``accuracy_pct`` (%), ``energy_j`` (J),
+    ``latency_s`` (s), ``area_m2`` (m^2), ``edap_j_s_m2`` (J*s*m^2). Designs need the run's
+    space file (to decode genomes), so without it ``note`` says why they are missing.
     """
     from cimkit.runs.design import run_space
     from cimkit.search.engine import load_result
@@ -65,6 +98,23 @@ def show(store: Any, run: str, top: int = 5) -> dict[str, Any]:
     cfg = info["config"]
     s = cfg.get("search", {})
     summary = next(r for r in store.run_summaries() if r["name"] == run)
+    area = cfg.get("area_constraint_mm2")
+    # The same settings as plain values (``runs show --json``); the list below is their text.
+    facts: dict[str, Any] = {
+        "run": run,
+        "status": info["status"],
+        "writer_pid": summary["writer"],
+        "gen": max(int(info["gen"]), 0),
+        "n_gen": _int_or_none(s.get("n_gen")),
+        "designs": int(summary["designs"]),
+        "algorithm": str(s.get("algorithm", "?")),
+        "objective": _objective(cfg),
+        "pop_size": _int_or_none(s.get("pop_size")),
+        "seed": _int_or_none(s.get("seed")),
+        "space": Path(str(cfg.get("space") or "-")).name,
+        "area_constraint_mm2": area,
+        "study": cfg.get("study"),
+    }
     settings = [
         ("status", info["status"] + (f" (pid {summary['writer']})" if summary["writer"] else "")),
         ("generations", f"{max(info['gen'], 0)} of {s.get('n_gen', '?')} committed"),
@@ -73,35 +123,39 @@ def show(store: Any, run: str, top: int = 5) -> dict[str, Any]:
         ("objective", _objective(cfg)),
         ("population, seed", f"{s.get('pop_size', '?')}, {s.get('seed', '?')}"),
         ("space", Path(str(cfg.get("space") or "-")).name),
-        ("area constraint", str(cfg.get("area_constraint_mm2") or "the space's")),
+        ("area constraint", str(area or "the space's")),
     ]
     if cfg.get("study"):
         settings.append(("comparison", str(cfg["study"])))
     try:
         space = run_space(run, cfg)
     except CimkitError as exc:
-        return {"settings": settings, "designs": [], "note": str(exc)}
+        return {"facts": facts, "settings": settings, "designs": [], "note": str(exc)}
     res = load_result(store, run, space)
     M = res.archive.M
-    settings.append(("feasible", f"{int(feasible(M).sum()):,}" if len(M) else "0"))
+    facts["feasible"] = int(feasible(M).sum()) if len(M) else 0
+    settings.append(("feasible", f"{facts['feasible']:,}"))
     scores = res.scores()
     if s.get("algorithm") == "nsga2":
+        facts["pareto_size"] = len(res.pareto())
         settings.append(("Pareto set", f"{len(res.pareto())} designs ({','.join(s['pareto'])})"))
+    from cimkit.columns import METRIC_MATRIX
+
     designs = []
     for i in res.top(top):
-        designs.append(
-            {
-                "design": int(i),
-                "score": float(scores[i]),
-                "accuracy_pct": 100 * float(M[i, COL["accuracy"]]),
-                "energy_mj": float(M[i, COL["energy_mj"]]),
-                "delay_us": float(M[i, COL["delay_us"]]),
-                "area_mm2": float(M[i, COL["area_mm2"]]),
-                "edap": float(M[i, COL["edap"]]),
-            }
-        )
+        row: dict[str, Any] = {"design": int(i), "score": float(scores[i])}
+        for k in SHOW_METRICS:  # matrix units (mJ, us, mm^2, fraction) -> the files' SI units
+            _, name, factor = METRIC_MATRIX[k]
+            row[name] = float(M[i, COL[k]]) * factor
+        designs.append(row)
     note = "" if designs else "no feasible design"
-    return {"settings": settings, "designs": designs, "note": note, "score": res.objective}
+    return {
+        "facts": facts,
+        "settings": settings,
+        "designs": designs,
+        "note": note,
+        "score": res.objective,
+    }
 
 
 def delete(store: Any, name: str, yes: bool) -> list[str]:

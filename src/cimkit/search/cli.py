@@ -485,6 +485,12 @@ def register(app: typer.Typer) -> None:
             except BaseException:
                 be.close()
                 raise
+        worker = None
+        if report is not None:
+            from cimkit.report.worker import start
+
+            # Gets the report ready on the other core while the search runs (report/worker.py).
+            worker = start(space_path, area, cfg.seed)
         try:
             prog, make_cb = _progress()
             cb = make_cb(cfg.n_gen)
@@ -523,7 +529,10 @@ def register(app: typer.Typer) -> None:
                     highlight=False,
                 )
             if report is not None:  # with --json the report's paths are a note on stderr
-                _report(st, run, report, progress_console if json_output else console)
+                from cimkit.report.worker import write_report_via
+
+                con = progress_console if json_output else console
+                write_report_via(worker, st, store, run, report, con)
             if json_output:
                 emit_json(
                     {
@@ -537,6 +546,8 @@ def register(app: typer.Typer) -> None:
                     }
                 )
         finally:
+            if worker is not None:
+                worker.close()
             st.close()
 
     @app.command("compare")
@@ -616,17 +627,27 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str, typer.Argument(help="Run or comparison (study) name.")],
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Output folder (runs/report/RUN).")] = None,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """Markdown + HTML report, plots and the archive as CSV/Parquet."""
+        """Markdown + HTML report, plots and the archive as CSV/Parquet.
+
+        --json prints {run, kind (search or comparison), out, files, rows}: files by kind (md,
+        html, csv, parquet, plots), rows the report's Table III rows (SI, as in designs.csv).
+        """
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         # The name becomes part of the default output path: no '..' or absolute parts.
         check_name(run, "RUN", nested=True)
+        target = out or Path("runs") / "report" / run
         st = RunStore(store, readonly=True)  # never creates a file; a missing store is an error
         try:
-            _report(st, run, out or Path("runs") / "report" / run, console)
+            written = _report(st, run, target, progress_console if json_output else console)
         finally:
             st.close()
+        if json_output:
+            emit_json({"run": run, "out": str(target), **written})
 
     runs_app = typer.Typer(help="List, show and delete the runs of a store.", no_args_is_help=True)
     app.add_typer(runs_app, name="runs")
@@ -635,25 +656,36 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def runs_list(
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """Every run of the store (oldest first) and the stored comparisons."""
+        """Every run of the store (oldest first) and the stored comparisons.
+
+        --json prints {store, runs, comparisons}; a run is {run, status, gen, n_gen, designs,
+        algorithm, objective, pop_size, space, created (UTC, ISO 8601)}.
+        """
         from rich.table import Table
 
-        from cimkit.runs.manage import list_rows
+        from cimkit.runs.manage import list_rows, list_table_row
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         st = RunStore(store, readonly=True)
         try:
             rows, studies = list_rows(st), st.study_names()
         finally:
             st.close()
+        if json_output:
+            emit_json({"store": str(store), "runs": rows, "comparisons": list(studies)})
+            return
         t = Table(title=f"{len(rows)} runs in {store}")
         cols = ("run", "status", "gen", "designs", "algorithm", "objective", "P", "space")
         for c in (*cols, "created"):
             t.add_column(c, justify="right" if c in ("gen", "designs", "P") else "left")
         for r in rows:
-            t.add_row(*(f"{r[c]:,}" if c == "designs" else str(r[c]) for c in (*cols, "created")))
-        console.print(t)
+            cells = list_table_row(r)
+            t.add_row(*(cells[c] for c in (*cols, "created")))
+        print_table(t)
         if studies:
             console.print("comparisons: " + ", ".join(studies), highlight=False)
 
@@ -663,14 +695,24 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str, typer.Argument(help="Run name (see `cimkit runs list`).")],
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         top: Annotated[int, typer.Option(help="Best designs to list (1..100).")] = 5,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """A run's settings and its best designs (the N to give `cimkit export --design`)."""
+        """A run's settings and its best designs (the N to give `cimkit export --design`).
+
+        --json prints {settings, objective, designs, note}: settings as plain values (gen,
+        n_gen, pop_size, seed, area_constraint_mm2, feasible, ...), objective {name, label,
+        units}, designs [{design, score, accuracy_pct, energy_j, latency_s, area_m2,
+        edap_j_s_m2}] in SI units, best first.
+        """
         from rich.table import Table
 
         from cimkit.cli_errors import check_number
+        from cimkit.columns import column
         from cimkit.runs.manage import show
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         check_name(run, "RUN", nested=True)
         check_number(top, "--top", 1, 100, why="a table to read, not the archive (report)")
         st = RunStore(store, readonly=True)
@@ -678,33 +720,43 @@ def register(app: typer.Typer) -> None:
             view = show(st, run, top)
         finally:
             st.close()
+        if json_output:
+            obj = view.get("score")
+            emit_json(
+                {
+                    "settings": view["facts"],
+                    "objective": None
+                    if obj is None
+                    else {"name": obj.name, "label": obj.label, "units": obj.units},
+                    "designs": view["designs"],
+                    "note": view["note"] or None,
+                }
+            )
+            return
         t = Table(title=f"run {run}", show_header=False)
         t.add_column("setting")
         t.add_column("value")
         for k, v in view["settings"]:
             t.add_row(k, v)
-        console.print(t)
+        print_table(t)
         if view["designs"]:
             obj = view["score"]
             d = Table(title=f"best {len(view['designs'])} designs by {obj.label or obj.name}")
-            heads = {
-                "design": "design",
-                "score": f"score ({obj.units})" if obj.units else "score",
-                "accuracy_pct": "top-1 (%)",
-                "energy_mj": "energy (mJ)",
-                "delay_us": "delay (us)",
-                "area_mm2": "area (mm^2)",
-                "edap": "EDAP (mJ*ms*mm^2)",
-            }
-            for h in heads.values():
-                d.add_column(h, justify="right")
+            d.add_column("design", justify="right")
+            d.add_column(f"score ({obj.units})" if obj.units else "score", justify="right")
+            # SI in the rows; the table shows each column in its display unit (cimkit.columns).
+            metrics = [k for k in view["designs"][0] if k not in ("design", "score")]
+            for k in metrics:
+                d.add_column(column(k).header(), justify="right")
             for r in view["designs"]:
-                d.add_row(str(r["design"]), *(f"{r[k]:.4g}" for k in list(heads)[1:]))
-            console.print(d)
-            console.print(
+                cells = [f"{column(k).display(r[k]):.4g}" for k in metrics]
+                d.add_row(str(r["design"]), f"{r['score']:.4g}", *cells)
+            print_table(d)
+            from cimkit.cli_output import note
+
+            note(
                 f"export one: cimkit export {run} --design {view['designs'][0]['design']} "
-                f"--out DIR --store {store}",
-                highlight=False,
+                f"--out DIR --store {store}"
             )
         if view["note"]:
             console.print(view["note"], highlight=False)
@@ -717,17 +769,26 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[
             bool, typer.Option("--yes", help="Really delete (without it: say what would go).")
         ] = False,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """Delete a run (or a comparison with its stage runs); refuses a run being written."""
+        """Delete a run (or a comparison with its stage runs); refuses a run being written.
+
+        --json prints {store, deleted}: the runs deleted (and "comparison NAME").
+        """
         from cimkit.runs.manage import delete
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         check_name(run, "RUN", nested=True)
         st = RunStore(store, create=False)
         try:
             gone = delete(st, run, yes)
         finally:
             st.close()
+        if json_output:
+            emit_json({"store": str(store), "deleted": gone})
+            return
         console.print("deleted " + ", ".join(gone), highlight=False)
 
     @app.command("export")
@@ -746,16 +807,21 @@ def register(app: typer.Typer) -> None:
         onnx: Annotated[
             bool, typer.Option(help="Also write network.onnx (needs torch and onnx).")
         ] = True,
+        json_output: Annotated[bool, JSON_OPTION] = False,
+        quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
         """Chip YAML, genome, layer table, ONNX and a one-page summary of a stored design.
 
         The files re-evaluate to the stored metrics (checked): `cimkit evaluate --hw
-        DIR/chip.yaml --genome DIR/genome.json`.
+        DIR/chip.yaml --genome DIR/genome.json`. --json prints {run, design, out, files,
+        accuracy_pct, stored, reevaluated, onnx_note}: stored and re-evaluated metrics in SI
+        (energy_j, latency_s, area_m2, edap_j_s_m2).
         """
         from cimkit.cli_errors import check_number
         from cimkit.runs.export import export_design
         from cimkit.search.store import RunStore
 
+        set_mode(json_output, quiet)
         check_name(run, "RUN", nested=True)
         if design is not None:
             check_number(design, "--design", 0, 2**31 - 1, why="an archive row index")
@@ -770,13 +836,34 @@ def register(app: typer.Typer) -> None:
             ex = export_design(st, run, design, out, onnx=onnx)
         finally:
             st.close()
+        if json_output:
+            emit_json(
+                {
+                    "run": run,
+                    "design": design,
+                    "out": str(out),
+                    "files": {k: str(p) for k, p in ex.files.items()},
+                    "accuracy_pct": 100 * ex.extra["accuracy"],
+                    "stored": ex.si("stored"),
+                    "reevaluated": ex.si("reevaluated"),
+                    "onnx_note": ex.onnx_note or None,
+                }
+            )
+            return
         names = ", ".join(p.name for p in ex.files.values())
         console.print(f"design {design} of {run}: {names} in {out}", highlight=False)
         if ex.onnx_note:
-            console.print(ex.onnx_note, highlight=False)
+            from cimkit.cli_output import note
+
+            note(ex.onnx_note)
 
 
-def _report(st: Any, run: str, out: Path, console: Any) -> None:
+def _report(st: Any, run: str, out: Path, console: Any) -> dict[str, Any]:
+    """Write the report of run or comparison ``run`` into ``out``; print where it is.
+
+    Returns ``{"kind": "search" | "comparison", "files": {kind: path}, "rows": Table III
+    rows}`` (rows as the report's table: SI names, :func:`cimkit.columns.upgrade_row`).
+    """
     from cimkit.report.summary import write_report
     from cimkit.search.engine import load_result
 
@@ -820,6 +907,11 @@ def _report(st: Any, run: str, out: Path, console: Any) -> None:
         main=main_label,
     )
     console.print(f"report: {files['md']} and {files['html']}", highlight=False)
+    return {
+        "kind": "search" if study is None else "comparison",
+        "files": {k: str(v) for k, v in files.items()},
+        "rows": [upgrade_row(r) for r in rows],
+    }
 
 
 #: Labels of the compare methods (as in the Table III rows).
