@@ -6,14 +6,19 @@ Usage: python benchmarks/search_wall_time.py [--pop 150] [--gen 70] [--skip-comp
 Prints, in seconds (issue 15 item 6; the aim is a CLI search <= 4 s on 2 quiet cores):
 
 * ``cimkit --help`` in a fresh process (aim <= 0.3 s) and ``import torch`` for reference;
-* the whole ``cimkit search SPACE --store ... --out ... --quiet`` in a fresh process;
-* its parts in this process: setup (space, problem, predictor), the search in memory with the
-  default BLAS thread count and with one thread (ratio), the search with the SQLite store,
-  the report (and its CSV part: pandas' writer as the reference vs the pyarrow one in use);
+* the whole ``cimkit search SPACE --store ... --out ... --quiet`` in a fresh process, with the
+  report worker (the default, cimkit.report.worker) and without it (``CIMKIT_REPORT_WORKER=0``);
+* its parts in this process: setup (space, problem, predictor), the search in memory on the
+  array GA (cimkit.search.fastga, the default) vs pymoo's GA (the reference; both give the same
+  archive, checked here) and with the default BLAS thread count (ratio), the search with the
+  SQLite store, the report (and its CSV part: pandas' writer as the reference vs pyarrow), and
+  the report's split with the worker: the part done while the search runs, the rest after it;
 * ``cimkit compare`` (unless ``--skip-compare``).
 
 Ratios compare two variants timed in the same process, so they hold on a loaded machine; the
-absolute numbers do not (the script prints the load average beside them).
+absolute numbers do not (the script prints the load average beside them). The report worker
+only helps when a second core is free: on a machine loaded beyond its cores it costs its own
+CPU time (about 1.5 s) and saves nothing.
 ``--stub-accuracy`` replaces the predictor by a fixed smooth function of the genes (only for
 machines without the predictor artifact; the printed line says so).
 """
@@ -28,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
@@ -44,11 +51,27 @@ def _best_of(n: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
-def _subprocess_s(args: list[str], n: int) -> float:
+def _subprocess_s(args: list[str], n: int, env: dict[str, str] | None = None) -> float:
     def run() -> None:
-        subprocess.run(args, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(args, check=True, capture_output=True, cwd=ROOT, env=env)
 
     return _best_of(n, run)
+
+
+_SPLIT = """
+import sys, time
+from pathlib import Path
+t = time.perf_counter()
+from cimkit.report.worker import _Lines, _prepare
+from cimkit.search.cli import _report
+from cimkit.search.store import RunStore
+_prepare(str(Path(sys.argv[1]).resolve()), None, int(sys.argv[4]))
+prep = time.perf_counter() - t
+st = RunStore(Path(sys.argv[2]), readonly=True)
+t = time.perf_counter()
+_report(st, "bench", Path(sys.argv[3]), _Lines())
+print(f"{prep:.2f} s while the search runs, then {time.perf_counter() - t:.2f} s after it")
+"""
 
 
 def main() -> None:
@@ -75,11 +98,14 @@ def main() -> None:
                    str(args.gen), "--seed", str(args.seed), "--backend", "vectorized",
                    "--store", f"{tmp}/s.sqlite", "--out", f"{tmp}/report", "--overwrite",
                    "--quiet"]  # fmt: skip
-            cli_s = _subprocess_s(cmd, 1)
+            cli_s = _subprocess_s(cmd, args.repeat)
+            no_worker = {**os.environ, "CIMKIT_REPORT_WORKER": "0"}
+            inproc_s = _subprocess_s(cmd, args.repeat, env=no_worker)
         print(
             f"WHOLE CLI: cimkit search P={args.pop} G={args.gen} --store --out (fresh "
             f"process, report included): {cli_s:.2f} s (aim <= 4 s on 2 quiet cores)"
         )
+        print(f"  reference: report written in process (CIMKIT_REPORT_WORKER=0): {inproc_s:.2f} s")
 
     from threadpoolctl import threadpool_limits
 
@@ -98,16 +124,31 @@ def main() -> None:
 
     result = {}
 
-    def search() -> None:
-        result["r"] = Search(problem, cfg).run()
+    def search(engine: str = "fast") -> Callable[[], None]:
+        def run() -> None:
+            result[engine] = Search(problem, cfg, engine=engine).run()
 
-    default_s = _best_of(1, search)
+        return run
+
+    # pymoo's imports are not part of its GA's time: one generation first.
+    Search(problem, SearchConfig(pop_size=args.pop, n_gen=1, seed=args.seed), engine="pymoo").run()
+    default_s = _best_of(1, search())
     with threadpool_limits(limits=1, user_api="blas"):
-        one_s = _best_of(1, search)
-    r = result["r"]
+        one_s = _best_of(1, search())
+        pymoo_s = _best_of(1, search("pymoo"))
+    r, ref = result["fast"], result["pymoo"]
+    same = (
+        np.array_equal(r.archive.X, ref.archive.X)
+        and np.array_equal(r.archive.M, ref.archive.M)
+        and r.history == ref.history
+    )
     print(
         f"part: search in memory, one BLAS thread (as the CLI runs it): {one_s:.2f} s, "
         f"{len(r.archive):,} evaluations, best EDAP/Acc {r.scores()[r.best()]:.4g}"
+    )
+    print(
+        f"  reference: pymoo's GA: {pymoo_s:.2f} s ({pymoo_s / one_s:.2f}x the array GA's "
+        f"time; same archive and history: {same})"
     )
     print(
         f"  reference: default BLAS threads: {default_s:.2f} s "
@@ -117,7 +158,7 @@ def main() -> None:
         st = RunStore(Path(tmp) / "b.sqlite")
         t = time.perf_counter()
         with threadpool_limits(limits=1, user_api="blas"):
-            meta = {"space": str(SPACE), "area_constraint_mm2": None}
+            meta = {"space": str(SPACE.resolve()), "area_constraint_mm2": None}
             Search(problem, cfg, store=st, name="bench", meta=meta).run()
         print(f"part: search with the SQLite store (state per generation): "
               f"{time.perf_counter() - t:.2f} s")  # fmt: skip
@@ -132,7 +173,14 @@ def main() -> None:
         _report(st, "bench", Path(tmp) / "report", _Quiet())
         print(f"part: report (tables, plots, Markdown/HTML, CSV, Parquet): "
               f"{time.perf_counter() - t:.2f} s")  # fmt: skip
-        frame = result["r"].frame()
+        # The worker's split, in a fresh process as the CLI runs it: what it does while the
+        # search runs (imports, space, predictor, baselines, fonts), then the report itself.
+        split = subprocess.run(
+            [sys.executable, "-c", _SPLIT, str(SPACE), str(Path(tmp) / "b.sqlite"),
+             str(Path(tmp) / "split"), str(args.seed)], capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        print(f"part: report by the worker (fresh process): {split.stdout.strip()}")
+        frame = result["fast"].frame()
         pandas_s = _best_of(1, lambda: frame.to_csv(Path(tmp) / "p.csv", index=False,
                                                     float_format="%.17g"))  # fmt: skip
 

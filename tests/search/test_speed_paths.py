@@ -7,6 +7,8 @@ still used) and compares them on the same inputs; nothing here measures time
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,83 @@ def test_unknown_engine_is_refused(problem) -> None:
 
     with pytest.raises(SpecError, match="engine: 'numba'; choose from"):
         Search(problem, SearchConfig(pop_size=4, n_gen=1), engine="numba")
+
+
+# --- the report worker (cimkit.report.worker) vs the report written in process -------------------
+
+
+def _search_out(app, tmp_path, monkeypatch, worker: str, sp) -> Path:
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("CIMKIT_REPORT_WORKER", worker)
+    out = tmp_path / f"report-{worker}"
+    store = tmp_path / f"s{worker}.sqlite"
+    args = ["search", str(sp), "--name", "r", "--pop", "12", "--gen", "2", "--seed", "4",
+            "--store", str(store), "--out", str(out), "--quiet"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert f"report: {out / 'report.md'} and {out / 'report.html'}" in res.output
+    return out
+
+
+def test_search_out_by_the_worker_writes_the_same_files(app, tmp_path, monkeypatch) -> None:
+    from search_helpers import constant_space_yaml
+
+    import cimkit.search.cli as search_cli
+
+    sp = constant_space_yaml(tmp_path)
+    here = _search_out(app, tmp_path, monkeypatch, "0", sp)
+    # With the worker on, this process must not write the report itself.
+    monkeypatch.setattr(search_cli, "_report", lambda *a, **k: pytest.fail("report in process"))
+    there = _search_out(app, tmp_path, monkeypatch, "1", sp)
+    names = sorted(p.name for p in here.iterdir())
+    assert names == sorted(p.name for p in there.iterdir())
+    assert {"report.md", "designs.csv", "designs.parquet", "convergence.png"} <= set(names)
+    for name in names:
+        assert (here / name).read_bytes() == (there / name).read_bytes(), name
+
+
+def test_a_worker_that_fails_leaves_the_report_to_this_process(problem, tmp_path) -> None:
+    import sys
+
+    from cimkit.report.worker import ReportWorker, write_report_via
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.search.store import RunStore
+
+    st = RunStore(tmp_path / "s.sqlite")
+    meta = {"space": str(problem.space.source), "area_constraint_mm2": None}
+    Search(problem, SearchConfig(pop_size=8, n_gen=1), store=st, name="r", meta=meta).run()
+    dead = ReportWorker("x", None, 0, argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
+
+    class Lines:
+        printed: list[str] = []
+
+        def print(self, *a, **k):
+            self.printed.append(" ".join(map(str, a)))
+
+    con = Lines()
+    write_report_via(dead, st, tmp_path / "s.sqlite", "r", tmp_path / "o", con)
+    assert (tmp_path / "o" / "report.md").is_file()
+    assert con.printed == [
+        f"report: {tmp_path / 'o' / 'report.md'} and {tmp_path / 'o' / 'report.html'}"
+    ]
+    st.close()
+
+
+def test_a_user_error_in_the_worker_is_the_same_one_line_error(problem, tmp_path) -> None:
+    from cimkit.errors import CimkitError
+    from cimkit.report.worker import start, write_report_via
+    from cimkit.search.cli import _report
+    from cimkit.search.store import RunStore
+
+    st = RunStore(tmp_path / "s.sqlite")
+    with pytest.raises(CimkitError) as here:
+        _report(st, "nope", tmp_path / "o1", None)
+    worker = start(str(problem.space.source), None, 0)
+    assert worker is not None
+    with pytest.raises(CimkitError) as there:
+        write_report_via(worker, st, tmp_path / "s.sqlite", "nope", tmp_path / "o2", None)
+    assert type(there.value) is type(here.value)
+    assert str(there.value) == str(here.value)
+    worker.close()
+    st.close()

@@ -485,6 +485,12 @@ def register(app: typer.Typer) -> None:
             except BaseException:
                 be.close()
                 raise
+        worker = None
+        if report is not None:
+            from cimkit.report.worker import start
+
+            # Gets the report ready on the other core while the search runs (report/worker.py).
+            worker = start(space_path, area, cfg.seed)
         try:
             prog, make_cb = _progress()
             cb = make_cb(cfg.n_gen)
@@ -523,7 +529,10 @@ def register(app: typer.Typer) -> None:
                     highlight=False,
                 )
             if report is not None:  # with --json the report's paths are a note on stderr
-                _report(st, run, report, progress_console if json_output else console)
+                from cimkit.report.worker import write_report_via
+
+                con = progress_console if json_output else console
+                write_report_via(worker, st, store, run, report, con)
             if json_output:
                 emit_json(
                     {
@@ -537,6 +546,8 @@ def register(app: typer.Typer) -> None:
                     }
                 )
         finally:
+            if worker is not None:
+                worker.close()
             st.close()
 
     @app.command("compare")
