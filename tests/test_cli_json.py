@@ -302,3 +302,33 @@ def test_export_json_and_delete_json(
     gone = _doc("runs", "delete", "r1", "--store", copy, "--yes")
     assert gone == {"store": str(copy), "deleted": ["r1"]}
     assert _doc("runs", "list", "--store", copy)["runs"] == []
+
+
+# --------------------------------------------------------------------------- shell completion
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("cimkit runs sh", "show"), ("cimkit schedule --gen", "--genome"), ("cimkit exp", "export")],
+)
+def test_shell_completion_completes_commands_and_options(words: str, expected: str) -> None:
+    # What bash's completion function asks the program (typer's protocol, click's env vars).
+    env = {"_CIMKIT_COMPLETE": "complete_bash", "COMP_WORDS": words}
+    env["COMP_CWORD"] = str(len(words.split()) - 1)
+    res = runner.invoke(app, [], env=env, prog_name="cimkit")
+    assert res.exit_code == 0 and res.stdout.split() == [expected]
+
+
+def test_install_completion_writes_a_script_the_shell_sources(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cimkit = Path(sys.executable).with_name("cimkit")  # the console script `pip install` made
+    if not cimkit.is_file():
+        pytest.skip("cimkit is not installed as a console script in this environment")
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    res = subprocess.run([str(cimkit), "--install-completion", "bash"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    script = tmp_path / ".bash_completions" / "cimkit.sh"
+    assert "_CIMKIT_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
