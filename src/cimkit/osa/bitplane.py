@@ -362,51 +362,59 @@ def hybrid_matmul(
     g = -(-m // cfg.hmus)
     dev = a_int.device
     b = _as_boundary(boundary, n, g, dev)
-    # One pass per distinct column of B: a per-row B is one matmul per weight bit for all
-    # outputs; B varying across groups needs the groups' outputs separately.
-    if g > 1 and not bool(torch.all(b == b[:, :1])):
-        out = torch.empty(n, m, dtype=torch.float64, device=dev)
-        for gi in range(g):
-            sl = slice(gi * cfg.hmus, min(m, (gi + 1) * cfg.hmus))
-            out[:, sl] = hybrid_matmul(
-                a_int, w_int[sl], b[:, gi], cfg, analog, generator, check=False
-            )
-        return out
-    b = b[:, 0].contiguous()  # (N,)
-    a = a_int.to(torch.int64)
+    uniform = bool(torch.all(b == b[:, :1]))
+    gd = 1 if uniform else g  # a leading group axis only when B differs between groups
+    mg = m if uniform else cfg.hmus  # outputs per group
+    bg = (b[:, :1] if uniform else b).T.contiguous().view(gd, n, 1)  # (Gd, N, 1)
+    a = a_int.to(torch.int32)
     ft = _exact_float(kdim, cfg.a_range[1], dev)
     w_planes = bit_planes(w_int, cfg.w_bits).to(ft)  # (w, M, K)
+    if not uniform:  # (w, M, K) -> (w, G, hmus, K), zero outputs padding the last group
+        w_planes = torch.nn.functional.pad(w_planes, (0, 0, 0, g * cfg.hmus - m))
+    w_planes = w_planes.reshape(cfg.w_bits, gd, mg, kdim)
     pw = cfg.plane_weights()
     ideal = analog is None or analog.full_scale is None
     if not ideal:
-        fs_row = analog.full_scale_for(b).to(torch.float64)  # (N,)
-        w_chunks = _pad_chunks(w_planes, cfg.chunk).permute(0, 2, 3, 1)  # (w, C, r, M)
-    out = torch.zeros(n, m, dtype=torch.float64, device=dev)
+        fs = analog.full_scale_for(bg).to(torch.float64).view(gd, 1, n, 1)
+        w_chunks = _pad_chunks(w_planes, cfg.chunk).permute(0, 1, 3, 4, 2)  # (w, Gd, C, r, Mg)
+    out = torch.zeros(gd, n, mg, dtype=torch.float64, device=dev)
+    # Weight planes whose every row is all-digital (B <= i) see the whole activation: by
+    # linearity they are one matmul with sum_i s_i 2^i W[i] (exact in float64 or when small).
+    full_digital = [i for i in range(cfg.w_bits) if bool(torch.all(bg <= i))]
+    if full_digital:
+        w_sum = sum(pw[i] * w_planes[i].to(torch.float64) for i in full_digital)
+        ft_sum = ft if kdim * cfg.a_range[1] * 2**cfg.w_bits < 2**24 else torch.float64
+        out += (a.to(ft_sum) @ w_sum.to(ft_sum).transpose(-1, -2)).to(torch.float64)
     for i in range(cfg.w_bits):
-        hi = torch.clamp(b - i, 0, cfg.a_bits).view(n, 1)  # digital: bits j >= B - i
-        lo = torch.clamp(b - cfg.window - i, 0, cfg.a_bits).view(n, 1)  # analog: lo <= j < hi
-        a_dig = (a >> hi) << hi
-        if bool(torch.any(a_dig != 0)):
-            out += pw[i] * (a_dig.to(ft) @ w_planes[i].T).to(torch.float64)
-        nb = hi - lo  # (N, 1) analog input bits of weight bit i
+        if i in full_digital:
+            continue
+        hi = torch.clamp(bg - i, 0, cfg.a_bits)  # digital: bits j >= B - i
+        lo = torch.clamp(bg - cfg.window - i, 0, cfg.a_bits)  # analog: lo <= j < hi
+        one = torch.ones_like(hi, dtype=torch.int32)
+        below_hi = (one << hi.to(torch.int32)) - 1  # (Gd, N, 1) masks of the bits j < hi
+        below_lo = (one << lo.to(torch.int32)) - 1
+        a_dig = a & ~below_hi  # (Gd, N, K) the digital bits, in place
+        out += pw[i] * (a_dig.to(ft) @ w_planes[i].transpose(-1, -2)).to(torch.float64)
+        nb = hi - lo  # (Gd, N, 1) analog input bits of weight bit i
         if not bool(torch.any(nb > 0)):
             continue
-        a_win = (a >> lo) & (torch.bitwise_left_shift(torch.ones_like(nb), nb) - 1)
-        scale = pw[i] * 2.0 ** lo.to(torch.float64)  # (N, 1): s_i 2^i 2^j_lo
+        # The window bits, left in place: their sums are 2^lo times the DAC inputs' sums.
+        a_win = (a & (below_hi ^ below_lo)).to(ft)
         if ideal:
-            out += scale * (a_win.to(ft) @ w_planes[i].T).to(torch.float64)
+            v = (a_win @ w_planes[i].transpose(-1, -2)).to(torch.float64)
+            out += pw[i] * v
             continue
-        # Per-chunk window sums: (C, N, r) @ (C, r, M) -> (C, N, M), one SAR conversion each.
-        v = torch.matmul(_pad_chunks(a_win.to(ft), cfg.chunk).transpose(0, 1), w_chunks[i])
-        full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0)  # (N, 1)
-        u = v.to(torch.float64) / full
-        rec = (
-            sar_reconstruct(u, fs_row.view(n, 1), analog.adc_bits, analog.noise_lsb, generator)
-            * full
+        # Per-chunk window sums: (Gd, C, N, r) @ (Gd, C, r, Mg) -> (Gd, C, N, Mg), one SAR
+        # conversion each; u is the window sum over 2^lo (2^nb - 1), in rows.
+        v = torch.matmul(_pad_chunks(a_win, cfg.chunk).transpose(1, 2), w_chunks[i])
+        full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0).view(gd, 1, n, 1)
+        scale = (2.0 ** lo.to(torch.float64)).view(gd, 1, n, 1) * full
+        rec = sar_reconstruct(
+            v.to(torch.float64) / scale, fs, analog.adc_bits, analog.noise_lsb, generator
         )
-        rec = torch.where(nb > 0, rec, 0.0)
-        out += scale * rec.sum(0)
-    return out
+        rec = torch.where(nb.view(gd, 1, n, 1) > 0, rec * full, 0.0)
+        out += pw[i] * 2.0 ** lo.to(torch.float64) * rec.sum(1)  # s_i 2^i 2^lo x DAC sums
+    return out.permute(1, 0, 2).reshape(n, gd * mg)[:, :m]
 
 
 def int_matmul(a_int: torch.Tensor, w_int: torch.Tensor) -> torch.Tensor:
