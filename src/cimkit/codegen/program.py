@@ -67,6 +67,8 @@ class TileParams:
         di: words of the input region of a bank (the skip region follows it).
         cinm: most input channels of an op it hosts.
         kind: 'mac' (arrays) or 'vector' (pooling).
+        amask: arrays of the rt x ct grid some hosted piece uses, bit ``gr * ct + gc`` (all for
+            dense layers; the block diagonal for grouped convs); 0 = all.
     """
 
     index: int
@@ -81,6 +83,7 @@ class TileParams:
     di: int = 0
     cinm: int = 1
     kind: str = "mac"
+    amask: int = 0
 
     @property
     def vin(self) -> int:
@@ -321,14 +324,17 @@ def build(
             rows, cols = min(rows, max(s.in_len for s in sl)), min(cols, max(s.width for s in sl))
         di = max(g.in_positions for g in geoms)
         ds = max((g.vectors for g in geoms if g.skip is not None), default=0)
+        rt = max(-(-s.in_len // rows) for s in sl)
+        ct = max(-(-s.width // cols) for s in sl)
         tiles.append(
             TileParams(
                 index=t,
                 ncopy=max(m.copies for _, m in hosted),
                 rows=rows,
                 cols=cols,
-                rt=max(-(-s.in_len // rows) for s in sl),
-                ct=max(-(-s.width // cols) for s in sl),
+                rt=rt,
+                ct=ct,
+                amask=_array_mask(zip(geoms, sl, strict=True), rows, cols, rt, ct),
                 depth=di + ds,
                 khm=max(g.kh for g in geoms),
                 kwm=max(g.kw for g in geoms),
@@ -582,6 +588,21 @@ def build(
         ),
     )
     return DesignMap(ops_t, tuple(pieces), hw, tuple(prog), gb_regions, weight_words)
+
+
+def _array_mask(hosted, rows: int, cols: int, rt: int, ct: int) -> int:
+    """Bit ``gr * ct + gc`` set when a hosted piece has weights in array (gr, gc)."""
+    used = np.zeros((rt, ct), dtype=bool)
+    for geom, sl in hosted:
+        if geom.groups == 1:
+            used[: -(-sl.in_len // rows), : -(-sl.width // cols)] = True
+            continue
+        rb, kg = geom.kh * geom.kw * geom.cin_group, geom.cout_group
+        for i in range(sl.width // kg):  # the piece's groups: diagonal blocks
+            r0, r1, c0, c1 = i * rb, (i + 1) * rb - 1, i * kg, (i + 1) * kg - 1
+            used[r0 // rows : r1 // rows + 1, c0 // cols : c1 // cols + 1] = True
+    bits = used.reshape(-1)
+    return sum(1 << i for i, b in enumerate(bits) if b)
 
 
 def step_words(mat: np.ndarray, tile: TileParams, bits: int) -> list[int]:

@@ -218,7 +218,8 @@ module cim_tile #(
     parameter WBW   = 64,    // weight-bus bits: RT * CT * COLS weights
     parameter PW    = 16,    // position width
     parameter DW    = 16,
-    parameter NP    = 1      // results a cycle (NoC bundle)
+    parameter NP    = 1,     // results a cycle (NoC bundle)
+    parameter [RT*CT-1:0] AMASK = {RT*CT{1'b1}}  // arrays present (a grouped conv's blocks)
 ) (
 """
     + _PORTS
@@ -227,6 +228,19 @@ module cim_tile #(
     localparam VIN  = RT * ROWS;
     localparam VOUT = CT * COLS;
     localparam WW   = VLEN * ABITS;
+    // Arrays of the grid that no hosted piece uses (off the block diagonal of grouped convs)
+    // are not built; A0, the first present array, stands for the copy's timing (all arrays of a
+    // copy start together and share the delay).
+    function integer first_set(input [RT*CT-1:0] m);
+        integer j;
+        begin
+            first_set = 0;
+            for (j = RT*CT - 1; j >= 0; j = j - 1)
+                if (m[j])
+                    first_set = j;
+        end
+    endfunction
+    localparam A0 = first_set(AMASK);
 
     // ---------------------------------------------------------------- configuration
     reg        c_bank, c_skip;
@@ -337,9 +351,9 @@ module cim_tile #(
             wire [RT*CT-1:0]    avalid, abusy;
             wire [RT*CT*COLS*ACCW-1:0] ybus;
             wire more  = running && (k < c_copies) && (nj < c_nvec);
-            wire start = xfull && (!abusy[0] || (avalid[0] && cack[k]));
-            assign cvalid[k] = avalid[0];
-            assign cdone[k]  = !more && !xfull && !abusy[0];
+            wire start = xfull && (!abusy[A0] || (avalid[A0] && cack[k]));
+            assign cvalid[k] = avalid[A0];
+            assign cdone[k]  = !more && !xfull && !abusy[A0];
             assign cpos[k*PW +: PW] = aj;
 
             // Gather stage: check the window's valid bits, then latch the im2col vector.
@@ -428,6 +442,7 @@ module cim_tile #(
             // array of the copies 0..wr_copy-1 (copies hold identical weights: broadcast).
             for (gr = 0; gr < RT; gr = gr + 1) begin : g_row
                 for (gc = 0; gc < CT; gc = gc + 1) begin : g_col
+                  if (AMASK[gr*CT + gc]) begin : g_arr
                     wire          sel_w = wr_en && (k < wr_copy) && (wr_row < ROWS);
                     wire [RW-1:0] lrow = wr_row[RW-1:0];
                     cim_pim_array #(
@@ -442,6 +457,11 @@ module cim_tile #(
                         .y(ybus[(gr*CT + gc)*COLS*ACCW +: COLS*ACCW]),
                         .valid(avalid[gr*CT + gc]), .busy(abusy[gr*CT + gc])
                     );
+                  end else begin : g_none
+                    assign ybus[(gr*CT + gc)*COLS*ACCW +: COLS*ACCW] = {COLS*ACCW{1'b0}};
+                    assign avalid[gr*CT + gc] = 1'b0;
+                    assign abusy[gr*CT + gc] = 1'b0;
+                  end
                 end
             end
 

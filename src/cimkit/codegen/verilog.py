@@ -177,8 +177,10 @@ def _tile_summary(t: TileParams) -> str:
     if t.kind == "vector":
         return f"tile{t.index} vector unit (pooling), {t.depth} words/bank"
     skip = f" ({t.depth - t.di} skip)" if t.depth > t.di else ""
+    full = (1 << (t.rt * t.ct)) - 1
+    used = "" if t.amask in (0, full) else f" ({bin(t.amask).count('1')} used)"
     return (
-        f"tile{t.index} {t.ncopy} copies x {t.rt}x{t.ct} arrays of {t.rows}x{t.cols}, "
+        f"tile{t.index} {t.ncopy} copies x {t.rt}x{t.ct} arrays{used} of {t.rows}x{t.cols}, "
         f"{t.depth} words/bank{skip}"
     )
 
@@ -201,6 +203,8 @@ def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
             ACCW=accw, SUMW=accw + clog2(t.rt) + 1, RW=clog2(t.rows), AW=clog2(2 * t.depth),
             WBW=t.step_weights * hw.wbits, PW=PW, DW=DW, NP=hw.ports,
         )  # fmt: skip
+        if t.amask and t.amask != (1 << (t.rt * t.ct)) - 1:
+            params["AMASK"] = f"{t.rt * t.ct}'h{t.amask:x}"
         wdata = f"wr_data[{t.step_weights * hw.wbits - 1}:0]"
     plist = ", ".join(f".{k}({v})" for k, v in params.items())
     return [
