@@ -217,7 +217,9 @@ def test_a_worker_that_fails_leaves_the_report_to_this_process(problem, tmp_path
     st.close()
 
 
-def test_a_user_error_in_the_worker_is_the_same_one_line_error(problem, tmp_path) -> None:
+def test_a_user_error_in_the_worker_is_the_same_one_line_error(
+    problem, tmp_path, monkeypatch
+) -> None:
     from cimkit.errors import CimkitError
     from cimkit.report.worker import start, write_report_via
     from cimkit.search.cli import _report
@@ -226,6 +228,7 @@ def test_a_user_error_in_the_worker_is_the_same_one_line_error(problem, tmp_path
     st = RunStore(tmp_path / "s.sqlite")
     with pytest.raises(CimkitError) as here:
         _report(st, "nope", tmp_path / "o1", None)
+    monkeypatch.setenv("CIMKIT_REPORT_WORKER", "1")
     worker = start(str(problem.space.source), None, 0)
     assert worker is not None
     with pytest.raises(CimkitError) as there:
@@ -234,3 +237,26 @@ def test_a_user_error_in_the_worker_is_the_same_one_line_error(problem, tmp_path
     assert str(there.value) == str(here.value)
     worker.close()
     st.close()
+
+
+@pytest.mark.parametrize(
+    "mode, cores, load, started",
+    [
+        ("auto", 2, 0.2, True),  # a quiet 2-core machine: the second core is free
+        ("auto", 2, 1.6, False),  # both cores busy: the worker would only add CPU time
+        ("auto", 1, 0.0, False),  # one core: nothing to overlap with
+        ("auto", 16, 9.0, True),
+        ("1", 1, 5.0, True),  # forced on
+        ("0", 16, 0.0, False),  # forced off
+    ],
+)
+def test_the_worker_starts_only_when_a_core_is_free(
+    monkeypatch, mode, cores, load, started
+) -> None:
+    import cimkit.report.worker as w
+
+    monkeypatch.setenv("CIMKIT_REPORT_WORKER", mode)
+    monkeypatch.setattr(w.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(w.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(w, "ReportWorker", lambda *a, **k: "worker")
+    assert (w.start("space.yaml", None, 0) == "worker") is started
