@@ -53,7 +53,31 @@ def test_out_of_sample_error_is_pinned(table) -> None:  # type: ignore[no-untype
     # Regression guard for the figures docs/cost-model.md reports (median |error| out of sample).
     out = table[~table.in_sample]
     assert len(out) >= 90
-    assert out["error"].abs().median() == pytest.approx(0.153, abs=0.03)
+    assert out["error"].abs().median() == pytest.approx(0.117, abs=0.01)
+    # The issue's bound on the median (the worst row, NeuRRAM's TOPS/W at 3-bit outputs, is not
+    # within its 40 % yet: docs/cost-model.md).
+    assert out["error"].abs().median() <= 0.15
+
+
+def test_own_calibration_is_per_macro_and_lomo_goes_without_it() -> None:
+    """A macro's own calibrated fields are set in its preset only; the shared constant is their
+    geometric mean; leave-one-macro-out predicts the macro without them (other numbers)."""
+    import math
+
+    from cimkit.cost.constants import load_constants
+
+    c = load_constants()
+    own = {p.id: p for p in macro_presets() if p.own_calibrated}
+    assert set(own) == {"wang_vlsi_2022", "jia_jssc_2020", "kim_jssc_2021_colonnade"}
+    areas = [p.spec.device.cell_area_f2 for p in own.values()]
+    assert all(a is not None for a in areas)
+    geo = math.exp(sum(math.log(a) for a in areas) / len(areas))
+    assert c.device("sram", "cell_area_f2") == pytest.approx(geo, rel=2e-3)
+    sar = [own[m].spec.macro.readout_energy_scale for m in ("wang_vlsi_2022", "jia_jssc_2020")]
+    assert math.prod(sar) == pytest.approx(1.0, rel=2e-3)  # relative to their mean
+    # Without its own ADC scale Wang's TOPS/W at its calibration point is off by its scale.
+    lomo = lomo_table().set_index(["macro", "point", "metric"])
+    assert abs(lomo.loc[("wang_vlsi_2022", "table3_0v7", "tops_per_w"), "error"]) > 0.05
 
 
 def test_clock_follows_the_delay_law_away_from_the_calibration_point() -> None:

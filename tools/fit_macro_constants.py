@@ -4,9 +4,10 @@ Usage: .venv/bin/python tools/fit_macro_constants.py [--write] [--lomo]
 
 Calibration uses ONE operating point per macro (``calibration_point`` in presets/macros.yaml):
 scipy's bounded least squares on the squared log-ratio of predicted to reported TOPS/W,
-TOPS/mm^2 and macro area at those points, each constant within 1/30x..30x of its `start` value
-in constants.yaml (the literature value it was first set to; the search starts there too, so a
-refit is reproducible). Every other operating point is out of sample.
+TOPS/mm^2 and macro area at those points, plus a weak prior (PRIOR) at each constant's `start`
+value in constants.yaml: the literature value its `source` describes, never a fitted one (the
+search starts there too, so a refit is reproducible, and a macro left out falls back to the
+literature). Every other operating point is out of sample.
 
 Besides the shared constants, a macro may calibrate its own spec fields (``calibrated`` in its
 preset; today ``macro.readout_energy_scale`` of the SAR macros): each SAR macro's ADC scale s_m
@@ -40,49 +41,71 @@ LOMO_FILE = CONSTANTS_FILE.with_name("validation_lomo.csv")
 # (section, key) of every fitted constant; section 'constants' or a device name.
 FITTED: tuple[tuple[str, str], ...] = (
     ("constants", "tree_fj_per_bit"),
-    ("constants", "adc_area_scale"),
     ("constants", "wl_fj_per_cell"),
     ("constants", "comparator_fj"),
     ("constants", "if_step_fj"),
     ("sram", "read_energy_fj"),
-    ("sram", "cell_area_f2"),
 )
+#: Spec fields a macro may calibrate on its own calibration point (``calibrated`` in its
+#: preset) -> (the shared constant that is the geometric mean of the macros' own values,
+#: whether the preset stores the value relative to that mean, start value, the value a
+#: left-out macro gets). readout_energy_scale multiplies adc_energy_scale, so it is stored
+#: relative to it (and a left-out macro has 1: the typical SAR); cell_area_f2 is stored as it is
+#: (a left-out macro has none and takes the table's value, the mean of the others).
+OWN: dict[str, tuple[tuple[str, str], bool, float, float | None]] = {
+    "readout_energy_scale": (("constants", "adc_energy_scale"), True, 1.0, 1.0),
+    "cell_area_f2": (("sram", "cell_area_f2"), False, 300.0, None),
+}
 FIGURES = ("tops_per_w", "tops_per_mm2")
 #: Weight of the prior at the literature value, per unit of log(constant / start).
-PRIOR = 0.1
+PRIOR = 0.01
+#: Search range of each shared constant around its literature value (the prior keeps the fit
+#: well posed; the range only guards against numerical runaways).
+SPAN = 1000.0
 
 
-def _with(raw: dict, x: np.ndarray, adc_scale: float = 1.0) -> dict:
+def _table(raw: dict, section: str) -> dict:
+    return raw["constants"] if section == "constants" else raw["devices"][section]
+
+
+def _with(raw: dict, x: np.ndarray, shared: dict[tuple[str, str], float] | None = None) -> dict:
+    """A copy of the raw constants with the fitted values (and derived shared ones) set."""
     new = copy.deepcopy(raw)
     for (section, key), val in zip(FITTED, x, strict=True):
-        table = new["constants"] if section == "constants" else new["devices"][section]
-        table[key]["value"] = float(val)
-    new["constants"]["adc_energy_scale"]["value"] = float(adc_scale)
+        _table(new, section)[key]["value"] = float(val)
+    # While fitting, the shared value of a relative field is 1 (the macros carry it all).
+    for where, relative, _, _ in OWN.values():
+        if relative:
+            _table(new, where[0])[where[1]]["value"] = 1.0
+    for (section, key), val in (shared or {}).items():
+        _table(new, section)[key]["value"] = float(val)
     return new
 
 
-def own_scaled(skip: str | None = None) -> list[str]:
-    """Ids of the macros that calibrate their own readout_energy_scale (``skip`` left out)."""
+def own_fields(skip: str | None = None) -> list[tuple[str, str]]:
+    """(macro id, field) of every own calibration (``skip``: that macro left out)."""
     return [
-        p.id for p in macro_presets() if "readout_energy_scale" in p.own_calibrated and p.id != skip
+        (p.id, f) for p in macro_presets() if p.id != skip for f in p.own_calibrated if f in OWN
     ]
 
 
 def residuals(params: np.ndarray, raw: dict, x0: np.ndarray, skip: str | None = None) -> np.ndarray:
     """Log ratios predicted/reported at every calibration point (``skip``: leave that macro out).
 
-    ``params``: log of the shared constants (:data:`FITTED`), then log s_m of each macro of
-    :func:`own_scaled` (its SAR over the survey; adc_energy_scale held at 1 while fitting).
+    ``params``: log of the shared constants (:data:`FITTED`), then the log of each own field of
+    :func:`own_fields` (relative fields with their shared constant held at 1).
     """
     n = len(FITTED)
     c = parse_constants(_with(raw, np.exp(params[:n])))
-    scales = dict(zip(own_scaled(skip), np.exp(params[n:]), strict=True))
+    own: dict[str, dict[str, float | None]] = {}
+    for (macro, field), v in zip(own_fields(skip), np.exp(params[n:]), strict=True):
+        own.setdefault(macro, {})[field] = float(v)
     out = []
     for p in macro_presets():
         if p.id == skip:
             continue
         point = next(q for q in p.points if q.in_sample)
-        pred = predict_point(p, point, c, scales.get(p.id))
+        pred = predict_point(p, point, c, own.get(p.id))
         for f in FIGURES:
             rep = point.reported.get(f)
             if rep:
@@ -92,34 +115,50 @@ def residuals(params: np.ndarray, raw: dict, x0: np.ndarray, skip: str | None = 
     # A weak prior at each shared constant's literature value (its `start`): with about as many
     # calibration figures as constants, directions the data do not fix (e.g. SRAM cell vs
     # wordline energy, which no calibration point separates) stay at the literature instead of
-    # wandering to a bound. PRIOR = 0.1: a factor e from the literature costs what a 10 % misfit
-    # of one figure costs. Chosen before looking at any out-of-sample row.
+    # wandering to a bound; and a macro left out falls back to the literature, not to a fit that
+    # saw it. PRIOR = 0.01: a factor e from the literature costs what a 1 % misfit of one figure
+    # costs, so the calibration points still decide every constant they constrain.
     out.extend(PRIOR * (params[:n] - np.log(x0)))
     return np.array(out)
 
 
 @dataclass(frozen=True)
 class Fit:
-    """A calibration: shared constants, adc_energy_scale and each own-scaled macro's field."""
+    """A calibration: shared constants, derived shared means and every macro's own fields."""
 
     x: np.ndarray  # (len(FITTED),) shared constants
-    adc_scale: float  # geometric mean of the s_m
-    own: dict[str, float]  # macro id -> s_m / adc_scale
+    shared: dict[tuple[str, str], float]  # derived: geometric means of the own values
+    own: dict[str, dict[str, float | None]]  # macro id -> field -> value as the preset stores it
 
     def constants(self, raw: dict):  # type: ignore[no-untyped-def]
-        return parse_constants(_with(raw, self.x, self.adc_scale))
+        return parse_constants(_with(raw, self.x, self.shared))
 
 
 def fit(raw: dict, x0: np.ndarray, skip: str | None = None) -> Fit:
-    ids = own_scaled(skip)
-    p0 = np.concatenate([np.log(x0), np.zeros(len(ids))])
-    lo = np.concatenate([np.log(x0 / 30), np.full(len(ids), np.log(1 / 30))])
-    hi = np.concatenate([np.log(x0 * 30), np.full(len(ids), np.log(30))])
+    fields = own_fields(skip)
+    starts = np.log([OWN[f][2] for _, f in fields])
+    p0 = np.concatenate([np.log(x0), starts])
+    lo = np.concatenate([np.log(x0 / SPAN), starts - np.log(30)])
+    hi = np.concatenate([np.log(x0 * SPAN), starts + np.log(30)])
     res = least_squares(residuals, p0, args=(raw, x0, skip), bounds=(lo, hi))
     n = len(FITTED)
-    s = np.exp(res.x[n:])
-    g = float(np.exp(np.log(s).mean())) if len(s) else 1.0
-    return Fit(np.exp(res.x[:n]), g, {m: float(v / g) for m, v in zip(ids, s, strict=True)})
+    values = dict(zip(fields, np.exp(res.x[n:]), strict=True))
+    shared: dict[tuple[str, str], float] = {}
+    own: dict[str, dict[str, float | None]] = {}
+    for field, (where, relative, _, _) in OWN.items():
+        mine = {m: v for (m, f), v in values.items() if f == field}
+        g = float(np.exp(np.mean(np.log(list(mine.values()))))) if mine else None
+        if g is not None:
+            shared[where] = g
+        for m, v in mine.items():
+            own.setdefault(m, {})[field] = float(v / g) if relative and g else float(v)
+    return Fit(np.exp(res.x[:n]), shared, own)
+
+
+def left_out(macro_id: str) -> dict[str, float | None]:
+    """The own fields of a macro predicted without its calibration (leave one macro out)."""
+    p = next(q for q in macro_presets() if q.id == macro_id)
+    return {f: OWN[f][3] for f in p.own_calibrated if f in OWN}
 
 
 def summary(frame, label: str) -> str:  # type: ignore[no-untyped-def]
@@ -148,9 +187,11 @@ def main() -> None:
     f = fit(raw, x0)
     for (s, k), a, b in zip(FITTED, x0, f.x, strict=True):
         print(f"  {s}.{k}: {a:.4g} -> {b:.4g}")
-    print(f"  constants.adc_energy_scale: -> {f.adc_scale:.4g}")
-    for m, v in f.own.items():
-        print(f"  {m}: macro.readout_energy_scale -> {v:.4g}")
+    for (s, k), v in f.shared.items():
+        print(f"  {s}.{k} (geometric mean of the macros' own): -> {v:.4g}")
+    for m, fields in f.own.items():
+        for k, v in fields.items():
+            print(f"  {m}: {k} -> {v:.4g}")
     c = f.constants(raw)
     table = validation_table(c, f.own)
     print(summary(table[table.in_sample], "in sample (calibration points)"))
@@ -159,8 +200,9 @@ def main() -> None:
         rows = []
         for p in macro_presets():
             fx = fit(raw, x0, skip=p.id)
-            # The left-out macro has no calibration of its own: its field at 1 (typical SAR).
-            t = validation_table(fx.constants(raw), {p.id: 1.0})
+            # The left-out macro has no calibration of its own (left_out); the shared values,
+            # derived means included, come from the other macros only.
+            t = validation_table(fx.constants(raw), {**fx.own, p.id: left_out(p.id)})
             rows.append(t[t.macro == p.id])
             print(summary(rows[-1], f"  leave out {p.id}"))
         import pandas as pd
@@ -176,8 +218,7 @@ def main() -> None:
             print(f"wrote {LOMO_FILE}")
     if args.write:
         text = CONSTANTS_FILE.read_text()
-        fitted = [*zip(FITTED, f.x, strict=True), (("constants", "adc_energy_scale"), f.adc_scale)]
-        for (s, k), v in fitted:
+        for (s, k), v in [*zip(FITTED, f.x, strict=True), *f.shared.items()]:
             indent = "  " if s == "constants" else "    "
             start = text.index(f"\n  {s}:\n") if s != "constants" else text.index("\nconstants:\n")
             pos = text.index(f"\n{indent}{k}:\n", start)
@@ -187,11 +228,12 @@ def main() -> None:
         CONSTANTS_FILE.write_text(text)
         print(f"wrote {CONSTANTS_FILE}")
         text = PRESETS_FILE.read_text()
-        for macro_id, v in f.own.items():
+        for macro_id, fields in f.own.items():
             start = text.index(f"\n{macro_id}:\n")
-            m = re.compile(r"readout_energy_scale: [0-9.eE+-]+").search(text, start)
-            assert m is not None, macro_id
-            text = text[: m.start()] + f"readout_energy_scale: {v:.4g}" + text[m.end() :]
+            for k, v in fields.items():
+                m = re.compile(rf"{k}: [0-9.eE+-]+").search(text, start)
+                assert m is not None, (macro_id, k)
+                text = text[: m.start()] + f"{k}: {v:.4g}" + text[m.end() :]
         PRESETS_FILE.write_text(text)
         print(f"wrote {PRESETS_FILE}")
 

@@ -227,19 +227,23 @@ def predict_point(
     p: MacroPreset,
     point: OperatingPoint | None = None,
     constants: Constants | None = None,
-    readout_energy_scale: float | None = None,
+    overrides: dict[str, float | None] | None = None,
 ) -> dict[str, float]:
     """Peak TOPS, TOPS/W, TOPS/mm^2 and macro area (mm^2) cimkit predicts for one point.
 
-    ``point`` defaults to the calibration point; ``readout_energy_scale`` replaces the preset's
-    ``macro.readout_energy_scale`` (a calibration run or a leave-one-macro-out prediction).
+    ``point`` defaults to the calibration point; ``overrides`` replaces macro or device fields
+    of the preset's chip by name (``readout_energy_scale``, ``cell_area_f2``; None = unset): a
+    calibration run, or a leave-one-macro-out prediction without the macro's own calibration.
     """
     c = constants or load_constants()
     point = point or next(q for q in p.points if q.in_sample)
     spec = point.spec
-    if readout_energy_scale is not None:
-        macro = spec.macro.model_copy(update={"readout_energy_scale": readout_energy_scale})
-        spec = spec.model_copy(update={"macro": macro})
+    if overrides:
+        data = spec.model_dump()
+        for field, value in overrides.items():
+            section = "macro" if field in data["macro"] else "device"
+            data[section][field] = value
+        spec = ChipSpec.model_validate(data)
     wl = _filling_layer(spec, p.macros, point.input_bits, point.weight_bits)
     wl = wl.with_histograms({"fill": _histogram(point.output_level)})
     ev = evaluate(spec, wl, breakdown=True, constants=c)
@@ -258,19 +262,20 @@ def predict_point(
 
 
 def validation_table(
-    constants: Constants | None = None, scales: dict[str, float] | None = None
+    constants: Constants | None = None,
+    overrides: dict[str, dict[str, float | None]] | None = None,
 ) -> pd.DataFrame:
     """One row per macro x operating point x reported figure: reported, predicted, error.
 
     ``in_sample`` marks the calibration point of each macro (at most one per macro); every other
-    row is out of sample. ``scales`` maps macro id -> ``readout_energy_scale`` replacing the
-    preset's (macros not named keep theirs).
+    row is out of sample. ``overrides`` maps macro id -> fields replacing the preset's (see
+    :func:`predict_point`; macros not named keep theirs).
     """
     rows = []
-    scales = scales or {}
+    overrides = overrides or {}
     for p in macro_presets():
         for point in p.points:
-            pred = predict_point(p, point, constants, scales.get(p.id))
+            pred = predict_point(p, point, constants, overrides.get(p.id))
             for metric in FIGURES:
                 rep = point.reported.get(metric)
                 if not rep:

@@ -27,9 +27,9 @@ def test_rram_is_denser_and_sram_computes_faster() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="cost model v2 (ADC area recalibrated: an 8-bit SAR is ~1290 um^2 at 32 nm, was "
-    "~10080): the 32-ADC RRAM array shrank 8x to 0.044 mm^2 and does ~2.4x the MACs per cycle "
-    "per mm^2 of the SRAM array, against PIM-HLS's premise",
+    reason="cost model v2 (SAR area from the ADC survey: an 8-bit SAR is ~4650 um^2 at 32 nm, "
+    "CiMLoop's figure; was ~10080 in v1): the SRAM array does 1.6x the MACs per cycle per mm^2 "
+    "of the 32-ADC RRAM array, not the 2x of PIM-HLS's premise",
 )
 def test_sram_computes_more_per_area() -> None:
     t = technology_table().set_index("tech")
