@@ -211,3 +211,20 @@ def test_bad_genomes_are_refused(ofa) -> None:
     X[0, 0] = 99
     with pytest.raises(SpecError, match="outside"):
         canonicalize(ofa, X)
+
+
+def test_a_result_without_its_space_is_deduplicated_by_genome_bytes(ofa) -> None:
+    """The dashboard loads runs whose space file is gone with ``space=None``: no mask is
+    known, so only byte-identical genomes are one design (unused-slot variants stay apart)."""
+    from types import SimpleNamespace
+
+    names = ofa.joint.names
+    a = ofa.baseline_genome()
+    a2 = a.copy()
+    a2[names.index("kernel_b2")] = 2  # same design with a space, another genome without
+    X = np.stack([a, a2, a, a2])
+    scores = np.array([4.0, 3.0, 1.0, 2.0])
+    res = SimpleNamespace(archive=SimpleNamespace(X=X), scores=lambda: scores, space=None)
+    assert top_k_distinct(res, 5).tolist() == [2, 3]
+    with_space = SimpleNamespace(archive=SimpleNamespace(X=X), scores=lambda: scores, space=ofa)
+    assert top_k_distinct(with_space, 5).tolist() == [2]

@@ -118,11 +118,16 @@ def distinct_designs(space: Any, X: np.ndarray) -> np.ndarray:
     ``len(distinct_designs(space, X))`` is the number of distinct designs; ``X[result]`` holds
     one genome per design (the first one seen).
     """
-    C = canonicalize(space, X)
+    return _first_rows(canonicalize(space, X))
+
+
+def _first_rows(C: np.ndarray) -> np.ndarray:
+    """Row indices (M,) of the first occurrence of each distinct row of ``C`` (N, D), in order."""
     if not len(C):
         return np.zeros(0, dtype=np.int64)
+    C = np.ascontiguousarray(C, dtype=np.int64)
     # Row bytes as keys (the archive's own dedup rule), in order of first appearance.
-    keys = np.ascontiguousarray(C).view(np.dtype((np.void, C.dtype.itemsize * C.shape[1])))[:, 0]
+    keys = C.view(np.dtype((np.void, C.dtype.itemsize * C.shape[1])))[:, 0]
     _, first = np.unique(keys, return_index=True)
     return np.sort(first).astype(np.int64)
 
@@ -138,7 +143,8 @@ def top_k_distinct(data: Any, k: int = 5, space: Any = None) -> np.ndarray:
     Args:
         data: one of
             * a :class:`~cimkit.search.engine.SearchResult` (its archive and ``scores()``; the
-              space is the result's);
+              space is the result's; a result without a space, as the dashboard loads a run
+              whose space file is gone, is deduplicated by genome bytes only);
             * a pandas DataFrame with a ``score`` column and one column per gene named as the
               space's genes (gene *values*, as ``SearchResult.frame()`` and designs.csv hold
               them); a ``feasible`` column, when present, drops infeasible rows;
@@ -179,14 +185,17 @@ def top_k_distinct(data: Any, k: int = 5, space: Any = None) -> np.ndarray:
         if space is None:
             raise SpecError("top_k_distinct: (X, scores) needs space=")
         X, scores = data
-    X = _check(space, X)
+    # A result loaded without its space (the dashboard's runs whose space file is gone) cannot
+    # tell unused genes: its rows are deduplicated by genome bytes, as the archive does.
+    X = _check(space, X) if space is not None else np.asarray(X, dtype=np.int64)
     scores = np.asarray(scores, dtype=float).reshape(-1)
     if len(scores) != len(X):
         raise SpecError(f"top_k_distinct: {len(X)} genomes but {len(scores)} scores")
     order = np.argsort(np.where(np.isnan(scores), np.inf, scores), kind="stable")
     order = order[np.isfinite(scores[order])]
     # The first row of each design in score order is that design's best row.
-    best_rows = order[distinct_designs(space, X[order])]
+    C = canonicalize(space, X[order]) if space is not None else X[order]
+    best_rows = order[_first_rows(C)]
     return best_rows[: int(k)].astype(np.int64)
 
 
