@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from cimkit.errors import SpecError
 from cimkit.osa.bitplane import BitConfig, order_sums
+from cimkit.osa.layerdata import auroc
 from cimkit.osa.layers import HCIMConv2d
 from cimkit.osa.ose import (
     OSEConfig,
@@ -145,18 +146,6 @@ def test_calibrate_norm():
     assert calibrate_norm(torch.zeros(2, 144, dtype=torch.int64), w) == 144.0
 
 
-def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a positive > score of a negative) + half the ties."""
-    allv = np.concatenate([pos, neg])
-    ranks = allv.argsort().argsort().astype(float)
-    # average ranks of ties
-    _, inv, cnt = np.unique(allv, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / cnt)[inv]
-    r_pos = ranks[: len(pos)].sum()
-    return float((r_pos - len(pos) * (len(pos) - 1) / 2) / (len(pos) * len(neg)))
-
-
 @pytest.mark.slow
 def test_saliency_follows_content_on_real_images(real_layer):
     # Early layer of a trained CNN on real digit images: pixels whose receptive field holds
@@ -174,4 +163,4 @@ def test_saliency_follows_content_on_real_images(real_layer):
     fg = F.max_pool2d((img > img.amin((2, 3), keepdim=True) + 1e-3).float(), 2)[:, 0] > 0
     assert fg.float().mean() > 0.1 and (~fg).float().mean() > 0.1
     assert float(b[fg].mean()) < float(b[~fg].mean()) - 0.5
-    assert _auroc(s[fg].numpy(), s[~fg].numpy()) >= 0.7
+    assert auroc(s[fg], s[~fg]) >= 0.7

@@ -280,7 +280,7 @@ class HCIMConv2d(_HCIMBase):
         analog: AnalogConfig | None = None,
         ose: OSEConfig = OSEConfig(),
         noise_seed: int = 0,
-        block_rows: int = 8192,
+        block_rows: int = 4096,
     ) -> None:
         super().__init__()
         if w_int.dim() != 4:
@@ -379,7 +379,7 @@ class HCIMLinear(_HCIMBase):
         analog: AnalogConfig | None = None,
         ose: OSEConfig = OSEConfig(),
         noise_seed: int = 0,
-        block_rows: int = 8192,
+        block_rows: int = 4096,
     ) -> None:
         super().__init__()
         if w_int.dim() != 2:
