@@ -1,13 +1,6 @@
-"""The paper's networks (reduced) and a small DAG network: golden model vs torch, Verilog vs numpy,
-and the plan's cycles vs the simulated ones on optimizer schedules.
-
-Reductions for simulation time (Icarus Verilog runs the behavioural RTL at ~1 us per MAC):
-
-* VGG-8: conv widths x0.125 (16-16-32-32-64-64), 16 x 16 input, fc 256 -> 32 -> 10.
-* ResNet-18: widths x0.125 (stem 8, stages 8/16/32/64), 32 x 32 input, 10 classes.
-* MobileNetV2: the OFA-layout MobileNetV2 (depths 2-3-4-3-3, 3x3 kernels, expand 6, the torchvision
-  standard blocks) at width 0.25 with the feature-mix conv scaled too (1280 x 0.25 = 320
-  channels; torchvision keeps 1280), 32 x 32 input, 10 classes.
+"""The paper's networks (reduced, see cimkit.codegen.networks) and a small DAG network: golden
+model vs torch, Verilog vs numpy, and the plan's cycles vs the simulated ones on optimizer
+schedules.
 """
 
 from __future__ import annotations
@@ -18,31 +11,14 @@ import torch
 
 from cimkit import codegen
 from cimkit.codegen.lowering import lower
+from cimkit.codegen.networks import REDUCED, STAGES, chain, reduced, stage_groups
 from cimkit.pimhls.optimize import optimize
 from cimkit.workload import Workload, make_layer
-from cimkit.workload.builtin import get_network
 
 #: Bound on |simulated / planned - 1| for designs whose groups run long enough for the plan's
 #: pipeline assumption (no fill or drain) to hold; see docs/codegen.md for the networks' errors.
 MAX_CYCLE_ERROR = 0.10
-
-NETWORKS = {
-    "vgg8": ("vgg8", dict(width=0.125, resolution=16, fc_width=32)),
-    "resnet18": ("resnet18", dict(width=0.125, resolution=32, num_classes=10)),
-    "mobilenetv2": (
-        "mobilenetv2_ofa",
-        dict(
-            depths=(2, 3, 4, 3, 3), kernels=3, expands=6, width=0.25, resolution=32, num_classes=10
-        ),
-    ),  # fmt: skip
-}
-
-#: Layer-name prefixes that start a new layer group (the stages), per network.
-STAGES = {
-    "vgg8": [],  # one group: resident
-    "resnet18": ["layer2", "layer3", "layer4"],
-    "mobilenetv2": ["features.4.", "features.8.", "features.12.", "features.15."],
-}
+NETWORKS = REDUCED
 
 
 def dag_net() -> Workload:
@@ -113,18 +89,6 @@ def dag_net() -> Workload:
     )
 
 
-def stage_groups(wl: Workload, prefixes: list[str]) -> list[list[str]]:
-    """MAC layers in order, a new group at the first layer starting with each next prefix."""
-    out, cur, todo = [], [], list(prefixes)
-    for g in codegen.mac_chain(wl):
-        if todo and g.name.startswith(todo[0]) and cur:
-            out.append(cur)
-            cur = []
-            todo.pop(0)
-        cur.append(g.name)
-    return out + [cur]
-
-
 def torch_forward(wl: Workload, weights: dict, x: np.ndarray, shifts: dict) -> np.ndarray:
     """The same integer network, row by row with torch ops in float64 (independent of the
     lowering: no fusion, padding from the shapes, torch's own grouped conv and pooling)."""
@@ -162,11 +126,7 @@ def torch_forward(wl: Workload, weights: dict, x: np.ndarray, shifts: dict) -> n
 
 
 def _parts(key: str):
-    if key == "dag":
-        wl = dag_net()
-    else:
-        name, args = NETWORKS[key]
-        wl = get_network(name, **args)
+    wl = dag_net() if key == "dag" else reduced(key)
     weights = codegen.random_weights(wl, seed=0)
     x = codegen.random_inputs(wl, seed=1)
     return wl, weights, x, codegen.calibrate_shifts(wl, weights, x)
@@ -191,8 +151,7 @@ def test_lowering_folds_pools_adds_and_groups():
     )
     assert ops["pw"].skip == "mp" and ops["pw"].add == "add" and ops["pw"].default_relu
     assert ops["gc"].groups == 2 and ops["dw"].groups == 8 and not ops["dw"].default_relu
-    resnet = {g.name: g for g in lower(get_network(*NETWORKS["resnet18"][:1],
-                                                   **NETWORKS["resnet18"][1]))}  # fmt: skip
+    resnet = {g.name: g for g in lower(reduced("resnet18"))}
     # the add of a downsampling block is fused into the later operand, its skip the other
     assert resnet["layer2.0.downsample.0"].skip == "layer2.0.conv2"
     assert resnet["layer1.0.conv2"].skip == "maxpool"
@@ -221,9 +180,13 @@ def test_dag_network_bit_exact_across_groups(tmp_path):
     a 3 x 3 average pool."""
     wl, weights, x, shifts = _parts("dag")
     groups = [["c1"], [("gc", 0), ("gc", 1)], ["dw"], ["pw", "fc"]]
-    s = codegen.plan_for(wl, groups, rows=32, cols=8)
+    # 12 copies at 8 cycles a vector: c1 finishes 12 vectors at once, NoC bundles of 2 words
+    s = codegen.plan_for(wl, groups, rows=32, cols=8, copies={"c1": 12})
     design, result, err = _simulate(wl, weights, x, shifts, s, tmp_path)
     np.testing.assert_array_equal(result.outputs, design.expected)
+    assert design.hardware.ports == 2
+    log = codegen.compile_design(design, tmp_path / "wall")[1]
+    assert "warning" not in log.lower(), log
     asm = (design.out_dir / "program.asm").read_text()
     assert "dst_skip=1" in asm and design.count("POOL") == 2
     kinds = [t.kind for t in design.hardware.tiles]
@@ -242,25 +205,6 @@ def test_network_generates_and_is_bit_exact(key, tmp_path):
           f"{design.estimate_cycles}, error {err:+.2%}")  # fmt: skip
     # Writes and compute as planned, plus pipeline fill and drain the plan ignores.
     assert 0 < err < 0.25
-
-
-def chain(c: int = 32, h: int = 8, fc: int = 64) -> Workload:
-    """conv 3x3 -> conv 3x3 -> pwconv -> flatten fc -> fc (the issue's rescheduled design)."""
-
-    def conv(name, op, cin, cout, k):
-        return make_layer(name, op, in_channels=cin, out_channels=cout, kernel_h=k, kernel_w=k,
-                          in_h=h, in_w=h, out_h=h, out_w=h)  # fmt: skip
-
-    return Workload(
-        "chain",
-        (
-            conv("conv1", "conv", 3, c, 3),
-            conv("conv2", "conv", c, c, 3),
-            conv("pw", "pwconv", c, c // 2, 1),
-            make_layer("fc1", "linear", in_channels=c // 2 * h * h, out_channels=fc),
-            make_layer("fc2", "linear", in_channels=fc, out_channels=10),
-        ),
-    )
 
 
 @pytest.mark.slow
