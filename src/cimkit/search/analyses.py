@@ -332,8 +332,8 @@ def render_correlation(s: Sensitivity, path: Path) -> Any:
     from cimkit.report.plots import _describe, _figure, _layout, _save
 
     C = s.correlation
-    fig = _figure(5.2, 4.4)
-    _layout(fig, 1, 1, left=1.1, right=1.2, top=0.45, bottom=0.75)
+    fig = _figure(6.0, 4.6)
+    _layout(fig, 1, 1, left=1.1, right=1.0, top=0.5, bottom=0.75)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(C.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1)
     labels = [_metric_label(m) for m in C.columns]
