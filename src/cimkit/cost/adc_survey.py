@@ -57,16 +57,34 @@ def _axis(x: np.ndarray, grid: np.ndarray, clamp: bool) -> tuple[np.ndarray, np.
 def _interp(
     table: np.ndarray, bits: np.ndarray, rate_hz: np.ndarray, node_nm: np.ndarray
 ) -> np.ndarray:
+    """exp of the trilinear interpolation of log ``table`` (B, R, N), broadcast over the inputs.
+
+    Designs of a search share few (bits, rate, node) triples, so each distinct triple is
+    interpolated once (np.unique) and the result gathered back.
+    """
+    b, r, n = np.broadcast_arrays(
+        np.asarray(bits, dtype=np.float64),
+        np.asarray(rate_hz, dtype=np.float64),
+        np.asarray(node_nm, dtype=np.float64),
+    )
+    shape = b.shape
+    # One 1-D integer key per triple (1-D np.unique is a plain sort; axis=0 is far slower).
+    ur, kr = np.unique(r.ravel(), return_inverse=True)
+    ubn, kbn = np.unique(b.ravel() * 1e4 + n.ravel(), return_inverse=True)
+    first, inv = np.unique(kr.reshape(-1) * len(ubn) + kbn.reshape(-1), return_inverse=True)
+    rate_u = ur[first // len(ubn)]
+    bits_u = np.floor(ubn[first % len(ubn)] / 1e4)
+    node_u = ubn[first % len(ubn)] - bits_u * 1e4
     gb, gr, gn, _, _ = _grid()
-    ib, tb = _axis(np.asarray(bits, dtype=np.float64), gb, clamp=False)
-    ir, tr = _axis(np.log(np.maximum(np.asarray(rate_hz, dtype=np.float64), 1.0)), gr, clamp=True)
-    inode, tn = _axis(np.log(np.asarray(node_nm, dtype=np.float64)), gn, clamp=False)
-    out = np.zeros(np.broadcast_shapes(ib.shape, ir.shape, inode.shape))
+    ib, tb = _axis(bits_u, gb, clamp=False)
+    ir, tr = _axis(np.log(np.maximum(rate_u, 1.0)), gr, clamp=True)
+    inode, tn = _axis(np.log(node_u), gn, clamp=False)
+    out = np.zeros(len(first))
     for db, wb in ((0, 1.0 - tb), (1, tb)):
         for dr, wr in ((0, 1.0 - tr), (1, tr)):
             for dn, wn in ((0, 1.0 - tn), (1, tn)):
                 out = out + wb * wr * wn * table[ib + db, ir + dr, inode + dn]
-    return np.exp(out)
+    return np.exp(out)[inv.reshape(-1)].reshape(shape)
 
 
 def sar_convert_energy_j(bits: np.ndarray, rate_hz: np.ndarray, node_nm: np.ndarray) -> np.ndarray:
