@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # Replies go to the real stdout; anything else printed here goes to stderr.
     reply_to = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # also what C code writes to fd 1
     sys.stdout = sys.stderr
     try:
         setup = json.loads(args[0])

@@ -675,9 +675,14 @@ class RunStore:
         """Atomically persist archive rows ``start:``, the history point and the algorithm state
         (bytes of :func:`encode_state`). Raises CimkitError if another process took the run."""
         X, M, G = archive.X[start:], archive.M[start:], archive.gen[start:]
+        # Each row's bytes cut from one buffer per array (the same bytes as row.tobytes()),
+        # not one conversion per row: 150 rows x 71 generations of a search.
+        xb = np.ascontiguousarray(X).tobytes()
+        mb = np.ascontiguousarray(M, dtype="<f8").tobytes()
+        nx, nm = X.itemsize * X.shape[1], 8 * M.shape[1]
         rows = [
-            (name, start + i, int(G[i]), X[i].tobytes(), M[i].astype("<f8").tobytes())
-            for i in range(len(X))
+            (name, start + i, g, xb[i * nx : (i + 1) * nx], mb[i * nm : (i + 1) * nm])
+            for i, g in enumerate(G.tolist())
         ]
         with self._tx(f"commit generation {gen} of run {name!r}") as conn:
             if not self._owns(conn, name):
