@@ -404,18 +404,25 @@ def _hardware() -> str:
     )
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str:
     try:
         r = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             cwd=Path(__file__).resolve().parent,
             timeout=10,
         )
-        return r.stdout.strip() or "unknown"
+        return r.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return ""
+
+
+def _git_commit() -> str:
+    """HEAD at export, with ``+dirty`` when this package's sources have uncommitted changes."""
+    head = _git("rev-parse", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--", str(Path(__file__).resolve().parent))
+    return head + ("+dirty" if dirty else "")
 
 
 def load_shipped(path: Path | None = None, map_location: str | torch.device = "cpu") -> ResNet20:
