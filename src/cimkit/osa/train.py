@@ -419,9 +419,11 @@ def _git(*args: str) -> str:
 
 
 def _git_commit() -> str:
-    """HEAD at export, with ``+dirty`` when this package's sources have uncommitted changes."""
+    """HEAD at export, with ``+dirty`` when the training code (this module and resnet.py) has
+    uncommitted changes."""
     head = _git("rev-parse", "HEAD") or "unknown"
-    dirty = _git("status", "--porcelain", "--", str(Path(__file__).resolve().parent))
+    here = Path(__file__).resolve().parent
+    dirty = _git("status", "--porcelain", "--", str(here / "train.py"), str(here / "resnet.py"))
     return head + ("+dirty" if dirty else "")
 
 
