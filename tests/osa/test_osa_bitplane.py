@@ -164,7 +164,7 @@ def test_ideal_analog_equals_masked_order_sum(a_bits, w_bits, signed):
     a, w = _rand(cfg, 9, 290, 11, 3)
     p = order_sums(a, w, cfg).double().sum(0)  # (w, a, N, M)
     sign = torch.tensor(cfg.plane_weights())
-    for b in range(0, cfg.max_order + 3):
+    for b in range(0, cfg.max_order + 2):
         kk = torch.arange(w_bits)[:, None] + torch.arange(a_bits)[None, :]
         keep = (kk >= b - cfg.window).double() * sign[:, None] * 2.0 ** torch.arange(a_bits)
         want = torch.einsum("ijnm,ij->nm", p, keep)
@@ -240,3 +240,13 @@ def test_cuda_matches_cpu():
     gpu = hybrid_matmul(a.cuda(), w.cuda(), b.cuda(), cfg, an)
     assert torch.equal(gpu.cpu(), cpu)
     assert torch.equal(hybrid_matmul(a.cuda(), w.cuda()).cpu().long(), int_matmul(a, w))
+
+
+def test_boundary_out_of_range_is_refused():
+    a, w = torch.ones(2, 3, dtype=torch.int64), torch.ones(2, 3, dtype=torch.int64)
+    with pytest.raises(SpecError, match="boundary holds values in \\[-1, -1\\], outside 0..15"):
+        hybrid_matmul(a, w, -1)
+    with pytest.raises(SpecError, match="outside 0..7"):
+        hybrid_matmul(a, w, torch.tensor([3, 8]), BitConfig(4, 4))
+    assert hybrid_matmul(a, w, 15).tolist() == [[0.0, 0.0], [0.0, 0.0]]  # all 1-bit MACs of
+    # order < 11 discarded, orders 11..14 analog: a = w = 1 has only order 0 -> 0

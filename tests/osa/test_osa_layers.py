@@ -188,6 +188,8 @@ def test_bad_layer_inputs():
         layer(torch.zeros(1, 3, 5, 5))
     with pytest.raises(SpecError, match="boundary map shape"):
         layer(torch.zeros(1, 16, 5, 5), boundary=torch.zeros(1, 3, 3, dtype=torch.int64))
+    with pytest.raises(SpecError, match="boundary map holds values in \\[16, 16\\]"):
+        layer(torch.zeros(1, 16, 5, 5), boundary=16)
     with pytest.raises(SpecError, match="act_scale"):
         HCIMConv2d(torch.zeros(1, 1, 1, 1, dtype=torch.int64), torch.ones(1), act_scale=0)
     with pytest.raises(SpecError, match="weights outside"):

@@ -28,10 +28,12 @@ Two implementations share these rules and are tested against each other:
 
 * :func:`order_sums` + :func:`mac_from_order_sums`: the reference, literally per (c, i, j)
   one-bit sums (w x a binary matmuls per chunk), combined with explicit masks.
-* :func:`hybrid_matmul`: the fast path (2 w matmuls of multi-bit operands): for weight bit i
-  the digital part is the activation with its bits j < B - i cleared, the analog part is the
-  activation's window bits shifted down; both are exact integer sums in float32, and the
-  per-row B enters as a per-row shift before the matmul, so one matmul serves every B.
+* :func:`hybrid_matmul`: the fast path (at most 2 w matmuls of multi-bit operands): for weight
+  bit i the digital part is the activation with its bits j < B - i cleared, the analog part the
+  activation's window bits (left in place, the sum divided by 2^j_lo); both are exact integer
+  sums, and the per-row B enters as a per-row bit mask before the matmul, so one matmul serves
+  every row's own B. Weight planes that are all-digital for every row are merged into one
+  matmul by linearity (at B = 0 the whole MAC is one matmul).
 
 Shapes: activations ``a_int`` are (N, K) integers (N rows = output pixels, K = reduction),
 weights ``w_int`` are (M, K) integers (M outputs), results are (N, M) float64 integers
@@ -362,6 +364,13 @@ def hybrid_matmul(
     g = -(-m // cfg.hmus)
     dev = a_int.device
     b = _as_boundary(boundary, n, g, dev)
+    if check and b.numel():
+        lo_b, hi_b = int(b.min()), int(b.max())
+        if lo_b < 0 or hi_b > cfg.max_order + 1:
+            raise SpecError(
+                f"boundary holds values in [{lo_b}, {hi_b}], outside 0..{cfg.max_order + 1} "
+                f"(B_D/A for {cfg.a_bits}b x {cfg.w_bits}b; 0 = all digital)"
+            )
     uniform = bool(torch.all(b == b[:, :1]))
     gd = 1 if uniform else g  # a leading group axis only when B differs between groups
     mg = m if uniform else cfg.hmus  # outputs per group

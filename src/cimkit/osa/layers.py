@@ -175,6 +175,13 @@ class _HCIMBase(nn.Module):
         n = rows.shape[0]
         g = self.groups
         w = self.w_int.to(rows.device)
+        if boundary is not None and boundary.numel():
+            lo, hi = int(boundary.min()), int(boundary.max())
+            if lo < 0 or hi > self.bits.max_order + 1:
+                raise SpecError(
+                    f"boundary map holds values in [{lo}, {hi}], outside "
+                    f"0..{self.bits.max_order + 1} (0 = all digital)"
+                )
         want_s = self.mode == "osa" and boundary is None or self.record_saliency
         outs, bs, ss = [], [], []
         for start in range(0, n, self.block_rows):
