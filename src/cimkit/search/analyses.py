@@ -352,7 +352,9 @@ def render_correlation(s: Sensitivity, path: Path) -> Any:
 
 def render_effects(s: Sensitivity, path: Path) -> Any:
     """One panel per parameter: each metric's bin mean relative to its overall mean (log y)."""
-    from cimkit.report.plots import _describe, _figure, _layout, _save, _scale
+    from matplotlib import ticker
+
+    from cimkit.report.plots import _describe, _figure, _layout, _save
 
     params = s.parameters
     ncols = 4
@@ -374,7 +376,12 @@ def render_effects(s: Sensitivity, path: Path) -> Any:
         for m in FIG2_METRICS:
             em = e[e["metric"] == m].sort_values("value")
             ax.plot(em["value"], em["mean"] / overall[m], marker="o", ms=3, label=_metric_label(m))
-        _scale(ax, "y", "log")
+        ax.set_yscale("log")
+        # Few fixed ticks: tick layout was 60 % of this figure's drawing time (16 panels).
+        ax.yaxis.set_major_locator(ticker.FixedLocator([0.25, 0.5, 0.8, 1, 1.25, 2, 4]))
+        ax.yaxis.set_minor_locator(ticker.NullLocator())
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(4))
         ax.set_title(p, fontsize=9)
         ax.set_xlabel(p, fontsize=8)
         ax.set_ylabel("mean / overall mean", fontsize=8)
