@@ -26,44 +26,48 @@ HEADER = """\
 PIM_ARRAY = VTemplate(
     HEADER
     + """\
-// Pseudo-PIM array: a ROWS x COLS register file of signed WBITS-bit weights with a
-// delay-configurable MAC unit. On `start` it latches the exact integer dot products
-// y[c] = sum_r w[r][c] * x[r] of the ROWS-element input vector x (signed ABITS-bit elements)
+// Pseudo-PIM array column: RT stacked ROWS x COLS arrays (the row tiles of one column tile;
+// PMASK: which are built) of signed WBITS-bit weights with a delay-configurable MAC unit. On
+// `start` it latches the exact integer dot products y[c] = sum_r w[r][c] * x[r] over all its
+// rows (the row tiles' partial sums added, as the shift-add stage of a PIM macro column does)
 // and raises `valid` `delay` cycles after the start edge, standing in for a real PIM macro whose
 // conversion takes that long. The result stays valid until `ack`. A new start may coincide
-// with the `ack` of the previous result, so one array accepts a vector every `delay` cycles.
+// with the `ack` of the previous result, so it accepts a vector every `delay` cycles. A write
+// step writes row `wr_row` of every row tile at once (each array has its own row driver).
 // Rows holding only zeros, and zero inputs, contribute nothing and are skipped (a simulation
 // shortcut with the same result; block-diagonal grouped convs leave most rows empty).
 module cim_pim_array #(
     parameter ROWS  = 8,
+    parameter RT    = 1,
     parameter COLS  = 8,
+    parameter [RT-1:0] PMASK = {RT{1'b1}},
     parameter WBITS = 8,
     parameter ABITS = 8,
-    parameter ACCW  = 20,  // >= WBITS + ABITS + clog2(ROWS): dot products never overflow
+    parameter ACCW  = 20,  // >= WBITS + ABITS + clog2(RT*ROWS): dot products never overflow
     parameter RW    = 3,   // row index width
     parameter DW    = 16   // delay counter width
 ) (
-    input  wire                  clk,
-    input  wire                  rst,
-    input  wire                  wr_en,    // write weight row wr_row
-    input  wire [RW-1:0]         wr_row,
-    input  wire [COLS*WBITS-1:0] wr_data,  // column c at [c*WBITS +: WBITS]
-    input  wire                  start,
-    input  wire [ROWS*ABITS-1:0] x,        // row r at [r*ABITS +: ABITS]
-    input  wire [DW-1:0]         delay,    // cycles from start to valid (>= 1)
-    input  wire                  ack,
-    output reg  [COLS*ACCW-1:0]  y,        // column c at [c*ACCW +: ACCW]
-    output wire                  valid,
-    output wire                  busy
+    input  wire                     clk,
+    input  wire                     rst,
+    input  wire                     wr_en,    // write row wr_row of every row tile
+    input  wire [RW-1:0]            wr_row,
+    input  wire [RT*COLS*WBITS-1:0] wr_data,  // row tile t, column c at [(t*COLS + c)*WBITS +:]
+    input  wire                     start,
+    input  wire [RT*ROWS*ABITS-1:0] x,        // row r at [r*ABITS +: ABITS]
+    input  wire [DW-1:0]            delay,    // cycles from start to valid (>= 1)
+    input  wire                     ack,
+    output reg  [COLS*ACCW-1:0]     y,        // column c at [c*ACCW +: ACCW]
+    output wire                     valid,
+    output wire                     busy
 );
-    reg [COLS*WBITS-1:0] wrow [0:ROWS-1];  // one word per row: a single write port
-    reg [ROWS-1:0] rnz;                    // row r holds a nonzero weight
+    reg [COLS*WBITS-1:0] wrow [0:RT*ROWS-1];  // one word per row: a write port per array
+    reg [RT*ROWS-1:0] rnz;                     // row r holds a nonzero weight
     reg [DW-1:0] cnt;
     reg pending;
     reg [COLS*ACCW-1:0]  ysum;
     reg [COLS*WBITS-1:0] wr_tmp;
     reg signed [ABITS-1:0] xe;
-    integer r, c;
+    integer r, c, t, i;
 
     assign valid = pending && (cnt == {DW{1'b0}});
     assign busy  = pending;
@@ -73,26 +77,31 @@ module cim_pim_array #(
             pending <= 1'b0;
             cnt <= {DW{1'b0}};
             y <= {COLS*ACCW{1'b0}};
-            rnz <= {ROWS{1'b0}};
+            rnz <= {RT*ROWS{1'b0}};
             // Cleared cells make unused rows/columns contribute exact zeros.
-            for (r = 0; r < ROWS; r = r + 1)
+            for (r = 0; r < RT*ROWS; r = r + 1)
                 wrow[r] <= {COLS*WBITS{1'b0}};
         end else begin
-            if (wr_en) begin
-                wrow[wr_row] <= wr_data;
-                rnz[wr_row] <= |wr_data;
-            end
+            if (wr_en)
+                for (t = 0; t < RT; t = t + 1)
+                    if (PMASK[t]) begin
+                        wrow[t*ROWS + wr_row] <= wr_data[t*COLS*WBITS +: COLS*WBITS];
+                        rnz[t*ROWS + wr_row] <= |wr_data[t*COLS*WBITS +: COLS*WBITS];
+                    end
             if (start) begin
                 ysum = {COLS*ACCW{1'b0}};
-                for (r = 0; r < ROWS; r = r + 1) begin
-                    xe = x[r*ABITS +: ABITS];
-                    if (rnz[r] && xe != 0) begin
-                        wr_tmp = wrow[r];
-                        for (c = 0; c < COLS; c = c + 1)
-                            ysum[c*ACCW +: ACCW] = $signed(ysum[c*ACCW +: ACCW])
-                                + $signed(wr_tmp[c*WBITS +: WBITS]) * xe;
-                    end
-                end
+                for (t = 0; t < RT; t = t + 1)
+                    if (PMASK[t])
+                        for (r = 0; r < ROWS; r = r + 1) begin
+                            i = t*ROWS + r;
+                            xe = x[i*ABITS +: ABITS];
+                            if (rnz[i] && xe != 0) begin
+                                wr_tmp = wrow[i];
+                                for (c = 0; c < COLS; c = c + 1)
+                                    ysum[c*ACCW +: ACCW] = $signed(ysum[c*ACCW +: ACCW])
+                                        + $signed(wr_tmp[c*WBITS +: WBITS]) * xe;
+                            end
+                        end
                 y <= ysum;
                 cnt <= (delay == {DW{1'b0}}) ? {DW{1'b0}} : delay - 1'b1;
                 pending <= 1'b1;
@@ -211,8 +220,8 @@ module cim_tile #(
     parameter CINM  = 8,     // most input channels of a hosted layer piece
     parameter WBITS = 8,
     parameter ABITS = 8,
-    parameter ACCW  = 20,
-    parameter SUMW  = 22,    // >= ACCW + clog2(RT) + 1
+    parameter ACCW  = 20,    // >= WBITS + ABITS + clog2(RT*ROWS)
+    parameter SUMW  = 22,    // >= ACCW + 1 (the skip add)
     parameter RW    = 3,     // array row index width
     parameter AW    = 5,     // input-buffer address width (2*DEPTH words)
     parameter WBW   = 64,    // weight-bus bits: RT * CT * COLS weights
@@ -229,18 +238,25 @@ module cim_tile #(
     localparam VOUT = CT * COLS;
     localparam WW   = VLEN * ABITS;
     // Arrays of the grid that no hosted piece uses (off the block diagonal of grouped convs)
-    // are not built; A0, the first present array, stands for the copy's timing (all arrays of a
-    // copy start together and share the delay).
-    function integer first_set(input [RT*CT-1:0] m);
+    // are not built; A0, the first column with a built array, stands for the copy's timing (all
+    // arrays of a copy start together and share the delay).
+    function [RT-1:0] col_mask(input integer gc);
         integer j;
         begin
-            first_set = 0;
-            for (j = RT*CT - 1; j >= 0; j = j - 1)
-                if (m[j])
-                    first_set = j;
+            for (j = 0; j < RT; j = j + 1)
+                col_mask[j] = AMASK[j*CT + gc];
         end
     endfunction
-    localparam A0 = first_set(AMASK);
+    function integer first_col(input integer dummy);
+        integer j;
+        begin
+            first_col = 0;
+            for (j = CT - 1; j >= 0; j = j - 1)
+                if (col_mask(j) != 0)
+                    first_col = j;
+        end
+    endfunction
+    localparam A0 = first_col(0);
 
     // ---------------------------------------------------------------- configuration
     reg        c_bank, c_skip;
@@ -348,8 +364,8 @@ module cim_tile #(
             reg  [WW-1:0]       xsk, ask; // skip word of the gathered / computing vector
             reg  [PW-1:0]       xj;
             reg  [PW-1:0]       aj;     // vector in the arrays
-            wire [RT*CT-1:0]    avalid, abusy;
-            wire [RT*CT*COLS*ACCW-1:0] ybus;
+            wire [CT-1:0]       avalid, abusy;
+            wire [CT*COLS*ACCW-1:0] ybus;
             wire more  = running && (k < c_copies) && (nj < c_nvec);
             wire start = xfull && (!abusy[A0] || (avalid[A0] && cack[k]));
             assign cvalid[k] = avalid[A0];
@@ -437,35 +453,37 @@ module cim_tile #(
                 end
             end
 
-            // Arrays: row tile gr takes input rows [gr*ROWS, (gr+1)*ROWS), column tile gc
-            // output columns [gc*COLS, (gc+1)*COLS). A write step writes row wr_row of every
+            // Arrays: column tile gc (a stack of the RT row tiles) computes output columns
+            // [gc*COLS, (gc+1)*COLS) over all input rows. A write step writes row wr_row of every
             // array of the copies 0..wr_copy-1 (copies hold identical weights: broadcast).
-            for (gr = 0; gr < RT; gr = gr + 1) begin : g_row
-                for (gc = 0; gc < CT; gc = gc + 1) begin : g_col
-                  if (AMASK[gr*CT + gc]) begin : g_arr
-                    wire          sel_w = wr_en && (k < wr_copy) && (wr_row < ROWS);
-                    wire [RW-1:0] lrow = wr_row[RW-1:0];
-                    cim_pim_array #(
-                        .ROWS(ROWS), .COLS(COLS), .WBITS(WBITS), .ABITS(ABITS),
-                        .ACCW(ACCW), .RW(RW), .DW(DW)
-                    ) u_arr (
-                        .clk(clk), .rst(rst),
-                        .wr_en(sel_w), .wr_row(lrow),
-                        .wr_data(wr_data[(gr*VOUT + gc*COLS)*WBITS +: COLS*WBITS]),
-                        .start(start), .x(xr[gr*ROWS*ABITS +: ROWS*ABITS]),
-                        .delay(c_delay), .ack(cack[k]),
-                        .y(ybus[(gr*CT + gc)*COLS*ACCW +: COLS*ACCW]),
-                        .valid(avalid[gr*CT + gc]), .busy(abusy[gr*CT + gc])
-                    );
-                  end else begin : g_none
-                    assign ybus[(gr*CT + gc)*COLS*ACCW +: COLS*ACCW] = {COLS*ACCW{1'b0}};
-                    assign avalid[gr*CT + gc] = 1'b0;
-                    assign abusy[gr*CT + gc] = 1'b0;
-                  end
+            for (gc = 0; gc < CT; gc = gc + 1) begin : g_col
+              if (col_mask(gc) != 0) begin : g_arr
+                wire          sel_w = wr_en && (k < wr_copy) && (wr_row < ROWS);
+                wire [RW-1:0] lrow = wr_row[RW-1:0];
+                wire [RT*COLS*WBITS-1:0] wcol;
+                for (gr = 0; gr < RT; gr = gr + 1) begin : g_w
+                    assign wcol[gr*COLS*WBITS +: COLS*WBITS] =
+                        wr_data[(gr*VOUT + gc*COLS)*WBITS +: COLS*WBITS];
                 end
+                cim_pim_array #(
+                    .ROWS(ROWS), .RT(RT), .COLS(COLS), .PMASK(col_mask(gc)), .WBITS(WBITS),
+                    .ABITS(ABITS), .ACCW(ACCW), .RW(RW), .DW(DW)
+                ) u_arr (
+                    .clk(clk), .rst(rst),
+                    .wr_en(sel_w), .wr_row(lrow), .wr_data(wcol),
+                    .start(start), .x(xr),
+                    .delay(c_delay), .ack(cack[k]),
+                    .y(ybus[gc*COLS*ACCW +: COLS*ACCW]),
+                    .valid(avalid[gc]), .busy(abusy[gc])
+                );
+              end else begin : g_none
+                assign ybus[gc*COLS*ACCW +: COLS*ACCW] = {COLS*ACCW{1'b0}};
+                assign avalid[gc] = 1'b0;
+                assign abusy[gc] = 1'b0;
+              end
             end
 
-            // Requantization: sum row tiles, shift, saturate; with skip add the skip word's
+            // Requantization: shift, saturate; with skip add the skip word's
             // channel and saturate again; ReLU; place at choff.
             localparam signed [SUMW-1:0] QMAX = (1 <<< (ABITS - 1)) - 1;
             localparam signed [SUMW-1:0] QMIN = -(1 <<< (ABITS - 1));
@@ -475,14 +493,12 @@ module cim_tile #(
             reg [RW2-1:0]       resm;
             reg [WW-1:0]   ow;
             reg [VLEN-1:0] om;
-            integer q, rr;
+            integer q;
             always @* begin
                 res = {RW2*ABITS{1'b0}};
                 resm = {RW2{1'b0}};
                 for (q = 0; q < VOUT; q = q + 1) begin
-                    s = {SUMW{1'b0}};
-                    for (rr = 0; rr < RT; rr = rr + 1)
-                        s = s + $signed(ybus[(rr*VOUT + q)*ACCW +: ACCW]);
+                    s = $signed(ybus[q*ACCW +: ACCW]);
                     if (c_relu && !c_skip && s < 0)
                         s = {SUMW{1'b0}};
                     s = s >>> c_shift;

@@ -18,8 +18,9 @@ def clog2(n: int) -> int:
 
 
 def acc_width(tile: TileParams, hw: HardwareConfig) -> int:
-    """Accumulator bits of one array: a dot product of ``rows`` products never overflows."""
-    return hw.wbits + hw.abits + clog2(tile.rows) + 1
+    """Accumulator bits of one array column (its row tiles summed): a dot product of
+    ``rt * rows`` products never overflows."""
+    return hw.wbits + hw.abits + clog2(tile.rt * tile.rows) + 1
 
 
 def render_rtl(dm: DesignMap) -> dict[str, str]:
@@ -200,7 +201,7 @@ def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
         params = dict(
             NCOPY=t.ncopy, ROWS=t.rows, COLS=t.cols, RT=t.rt, CT=t.ct, VLEN=hw.vlen, DI=t.di,
             DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, CINM=t.cinm, WBITS=hw.wbits, ABITS=hw.abits,
-            ACCW=accw, SUMW=accw + clog2(t.rt) + 1, RW=clog2(t.rows), AW=clog2(2 * t.depth),
+            ACCW=accw, SUMW=accw + 2, RW=clog2(t.rows), AW=clog2(2 * t.depth),
             WBW=t.step_weights * hw.wbits, PW=PW, DW=DW, NP=hw.ports,
         )  # fmt: skip
         if t.amask and t.amask != (1 << (t.rt * t.ct)) - 1:
