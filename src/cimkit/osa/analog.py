@@ -95,6 +95,24 @@ class AnalogConfig:
         return torch.where(found, (hit.to(torch.float64) * vals).sum(-1), vals.max())
 
 
+def _codes(
+    u: torch.Tensor,
+    full_scale: float | torch.Tensor,
+    adc_bits: int,
+    noise_lsb: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes as float64 integers, LSB) of ``u``: floor(u / LSB + noise + 1/2), clipped."""
+    top = 2**adc_bits - 1
+    lsb = torch.as_tensor(full_scale, dtype=torch.float64, device=u.device) / top
+    x = u.to(torch.float64) / lsb
+    if noise_lsb > 0:
+        x = x + noise_lsb * torch.randn(
+            x.shape, generator=generator, dtype=torch.float64, device=u.device
+        )
+    return torch.clamp(torch.floor(x + 0.5), 0, top), lsb
+
+
 def sar_code(
     u: torch.Tensor,
     full_scale: float | torch.Tensor,
@@ -106,14 +124,7 @@ def sar_code(
 
     ``full_scale`` broadcasts against ``u``. Decision: floor(u / LSB + noise + 1/2), clipped.
     """
-    top = 2**adc_bits - 1
-    lsb = torch.as_tensor(full_scale, dtype=torch.float64, device=u.device) / top
-    x = u.to(torch.float64) / lsb
-    if noise_lsb > 0:
-        x = x + noise_lsb * torch.randn(
-            x.shape, generator=generator, dtype=torch.float64, device=u.device
-        )
-    return torch.clamp(torch.floor(x + 0.5), 0, top).to(torch.int64)
+    return _codes(u, full_scale, adc_bits, noise_lsb, generator)[0].to(torch.int64)
 
 
 def sar_reconstruct(
@@ -124,9 +135,8 @@ def sar_reconstruct(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Quantised value (rows, float64) of ``u``: ``sar_code(...) x LSB``."""
-    top = 2**adc_bits - 1
-    lsb = torch.as_tensor(full_scale, dtype=torch.float64, device=u.device) / top
-    return sar_code(u, full_scale, adc_bits, noise_lsb, generator).to(torch.float64) * lsb
+    codes, lsb = _codes(u, full_scale, adc_bits, noise_lsb, generator)
+    return codes * lsb
 
 
 def calibrate_full_scale(
