@@ -148,6 +148,22 @@ def test_fast_ga_with_the_shipped_predictor_full_size(tmp_path) -> None:
     _same_archive(ref, fast)
 
 
+def test_fast_ga_without_a_new_offspring_keeps_its_population() -> None:
+    """Every genome of a 2-gene binary box is in the population: 100 mating rounds give only
+    duplicates, so a generation has no offspring (pymoo's GA stops asking then)."""
+    from cimkit.search.fastga import FastGA
+
+    X0 = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    ga = FastGA(X0, np.array([1, 1]), 4, 0, p_c=0.95, eta_c=3.0, p_m=0.95, eta_m=3.0)
+    ga.tell(ga.ask().sum(axis=1, keepdims=True), -np.ones((4, 3)))
+    before = ga.X.copy()
+    off = ga.ask()
+    assert off.shape == (0, 2)
+    ga.tell(np.zeros((0, 1)), np.zeros((0, 3)))
+    np.testing.assert_array_equal(np.sort(ga.X, axis=0), np.sort(before, axis=0))
+    assert ga.n_iter == 3 and ga.G.shape == (4, 3)
+
+
 def test_unknown_engine_is_refused(problem) -> None:
     from cimkit.errors import SpecError
     from cimkit.search.engine import Search, SearchConfig

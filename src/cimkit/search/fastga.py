@@ -118,7 +118,9 @@ class FastGA:
         assert X is not None, "tell() without ask()"
         n = len(X)
         F = np.asarray(F, dtype=float).reshape(n, 1)
-        G = np.zeros((n, 0)) if G is None else np.asarray(G, dtype=float).reshape(n, -1)
+        G = np.zeros((n, 0)) if G is None else np.asarray(G, dtype=float)
+        if G.ndim != 2:
+            G = G.reshape(n, -1)
         # pymoo's calc_cv: sum of max(0, g) over the constraints, plus 0.0 for no equalities.
         CV = np.maximum(0.0, G).sum(axis=1) + 0.0 if G.shape[1] else np.zeros(n)
         born = np.full(n, self.n_iter, dtype=np.int64)
