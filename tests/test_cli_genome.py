@@ -209,3 +209,19 @@ def test_predict_refuses_a_genome_of_another_family(tmp_path: Path) -> None:
     g.write_text(json.dumps({"format": FORMAT, "family": "resnet50", "genes": {}}))
     res = _run("predict", "--genome", g)
     assert res.exit_code == 2 and res.stderr.startswith("error: --genome: a 'resnet50' genome")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--weight-bits", "4"], ["--act-bits", "8"], ["--weight-bits", "8", "--act-bits", "6"]],
+)
+def test_evaluate_refuses_explicit_bits_beside_a_genome(flags: list[str], tmp_path: Path) -> None:
+    """The genome sets every layer's bits, so an explicit --weight-bits/--act-bits (even one equal
+    to the default) would be ignored: refused in one line instead of a silently other number."""
+    g = _genome(tmp_path / "g.json")
+    res = _run("evaluate", "--hw", CHIP, "--genome", g, *flags)
+    assert res.exit_code == 2 and res.stdout == "", res.output
+    named = "/".join(f for f in flags if f.startswith("--"))
+    assert res.stderr.startswith(f"error: {named} does not apply to --genome"), res.stderr
+    ok = _run("evaluate", "--hw", CHIP, "--genome", g, "--json")  # without the flag it runs
+    assert _json(ok)["network"]

@@ -159,6 +159,18 @@ def _seed(value: int, flag: str = "--seed") -> int:
     return int(check_number(value, flag, 0, MAX_SEED, why="the range of numpy's seeds"))
 
 
+def _explicit_options(*names: str) -> list[str]:
+    """Flags among the current command's parameters ``names`` that the user gave (command line
+    or environment), as ``--flag-name`` strings; defaults are not counted."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    user = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return ["--" + n.replace("_", "-") for n in names if ctx.get_parameter_source(n) in user]
+
+
 def _load_workload(
     network: str | None,
     onnx: Path | None,
@@ -183,6 +195,14 @@ def _load_workload(
 
         if input_shape or input_dtype:
             raise WorkloadError("--input-shape/--input-dtype apply to --torch models only")
+        # The genome fixes every layer's bits: an explicit --weight-bits/--act-bits beside it
+        # would be silently ignored (a wrong number), so it is refused.
+        given_bits = _explicit_options("weight_bits", "act_bits")
+        if given_bits:
+            raise WorkloadError(
+                f"{'/'.join(given_bits)} does not apply to --genome (the genome sets each layer's "
+                "bits); drop the flag, or use --network with the bits you want"
+            )
         return genome_workload(read_genome(genome))  # its own per-layer bits
     if network:
         from cimkit.workload.builtin import get_network
