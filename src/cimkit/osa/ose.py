@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from cimkit.errors import SpecError
-from cimkit.osa.bitplane import BitConfig, _exact_float, _pad_chunks, bit_planes, check_ints
+from cimkit.osa.bitplane import BitConfig, _exact_float, _pad_chunks, check_ints
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,16 @@ def saliency_dmacs(
     w = check_ints(w_int, *cfg.w_range, "weights")
     ft = _exact_float(cfg.chunk, 1, a.device)
     pairs = saliency_pairs(cfg, s)
-    out = []
-    for i, j, _ in pairs:
-        aj = _pad_chunks(((a >> j) & 1).to(ft), cfg.chunk).transpose(0, 1)  # (C, N, r)
-        wi = _pad_chunks(bit_planes(w, cfg.w_bits)[i].to(ft), cfg.chunk)  # (M, C, r)
-        out.append(torch.matmul(aj, wi.permute(1, 2, 0)))  # (C, N, M)
-    return torch.stack(out)
+    wu = torch.remainder(w, 2**cfg.w_bits)  # two's complement bit patterns
+    a_planes = {
+        j: _pad_chunks(((a >> j) & 1).to(ft), cfg.chunk).transpose(0, 1)
+        for j in {j for _, j, _ in pairs}
+    }  # (C, N, r) each
+    w_planes = {
+        i: _pad_chunks(((wu >> i) & 1).to(ft), cfg.chunk).permute(1, 2, 0)
+        for i in {i for i, _, _ in pairs}
+    }  # (C, r, M) each
+    return torch.stack([torch.matmul(a_planes[j], w_planes[i]) for i, j, _ in pairs])
 
 
 def saliency(
