@@ -256,18 +256,19 @@ def test_a_user_error_in_the_worker_is_the_same_one_line_error(
 
 
 @pytest.mark.parametrize(
-    "mode, cores, load, started",
+    "mode, cores, load, designs, started",
     [
-        ("auto", 2, 0.2, True),  # a quiet 2-core machine: the second core is free
-        ("auto", 2, 1.6, False),  # both cores busy: the worker would only add CPU time
-        ("auto", 1, 0.0, False),  # one core: nothing to overlap with
-        ("auto", 16, 9.0, True),
-        ("1", 1, 5.0, True),  # forced on
-        ("0", 16, 0.0, False),  # forced off
+        ("auto", 2, 0.2, 10_650, True),  # a quiet 2-core machine: the second core is free
+        ("auto", 2, 1.6, 10_650, False),  # both cores busy: the worker would only add CPU time
+        ("auto", 1, 0.0, 10_650, False),  # one core: nothing to overlap with
+        ("auto", 16, 9.0, 10_650, True),
+        ("auto", 2, 0.2, 36, False),  # P=12, G=2: done before the worker is ready
+        ("1", 1, 5.0, 36, True),  # forced on
+        ("0", 16, 0.0, 10_650, False),  # forced off
     ],
 )
 def test_the_worker_starts_only_when_a_core_is_free(
-    monkeypatch, mode, cores, load, started
+    monkeypatch, mode, cores, load, designs, started
 ) -> None:
     import cimkit.report.worker as w
 
@@ -275,4 +276,4 @@ def test_the_worker_starts_only_when_a_core_is_free(
     monkeypatch.setattr(w.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(w.os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(w, "ReportWorker", lambda *a, **k: "worker")
-    assert (w.start("space.yaml", None, 0) == "worker") is started
+    assert (w.start("space.yaml", None, 0, designs) == "worker") is started

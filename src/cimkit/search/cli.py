@@ -490,7 +490,7 @@ def register(app: typer.Typer) -> None:
             from cimkit.report.worker import start
 
             # Gets the report ready on the other core while the search runs (report/worker.py).
-            worker = start(space_path, area, cfg.seed)
+            worker = start(space_path, area, cfg.seed, cfg.pop_size * (cfg.n_gen + 1))
         try:
             prog, make_cb = _progress()
             cb = make_cb(cfg.n_gen)
