@@ -157,14 +157,19 @@ def test_lowering_folds_pools_adds_and_groups():
     assert resnet["layer1.0.conv2"].skip == "maxpool"
 
 
-def test_grouped_weight_matrix_is_block_diagonal():
+def test_grouped_weight_matrix_is_zero_outside_groups():
     g = {x.name: x for x in lower(dag_net())}["gc"]
     w = (np.arange(8 * 4 * 9) % 127 + 1).reshape(8, 4, 3, 3)  # nonzero, in int8 range
-    mat = codegen.lowering.weight_matrix(g, w)
-    assert mat.shape == (8, 72)
-    assert (mat[:4, 36:] == 0).all() and (mat[4:, :36] == 0).all()
-    # group 1, output 5, (ky, kx, c) = (2, 1, 3) sits at row 36 + (2*3 + 1)*4 + 3
-    assert mat[5, 36 + (2 * 3 + 1) * 4 + 3] == w[5, 3, 2, 1]
+    mat = codegen.lowering.weight_matrix(g, w).reshape(8, 3, 3, 8)  # (K, ky, kx, c)
+    assert (mat[:4, :, :, 4:] == 0).all() and (mat[4:, :, :, :4] == 0).all()
+    assert (mat[:4, :, :, :4] != 0).all() and (mat[4:, :, :, 4:] != 0).all()
+    # output 5 (group 1) at (ky, kx) = (2, 1) reads input channel 4 + 3
+    assert mat[5, 2, 1, 4 + 3] == w[5, 3, 2, 1]
+    # piece 1 of 2 holds group 1: outputs 4..7 over input channels 4..7 only
+    sl = codegen.lowering.piece_slice(g, 1, 2)
+    assert (sl.out_lo, sl.out_hi, sl.in_lo, sl.in_hi, sl.in_len) == (4, 8, 4, 8, 36)
+    pm = codegen.lowering.piece_matrix(g, w, sl).reshape(4, 3, 3, 4)
+    np.testing.assert_array_equal(pm, w[4:].transpose(0, 2, 3, 1))
 
 
 def _simulate(wl, weights, x, shifts, schedule, tmp_path):

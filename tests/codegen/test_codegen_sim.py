@@ -16,7 +16,7 @@ from codegen_nets import trained_mlp
 from cimkit import codegen
 from cimkit.errors import MissingDependencyError
 
-#: Bound on |simulated - planned| / planned for the test networks (measured +1.2 % .. +5.1 %).
+#: Bound on |simulated - planned| / planned for the test networks (measured +1.0 % .. +9.6 %).
 MAX_CYCLE_ERROR = 0.10
 
 # name -> (workload fixture, groups, plan_for options)

@@ -49,8 +49,7 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
     "LOAD_W": (("tile", 4), ("copies", 6), ("steps", 16), ("wlat", 16), ("waddr", 32)),
     # Input geometry of the tile's next COMPUTE or POOL: the input tensor (in_h x in_w positions
     # of in_c channels starting at channel in_choff) in input-buffer `bank`, the kernel window,
-    # stride, zero padding and output size; `cg` input channels per convolution group (0: one
-    # group), which orders the im2col vector group-major.
+    # stride, zero padding and output size.
     "SETIN": (
         ("tile", 4),
         ("bank", 1),
@@ -64,7 +63,6 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
         ("out_h", 12),
         ("out_w", 12),
         ("in_choff", 12),
-        ("cg", 12),
     ),
     # Stream out_h*out_w vectors through `copies` array copies (copy k takes vectors k, k+copies,
     # ...), `delay` cycles per vector; arithmetic right shift and saturation; with `skip`, add

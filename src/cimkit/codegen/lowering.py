@@ -15,12 +15,12 @@ Conventions shared with the hardware:
 
 * An activation tensor is stored position-major: one buffer word per spatial position (or token)
   holding all channels, i.e. shape (H, W, C).
-* The input vector of output position (oy, ox) of a MAC op is its im2col window in *group-major*
-  order: element ``((g * kh + ky) * kw + kx) * Cg + cg`` = input[oy*s - pad + ky, ox*s - pad + kx,
-  g * Cg + cg] (``Cg = C / groups``), zero outside the map (symmetric zero padding). With one
-  group this is the ``(ky, kx, c)`` order. The weight matrix of a grouped conv is block diagonal
-  in this order, so a piece holding groups ``[g0, g1)`` is one contiguous block of rows and
-  columns (the cost model's block-diagonal packing).
+* The input vector of output position (oy, ox) of a MAC op is its im2col window in ``(ky, kx, c)``
+  order: element ``(ky * kw + kx) * C + c`` = input[oy*s - pad + ky, ox*s - pad + kx, c], zero
+  outside the map (symmetric zero padding), over the channels the op (or piece) reads. A grouped
+  conv's weight matrix holds zeros outside each output channel's group; a piece holding groups
+  ``[g0, g1)`` reads only their input channels ``[g0 * Cg, g1 * Cg)`` (``Cg = C / groups``), so
+  a depthwise piece is a ``kh * kw * n`` x ``n`` matrix with one nonzero per row.
 * A ``linear`` layer acts on every position (token) of its input with a 1x1 window. A ``linear``
   whose in_features equal C*H*W of a producer with H*W > 1 *flattens* it (torch's ``(C, H, W)``
   flatten order): it becomes a conv with an H x W window and one output position, with its
@@ -146,15 +146,14 @@ class PieceSlice:
     Attributes:
         out_lo, out_hi: output channels ``[out_lo, out_hi)``.
         in_lo, in_hi: input channels the piece reads (all of them unless grouped).
-        row_lo, row_hi: rows of the layer's weight matrix (group-major im2col order).
+        kk: window elements (kh * kw).
     """
 
     out_lo: int
     out_hi: int
     in_lo: int
     in_hi: int
-    row_lo: int
-    row_hi: int
+    kk: int = 1
 
     @property
     def width(self) -> int:
@@ -163,7 +162,7 @@ class PieceSlice:
     @property
     def in_len(self) -> int:
         """Rows of the piece's weight matrix (length of its input vectors)."""
-        return self.row_hi - self.row_lo
+        return self.kk * (self.in_hi - self.in_lo)
 
 
 def piece_slice(geom: LayerGeometry, piece: int, pieces: int) -> PieceSlice:
@@ -174,17 +173,20 @@ def piece_slice(geom: LayerGeometry, piece: int, pieces: int) -> PieceSlice:
             f"{geom.split_units} pieces)"
         )
     lo, hi = piece_range(geom.split_units, piece, pieces)
+    kk = geom.kh * geom.kw
     if geom.groups == 1:
-        return PieceSlice(lo, hi, 0, geom.in_c, 0, geom.in_len)
-    per_group_rows = geom.kh * geom.kw * geom.cin_group
+        return PieceSlice(lo, hi, 0, geom.in_c, kk)
     return PieceSlice(
-        lo * geom.cout_group,
-        hi * geom.cout_group,
-        lo * geom.cin_group,
-        hi * geom.cin_group,
-        lo * per_group_rows,
-        hi * per_group_rows,
+        lo * geom.cout_group, hi * geom.cout_group, lo * geom.cin_group, hi * geom.cin_group, kk
     )
+
+
+def piece_matrix(geom: LayerGeometry, weights: np.ndarray, sl: PieceSlice) -> np.ndarray:
+    """The (width, in_len) weight matrix of one piece: its output channels, over the im2col
+    vector of the input channels it reads."""
+    full = weight_matrix(geom, weights)[sl.out_lo : sl.out_hi]
+    full = full.reshape(sl.width, geom.kh * geom.kw, geom.in_c)[:, :, sl.in_lo : sl.in_hi]
+    return np.ascontiguousarray(full.reshape(sl.width, -1))
 
 
 def _pad_for(name: str, size_in: int, size_out: int, k: int, s: int) -> int:
@@ -474,7 +476,7 @@ def weight_matrix(geom: LayerGeometry, weights: np.ndarray) -> np.ndarray:
     """The (out_c, in_len) int64 matrix whose row order matches the hardware's input vector.
 
     ``weights`` uses torch layouts: (K, C/groups, kh, kw) for conv (or (K, C) for a 1x1 conv),
-    (K, F) for linear. A grouped conv gives a block-diagonal matrix (group-major rows).
+    (K, F) for linear. A grouped conv's matrix is zero outside each output channel's group.
     """
     w = np.asarray(weights)
     if not np.issubdtype(w.dtype, np.integer):
@@ -500,16 +502,15 @@ def weight_matrix(geom: LayerGeometry, weights: np.ndarray) -> np.ndarray:
             w = w.reshape(k, cg, 1, 1)
         _check_shape(geom, w, (k, cg, geom.kh, geom.kw))
         w4 = w
-    g, kg = geom.groups, geom.cout_group
-    # (K, Cg, kh, kw) -> (K, kh, kw, Cg): the (ky, kx, c) order inside a group's block.
-    blocks = w4.transpose(0, 2, 3, 1).reshape(g, kg, -1)
+    g, kg, cg = geom.groups, geom.cout_group, geom.cin_group
+    # (K, Cg, kh, kw) -> (K, kh, kw, Cg): the (ky, kx, c) order, channels of the own group.
+    w4 = w4.transpose(0, 2, 3, 1)
     if g == 1:
-        return np.ascontiguousarray(blocks[0])
-    rows = blocks.shape[2]
-    full = np.zeros((k, g * rows), dtype=np.int64)
+        return np.ascontiguousarray(w4.reshape(k, -1))
+    full = np.zeros((k, geom.kh, geom.kw, geom.in_c), dtype=np.int64)
     for i in range(g):
-        full[i * kg : (i + 1) * kg, i * rows : (i + 1) * rows] = blocks[i]
-    return full
+        full[i * kg : (i + 1) * kg, :, :, i * cg : (i + 1) * cg] = w4[i * kg : (i + 1) * kg]
+    return full.reshape(k, -1)
 
 
 def _check_shape(geom: LayerGeometry, w: np.ndarray, expect: tuple[int, ...]) -> None:
@@ -568,11 +569,8 @@ def _windows(geom: LayerGeometry, x_hwc: np.ndarray, fill: int) -> np.ndarray:
 
 def im2col(geom: LayerGeometry, x_hwc: np.ndarray) -> np.ndarray:
     """Input vectors (vectors, in_len) of a MAC op from its (in_h, in_w, in_c) input, zero-padded,
-    in group-major order (module docstring)."""
-    cols = _windows(geom, x_hwc, 0)
-    g = geom.groups
-    cols = cols.reshape(geom.vectors, geom.kh, geom.kw, g, geom.cin_group)
-    return cols.transpose(0, 3, 1, 2, 4).reshape(geom.vectors, geom.in_len)
+    in (ky, kx, c) order."""
+    return _windows(geom, x_hwc, 0).reshape(geom.vectors, geom.in_len)
 
 
 def requantize(acc: np.ndarray, shift: int, relu: bool, act_bits: int) -> np.ndarray:

@@ -6,7 +6,7 @@ Reductions for simulation time (Icarus Verilog runs the behavioural RTL at ~1-3 
 * ResNet-18: widths x0.125 (stem 8, stages 8/16/32/64), 32 x 32 input, 10 classes.
 * MobileNetV2: the OFA-layout MobileNetV2 with the torchvision blocks (depths 2-3-4-3-3, 3x3
   depthwise kernels, expand 6) at width 0.25 with the feature-mix conv scaled too (1280 x 0.25 =
-  320 channels; torchvision keeps 1280), 32 x 32 input, 10 classes.
+  320 channels; torchvision keeps 1280), 16 x 16 input (maps 8 x 8 down to 1 x 1), 10 classes.
 
 ``python -m cimkit.codegen.networks`` simulates every design and prints its cycle error
 (docs/codegen.md, "Measured").
@@ -30,7 +30,7 @@ REDUCED: dict[str, tuple[str, dict]] = {
     "mobilenetv2": (
         "mobilenetv2_ofa",
         dict(
-            depths=(2, 3, 4, 3, 3), kernels=3, expands=6, width=0.25, resolution=32, num_classes=10
+            depths=(2, 3, 4, 3, 3), kernels=3, expands=6, width=0.25, resolution=16, num_classes=10
         ),
     ),  # fmt: skip
 }

@@ -7,7 +7,7 @@ choose the layer groups, splits and copies; array counts, cycles and areas follo
 * A layer split into ``n`` pieces along output channels gives piece ``i`` channels
   ``[i*K//n, (i+1)*K//n)`` (:func:`piece_channels`), never empty while n <= K.
 * A piece's weight matrix has ``in_len = C * kh * kw`` rows (in-features for linear; for a grouped
-  conv the piece's groups only, ``C/groups * kh * kw`` rows per group, block diagonal) and one
+  conv ``kh * kw`` times the input channels of the piece's groups) and one
   column per output channel of the piece.
 * Writing weights: every array has its own row driver, so a piece is written in
   ``min(in_len, rows)`` *row steps* (:func:`write_ops`): step ``s`` writes row ``s`` of every

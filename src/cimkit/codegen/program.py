@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimkit.codegen.isa import Instruction
-from cimkit.codegen.lowering import LayerGeometry, PieceSlice, lower, piece_slice, weight_matrix
+from cimkit.codegen.lowering import LayerGeometry, PieceSlice, lower, piece_matrix, piece_slice
 from cimkit.errors import CimkitError
 from cimkit.pimhls.plan import LayerPlacement, Schedule
 from cimkit.workload import Workload
@@ -68,7 +68,7 @@ class TileParams:
         cinm: most input channels of an op it hosts.
         kind: 'mac' (arrays) or 'vector' (pooling).
         amask: arrays of the rt x ct grid some hosted piece uses, bit ``gr * ct + gc`` (all for
-            dense layers; the block diagonal for grouped convs); 0 = all.
+            dense layers; those a grouped conv's groups reach); 0 = all.
     """
 
     index: int
@@ -391,9 +391,7 @@ def build(
                 raise CimkitError(f"{m.layer!r}: {wlat} cycles per row step exceeds {MAX_DELAY}")
             pm = PieceMap(m, group_of[key], tile_of[key], geom, sl.out_lo, sl.out_hi, waddr,
                           wlat, steps, sl)  # fmt: skip
-            mat = weight_matrix(geom, weights[m.layer])[
-                sl.out_lo : sl.out_hi, sl.row_lo : sl.row_hi
-            ]
+            mat = piece_matrix(geom, weights[m.layer], sl)  # (width, in_len)
             weight_words[key] = step_words(mat, tile, wbits)
             waddr += steps
             pieces.append(pm)
@@ -515,7 +513,6 @@ def build(
                         "out_h": geo.out_h,
                         "out_w": geo.out_w,
                         "in_choff": 0 if sl is None else sl.in_lo,
-                        "cg": geo.cin_group if geo.is_mac and geo.groups > 1 else 0,
                     },
                     q.label,
                 )
@@ -591,16 +588,21 @@ def build(
 
 
 def _array_mask(hosted, rows: int, cols: int, rt: int, ct: int) -> int:
-    """Bit ``gr * ct + gc`` set when a hosted piece has weights in array (gr, gc)."""
+    """Bit ``gr * ct + gc`` set when a hosted piece can hold weights in array (gr, gc) (from the
+    layer's structure, not the values: a grouped conv is zero outside its groups)."""
     used = np.zeros((rt, ct), dtype=bool)
     for geom, sl in hosted:
         if geom.groups == 1:
             used[: -(-sl.in_len // rows), : -(-sl.width // cols)] = True
             continue
-        rb, kg = geom.kh * geom.kw * geom.cin_group, geom.cout_group
-        for i in range(sl.width // kg):  # the piece's groups: diagonal blocks
-            r0, r1, c0, c1 = i * rb, (i + 1) * rb - 1, i * kg, (i + 1) * kg - 1
-            used[r0 // rows : r1 // rows + 1, c0 // cols : c1 // cols + 1] = True
+        cg, kg, n = geom.cin_group, geom.cout_group, sl.in_hi - sl.in_lo
+        # row (window element e, input channel c) x column j is structural iff same group
+        c = np.arange(sl.in_len) % n // cg
+        j = np.arange(sl.width) // kg
+        struct = c[:, None] == j[None, :]
+        pad = np.zeros((rt * rows, ct * cols), dtype=bool)
+        pad[: sl.in_len, : sl.width] = struct
+        used |= pad.reshape(rt, rows, ct, cols).any(axis=(1, 3))
     bits = used.reshape(-1)
     return sum(1 << i for i, b in enumerate(bits) if b)
 

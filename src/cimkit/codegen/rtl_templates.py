@@ -35,7 +35,7 @@ PIM_ARRAY = VTemplate(
 // with the `ack` of the previous result, so it accepts a vector every `delay` cycles. A write
 // step writes row `wr_row` of every row tile at once (each array has its own row driver).
 // Rows holding only zeros, and zero inputs, contribute nothing and are skipped (a simulation
-// shortcut with the same result; block-diagonal grouped convs leave most rows empty).
+// shortcut with the same result; grouped convs leave most rows of an array empty).
 module cim_pim_array #(
     parameter ROWS  = 8,
     parameter RT    = 1,
@@ -217,7 +217,6 @@ module cim_tile #(
     parameter DEPTH = 16,    // words per bank (input + skip region)
     parameter KHM   = 1,
     parameter KWM   = 1,
-    parameter CINM  = 8,     // most input channels of a hosted layer piece
     parameter WBITS = 8,
     parameter ABITS = 8,
     parameter ACCW  = 20,    // >= WBITS + ABITS + clog2(RT*ROWS)
@@ -237,7 +236,7 @@ module cim_tile #(
     localparam VIN  = RT * ROWS;
     localparam VOUT = CT * COLS;
     localparam WW   = VLEN * ABITS;
-    // Arrays of the grid that no hosted piece uses (off the block diagonal of grouped convs)
+    // Arrays of the grid that no hosted piece uses (only a grouped conv's zeros would be there)
     // are not built; A0, the first column with a built array, stands for the copy's timing (all
     // arrays of a copy start together and share the delay).
     function [RT-1:0] col_mask(input integer gc);
@@ -260,7 +259,7 @@ module cim_tile #(
 
     // ---------------------------------------------------------------- configuration
     reg        c_bank, c_skip;
-    reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w, c_inoff, c_cg;
+    reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w, c_inoff;
     reg [7:0]  c_kh, c_kw;
     reg [3:0]  c_stride, c_pad;
     reg [5:0]  c_copies;
@@ -275,6 +274,7 @@ module cim_tile #(
     reg [PW-1:0] c_stepx, c_stepy;  // copies = c_stepy * out_w + c_stepx (raster step)
     reg        running;
     reg [VLEN-1:0] cmask;           // the input channels a window word must hold
+    reg [WW-1:0]   cbits;           // cmask widened to bits
     reg [VLEN-1:0] smask;           // the output channels a skip word must hold
     integer i;
 
@@ -296,7 +296,7 @@ module cim_tile #(
     always @(posedge clk) begin
         if (rst) begin
             c_bank <= 1'b0; c_skip <= 1'b0; c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
-            c_out_h <= 12'd1; c_out_w <= 12'd1; c_inoff <= 12'd0; c_cg <= 12'd0;
+            c_out_h <= 12'd1; c_out_w <= 12'd1; c_inoff <= 12'd0;
             c_kh <= 8'd1; c_kw <= 8'd1;
             c_stride <= 4'd1; c_pad <= 4'd0; c_copies <= 6'd0; c_delay <= 1;
             c_relu <= 1'b0; c_shift <= 5'd0; c_choff <= 12'd0; c_nch <= 12'd0;
@@ -304,6 +304,7 @@ module cim_tile #(
             c_gbase <= 24'd0;
             c_nvec <= {PW{1'b0}}; c_stepx <= {PW{1'b0}}; c_stepy <= {PW{1'b0}};
             running <= 1'b0; cmask <= {VLEN{1'b0}}; smask <= {VLEN{1'b0}};
+            cbits <= {WW{1'b0}};
         end else begin
             if (setin_go) begin
                 c_bank   <= @@F_SETIN_bank;
@@ -317,10 +318,12 @@ module cim_tile #(
                 c_out_h  <= @@F_SETIN_out_h;
                 c_out_w  <= @@F_SETIN_out_w;
                 c_inoff  <= @@F_SETIN_in_choff;
-                c_cg     <= (@@F_SETIN_cg == 0) ? @@F_SETIN_in_c : @@F_SETIN_cg;
                 for (i = 0; i < VLEN; i = i + 1)
                     cmask[i] <= (i >= @@F_SETIN_in_choff)
                                 && (i < @@F_SETIN_in_choff + @@F_SETIN_in_c);
+                for (i = 0; i < WW; i = i + 1)
+                    cbits[i] <= (i / ABITS >= @@F_SETIN_in_choff)
+                                && (i / ABITS < @@F_SETIN_in_choff + @@F_SETIN_in_c);
             end
             if (compute_go) begin
                 c_copies <= @@F_COMPUTE_copies;
@@ -373,11 +376,12 @@ module cim_tile #(
             assign cpos[k*PW +: PW] = aj;
 
             // Gather stage: check the window's valid bits, then latch the im2col vector.
-            integer ky, kx, iy, ix, ad, ci, idx;
-            integer t_s, t_p, t_h, t_w, t_c, t_kh, t_kw, t_y, t_x, t_g;
+            localparam XW = ((VIN > VLEN) ? VIN : VLEN) * ABITS;
+            integer ky, kx, iy, ix, ad, base;
+            integer t_s, t_p, t_h, t_w, t_c, t_kh, t_kw, t_y, t_x;
             reg ok;
             reg [VIN*ABITS-1:0] xt;
-            reg [WW-1:0] word;
+            reg [XW-1:0] wide;
             always @(posedge clk) begin
                 if (rst) begin
                     nj <= {PW{1'b0}}; ny <= {PW{1'b0}}; nx <= {PW{1'b0}};
@@ -396,7 +400,6 @@ module cim_tile #(
                     if ((!xfull || start) && more) begin
                         t_s = c_stride; t_p = c_pad; t_h = c_in_h; t_w = c_in_w;
                         t_c = c_in_c; t_kh = c_kh; t_kw = c_kw; t_y = ny; t_x = nx;
-                        t_g = c_cg;
                         ok = 1'b1;
                         for (ky = 0; ky < KHM; ky = ky + 1)
                             for (kx = 0; kx < KWM; kx = kx + 1) begin
@@ -419,17 +422,15 @@ module cim_tile #(
                                     ix = t_x * t_s - t_p + kx;
                                     if (ky < t_kh && kx < t_kw && iy >= 0 && iy < t_h
                                             && ix >= 0 && ix < t_w) begin
-                                        word = ibuf[c_bank * DEPTH + iy * t_w + ix];
-                                        // Channel c_inoff + ci of window element (ky, kx) is
-                                        // element ((g * kh + ky) * kw + kx) * cg + ci % cg of
-                                        // the group-major im2col vector, g = ci / cg.
-                                        for (ci = 0; ci < CINM; ci = ci + 1)
-                                            if (ci < t_c) begin
-                                                idx = (((ci / t_g) * t_kh + ky) * t_kw + kx)
-                                                      * t_g + ci % t_g;
-                                                xt[idx*ABITS +: ABITS] =
-                                                    word[(c_inoff + ci)*ABITS +: ABITS];
-                                            end
+                                        // Window element (ky, kx) fills vector elements
+                                        // [(ky*kw + kx)*in_c, +in_c) with channels
+                                        // [in_choff, in_choff + in_c): mask and shift in.
+                                        base = (ky * t_kw + kx) * t_c;
+                                        wide = {XW{1'b0}};
+                                        wide[WW-1:0] = (ibuf[c_bank * DEPTH + iy * t_w + ix]
+                                                        & cbits) >> (c_inoff * ABITS);
+                                        wide = wide << (base * ABITS);
+                                        xt = xt | wide[VIN*ABITS-1:0];
                                     end
                                 end
                             xr <= xt;

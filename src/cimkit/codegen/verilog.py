@@ -200,7 +200,7 @@ def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
         accw = acc_width(t, hw)
         params = dict(
             NCOPY=t.ncopy, ROWS=t.rows, COLS=t.cols, RT=t.rt, CT=t.ct, VLEN=hw.vlen, DI=t.di,
-            DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, CINM=t.cinm, WBITS=hw.wbits, ABITS=hw.abits,
+            DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, WBITS=hw.wbits, ABITS=hw.abits,
             ACCW=accw, SUMW=accw + 2, RW=clog2(t.rows), AW=clog2(2 * t.depth),
             WBW=t.step_weights * hw.wbits, PW=PW, DW=DW, NP=hw.ports,
         )  # fmt: skip
