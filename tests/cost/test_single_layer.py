@@ -196,12 +196,6 @@ def _sar_j(bits: int, cycle_s: float) -> float:
     return c["adc_energy_scale"] * _survey(bits, 1.0 / cycle_s)[0] * V_REL**2
 
 
-def _sar_leak_w(bits: int, cycle_s: float) -> float:
-    """SAR static power: the survey's 20 % share, 0.25 x convert energy x rate, x V / nominal V."""
-    c = load_constants()
-    return 0.25 * c["adc_energy_scale"] * _survey(bits, 1.0 / cycle_s)[0] / cycle_s * V_REL
-
-
 def _sar_area_um2(bits: int, cycle_s: float = 4e-9) -> float:
     c = load_constants()
     return c["adc_area_scale"] * _survey(bits, 1.0 / cycle_s)[1]
@@ -393,7 +387,7 @@ def _hand_linear(case: Case) -> dict[str, dict[str, float]]:
     logic_mm2 = 1e-6 * sum(
         a[x] for x in ("row_drivers", "shift_add", "vector_unit", "tile_overhead", "router")
     )
-    readout_w = n_adc * _sar_leak_w(adc_bits, cycle_s)
+    readout_w = a["readout"] * 1e-6 * c["adc_leak_w_per_mm2"]
     leak_w = (
         buffer_bits * c["sram_leak_pw_per_bit"] * PJ
         + logic_mm2 * c["logic_leak_w_per_mm2"]
@@ -1194,9 +1188,10 @@ def test_readout_energy_scale_scales_only_the_readout() -> None:
     np.testing.assert_allclose(e1["readout"], 2.5 * e0["readout"], rtol=1e-12)
     for name in ("cells", "row_drivers", "shift_add", "tile_buffer", "glb", "noc", "dram"):
         np.testing.assert_allclose(e1[name], e0[name], rtol=1e-12, err_msg=name)
-    # Leakage: the SAR's static power (n_adc x 0.25 x E_convert x rate x V / nominal V) grows by
-    # 1.5x itself; the rest of the chip's leakage is unchanged.
-    extra_w = 1.5 * 32 * _sar_leak_w(8, 4e-9)
+    # Leakage: the SARs' static power (area x the bias density, at 45 nm / 0.9 V) grows by 1.5x
+    # itself; the rest of the chip's leakage is unchanged.
+    c = load_constants()
+    extra_w = 1.5 * 32 * _sar_area_um2(8) * 1e-6 * c["adc_leak_w_per_mm2"]
     np.testing.assert_allclose(
         e1["leakage"] - e0["leakage"], extra_w * base["latency_s"], rtol=1e-9
     )

@@ -13,9 +13,11 @@ design axis:
   smaller than 4-bit ones),
   rates are clamped to the table (energy is rate-independent below ~1e9 S/s at 8 bits anyway).
 
-The survey has **no supply-voltage input**: a SAR's energy per conversion is set by its figure of
-merit at its rate and node, not by the digital supply. Its leakage follows the library's rule,
-20 % of the energy at the design rate: P_leak = 0.25 x E_convert x rate.
+The survey has **no supply-voltage input**; its designs run at their node's nominal supply, and
+:func:`cimkit.cost.peripherals.adc_survey_energy_j` scales the energy by (V / nominal V)^2. The
+library's own leakage rule (20 % of the energy at the design rate, ``LEAK_PER_CONVERT_RATE`` x
+convert energy x rate) is what the offline reference model uses; cimkit's readouts take their
+static power from their area instead (:mod:`cimkit.cost.peripherals`).
 """
 
 from __future__ import annotations

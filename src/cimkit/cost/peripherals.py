@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cimkit.cost.adc_survey import LEAK_PER_CONVERT_RATE, sar_area_um2, sar_convert_energy_j
+from cimkit.cost.adc_survey import sar_area_um2, sar_convert_energy_j
 from cimkit.cost.constants import (
     Constants,
     area_factor,
@@ -101,14 +101,6 @@ def _sar_area(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     return c["adc_area_scale"] * sar_area_um2(d["adc_bits"], d["rate_hz"], d["node_nm"])
 
 
-def _sar_leak(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    # The survey's own split: static power is 20 % of the energy at the design rate (0.25 x the
-    # convert energy x rate) at the nominal supply; a static current x the supply follows V.
-    vrel = d["voltage_v"] / nominal_vdd_v(d["node_nm"], c)
-    e_nom = c["adc_energy_scale"] * sar_convert_energy_j(d["adc_bits"], d["rate_hz"], d["node_nm"])
-    return LEAK_PER_CONVERT_RATE * e_nom * d["rate_hz"] * vrel
-
-
 def _flash_energy(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     return (2.0 ** d["adc_bits"] - 1.0) * c["comparator_fj"] * FJ * _ef(d, c)
 
@@ -169,7 +161,7 @@ def _leak(area: _DesignFn) -> _DesignFn:
 
 # SAR and flash energies do not follow the output code here (the comparator decisions are the
 # same for every code; CDAC switching energy varies by a few ten percent at most).
-register_readout(Readout("sar", _sar_energy, _zero, _sar_time, _sar_area, _sar_leak))
+register_readout(Readout("sar", _sar_energy, _zero, _sar_time, _sar_area, _leak(_sar_area)))
 register_readout(
     Readout("flash", _flash_energy, _zero, _flash_time, _flash_area, _leak(_flash_area))
 )
