@@ -10,15 +10,16 @@ search starts there too, so a refit is reproducible, and a macro left out falls 
 literature). Every other operating point is out of sample.
 
 Besides the shared constants, a macro may calibrate its own spec fields (``calibrated`` in its
-preset; today ``macro.readout_energy_scale`` of the SAR macros): each SAR macro's ADC scale s_m
-over the survey is fitted with the rest; then ``adc_energy_scale`` = the geometric mean of the
-s_m (the typical in-macro SAR) and each macro keeps s_m / that mean.
+preset, see :data:`OWN`): ``macro.readout_energy_scale`` of the SAR macros and
+``device.cell_area_f2`` of the SRAM compute macros, fitted with the rest. The shared constant
+of each (``adc_energy_scale``, devices.sram ``cell_area_f2``) becomes the geometric mean of the
+macros' values; presets keep readout_energy_scale relative to that mean and cell_area_f2 as is.
 
 Prints the in-sample and out-of-sample summary; with --lomo also refits once per macro without
-that macro's calibration point and predicts all of its points (leave one macro out: its own
-fields at 1, the shared ones, adc_energy_scale included, from the other macros only). With
---write, rewrites only the `value:` lines of the fitted constants in constants.yaml, the
-per-macro fields in presets/macros.yaml and (with --lomo) data/validation_lomo.csv.
+that macro's calibration point and predicts all of its points (leave one macro out: without its
+own fields, the shared constants and means from the other macros only). With --write, rewrites
+only the `value:` lines of the fitted constants in constants.yaml, the per-macro fields in
+presets/macros.yaml and (with --lomo) data/validation_lomo.csv. A full --lomo run takes ~5 min.
 """
 
 from __future__ import annotations
