@@ -12,6 +12,7 @@ import torch
 from cimkit import codegen
 from cimkit.codegen.lowering import lower
 from cimkit.codegen.networks import REDUCED, STAGES, chain, reduced, stage_groups
+from cimkit.errors import CimkitError
 from cimkit.pimhls.optimize import optimize
 from cimkit.workload import Workload, make_layer
 
@@ -237,3 +238,36 @@ def test_optimizer_designs_keep_the_plan(area, tmp_path):
     print(f"chain at {area} mm^2: {len(s.groups)} groups, simulated {result.cycles}, plan "
           f"{design.estimate_cycles}, error {err:+.2%}")  # fmt: skip
     assert abs(err) <= MAX_CYCLE_ERROR
+
+
+def _self_add_net() -> Workload:
+    """a = conv(x); y = pool(pool(a + pw(a))): an add reading a layer and its own producer, two
+    pools in a row and a pool as the network output."""
+
+    def row(name, op, cin, cout, h, oh, k=1, s=1, inputs=()):
+        return make_layer(name, op, in_channels=cin, out_channels=cout, in_h=h, in_w=h, out_h=oh,
+                          out_w=oh, kernel_h=k, kernel_w=k, stride=s, inputs=inputs)  # fmt: skip
+
+    return Workload(
+        "self_add",
+        (
+            row("a", "conv", 3, 4, 4, 4, k=3, inputs=("",)),
+            row("b", "conv", 4, 4, 4, 4, inputs=("a",)),
+            row("e", "eltwise", 4, 4, 4, 4, inputs=("a", "b")),
+            row("p", "pool", 4, 4, 4, 2, k=2, s=2, inputs=("e",)),
+            row("q", "pool", 4, 4, 2, 1, k=2, s=2, inputs=("p",)),
+        ),
+    )
+
+
+def test_add_of_a_layer_and_its_producer(tmp_path):
+    wl = _self_add_net()
+    weights = codegen.random_weights(wl, 0)
+    # one group: b would need a's output in both regions of its tile while a computes it
+    with pytest.raises(CimkitError, match="schedule them apart"):
+        codegen.generate(codegen.plan_for(wl, rows=32, cols=8), wl, weights, tmp_path / "one")
+    s = codegen.plan_for(wl, [["a"], ["b"]], rows=32, cols=8)
+    design = codegen.generate(s, wl, weights, tmp_path / "two")
+    result = codegen.simulate(design)
+    assert result.outputs.shape == (4, 1, 1)
+    np.testing.assert_array_equal(result.outputs, design.expected)

@@ -412,7 +412,6 @@ def build(
     last = ops_t[-1]
     needs_gb: set[str] = {last.name}
     for q in pieces:
-        want = (q.group % 2, 0)
         for tensor, region in q.inputs:
             want = (q.group % 2, region)
             if tensor is None:
@@ -422,6 +421,12 @@ def build(
                 dests = direct.setdefault(p.key, {})
                 if q.group - p.group in (0, 1) and dests.get(q.tile, want) == want:
                     dests[q.tile] = want
+                elif q.group == p.group:
+                    # A global-buffer copy is made at the start of a group: too early here.
+                    raise CimkitError(
+                        f"{q.label} reads {tensor!r} into two places of tile {q.tile} in the "
+                        f"group that computes it (group {q.group}); schedule them apart"
+                    )
                 else:
                     via_gb.setdefault(q.key, []).append((tensor, p, region))
                     needs_gb.add(tensor)
