@@ -244,6 +244,8 @@ def train(
                 "elapsed": elapsed_before + time.time() - t0,
                 "config": cfg.to_dict(),
                 "history": history,
+                "threads": torch.get_num_threads(),
+                "hardware": _hardware(),
             },
             tmp,
         )
@@ -369,7 +371,8 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
         "epochs": state["step"] / steps_per_epoch(len(sp.y_train), cfg.batch_size),
         "steps": state["step"],
         "wall_s": round(state["elapsed"], 1),
-        "hardware": _hardware(),
+        # Where it was trained (older checkpoints lack it: then the exporting machine's).
+        "hardware": state.get("hardware", _hardware()),
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "command": command,
@@ -389,6 +392,7 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
 
 
 def _hardware() -> str:
+    """CPU model, logical CPUs, torch version and threads, GPU (one line)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
