@@ -150,7 +150,9 @@ def test_sensitivity_with_the_shipped_predictor(space) -> None:
     """The real problem: accuracy rises with bits and expansion, energy with columns."""
     s = sensitivity(space, 300, seed=0)
     r = s.sensitivity.set_index(["parameter", "metric"])["spearman_rho"]
-    assert r[("cols", "energy_j")] > 0.4
+    # Spearman rho 0.26 since the SAR's static power is its area x a bias density (0.49 while it
+    # was hwcomponents-adc's 20 % of the energy at the design rate, which the bound was set on).
+    assert r[("cols", "energy_j")] > 0.2
     assert r[("expand", "accuracy_pct")] > 0.1 and r[("pw_a", "accuracy_pct")] > 0.1
     assert (s.designs["area_m2"] <= 800e-6 * (1 + 1e-12)).all()
 
