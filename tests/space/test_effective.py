@@ -193,6 +193,9 @@ def test_top_k_distinct_on_a_search_result_and_its_frame(ofa) -> None:
     assert min(others) >= s[rows[-1]]
     # The frame (gene values, score, feasible) gives the same rows.
     assert top_k_distinct(res.frame(), 5, space).tolist() == rows.tolist()
+    # SearchResult.top is that rule, so every top-k table (report, compare, runs show,
+    # dashboard) lists distinct designs; best() is its first row.
+    assert res.top(5).tolist() == rows.tolist() and res.best() == rows[0]
 
 
 def test_frame_errors_name_the_missing_column(ofa) -> None:

@@ -190,10 +190,15 @@ class SearchResult:
         return np.where(ok, s, np.inf)
 
     def top(self, k: int = 5) -> np.ndarray:
-        """Archive rows of the ``k`` best feasible designs (ties: earliest first)."""
-        s = self.scores()
-        order = np.argsort(s, kind="stable")
-        return order[np.isfinite(s[order])][:k]
+        """Archive rows of the ``k`` best feasible *distinct* designs (ties: earliest first).
+
+        Genomes that differ only in genes without effect (slots beyond a stage's depth) are one
+        design, so the best of them stands for all (:func:`cimkit.space.effective.top_k_distinct`);
+        otherwise a top five can be five copies of the same network and chip.
+        """
+        from cimkit.space.effective import top_k_distinct
+
+        return top_k_distinct(self, k)
 
     def best(self) -> int:
         t = self.top(1)
