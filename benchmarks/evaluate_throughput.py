@@ -82,9 +82,15 @@ def load_v1() -> object | None:
         (pkg / "data").mkdir()
         (pkg / "__init__.py").write_text("")
         (pkg / "data" / "__init__.py").write_text("")
+        # v1's own chip spec too: its designs table reads field bounds from the spec models,
+        # whose field names have changed since (tile.macros -> tile.macros_per_tile).
+        (pkg / "specs").mkdir()
+        (pkg / "specs" / "__init__.py").write_text("")
+        (pkg / "specs" / "chip.py").write_text(show("specs/chip.py"))
         for f in files:
             src = show(f"cost/{f}.py").replace("cimkit.cost", "cimkit_v1.cost")
             src = src.replace('"cimkit.data"', '"cimkit_v1.data"')
+            src = src.replace("cimkit.specs.chip", "cimkit_v1.specs.chip")
             (pkg / "cost" / f"{f}.py").write_text(src)
         (pkg / "data" / "constants.yaml").write_text(show("data/constants.yaml"))
     except (subprocess.CalledProcessError, FileNotFoundError):
@@ -117,8 +123,9 @@ def main() -> None:
         print("v1 reference: not available (needs a git checkout with commit " + V1_COMMIT + ")")
     else:
         from cimkit_v1.cost.designs import DesignTable as V1Table  # type: ignore[import-not-found]
+        from cimkit_v1.specs.chip import ChipSpec as V1Spec  # type: ignore[import-not-found]
 
-        old = V1Table.from_arrays(ChipSpec(), random_arrays(args.n))
+        old = V1Table.from_arrays(V1Spec(), random_arrays(args.n))
         t1 = _time(lambda: v1.evaluate(old, wl), args.repeat)  # type: ignore[attr-defined]
         b1, m1 = min(t1), statistics.median(t1)
         print(f"v1 throughput: {args.n / b1:,.0f} designs/s (best), {args.n / m1:,.0f} (median)")
