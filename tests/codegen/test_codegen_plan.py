@@ -49,7 +49,8 @@ def test_plan_for_rules(cnn_parts):
     assert fc2.cycles_per_vector == 4 * 3  # ceil(8/2) DAC slices x ceil(10 cols / 4 ADCs)
     assert fc2.write_cycles == 32 * 4  # 32 rows fit one array: 32 steps of 4 cycles
     assert codegen.estimate_cycles(s) == s.cycles
-    assert s.cycles == sum(g.write_cycles + g.compute_cycles for g in s.groups)
+    assert s.cycles == sum(g.write_cycles + g.compute_cycles + g.fill_cycles for g in s.groups)
+    assert all(g.fill_cycles > 0 for g in s.groups)  # the pipeline model (pimhls.pipeline)
 
 
 def test_plan_for_rejects_bad_groups(mlp_parts):

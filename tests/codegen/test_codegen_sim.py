@@ -67,10 +67,9 @@ def test_cycle_error_small_but_real(simulated):
     err = codegen.cycle_error(result.cycles, design.estimate_cycles)
     print(f"{name}: simulated {result.cycles} cycles, plan {design.estimate_cycles}, "
           f"error {err:+.2%}")  # fmt: skip
-    # The hardware pays for fetch, pipeline fill and NoC transfers the plan ignores...
-    assert result.cycles > design.estimate_cycles
-    # ...but follows the plan's write and compute accounting closely.
-    assert err < MAX_CYCLE_ERROR
+    # The plan counts writes, compute, pipeline fill and drain and the controller
+    # (cimkit.pimhls.pipeline): the hardware keeps it.
+    assert abs(err) <= MAX_CYCLE_ERROR
 
 
 def test_instruction_stream_matches_schedule(simulated):

@@ -66,14 +66,17 @@ def write_ops(geom: LayerGeometry, copies: int, rows: int | None = None, piece: 
 
 
 def estimate_cycles(schedule: Schedule) -> int:
-    """Latency the plan predicts: sum over groups of write cycles + the slowest member's compute.
-
-    This is PIM-HLS's pipeline assumption (section IV-C); compare it with simulated cycles.
+    """Latency the plan predicts: sum over groups of write cycles + the slowest member's compute
+    + the group's ``fill_cycles`` (pipeline fill and drain, pools, controller; set by
+    :func:`plan_for` and the optimizer through :func:`cimkit.pimhls.pipeline.with_pipeline`,
+    0 in a hand-built schedule, which then gets PIM-HLS's bare pipeline assumption).
+    Compare it with simulated cycles.
     """
     # The generated program always writes the weights (once, for a resident plan), so the
     # estimate counts programming cycles, not the per-inference write cycles.
     return sum(
-        sum(m.programming_cycles for m in g.members) + g.compute_cycles for g in schedule.groups
+        sum(m.programming_cycles for m in g.members) + g.compute_cycles + g.fill_cycles
+        for g in schedule.groups
     )
 
 
@@ -169,13 +172,16 @@ def plan_for(
     missing = [(n, i) for n in order for i in range(n_pieces.get(n, 1)) if (n, i) not in seen]
     if missing:
         raise CimkitError(f"pieces not placed in any group: {missing}")
-    return Schedule(
+    from cimkit.pimhls.pipeline import with_pipeline
+
+    plan = Schedule(
         network=workload.name,
         groups=tuple(built),
         area_budget_mm2=area_budget_mm2,
         cycle_time_ns=cycle_time_ns,
         notes={"method": "codegen.plan_for"},
     )
+    return with_pipeline(plan, workload)
 
 
 def _placement(

@@ -261,11 +261,16 @@ def optimize(
         InfeasibleDesignError: no candidate fits (the message of the last failure names the
             layer, its smallest piece and the budget).
     """
+    from cimkit.pimhls.pipeline import with_pipeline
+
     limits = (max_copies, max_members)
     search = _search(workload, area_mm2, techs, base, method, criteria, splits, limits)
     if not tune:
-        return search.schedule(search.overall())
-    return _tuned(search, rows, cols, adcs, tune_passes)
+        best = search.schedule(search.overall())
+    else:
+        best = _tuned(search, rows, cols, adcs, tune_passes)
+    # The groups' latency as the pipelined hardware runs them (fill, drain, pools, controller).
+    return with_pipeline(best, workload)
 
 
 def optimize_levels(

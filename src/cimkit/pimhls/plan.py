@@ -93,10 +93,18 @@ class LayerGroup:
     """Layers mapped onto the accelerator at the same time and executed as a pipeline.
 
     Latency of a group = ``write_cycles`` (weights written before computing) + ``compute_cycles``
-    (the slowest member, pipeline assumption of PIM-HLS section IV-C).
+    (the slowest member, pipeline assumption of PIM-HLS section IV-C) + ``fill_cycles``.
+
+    Attributes:
+        members: the placements.
+        fill_cycles: cycles the pipelined hardware takes beyond programming + the slowest
+            member's compute: fill and drain of the pipeline, pools, global-buffer copies and
+            the controller (:func:`cimkit.pimhls.pipeline.group_cycles`). 0 until
+            :func:`cimkit.pimhls.pipeline.with_pipeline` sets it.
     """
 
     members: tuple[LayerPlacement, ...]
+    fill_cycles: int = 0
 
     @property
     def write_cycles(self) -> int:
@@ -108,7 +116,7 @@ class LayerGroup:
 
     @property
     def cycles(self) -> int:
-        return self.write_cycles + self.compute_cycles
+        return self.write_cycles + self.compute_cycles + self.fill_cycles
 
     @property
     def area_mm2(self) -> float:

@@ -1,0 +1,49 @@
+"""The pipeline timing model of a plan (cimkit.pimhls.pipeline): hand-computed cases and the
+vectorised server against the recurrence it implements."""
+
+import numpy as np
+
+from cimkit.codegen.planning import plan_for
+from cimkit.pimhls import pipeline
+from cimkit.workload import Workload, make_layer
+
+
+def test_serve_equals_recurrence():
+    rng = np.random.default_rng(0)
+    for d in (1, 3, 8):
+        ready = rng.integers(0, 200, 50)
+        got = pipeline._serve(ready, 17, d)
+        free, want = 17, []
+        for r in ready:  # f_j = max(ready_j, f_{j-1}) + d, unit free from cycle 17
+            free = max(int(r), free) + d
+            want.append(free)
+        np.testing.assert_array_equal(got, want)
+
+
+def _mlp(tokens: int) -> Workload:
+    return Workload("mlp", (
+        make_layer("fc1", "linear", in_channels=4, out_channels=4, out_h=tokens),
+        make_layer("fc2", "linear", in_channels=4, out_channels=4, out_h=tokens),
+    ))  # fmt: skip
+
+
+def test_two_layer_chain_by_hand():
+    """fc1 -> fc2, 4 tokens, 8 cycles a vector, 4-row arrays (4 write cycles each), one group.
+
+    Instructions: LOAD_W x2 (cycles 1, 2), MOVE (3), SETIN x2, COMPUTE fc1 waits for the writes:
+    1 + WRITE_START + 8 = 11; COMPUTE fc2 at 12. The MOVE (issue 3) delivers token p at
+    3 + 2 + p. fc1's copy starts at 12: tokens end 20, 28, 36, 44, delivered +2: 22, 30, 38, 46.
+    fc2 (free from 13) ends 30, 38, 46, 54, delivered 56 = SYNC; HALT 57; CYCLES 58.
+    """
+    s = plan_for(_mlp(4), rows=4, cols=4)
+    assert [m.programming_cycles for m in s.groups[0].members] == [4, 4]
+    assert pipeline.group_cycles(s, _mlp(4)) == [58]
+    g = s.groups[0]
+    assert g.fill_cycles == 58 - 8 - 32
+    assert s.cycles == 58  # plan_for charges the writes of a one-group plan too
+
+
+def test_fill_grows_with_depth_not_with_vectors():
+    """Drain of the second stage is one vector's compute and NoC latency, whatever the tokens."""
+    f = [plan_for(_mlp(n), rows=4, cols=4).groups[0].fill_cycles for n in (4, 64)]
+    assert f[0] == f[1]
