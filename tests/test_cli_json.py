@@ -325,7 +325,10 @@ def test_install_completion_writes_a_script_the_shell_sources(tmp_path: Path) ->
     cimkit = Path(sys.executable).with_name("cimkit")  # the console script `pip install` made
     if not cimkit.is_file():
         pytest.skip("cimkit is not installed as a console script in this environment")
+    # typer detects the shell from the process tree (shellingham) unless this variable is set;
+    # a test run under a detached job has no shell ancestor, so the shell is named instead.
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    env["_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"] = "1"
     res = subprocess.run([str(cimkit), "--install-completion", "bash"], env=env,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
