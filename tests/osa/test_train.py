@@ -271,3 +271,19 @@ def test_to_hcim_dcim_mode_equals_the_qat_model() -> None:
     assert (sim(x) - net(x)).abs().max() > 1e-3
     # The original network is untouched (to_hcim works on a copy).
     assert sum(isinstance(m, HCIMStage) for m in net.modules()) == 0
+
+
+def test_init_from_starts_at_the_given_weights(tmp_path: Path) -> None:
+    train(tmp_path / "a", _cfg(), log=lambda m: None, max_steps=3)
+    src = load_checkpoint(tmp_path / "a" / CHECKPOINT)["model"]
+    cfg = _cfg(lr=1e-12, init_from=str(tmp_path / "a" / CHECKPOINT))
+    train(tmp_path / "b", cfg, log=lambda m: None, max_steps=1)
+    got = load_checkpoint(tmp_path / "b" / CHECKPOINT)["model"]
+    fresh = ResNet20(10).state_dict()
+    for k, v in src.items():
+        if k.endswith("conv1.weight"):  # weights moved by 1e-12 * grad at most
+            torch.testing.assert_close(got[k], v, rtol=0, atol=1e-9)
+            assert not torch.equal(got[k], fresh[k])
+    res = runner.invoke(app, ["train", "--init-from", str(tmp_path / "none.pt"),
+                              "--out", str(tmp_path / "c")])  # fmt: skip
+    assert res.exit_code == 2 and "--init-from" in res.output

@@ -92,6 +92,8 @@ class TrainConfig:
     ckpt_every: int = 100
     data: str = "fashion-mnist"
     zero_init_residual: bool = True
+    #: Start from the weights of a finished run's checkpoint (a fine-tuning phase); "" = init.
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,6 +230,9 @@ def train(
         opt.load_state_dict(state["opt"])
         step, elapsed_before, history = state["step"], state["elapsed"], list(state["history"])
         log(f"resumed from {ckpt} at step {step}")
+    elif cfg.init_from:
+        net.load_state_dict(load_checkpoint(Path(cfg.init_from), dev)["model"])
+        log(f"initialized from {cfg.init_from}")
     n = len(sp.y_train)
     per_epoch = steps_per_epoch(n, cfg.batch_size)
     total = per_epoch * cfg.epochs
@@ -388,6 +393,16 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
         "file_bytes": model_path.stat().st_size,
         "parameters": sum(q.numel() for q in payload["levels"].values()),
     }
+    if cfg.init_from and Path(cfg.init_from).is_file():
+        prev = load_checkpoint(Path(cfg.init_from))
+        manifest["previous_phase"] = {
+            "checkpoint": cfg.init_from,
+            "config": prev["config"],
+            "steps": prev["step"],
+            "wall_s": round(prev["elapsed"], 1),
+            "history": prev["history"],
+        }
+        manifest["wall_s_all_phases"] = round(prev["elapsed"] + state["elapsed"], 1)
     manifest.update(manifest_extra or {})
     (dest / SHIPPED_MANIFEST.name).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -517,6 +532,10 @@ def train_cmd(
     seed: Annotated[int, typer.Option(help="seed of init, split, order (0..2**32-1)")] = 0,
     threads: Annotated[int, typer.Option(help="torch CPU threads (1..256)")] = 1,
     ckpt_every: Annotated[int, typer.Option(help="steps between checkpoints (1..100000)")] = 100,
+    warmup_steps: Annotated[int, typer.Option(help="linear warm-up steps (0..100000)")] = 100,
+    init_from: Annotated[
+        Path | None, typer.Option(help="start from this finished run's checkpoint.pt")
+    ] = None,
 ) -> None:
     """Train (or resume) the 8-bit ResNet-20; prints one line per epoch."""
     check_number(epochs, "--epochs", 1, 500)
@@ -525,9 +544,20 @@ def train_cmd(
     check_number(seed, "--seed", 0, 2**32 - 1)
     check_number(threads, "--threads", 1, 256)
     check_number(ckpt_every, "--ckpt-every", 1, 100_000)
+    check_number(warmup_steps, "--warmup-steps", 0, 100_000)
+    if init_from is not None and not init_from.is_file():
+        raise SpecError(f"--init-from {init_from}: no such checkpoint; give a run's checkpoint.pt")
     out = prepare_out_dir(out)
     torch.set_num_threads(threads)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ckpt_every=ckpt_every)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        ckpt_every=ckpt_every,
+        warmup_steps=warmup_steps,
+        init_from=str(init_from) if init_from is not None else "",
+    )
     s = train(out, cfg)
     print(json.dumps({k: v for k, v in s.items() if k != "history"}))
 
