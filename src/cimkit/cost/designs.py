@@ -7,12 +7,12 @@ search produces). Categorical parameters (device, macro kind, mode) are stored a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from cimkit.cost.constants import (
     DEVICES,
@@ -35,6 +35,9 @@ from cimkit.specs.chip import (
     field_bounds,
     unused_fields,
 )
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (the search path never does)
+    import pandas as pd
 
 #: Flat parameter name -> (dotted spec path, categories or None).
 PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
@@ -122,6 +125,8 @@ class DesignTable:
         )
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         data: dict[str, Any] = {"design": list(self.names)}
         for name, (_, cats) in PARAMS.items():
             v = self.values[name]
@@ -383,7 +388,9 @@ def as_design_table(designs: Any, base: ChipSpec | None = None) -> DesignTable:
         return designs
     if isinstance(designs, ChipSpec):
         return DesignTable.from_specs(designs)
-    if isinstance(designs, pd.DataFrame):
+    # Only a DataFrame's module can have built one: no pandas import on the search path.
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(designs, pd.DataFrame):
         return DesignTable.from_frame(designs, base)
     if isinstance(designs, Mapping):
         return DesignTable.from_arrays(base or ChipSpec(), designs)

@@ -18,10 +18,9 @@ See docs/cost-model.md for every equation and its provenance.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from cimkit.cost.constants import (
     EXECUTIONS,
@@ -48,6 +47,9 @@ from cimkit.errors import WorkloadError
 from cimkit.specs.chip import ChipSpec
 from cimkit.workload.histograms import stack_tables
 from cimkit.workload.table import LayerArrays, Workload
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (the search path never does)
+    import pandas as pd
 
 CHUNK = 8192
 PJ = 1e-12
@@ -212,6 +214,8 @@ class Evaluation:
 
     def components_frame(self) -> pd.DataFrame:
         """components.csv: one row per design x component with energy (J) and area (m^2)."""
+        import pandas as pd
+
         names = list(ENERGY_COMPONENTS) + [k for k in AREA_COMPONENTS if k not in COMPONENTS]
         n = len(self)
         data = {
@@ -230,6 +234,8 @@ class Evaluation:
         """layers.csv: one row per design x layer with per-component energy and latency."""
         if self.layer_energy is None or self.layer_latency is None:
             raise ValueError("per-layer results need evaluate(..., breakdown=True)")
+        import pandas as pd
+
         n, n_layers = self.layer_latency.shape
         names = self.layer_names or tuple(str(j) for j in range(n_layers))
         data: dict[str, Any] = {

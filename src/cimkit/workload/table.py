@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from cimkit.errors import WorkloadError
 from cimkit.workload.histograms import LayerHistogram
 from cimkit.workload.layer import LAYER_COLUMNS, MAC_OPS, OPS, Layer, make_layer
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built (the search path never does)
+    import pandas as pd
 
 #: Integer codes of op kinds in :class:`LayerArrays` (index into :data:`cimkit.workload.layer.OPS`).
 OP_CODE: dict[str, int] = {op: i for i, op in enumerate(OPS)}
@@ -64,11 +67,15 @@ class Workload:
 
     def to_frame(self) -> pd.DataFrame:
         """The layer table, one row per layer, columns :data:`LAYER_COLUMNS`."""
+        import pandas as pd
+
         return pd.DataFrame([layer.as_row() for layer in self.layers], columns=list(LAYER_COLUMNS))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, name: str = "workload") -> Workload:
         """Rebuild a workload from :meth:`to_frame` output (derived columns are recomputed)."""
+        import pandas as pd
+
         missing = [c for c in ("name", "op", "in_channels", "out_channels") if c not in frame]
         if missing:
             raise WorkloadError(f"layer table lacks columns {missing}")
