@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = ROOT / "examples" / "spaces" / "cimnas_rram_mobilenetv2.yaml"
@@ -59,3 +60,130 @@ def test_cli_search_without_out_imports_no_pandas(tmp_path) -> None:
     )
     assert "search:" in out.stdout, out.stderr[-2000:]
     assert "PANDAS False" in out.stdout, out.stdout
+
+
+# --- the evaluate path: optimised helpers vs the plain reference ------------------------------
+
+
+def _ref_neighbours(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cost model's (previous, next) valid slot before the one-sided fast versions."""
+    b, n_layers = mask.shape
+    idx = np.broadcast_to(np.arange(n_layers), (b, n_layers))
+    prev_valid = np.maximum.accumulate(np.where(mask, idx, -1), axis=1)
+    prev = np.concatenate([np.full((b, 1), -1), prev_valid[:, :-1]], axis=1)
+    rev = np.minimum.accumulate(np.where(mask, idx, n_layers)[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([rev[:, 1:], np.full((b, 1), n_layers)], axis=1)
+    return prev, nxt
+
+
+def _ref_take(a: np.ndarray, index: np.ndarray, fill: int) -> np.ndarray:
+    ok = (index >= 0) & (index < a.shape[1])
+    a = np.broadcast_to(a, index.shape)
+    return np.where(ok, np.take_along_axis(a, np.clip(index, 0, a.shape[1] - 1), 1), fill)
+
+
+def _ref_fused(la) -> np.ndarray:
+    """model._fused with np.isin (before the op-code lookup tables)."""
+    from cimkit.workload.table import OP_CODE
+
+    mask = la.mask
+    op = np.broadcast_to(la.op, np.broadcast_shapes(la.op.shape, mask.shape))
+    mask = np.broadcast_to(mask, op.shape)
+    prev, _ = _ref_neighbours(mask)
+    mac_codes = [OP_CODE[o] for o in ("conv", "dwconv", "pwconv", "linear", "matmul")]
+    prev_mac = np.isin(_ref_take(op, prev, -1), mac_codes)
+    elementwise = np.isin(op, [OP_CODE["act"], OP_CODE["norm"]])
+    return elementwise & prev_mac & mask
+
+
+def use_reference_path(monkeypatch) -> None:
+    """Swap every optimised helper of the evaluate path for its plain reference."""
+    from cimkit.cost import designs, model
+
+    monkeypatch.setattr(model, "_fused", _ref_fused)
+    monkeypatch.setattr(model, "_take", _ref_take)
+    monkeypatch.setattr(model, "_previous", lambda m: _ref_neighbours(m)[0])
+    monkeypatch.setattr(model, "_next", lambda m: _ref_neighbours(m)[1])
+    # The per-field loop of validate_table always runs (the stacked check never short-cuts).
+    monkeypatch.setattr(designs, "_ranges_ok", lambda values: False)
+
+
+def test_neighbours_match_the_reference_on_random_masks() -> None:
+    from cimkit.cost.model import _next, _previous
+
+    rng = np.random.default_rng(3)
+    for n_layers in (1, 2, 3, 17, 129):
+        for b in (1, 4):
+            mask = rng.random((b, n_layers)) < 0.6
+            mask[0] = False  # a design with no layer at all: -1 / L everywhere
+            prev, nxt = _ref_neighbours(mask)
+            assert _previous(mask).dtype == prev.dtype
+            np.testing.assert_array_equal(_previous(mask), prev)
+            np.testing.assert_array_equal(_next(mask), nxt)
+            np.testing.assert_array_equal(_previous(np.broadcast_to(mask, mask.shape)), prev)
+
+
+def test_search_evaluate_equals_the_reference_path(problem, monkeypatch) -> None:
+    """150 random genomes (their own subnets, policies and chips), 3 draws: every metric and
+    every component's energy equal to the last bit (the same floating-point operations)."""
+    from cimkit.cost import DesignTable, evaluate
+
+    space = problem.space
+    rng = np.random.default_rng(11)
+    draws = [space.joint.sample(150, rng) for _ in range(3)]
+
+    def full(X: np.ndarray):
+        values = space.joint.decode(np.asarray(X, dtype=np.int64))
+        hw = {k: values[k] for k in space.hardware_names}
+        return evaluate(DesignTable.from_arrays(space.base_chip, hw),
+                        space.family.layer_arrays(values))  # fmt: skip
+
+    fast = [(problem.evaluate(X), full(X)) for X in draws]
+    with monkeypatch.context() as mp:
+        use_reference_path(mp)
+        ref = [(problem.evaluate(X), full(X)) for X in draws]
+    for (m_fast, ev_fast), (m_ref, ev_ref) in zip(fast, ref, strict=True):
+        np.testing.assert_array_equal(m_fast, m_ref)
+        assert ev_fast.metrics.keys() == ev_ref.metrics.keys()
+        for k in ev_ref.metrics:
+            np.testing.assert_array_equal(ev_fast.metrics[k], ev_ref.metrics[k], err_msg=k)
+        for k in ev_ref.energy_by_component:
+            np.testing.assert_array_equal(
+                ev_fast.energy_by_component[k], ev_ref.energy_by_component[k], err_msg=k
+            )
+        np.testing.assert_array_equal(ev_fast.feasible, ev_ref.feasible)
+    # The draws exercise what the helpers decide: fused activations and pipelined designs.
+    la = space.family.layer_arrays(space.joint.decode(draws[0]))
+    assert _ref_fused(la).sum() > 150
+
+
+def test_stacked_range_check_agrees_with_the_field_loop(space, monkeypatch) -> None:
+    """Valid tables pass the stacked check; each field pushed out of its range (or to inf or
+    NaN) fails it, and validate_table then raises the loop's own message."""
+    from cimkit.cost import designs
+    from cimkit.cost.designs import _BOUNDS, _OPTIONAL, DesignTable, _ranges_ok
+    from cimkit.errors import SpecError
+
+    rng = np.random.default_rng(5)
+    values = space.joint.decode(space.joint.sample(40, rng))
+    table = DesignTable.from_arrays(space.base_chip, {k: values[k] for k in space.hardware_names})
+    assert _ranges_ok(table.values)
+    n_bad = 0
+    for name, (_, lo, hi, lo_inc, hi_inc, is_int) in _BOUNDS.items():
+        cases = [np.inf, lo - 1.0 if lo_inc else lo, hi + 1.0 if hi_inc else hi]
+        cases += [np.nan] if name not in _OPTIONAL else []
+        cases += [lo + 0.5] if is_int and hi - lo >= 1 else []
+        for bad in cases:
+            vals = {k: v.copy() for k, v in table.values.items()}
+            vals[name][7] = bad
+            broken = DesignTable(vals, table.names)
+            assert not _ranges_ok(vals), (name, bad)
+            with pytest.raises(SpecError) as fast:
+                designs.validate_table(broken)
+            with monkeypatch.context() as mp:
+                mp.setattr(designs, "_ranges_ok", lambda values: False)
+                with pytest.raises(SpecError) as ref:
+                    designs.validate_table(broken)
+            assert str(fast.value) == str(ref.value)
+            n_bad += 1
+    assert n_bad > 3 * len(_BOUNDS)

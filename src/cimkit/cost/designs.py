@@ -8,7 +8,7 @@ search produces). Categorical parameters (device, macro kind, mode) are stored a
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -306,6 +306,36 @@ _OPTIONAL = (
 )
 
 
+# The per-field bounds as (F, 1) columns, for one stacked check of all F fields of N designs.
+_B_NAMES = tuple(_BOUNDS)
+_B_LO = np.array([_BOUNDS[k][1] for k in _B_NAMES], dtype=np.float64)[:, None]
+_B_HI = np.array([_BOUNDS[k][2] for k in _B_NAMES], dtype=np.float64)[:, None]
+_B_LO_INC = np.array([_BOUNDS[k][3] for k in _B_NAMES])[:, None]
+_B_HI_INC = np.array([_BOUNDS[k][4] for k in _B_NAMES])[:, None]
+_B_INT = np.array([_BOUNDS[k][5] for k in _B_NAMES])[:, None]
+_B_OPTIONAL = np.array([k in _OPTIONAL for k in _B_NAMES])[:, None]
+
+
+def _ranges_ok(values: Mapping[str, np.ndarray]) -> bool:
+    """True when every field of every design passes the per-field checks of
+    :func:`validate_table` (one (F, N) array expression instead of a loop over F fields).
+
+    Exactly the loop's conditions: False whenever the loop would fail on some field, so the
+    loop (which names the first failure) runs only then.
+    """
+    try:
+        v = np.stack([np.asarray(values[k], dtype=np.float64) for k in _B_NAMES])
+    except ValueError:  # ragged lengths: let the loop report whatever it reports
+        return False
+    unset = np.isnan(v)
+    with np.errstate(invalid="ignore"):
+        low = np.where(_B_LO_INC, v < _B_LO, v <= _B_LO)
+        high = np.where(_B_HI_INC, v > _B_HI, v >= _B_HI)
+        frac = _B_INT & (v != np.round(v))
+    bad = np.isinf(v) | (unset & ~_B_OPTIONAL) | (~unset & (low | high | frac))
+    return not bad.any()
+
+
 def validate_table(t: DesignTable) -> None:
     """Vectorized range checks equal to the spec's; the first failure names design and field."""
 
@@ -316,6 +346,9 @@ def validate_table(t: DesignTable) -> None:
             f"allowed: {allowed}"
         )
 
+    if _ranges_ok(t.values):  # the common case: skip the per-field loop
+        _validate_rules(t, fail)
+        return
     for name, (_, lo, hi, lo_inc, hi_inc, is_int) in _BOUNDS.items():
         v = t.values[name]
         unset = np.isnan(v)
@@ -334,6 +367,11 @@ def validate_table(t: DesignTable) -> None:
             cats = PARAMS[name][1]
             allowed = f"one of {list(cats)}" if cats else described
             fail(name, bad, allowed)
+    _validate_rules(t, fail)
+
+
+def _validate_rules(t: DesignTable, fail: Callable[[str, np.ndarray, str], None]) -> None:
+    """The checks across fields (after every field is in its own range)."""
     bad = ~np.isin(t.values["node_nm"], NODES_NM)
     if bad.any():
         fail("node_nm", bad, f"one of {NODES_NM}")
