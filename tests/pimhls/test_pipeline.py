@@ -47,3 +47,35 @@ def test_fill_grows_with_depth_not_with_vectors():
     """Drain of the second stage is one vector's compute and NoC latency, whatever the tokens."""
     f = [plan_for(_mlp(n), rows=4, cols=4).groups[0].fill_cycles for n in (4, 64)]
     assert f[0] == f[1]
+
+
+def test_optimizer_plan_carries_the_replay():
+    """optimize and optimize_levels return plans whose cycles include the replayed fill."""
+    from cimkit.codegen.networks import chain
+    from cimkit.pimhls.optimize import optimize, optimize_levels
+
+    wl = chain()
+    s = optimize(wl, 1.5, ("sram",), True, None, max_copies=63, max_members=16)
+    assert s.notes["pipeline"] == "modelled"
+    total = pipeline.group_cycles(s, wl)
+    for g, c in zip(s.groups, total, strict=True):
+        assert g.fill_cycles > 0
+        assert sum(m.programming_cycles for m in g.members) + g.compute_cycles + g.fill_cycles == c
+    assert s.cycles == sum(g.write_cycles + g.compute_cycles + g.fill_cycles for g in s.groups)
+    levels = optimize_levels(wl, 1.5, ("sram",), max_copies=63, max_members=16)
+    assert all(x.notes["pipeline"] == "modelled" for x in levels.values())
+
+
+def test_unlowerable_workload_keeps_zero_fill():
+    """A matmul of two activations cannot be generated: the plan keeps PIM-HLS's latency and
+    says why."""
+    wl = Workload("att", (
+        make_layer("q", "linear", in_channels=8, out_channels=8, out_h=4),
+        make_layer("k", "linear", in_channels=8, out_channels=8, out_h=4, inputs=("",)),
+        make_layer("s", "matmul", in_channels=8, out_channels=4, out_h=4, inputs=("q", "k")),
+    ))  # fmt: skip
+    from cimkit.pimhls.optimize import optimize
+
+    s = optimize(wl, 4.0, ("sram",), False)
+    assert s.notes["pipeline"].startswith("not modelled") and "matmul" in s.notes["pipeline"]
+    assert all(g.fill_cycles == 0 for g in s.groups)

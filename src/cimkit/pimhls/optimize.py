@@ -288,14 +288,17 @@ def optimize_levels(
     """The three designs of the paper's ablation for one constraint, sharing their searches:
     'G' (greedy grouping), 'S' (DP scheduling) and 'SP' (DP + parameter tuning), each as
     :func:`optimize` would return it."""
+    from cimkit.pimhls.pipeline import with_pipeline
+
     limits = (max_copies, max_members)
     greedy = _search(workload, area_mm2, techs, base, "greedy", criteria, splits, limits)
     dp = _search(workload, area_mm2, techs, base, "dp", criteria, splits, limits)
-    return {
+    levels = {
         "G": greedy.schedule(greedy.overall()),
         "S": dp.schedule(dp.overall()),
         "SP": _tuned(dp, ARRAY_SIZES, ARRAY_SIZES, None, tune_passes),
     }
+    return {k: with_pipeline(s, workload) for k, s in levels.items()}
 
 
 def schedule_table(schedule: Schedule) -> pd.DataFrame:
@@ -304,7 +307,8 @@ def schedule_table(schedule: Schedule) -> pd.DataFrame:
     Columns: group, start_cycle (of the group), layer, piece, pieces, tech, rows, cols, adcs,
     arrays (one copy), copies, vectors, cycles_per_vector, compute_cycles, write_cycles,
     area_mm2 (all copies), write_energy_pj, bottleneck (sets the group's compute time),
-    group_compute_cycles, group_write_cycles, group_cycles, group_area_mm2.
+    group_compute_cycles, group_write_cycles, group_fill_cycles (pipeline fill and drain, pools,
+    controller: :mod:`cimkit.pimhls.pipeline`), group_cycles (their sum), group_area_mm2.
     """
     rows, start = [], 0
     for g, group in enumerate(schedule.groups):
@@ -332,6 +336,7 @@ def schedule_table(schedule: Schedule) -> pd.DataFrame:
                     "bottleneck": m is slow,
                     "group_compute_cycles": group.compute_cycles,
                     "group_write_cycles": group.write_cycles,
+                    "group_fill_cycles": group.fill_cycles,
                     "group_cycles": group.cycles,
                     "group_area_mm2": group.area_mm2,
                 }
@@ -366,6 +371,7 @@ def schedule_summary(schedule: Schedule) -> dict[str, object]:
         "latency_s": schedule.latency_s,
         "compute_cycles": sum(g.compute_cycles for g in schedule.groups),
         "write_cycles": sum(g.write_cycles for g in schedule.groups),
+        "fill_cycles": sum(g.fill_cycles for g in schedule.groups),
         "groups": len(schedule.groups),
         "area_mm2": schedule.area_mm2,
         "write_energy_pj": schedule.write_energy_pj,

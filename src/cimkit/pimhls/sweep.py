@@ -54,6 +54,7 @@ SWEEP_COLUMNS: tuple[str, ...] = (
     "throughput_inf_s",
     "compute_cycles",
     "write_cycles",
+    "fill_cycles",
     "groups",
     "area_mm2",
     "write_energy_pj",

@@ -209,8 +209,8 @@ class PimTechnology:
         # A row step moves the step's share of the weights from DRAM (read once per load) and
         # programs one row, and takes whole cycles (a clocked write port needs at least one).
         # This is the cost model's weight-swapping write time with the cycle floor; the generated
-        # hardware (cimkit.codegen) does the same for layers whose rows fit one crossbar row tile
-        # (its tile writes row tiles one after another: see docs/pimhls.md).
+        # hardware (cimkit.codegen) does the same: its row steps write row s of every row tile
+        # and copy at once (docs/codegen.md, "Input contract").
         bits = (la.weights * la.weight_bits).astype(np.float64)  # (1, L)
         seq_rows = np.minimum(m.pack * m.rows_b, d["rows"].astype(np.int64))
         step_ns = bits / np.maximum(seq_rows, 1) / (d["dram_bandwidth_gb_s"] * 8.0)
