@@ -96,10 +96,61 @@ def _ref_fused(la) -> np.ndarray:
     return elementwise & prev_mac & mask
 
 
+def _ref_fill_elastic(
+    block: np.ndarray, tpl, mask_t: np.ndarray, mid: np.ndarray, kernel: np.ndarray
+) -> None:
+    """builtin._fill_elastic before it wrote all 20 slots at once: slot by slot.
+
+    Writes the design-dependent entries of every elastic block slot into ``block`` (U, L, N).
+
+    ``mid``/``kernel`` are (20, N) expanded channels and depthwise kernels. Rows of a slot:
+    r0 1x1 expansion cin -> mid, r1 its activation (both masked by "expand != 1"), r2 k x k
+    depthwise with the slot's stride, r3 its activation, r4 1x1 projection mid -> cout.
+    """
+    from cimkit.workload.builtin import _COL, OFA_N_BLOCKS
+
+    mul, c = np.multiply, _COL
+
+    def row(col: str, r: int) -> np.ndarray:
+        return block[c[col], r]
+
+    for j in range(OFA_N_BLOCKS):
+        r0, r1, r2, r3, r4 = (int(r) for r in tpl.rows[j, :5])
+        cin, cout = int(tpl.cin[j, 0]), int(tpl.cout[j, 0])
+        hin2, hout2 = int(tpl.hin2[j, 0]), int(tpl.hout2[j, 0])
+        me = mul(mid[j], mask_t[r0], out=row("out_channels", r0))  # 0 when inactive/expand 1
+        mul(me, cin, out=row("weights", r0))
+        mul(row("weights", r0), hin2, out=row("macs", r0))
+        mul(me, hin2, out=row("out_elems", r0))
+        row("in_channels", r1)[:] = me
+        row("out_channels", r1)[:] = me
+        for col in ("in_elems", "out_elems", "ops"):
+            row(col, r1)[:] = row("out_elems", r0)
+        m = mul(mid[j], mask_t[r2], out=row("in_channels", r2))  # 0 when inactive
+        row("out_channels", r2)[:] = m
+        row("groups", r2)[:] = m
+        kh = mul(kernel[j], mask_t[r2], out=row("kernel_h", r2))
+        w = mul(m, kh, out=row("weights", r2))
+        w *= kh
+        mul(w, hout2, out=row("macs", r2))
+        mul(m, hin2, out=row("in_elems", r2))
+        el = mul(m, hout2, out=row("out_elems", r2))
+        for col in ("in_channels", "out_channels"):
+            row(col, r3)[:] = m
+        for col in ("in_elems", "out_elems", "ops"):
+            row(col, r3)[:] = el
+        row("in_channels", r4)[:] = m
+        mul(m, cout, out=row("weights", r4))
+        mul(row("weights", r4), hout2, out=row("macs", r4))
+        row("in_elems", r4)[:] = el
+
+
 def use_reference_path(monkeypatch) -> None:
     """Swap every optimised helper of the evaluate path for its plain reference."""
     from cimkit.cost import designs, model
+    from cimkit.workload import builtin
 
+    monkeypatch.setattr(builtin, "_fill_elastic", _ref_fill_elastic)
     monkeypatch.setattr(model, "_fused", _ref_fused)
     monkeypatch.setattr(model, "_take", _ref_take)
     monkeypatch.setattr(model, "_previous", lambda m: _ref_neighbours(m)[0])
@@ -187,3 +238,28 @@ def test_stacked_range_check_agrees_with_the_field_loop(space, monkeypatch) -> N
             assert str(fast.value) == str(ref.value)
             n_bad += 1
     assert n_bad > 3 * len(_BOUNDS)
+
+
+def test_ofa_batch_equals_the_slot_by_slot_fill(monkeypatch) -> None:
+    """Every column of the vectorized OFA batch equals the slot-by-slot reference, including
+    expand-1 blocks, depth-1 stages, per-layer bit widths and another resolution."""
+    from cimkit.workload import builtin
+
+    rng = np.random.default_rng(2)
+    n = 64
+    depths = rng.integers(1, 5, size=(n, 5))
+    kernels = rng.choice([3, 5, 7], size=(n, 20))
+    expands = rng.choice([1, 3, 4, 6], size=(n, 20))
+    cases = [dict(), dict(resolution=160, weight_bits=rng.integers(2, 9, size=(n, 129)))]
+    for kw in cases:
+        fast = builtin.mobilenetv2_ofa_batch(depths, kernels, expands, **kw)
+        with monkeypatch.context() as mp:
+            mp.setattr(builtin, "_fill_elastic", _ref_fill_elastic)
+            ref = builtin.mobilenetv2_ofa_batch(depths, kernels, expands, **kw)
+        np.testing.assert_array_equal(fast.mask, ref.mask)
+        np.testing.assert_array_equal(fast.op, ref.op)
+        assert fast.columns.keys() == ref.columns.keys()
+        for k in ref.columns:
+            assert fast.columns[k].dtype == ref.columns[k].dtype, k
+            np.testing.assert_array_equal(fast.columns[k], ref.columns[k], err_msg=k)
+        assert (expands == 1).any() and (depths == 1).any()
