@@ -30,6 +30,7 @@ from cimkit.pimhls.optimize import (
     schedule_summary,
     schedule_table,
 )
+from cimkit.pimhls.pipeline import group_cycles, with_pipeline
 from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig
 from cimkit.pimhls.schedule import (
     schedule_dp,
@@ -55,6 +56,7 @@ __all__ = [
     "criteria_candidates",
     "first_crossbar_layers",
     "get_technology",
+    "group_cycles",
     "hardware_table",
     "optimize",
     "optimize_levels",
@@ -70,4 +72,5 @@ __all__ = [
     "sweep",
     "technology_table",
     "tune",
+    "with_pipeline",
 ]
