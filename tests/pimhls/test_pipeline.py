@@ -79,3 +79,27 @@ def test_unlowerable_workload_keeps_zero_fill():
     s = optimize(wl, 4.0, ("sram",), False)
     assert s.notes["pipeline"].startswith("not modelled") and "matmul" in s.notes["pipeline"]
     assert all(g.fill_cycles == 0 for g in s.groups)
+
+
+def test_replay_equals_the_simulated_rtl_of_the_reduced_networks():
+    """Icarus Verilog cycle counts of the generated RTL (docs/codegen.md, "Measured"; the
+    slow test_codegen_networks simulates them again): the replay predicts them exactly."""
+    from cimkit.codegen.networks import STAGES, reduced, stage_groups
+
+    simulated = {"vgg8": 2935, "resnet18": 4104, "mobilenetv2": 3821}
+    for name, cycles in simulated.items():
+        wl = reduced(name)
+        s = plan_for(wl, stage_groups(wl, STAGES[name]), rows=64, cols=16)
+        assert sum(pipeline.group_cycles(s, wl)) == cycles, name
+
+
+def test_unplaced_layer_is_a_one_line_error():
+    import pytest
+
+    from cimkit.errors import CimkitError
+    from cimkit.pimhls.plan import LayerGroup
+
+    s = plan_for(_mlp(4), rows=4, cols=4)
+    part = type(s)(s.network, (LayerGroup(s.groups[0].members[:1]),), 1.0, 1.0)
+    with pytest.raises(CimkitError, match="'fc2' is in no group"):
+        pipeline.group_cycles(part, _mlp(4))

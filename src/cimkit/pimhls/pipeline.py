@@ -89,6 +89,8 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
     for name, geom in ops.items():
         srcs = [geom.producer] + ([geom.skip] if geom.skip is not None else [])
         if geom.is_mac:
+            if name not in placed:
+                raise CimkitError(f"layer {name!r} is in no group of the schedule; place it")
             done[name] = max(placed[name])
         else:
             done[name] = max(done[s] for s in srcs)
