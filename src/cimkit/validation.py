@@ -78,6 +78,13 @@ class MacroPreset:
     points: tuple[OperatingPoint, ...]
     #: Spec fields calibrated on this macro's own calibration point (``calibrated`` in the preset).
     own_calibrated: tuple[str, ...] = ()
+    #: The sign bit of the published input bits is a pulse polarity (``sign_as_polarity``): the
+    #: array integrates max(1, input_bits - 1) magnitude bits.
+    sign_as_polarity: bool = False
+
+    def array_input_bits(self, input_bits: int) -> int:
+        """Input bits the array applies in time for a point of ``input_bits`` published bits."""
+        return max(1, input_bits - 1) if self.sign_as_polarity else input_bits
 
 
 def _yaml(package: str, name: str) -> Any:
@@ -126,11 +133,14 @@ def _points(pid: str, cfg: dict[str, Any], pub: dict[str, Any], spec: ChipSpec) 
         data["technology"]["cycle_time_ns"] = cycle
         if p.get("output_bits") and spec.macro.kind == "analog":
             data["macro"]["adc_bits"] = int(p["output_bits"])
+        # The macro's own mode at this point (e.g. one- vs two-phase), as the preset states it.
+        data["macro"].update((cfg.get("point_macro") or {}).get(p["id"], {}))
+        in_bits = int(p.get("input_bits") or cfg["input_bits"])
         out.append(
             OperatingPoint(
                 id=p["id"],
                 spec=ChipSpec.model_validate(data),
-                input_bits=int(p.get("input_bits") or cfg["input_bits"]),
+                input_bits=in_bits,
                 weight_bits=int(p.get("weight_bits") or cfg["weight_bits"]),
                 output_level=_output_level(str(p.get("data") or "")),
                 reported=rep,
@@ -181,6 +191,7 @@ def macro_presets() -> tuple[MacroPreset, ...]:
                 calibration_point=cfg["calibration_point"],
                 points=_points(pid, cfg, pub, spec),
                 own_calibrated=tuple(cfg.get("calibrated", ())),
+                sign_as_polarity=bool(cfg.get("sign_as_polarity", False)),
             )
         )
     return tuple(out)
@@ -244,7 +255,7 @@ def predict_point(
             section = "macro" if field in data["macro"] else "device"
             data[section][field] = value
         spec = ChipSpec.model_validate(data)
-    wl = _filling_layer(spec, p.macros, point.input_bits, point.weight_bits)
+    wl = _filling_layer(spec, p.macros, p.array_input_bits(point.input_bits), point.weight_bits)
     wl = wl.with_histograms({"fill": _histogram(point.output_level)})
     ev = evaluate(spec, wl, breakdown=True, constants=c)
     assert ev.layer_energy is not None and ev.layer_latency is not None

@@ -22,6 +22,7 @@ from cimkit.cost.constants import (
     ENCODINGS,
     EXECUTIONS,
     MODES,
+    READOUTS,
     Constants,
     area_factor,
     energy_factor,
@@ -186,10 +187,19 @@ class CimEngine:
         e_conv = per_readout("energy_j", d, c) * d["readout_energy_scale"]
         share = per_readout("value_share", d, c)
         out_lvl = ctx.in_tab[h, ab, 1] * w_lvl
-        energy["readout"] = [
-            term(conversions, e_conv * (1.0 - share)),
-            term(conversions * out_lvl, e_conv * share),
-        ]
+        phases = self._phases(ctx, m, lx.act_bits)
+        step_ev = conversions * out_lvl
+        if phases is None:
+            step_term = term(step_ev, e_conv * share)
+        else:
+            # A time-domain neuron resolves only the bits of each phase that reach the output
+            # (if_phase_steps): its per-bit energy follows those, not windows x adc_bits.
+            tdr, _, conv = phases
+            full = ctx.by_key(keyed(m.windows)) * d["adc_bits"][:, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac = np.where(ctx.by_key(tdr) & (full > 0), conv / full, 1.0)
+            step_term = term(ctx.by_key(step_ev) * frac, e_conv * share, np.arange(n))
+        energy["readout"] = [term(conversions, e_conv * (1.0 - share)), step_term]
         digital_key = k["macro_kind"] == 1
         if digital_key.any():
             in_bit = ctx.in_tab[h, ab, 1]
@@ -220,7 +230,7 @@ class CimEngine:
             term(keyed(m.weight_cells) * on, np.where(swap, d["write_energy_pj"] * PJ * ef, 0.0))
         ]
         # Time per layer slot (n, Lx): vectors shared by unrolled copies and replicas.
-        time, xb, reps = self._time(ctx, m, ctx.by_workload(w_bits))
+        time, xb, reps = self._time(ctx, m, ctx.by_workload(w_bits), phases)
         area = macro_area_um2(d, c) if n else {}
         macros = d["macros_per_tile"] * ctx.tiles
         area = {key: v * macros for key, v in area.items()}
@@ -242,10 +252,38 @@ class CimEngine:
             energy=energy, time=time, time_cols=xi, area_um2=area, leakage_w=leak, extra=extra
         )
 
+    @staticmethod
+    def _phases(
+        ctx: Context, m: Mapping, act_bits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Phase steps of time-domain readouts (:func:`cimkit.cost.peripherals.if_phase_steps`).
+
+        Returns None when no key has such a readout, else (mask (R, Lx) bool keyed: layer slots
+        of time-domain keys; integration + sample steps per window set (R, Lx) keyed;
+        conversion steps per vector (n, Lx), from each design's ``adc_bits``).
+        """
+        shape = np.broadcast_shapes(m.windows.shape, m.cycles_per_vector.shape)
+        codes = [READOUTS.index(r) for r in ph.TIME_DOMAIN_READOUTS]
+        tdr = np.broadcast_to(np.isin(ctx.keys["readout"], codes) & np.asarray(m.on_xbar), shape)
+        if not tdr.any():
+            return None
+        bits = np.broadcast_to(np.maximum(act_bits, 1), shape)
+        wins = np.broadcast_to(m.windows, shape)
+        integ, _ = ph.if_phase_steps(bits, wins, 0.0, 0)
+        adc = ctx.d["adc_bits"][:, None]
+        _, conv = ph.if_phase_steps(ctx.by_key(bits), ctx.by_key(wins), adc, int(wins.max()))
+        return tdr, integ, conv
+
     def _time(
-        self, ctx: Context, m: Mapping, w_bits: np.ndarray
+        self,
+        ctx: Context,
+        m: Mapping,
+        w_bits: np.ndarray,
+        phases: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(compute time (n, Lx) s, crossbars of one copy (R, Lx) keyed, copies (n, Lx)).
+
+        ``phases``: :meth:`_phases` (time-domain readouts) or None.
 
         Quantities of one copy are keyed (R rows: keys, or designs when every design has its own
         workload); only the replica counts and the times are per design.
@@ -257,6 +295,15 @@ class CimEngine:
         xb = np.broadcast_to(m.xbars, shape).astype(np.float64)
         ev = np.broadcast_to(ceil_div(m.vectors, m.copies), shape).astype(np.float64)
         cy = np.broadcast_to(m.cycles_per_vector, shape).astype(np.float64)
+        # Time-domain readouts (integrate-and-fire) run in phases of clock steps, not one cycle
+        # per window: integration and sample steps are keyed, conversion steps follow each
+        # design's output bits (n, Lx).
+        conv_cy = None
+        if phases is not None:
+            tdr, integ, conv = phases
+            steps = np.broadcast_to(m.steps, shape).astype(np.float64)
+            cy = np.where(tdr, steps * integ, cy)
+            conv_cy = np.where(ctx.by_key(tdr), ctx.by_key(steps) * conv, 0.0)
         xb_n, ev_n = ctx.by_key(xb), ctx.by_key(ev)
         need = ctx.by_key(xb.sum(axis=1))
         spare = np.where(stationary, np.maximum(avail - need, 0), 0)
@@ -270,7 +317,8 @@ class CimEngine:
                 whole = np.where(xb_n > 0, np.floor(avail[:, None] / xb_n), 1.0)
             whole = np.minimum(np.maximum(whole, 1.0), vmax)
             reps = np.where(layerwise[:, None], whole, reps)
-        compute = np.ceil(ev_n / reps) * (ctx.by_key(cy) * d["cycle_s"][:, None])
+        cy_n = ctx.by_key(cy) if conv_cy is None else ctx.by_key(cy) + conv_cy
+        compute = np.ceil(ev_n / reps) * (cy_n * d["cycle_s"][:, None])
         swap = ~stationary
         if swap.any():
             # A layer larger than the chip runs in several passes, each loading its share.

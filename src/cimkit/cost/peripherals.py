@@ -17,8 +17,10 @@ Readout kinds (``macro.readout``), registered in :data:`cimkit.cost.registry.REA
   Conversion time: ``bits + 1`` comparator cycles.
 * ``flash``: ``2^bits - 1`` comparators fire per conversion; one comparator delay.
 * ``integrate_fire``: a time-domain / spike-count converter (NeuRRAM's neurons): energy is a
-  fixed integrator part plus one counting step per output count, so it follows the output value;
-  time ``2^bits`` count steps.
+  fixed integrator part plus one counting step per output count, so it follows the output value.
+  Its macro runs in phases of clock steps (:func:`if_phase_steps`): 2^w - 1 integration steps
+  for w accumulated input bits, one sample step and one step per output bit resolved; its
+  ``time_s`` is one step (the macro's clock).
 * ``adder_tree``: digital macros; its energy is counted per full-adder bit by the CIM engine,
   so the per-conversion energy here is only the output register.
 
@@ -114,18 +116,58 @@ def _flash_area(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
 
 
 def _if_energy(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    # Full activity: the integrator plus every count step up to full scale.
-    return (c["if_fixed_fj"] + (2.0 ** d["adc_bits"] - 1.0) * c["if_step_fj"]) * FJ * _ef(d, c)
+    # The integrator reset plus one charge-decrement step per output bit resolved.
+    return (c["if_fixed_fj"] + d["adc_bits"] * c["if_step_fj"]) * FJ * _ef(d, c)
 
 
 def _if_share(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    """Share of the full-scale IF energy spent on count steps (follows the output value)."""
-    steps = (2.0 ** d["adc_bits"] - 1.0) * c["if_step_fj"]
+    """Share of the full-scale IF energy spent on decrement steps (follows the output value)."""
+    steps = d["adc_bits"] * c["if_step_fj"]
     return steps / (c["if_fixed_fj"] + steps)
 
 
 def _if_time(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
-    return 2.0 ** d["adc_bits"] * c["t_if_step_ns"] * NS * _df(d, c)
+    # One step of the neuron: the clock of a time-domain macro (see if_phase_steps).
+    return c["t_if_step_ns"] * NS * _df(d, c)
+
+
+#: Readout kinds that integrate inputs in the time domain and convert one output bit per step:
+#: their macros run in phases of :func:`if_phase_steps` clock steps (not one cycle per window).
+TIME_DOMAIN_READOUTS: tuple[str, ...] = ("integrate_fire",)
+
+
+def if_phase_steps(
+    in_bits: np.ndarray, windows: np.ndarray, out_bits: np.ndarray, max_windows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clock steps of one input vector on a time-domain (integrate-and-fire) readout.
+
+    An input of ``in_bits`` magnitude bits is applied in ``windows`` phases (one conversion each),
+    its bits split over the phases as evenly as possible (first phases take the extra bit). A
+    phase of w bits integrates binary-weighted pulses, bit k for 2^k unit steps: 2^w - 1
+    integration steps, plus one sample / reset step. Its conversion resolves one output bit per
+    step (a charge-decrement binary search, NeuRRAM's variable-precision neuron as CiMLoop models
+    it): phase i's partial sum sits E_i bits (the bits of the earlier phases) below the first's,
+    so only max(out_bits - E_i, 0) of its bits reach the output.
+
+    Args:
+        in_bits: magnitude input bits, any shape broadcastable with ``windows``.
+        windows: phases per input vector (>= 1 where in_bits > 0).
+        out_bits: output bits of the conversion; broadcastable with the others.
+        max_windows: an upper bound of ``windows`` (the loop runs over phase positions only).
+
+    Returns:
+        (integration + sample steps, conversion steps), float arrays of the broadcast shape.
+    """
+    w = np.maximum(np.asarray(windows, dtype=np.float64), 1.0)
+    b = np.asarray(in_bits, dtype=np.float64)
+    q = np.floor(b / w)
+    r = b - q * w
+    integ = r * (2.0 ** (q + 1.0) - 1.0) + (w - r) * (2.0**q - 1.0) + w
+    conv = np.zeros(np.broadcast_shapes(w.shape, np.shape(out_bits)))
+    for i in range(int(max_windows)):
+        earlier = i * q + np.minimum(i, r)
+        conv = conv + np.where(i < w, np.maximum(out_bits - earlier, 0.0), 0.0)
+    return integ, conv
 
 
 def _if_area(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
