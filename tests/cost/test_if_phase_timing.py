@@ -64,3 +64,23 @@ def test_neurram_tops_ratio_is_the_step_ratio() -> None:
     hi = predict_point(p, by_id["fig12_out3_in1_one_or_two_phase"])["tops"]
     lo = predict_point(p, by_id["fig12_out6_in4_one_or_two_phase"])["tops"]
     assert hi / lo == pytest.approx(14 / 5, rel=1e-9)
+
+
+def test_peak_tops_is_the_tops_of_an_array_filling_8b_layer_for_every_macro() -> None:
+    """Peak TOPS (every crossbar a full-array 8b x 8b MVM) counts the same cycles the engine
+    runs: for each preset and operating point it equals the TOPS of an 8-bit layer that fills
+    every array, time-domain readouts (phase steps, a one-step clock) included."""
+    from cimkit.cost import evaluate
+    from cimkit.validation import _filling_layer, macro_presets
+
+    kinds = set()
+    for p in macro_presets():
+        for point in p.points:
+            wl = _filling_layer(point.spec, p.macros, 8, 8)
+            ev = evaluate(point.spec, wl, breakdown=True)
+            assert ev.layer_latency is not None
+            tops = 2.0 * wl.total_macs / float(ev.layer_latency[0, 0]) / 1e12
+            peak = float(ev.metrics["peak_tops"][0])
+            assert peak == pytest.approx(tops, rel=1e-9), (p.id, point.id, peak, tops)
+            kinds.add(point.spec.macro.readout)
+    assert "integrate_fire" in kinds and "sar" in kinds

@@ -25,6 +25,7 @@ import numpy as np
 from cimkit.cost.constants import (
     EXECUTIONS,
     MODES,
+    READOUTS,
     Constants,
     area_factor,
     energy_factor,
@@ -40,7 +41,11 @@ from cimkit.cost.engines import (
     sram_pj_per_bit,
 )
 from cimkit.cost.mapping import KEY_PARAMS, mapping_keys
-from cimkit.cost.peripherals import min_cycle_time_ns  # noqa: F401  (public here since v1)
+from cimkit.cost.peripherals import (
+    TIME_DOMAIN_READOUTS,
+    if_phase_steps,
+    min_cycle_time_ns,  # noqa: F401  (public here since v1)
+)
 from cimkit.cost.peripherals import resolve_timing as _resolve_timing
 from cimkit.cost.registry import COMPONENTS, Term
 from cimkit.errors import WorkloadError
@@ -626,7 +631,15 @@ def _peak_tops(d: dict[str, np.ndarray], avail: np.ndarray) -> np.ndarray:
     n_adc = np.ceil(d["cols"] / d["cols_per_adc"])
     steps = np.where(analog, np.maximum(np.ceil(units / n_adc), 1) * groups, groups)
     macs = avail * d["rows"] * np.floor(d["cols"] / ws)
-    return 2.0 * macs / (windows * steps * d["cycle_s"]) / 1e12
+    cycles = windows * steps
+    # A time-domain readout's clock is one neuron step, and an input vector takes its phases'
+    # integration, sample and conversion steps (the engine's own count, if_phase_steps), not
+    # one cycle per window.
+    tdr = analog & np.isin(d["readout"], [READOUTS.index(r) for r in TIME_DOMAIN_READOUTS])
+    if tdr.any():
+        integ, conv = if_phase_steps(8.0, windows, d["adc_bits"], int(windows[tdr].max()))
+        cycles = np.where(tdr, steps * (integ + conv), cycles)
+    return 2.0 * macs / (cycles * d["cycle_s"]) / 1e12
 
 
 def _sram_bit_area_um2(c: Constants) -> float:
