@@ -528,3 +528,30 @@ def test_fx_matches_export_on_library_patterns():
     fx = _frame(model, x, "fx")
     assert fx.equals(_frame(model, x, "export"))
     assert list(fx["name"]) == ["conv", "bn", "qkv", "matmul", "softmax", "matmul_1"]
+
+
+@pytest.mark.parametrize("route", ["export", "fx"])
+def test_reshape_as_template_is_no_input(route: str) -> None:
+    """``bn(y.flatten(0, 1)).reshape_as(y)`` (LeViT's LinearNorm): y gives only the shape, so
+    the consumer's inputs are the norm's row, not the linear's too (as ONNX's Shape has it)."""
+    import torch
+    from torch import nn
+
+    from cimkit.workload.torch_import import import_torch
+
+    class LinearNorm(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(8, 8)
+            self.bn = nn.BatchNorm1d(8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.linear(x)
+            z = self.bn(y.flatten(0, 1)).reshape_as(y)
+            return z + x
+
+    wl = import_torch(LinearNorm().eval(), torch.randn(1, 4, 8), route=route).workload
+    add = next(layer for layer in wl.layers if layer.op == "eltwise")
+    norm = next(layer for layer in wl.layers if layer.op == "norm")
+    assert norm.name in add.inputs
+    assert not any(name.endswith("linear") for name in add.inputs), add.inputs

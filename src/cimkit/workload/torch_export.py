@@ -630,6 +630,10 @@ class ExportConverter:
 
     # -- handlers ----------------------------------------------------------------------
     def do_shape(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        if (_packet(node.target) or "").endswith("_as") and node.args:
+            # view_as / reshape_as / expand_as: the second tensor gives only a shape, so its
+            # producer is no input (ONNX exports it as Shape, which carries no data).
+            sources = list(self.lineage.get(node.args[0], []))
         self.lineage[node] = sources  # data movement (and lookups): lineage passes through
 
     def do_conv(self, node: fx.Node, tag: str, sources: list[int]) -> None:

@@ -493,6 +493,11 @@ class _FxConverter:
 
     # -- handlers (one per kind) ------------------------------------------------------
     def do_shape(self, node: fx.Node, tag: str, sources: list[int]) -> None:
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        if str(name).endswith("_as") and node.args:
+            # view_as / reshape_as / expand_as: the second tensor gives only a shape, so its
+            # producer is no input (the torch.export and ONNX routes agree).
+            sources = list(self.lineage.get(node.args[0], []))
         self.lineage[node] = sources
 
     def do_conv(self, node: fx.Node, tag: str, sources: list[int]) -> None:
