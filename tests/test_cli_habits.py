@@ -221,3 +221,29 @@ def test_help_does_not_import_heavy_modules() -> None:
 )
 def test_jsonable(value: object, text: object) -> None:
     assert cli_output._jsonable(value) == text
+
+
+def test_narrow_tables_fold_text_but_keep_every_number_whole() -> None:
+    """On a 60-column terminal a table of seven numeric columns (the shape of `runs show`)
+    folds its headers, and each value stays whole on one line: a folded '1.234e-05' would read
+    as '1.234e' and '-05', a cut '17' as '1', a cropped last column would be missing."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cimkit.cli_output import print_table, set_mode
+
+    set_mode(False, False)  # a CLI test before may have left --json on in this process
+    row = ["17", "0.03133", "81.1", "1.234e-05", "-3.5e+12", "142.7", "2.541"]
+    t = Table()
+    for h in ("design", "score (mJ*ms*mm^2/%)", "top-1 accuracy (%)", "energy (J)", "delay"):
+        t.add_column(h, justify="right")
+    t.add_column("area (mm^2)", justify="right")
+    t.add_column("EDAP (mJ*ms*mm^2)", justify="right")
+    t.add_row(*row)
+    buf = StringIO()
+    print_table(t, Console(file=buf, width=60, markup=False))
+    cells = [c.strip() for line in buf.getvalue().splitlines() for c in line.split("\u2502")]
+    for v in row:  # every value whole, none cut off at the right edge
+        assert v in cells, (v, buf.getvalue())

@@ -72,8 +72,9 @@ def make_console(stderr: bool = False) -> Console:
     width = None if tty or os.environ.get("COLUMNS") else PIPED_WIDTH
     # markup=False: table titles and cells hold user text (chip and space names, notes) that
     # must print as written; "[/x]" in a name crashed rich's markup parser. Lines that want
-    # markup pass markup=True (see note()).
-    return Console(stderr=stderr, width=width, markup=False)
+    # markup pass markup=True (see note()). soft_wrap=True: message lines are never broken by
+    # rich (the terminal wraps them), so a printed path or command copies back as one piece.
+    return Console(stderr=stderr, width=width, markup=False, soft_wrap=True)
 
 
 console = make_console()
@@ -89,12 +90,22 @@ def note(message: str, *, markup: bool = False) -> None:
 
 
 def print_table(table: Table, target: Console | None = None) -> None:
-    """Print a result table (not with ``--json``); long cells fold on a narrow terminal."""
+    """Print a result table (not with ``--json``); long cells fold on a narrow terminal.
+
+    Right-justified (numeric) columns keep each value on one line: a folded ``1.2e-05`` or
+    ``2026-12-02`` reads as two numbers, one of them negative. Text columns fold instead.
+    """
     if MODE.json:
         return
     for col in table.columns:
         col.overflow = "fold"  # wrap inside the cell instead of cutting with an ellipsis
-    (target or console).print(table)
+        if col.justify == "right":
+            # The column is never narrower than its widest value (its header may fold).
+            widths = [len(c) for c in col._cells if isinstance(c, str)]
+            col.min_width = max([col.min_width or 0, *widths])
+    # Not cropped: when even the narrowest layout is wider than the terminal, the terminal
+    # wraps the long lines rather than rich cutting off the last columns.
+    (target or console).print(table, crop=False)
 
 
 def _jsonable(value: Any) -> Any:

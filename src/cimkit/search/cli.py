@@ -681,7 +681,14 @@ def register(app: typer.Typer) -> None:
         t = Table(title=f"{len(rows)} runs in {store}")
         cols = ("run", "status", "gen", "designs", "algorithm", "objective", "P", "space")
         for c in (*cols, "created"):
-            t.add_column(c, justify="right" if c in ("gen", "designs", "P") else "left")
+            # On a narrow terminal numbers stay whole (print_table) and the date keeps its day
+            # on one line (a folded "2026-12-02" reads as "2026-12" and "-02"); the time,
+            # names and paths fold.
+            t.add_column(
+                c,
+                justify="right" if c in ("gen", "designs", "P") else "left",
+                min_width=len("2026-12-02") if c == "created" else None,
+            )
         for r in rows:
             cells = list_table_row(r)
             t.add_row(*(cells[c] for c in (*cols, "created")))
