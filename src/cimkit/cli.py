@@ -949,24 +949,20 @@ def generate(
     out = prepare_out_dir(out)
     w = _load_weights(weights) if weights is not None else None
     wl = _network_or_genome(network, genome, net_arg)
-    if genome is not None:  # before the optimizer: say at once which layer cannot be generated
-        from cimkit.codegen.lowering import mac_chain
-        from cimkit.errors import WorkloadError
+    from cimkit.codegen.lowering import mac_chain
+    from cimkit.errors import WorkloadError
 
-        try:
-            mac_chain(wl)
-        except WorkloadError as exc:
-            raise WorkloadError(
-                f"--genome: the {wl.name} network cannot be generated: {exc}"
-            ) from None
+    try:  # lowered before the optimizer: a layer that cannot be generated fails at once
+        layers = [g.name for g in mac_chain(wl)]
+    except WorkloadError as exc:
+        if genome is None:
+            raise
+        raise WorkloadError(f"--genome: the {wl.name} network cannot be generated: {exc}") from None
     # The generated controller encodes copies in 6 bits and at most 16 pieces per group.
     sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
     if w is None:
         w = codegen.random_weights(wl, seed)
     else:
-        from cimkit.codegen.lowering import mac_chain
-
-        layers = [g.name for g in mac_chain(wl)]
         unknown = sorted(set(w) - set(layers))
         if unknown:  # most likely a misspelt layer name: its real weights would be missing
             raise SpecError(
