@@ -101,7 +101,7 @@ def print_table(table: Table, target: Console | None = None) -> None:
         col.overflow = "fold"  # wrap inside the cell instead of cutting with an ellipsis
         if col.justify == "right":
             # The column is never narrower than its widest value (its header may fold).
-            widths = [len(c) for c in col._cells if isinstance(c, str)]
+            widths = [len(c) for c in col.cells if isinstance(c, str)]
             col.min_width = max([col.min_width or 0, *widths])
     # Not cropped: when even the narrowest layout is wider than the terminal, the terminal
     # wraps the long lines rather than rich cutting off the last columns.

@@ -137,8 +137,8 @@ def show(store: Any, run: str, top: int = 5) -> dict[str, Any]:
     settings.append(("feasible", f"{facts['feasible']:,}"))
     scores = res.scores()
     if s.get("algorithm") == "nsga2":
-        facts["pareto_size"] = len(res.pareto())
-        settings.append(("Pareto set", f"{len(res.pareto())} designs ({','.join(s['pareto'])})"))
+        facts["pareto_size"] = len(res.pareto())  # one non-dominated sort serves both
+        settings.append(("Pareto set", f"{facts['pareto_size']} designs ({','.join(s['pareto'])})"))
     from cimkit.columns import METRIC_MATRIX
 
     designs = []
