@@ -76,6 +76,20 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
         raise SpecError(f"{what}: give comma-separated numbers, got {text!r}") from None
 
 
+def _method_config(pop: int, gen: int, seed: int, objective: str, priority: str | None) -> Any:
+    """The SearchConfig every method of ``compare`` and every mode of ``analyze coopt`` shares:
+    the same P, G, seed and stage-2 objective (--priority parsed here)."""
+    from cimkit.search.engine import SearchConfig
+
+    return SearchConfig(
+        pop_size=pop,
+        n_gen=gen,
+        seed=seed,
+        objective=objective,
+        priority=_floats(priority, "--priority"),
+    )  # type: ignore[arg-type]
+
+
 def _problem(space_path: str, area: float | None) -> Any:
     from cimkit.search.problem import CimnasProblem
     from cimkit.space import load_space
@@ -245,16 +259,9 @@ def register(app: typer.Typer) -> None:
         """
         from cimkit.cli_errors import prepare_out_dir
         from cimkit.search.analyses import coopt, coopt_summary, write_coopt
-        from cimkit.search.engine import SearchConfig
 
         set_mode(json_output, quiet)
-        cfg = SearchConfig(
-            pop_size=pop,
-            n_gen=gen,
-            seed=seed,
-            objective=objective,
-            priority=_floats(priority, "--priority"),
-        )  # type: ignore[arg-type]
+        cfg = _method_config(pop, gen, seed, objective, priority)
         problem = _problem(str(space), area)
         prepare_out_dir(out, "--out")  # before the seven searches, not after them
         prog, make_cb = _progress()
@@ -581,18 +588,11 @@ def register(app: typer.Typer) -> None:
         """
         from cimkit.report.tables import rich_table
         from cimkit.search.compare import run_compare
-        from cimkit.search.engine import SearchConfig
         from cimkit.search.store import RunStore
 
         set_mode(json_output, quiet)
         check_name(study, "--study")
-        cfg = SearchConfig(
-            pop_size=pop,
-            n_gen=gen,
-            seed=seed,
-            objective=objective,
-            priority=_floats(priority, "--priority"),
-        )  # type: ignore[arg-type]
+        cfg = _method_config(pop, gen, seed, objective, priority)
         if gen < 2:  # two-stage and XPert-like split G into two stages of >= 1 generation
             raise SpecError(f"--gen {gen}: compare needs >= 2 (two stages of >= 1 generation)")
         if out is not None:
