@@ -17,7 +17,7 @@ import click
 import numpy as np
 import pandas as pd
 import pytest
-import typer
+from hardening.flags import commands  # the command-tree walk the flag fuzzer uses
 from typer.testing import CliRunner
 
 from cimkit.cli import app
@@ -63,23 +63,8 @@ def _close(a: typing.Any, b: typing.Any) -> bool:
     return a == b
 
 
-def _leaves() -> list[tuple[str, click.Command]]:
-    root = typer.main.get_command(app)
-    out: list[tuple[str, click.Command]] = []
-
-    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
-        if isinstance(cmd, click.Group):
-            for name in sorted(cmd.commands):
-                walk(cmd.commands[name], (*path, name))
-        else:
-            out.append((" ".join(path), cmd))
-
-    walk(root, ())
-    return out
-
-
 def test_every_command_that_prints_a_result_has_json_and_quiet() -> None:
-    leaves = dict(_leaves())
+    leaves = dict(commands())  # every leaf command, as the flag fuzzer walks them
     assert NO_JSON <= set(leaves), "a command of NO_JSON is gone: update the list"
     missing = []
     for name, cmd in leaves.items():
