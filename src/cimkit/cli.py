@@ -959,7 +959,9 @@ def generate(
             raise
         raise WorkloadError(f"--genome: the {wl.name} network cannot be generated: {exc}") from None
     # The generated controller encodes copies in 6 bits and at most 16 pieces per group.
-    sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
+    sched = optimize(
+        wl, area_mm2, techs, True, None, max_copies=63, max_members=16, input_splits=False
+    )
     if w is None:
         w = codegen.random_weights(wl, seed)
     else:
@@ -1040,14 +1042,31 @@ def pimhls_report(
             "network (with its per-layer bits) instead of --network.",
         ),
     ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare/--no-compare",
+            help="Also compare Hetero-SP at 16 and 40 mm^2 with the paper's resident RRAM and "
+            "SRAM baselines (the 5.9x / 72.8 % claim): printed, pimhls_comparison.csv.",
+        ),
+    ] = True,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity/--no-sensitivity",
+            help="Also sweep DRAM bandwidth, RRAM write time, RRAM ADC sharing and SRAM cell "
+            "area one at a time (16 and 40 mm^2): pimhls_sensitivity.csv and PNGs (minutes).",
+        ),
+    ] = False,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """Latency vs area for RRAM, SRAM and heterogeneous designs (PIM-HLS Fig. 5/6).
 
     Progress (one step per network and area) goes to stderr: a bar with ETA on a terminal,
-    plain lines when piped. --json prints {out, files, rows}: rows are those of
-    pimhls_sweep.csv (latency_s in s, areas in mm^2).
+    plain lines when piped. --json prints {out, files, rows, comparison, headline}: rows are
+    those of pimhls_sweep.csv (latency_s in s, areas in mm^2), comparison those of
+    pimhls_comparison.csv (speedup, area_saving as a fraction).
     """
     from cimkit.pimhls.sweep import DEFAULT_AREAS_MM2, plot_sweep, sweep
     from cimkit.workload.builtin import NETWORKS
@@ -1081,10 +1100,29 @@ def pimhls_report(
 
     df = pd.concat(frames, ignore_index=True)
     paths = plot_sweep(df, out)
+    result: dict[str, Any] = {}
+    if compare:
+        from cimkit.pimhls.paper import comparison, format_comparison, headline
+
+        table = comparison(nets, designs=df)
+        table.to_csv(out / "pimhls_comparison.csv", index=False)
+        paths.append(out / "pimhls_comparison.csv")
+        note(format_comparison(table))
+        result = {"comparison": _records(table), "headline": _records(headline(table))}
+    if sensitivity:
+        from cimkit.pimhls.paper import plot_sensitivity, sensitivity_settings
+        from cimkit.pimhls.paper import sensitivity as sensitivity_sweep
+
+        settings = sensitivity_settings()
+        with out_mode.step_progress("sensitivity", len(settings)) as advance:
+            sens = sensitivity_sweep(nets, settings=settings, progress=advance)
+        paths += plot_sensitivity(sens, out)
     note(f"wrote {', '.join(p.name for p in paths)} to {out}")
     if json_output:
         # The CSV's rows as written (NaN -> null: infeasible rows have no latency).
-        emit_json({"out": str(out), "files": [str(p) for p in paths], "rows": _records(df)})
+        emit_json(
+            {"out": str(out), "files": [str(p) for p in paths], "rows": _records(df), **result}
+        )
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:

@@ -222,7 +222,7 @@ def test_optimizer_designs_keep_the_plan(area, tmp_path):
     22 copies); at 40 mm^2 the design is resident. Writes, duplication and DRAM traffic are timed
     as planned: |simulated / planned - 1| <= 10 %."""
     wl = chain()
-    s = optimize(wl, area, ("sram",), True, None, max_copies=63, max_members=16)
+    s = optimize(wl, area, ("sram",), True, None, max_copies=63, max_members=16, input_splits=False)
     weights = codegen.random_weights(wl, 0)
     x = codegen.random_inputs(wl, 1)
     shifts = codegen.calibrate_shifts(wl, weights, x)

@@ -104,11 +104,25 @@ def test_infeasible_everywhere_raises(vgg8) -> None:
     budget = 0.9 * min(u["classifier.0"] for u in units.values())
     # RRAM alone: a budget just under its own classifier.0 channel (the next layer fits).
     with pytest.raises(InfeasibleDesignError, match="classifier.0"):
-        optimize(vgg8, 0.9 * units["rram"]["classifier.0"], ("rram",))
+        optimize(vgg8, 0.9 * units["rram"]["classifier.0"], ("rram",), input_splits=False)
     # Heterogeneous: every candidate and split fails; the message is the last failure's, which
     # may name another layer that does not fit its technology's share.
     with pytest.raises(InfeasibleDesignError, match=r"smallest piece \(one output channel\)"):
-        optimize(vgg8, budget)
+        optimize(vgg8, budget, input_splits=False)
+
+
+def test_input_splits_fit_a_large_fan_in(vgg8) -> None:
+    # Below one output channel of classifier.0 (8192 inputs = 32 row tiles of RRAM), only
+    # input-channel pieces fit: the design becomes feasible, and every piece fits the budget.
+    budget = 0.9 * _one_channel_area(vgg8, "rram")["classifier.0"]
+    sched = optimize(vgg8, budget, ("rram",), tune=False)
+    cls = [m for g in sched.groups for m in g.members if m.layer == "classifier.0"]
+    assert {m.split_axis for m in cls} == {"in"}
+    assert sorted(m.piece for m in cls) == list(range(cls[0].pieces))
+    assert all(m.area_mm2 <= budget * (1 + 1e-9) for m in cls)
+    assert all(g.area_mm2 <= budget * (1 + 1e-9) for g in sched.groups)
+    # The plan table names the axis.
+    assert set(schedule_table(sched).query("layer == 'classifier.0'")["split_axis"]) == {"in"}
 
 
 def test_sweep_and_plots(tmp_path) -> None:
@@ -117,7 +131,8 @@ def test_sweep_and_plots(tmp_path) -> None:
     # a little above it on both (layers split), and 2.5x one RRAM copy (resident, duplicated).
     units = [max(_one_channel_area(small, t).values()) for t in ("sram", "rram")]
     areas = (0.5 * min(units), 1.25 * max(units), 2.5 * _one_copy_area(small, ("rram",) * 4))
-    df = sweep([small], areas_mm2=areas, families=("RRAM", "Hetero"))
+    # Output-channel splits only, so the smallest area stays infeasible.
+    df = sweep([small], areas_mm2=areas, families=("RRAM", "Hetero"), input_splits=False)
     assert len(df) == 3 * 2 * 3
     assert set(df["design"]) == {
         f"{f}-{lvl}" for f in ("RRAM", "Hetero") for lvl in ("G", "S", "SP")

@@ -99,7 +99,9 @@ def designs() -> dict[str, tuple[Workload, Schedule]]:
         out[name] = (wl, plan_for(wl, stage_groups(wl, STAGES[name]), rows=64, cols=16))
     wl = chain()
     for area in (1.5, 40.0):
-        s = optimize(wl, area, ("sram",), True, None, max_copies=63, max_members=16)
+        s = optimize(
+            wl, area, ("sram",), True, None, max_copies=63, max_members=16, input_splits=False
+        )
         out[f"chain@{area:g}mm2"] = (wl, s)
     return out
 

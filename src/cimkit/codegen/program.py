@@ -219,6 +219,12 @@ def _check_schedule(schedule: Schedule, ops: dict[str, LayerGeometry]) -> dict[s
                     f"schedule places {m.layer!r}, not a linear/conv layer of the workload"
                 )
             geom = ops[m.layer]
+            if m.split_axis != "out":
+                # Partial sums across pieces are not built: the generator cuts output channels.
+                raise CimkitError(
+                    f"{m.layer!r} piece {m.piece}: split along input channels; the generator "
+                    "builds output-channel pieces only (optimize with input_splits=False)"
+                )
             if counts.setdefault(m.layer, m.pieces) != m.pieces:
                 raise CimkitError(f"layer {m.layer!r}: placements disagree on the piece count")
             if m.piece in placed.setdefault(m.layer, {}):

@@ -147,6 +147,7 @@ def _search(
     criteria: Sequence[str],
     splits: Iterable[float],
     limits: tuple[int | None, int | None] = (None, None),
+    input_splits: bool = False,
 ) -> _Search:
     """Technology selection + scheduling: every candidate assignment and budget split."""
     if not (math.isfinite(area_mm2) and area_mm2 > 0):  # inf would "fit" any design
@@ -170,16 +171,27 @@ def _search(
     for assign, source in candidates:
         kind = assign[0] if len(set(assign)) == 1 else "mixed"
         for budgets in _budget_options(mapper, assign, area_mm2, splits):
+            options = []
             try:
-                items = mapper.items(assign, budgets)
+                options.append(mapper.items(assign, budgets))
             except InfeasibleDesignError as exc:
                 error = exc
-                continue
-            caps = np.array([budgets[p] for p in items.pools])
-            groups, cycles = _solve(items, caps, method, limits)
-            evaluated += 1
-            if kind not in best or cycles < best[kind].cycles:
-                best[kind] = _Best(cycles, assign, source, items, caps, groups)
+            if input_splits:
+                # Input-channel pieces where they take less area (or where no output piece
+                # fits): scheduled as a second item list, the faster of the two kept, so
+                # allowing them never loses to output-only splitting.
+                try:
+                    alt = mapper.items(assign, budgets, input_splits=True)
+                    if alt.axis:
+                        options.append(alt)
+                except InfeasibleDesignError as exc:
+                    error = exc
+            for items in options:
+                caps = np.array([budgets[p] for p in items.pools])
+                groups, cycles = _solve(items, caps, method, limits)
+                evaluated += 1
+                if kind not in best or cycles < best[kind].cycles:
+                    best[kind] = _Best(cycles, assign, source, items, caps, groups)
     if not best:
         raise error or InfeasibleDesignError(f"no design fits {area_mm2} mm^2")
     return _Search(workload, area_mm2, techs, mapper, tech_models, method, best, evaluated, limits)
@@ -231,6 +243,7 @@ def optimize(
     tune_passes: int = 2,
     max_copies: int | None = None,
     max_members: int | None = None,
+    input_splits: bool = True,
 ) -> Schedule:
     """Optimize a PIM accelerator and its runtime weight schedule for ``workload``.
 
@@ -251,6 +264,10 @@ def optimize(
         rows, cols, adcs, tune_passes: tuning choices (see :func:`cimkit.pimhls.tuning.tune`).
         max_copies, max_members: optional bounds on copies per piece and pieces per group (the
             Verilog generator accepts at most 63 and 16); None = unbounded.
+        input_splits: also cut oversized layers along input channels where the pieces take
+            less area or no output-channel piece fits (each candidate is scheduled both ways,
+            the faster kept). Pass False for a plan meant for the Verilog generator, which
+            builds output-channel pieces only.
 
     Returns:
         The best :class:`Schedule`; ``notes`` record the method, assignment (one letter per
@@ -264,7 +281,9 @@ def optimize(
     from cimkit.pimhls.pipeline import with_pipeline
 
     limits = (max_copies, max_members)
-    search = _search(workload, area_mm2, techs, base, method, criteria, splits, limits)
+    search = _search(
+        workload, area_mm2, techs, base, method, criteria, splits, limits, input_splits
+    )
     if not tune:
         best = search.schedule(search.overall())
     else:
@@ -284,6 +303,7 @@ def optimize_levels(
     tune_passes: int = 2,
     max_copies: int | None = None,
     max_members: int | None = None,
+    input_splits: bool = True,
 ) -> dict[str, Schedule]:
     """The three designs of the paper's ablation for one constraint, sharing their searches:
     'G' (greedy grouping), 'S' (DP scheduling) and 'SP' (DP + parameter tuning), each as
@@ -291,8 +311,9 @@ def optimize_levels(
     from cimkit.pimhls.pipeline import with_pipeline
 
     limits = (max_copies, max_members)
-    greedy = _search(workload, area_mm2, techs, base, "greedy", criteria, splits, limits)
-    dp = _search(workload, area_mm2, techs, base, "dp", criteria, splits, limits)
+    args = (criteria, splits, limits, input_splits)
+    greedy = _search(workload, area_mm2, techs, base, "greedy", *args)
+    dp = _search(workload, area_mm2, techs, base, "dp", *args)
     levels = {
         "G": greedy.schedule(greedy.overall()),
         "S": dp.schedule(dp.overall()),
@@ -304,7 +325,8 @@ def optimize_levels(
 def schedule_table(schedule: Schedule) -> pd.DataFrame:
     """One row per placement (layer piece in a group), groups in execution order.
 
-    Columns: group, start_cycle (of the group), layer, piece, pieces, tech, rows, cols, adcs,
+    Columns: group, start_cycle (of the group), layer, piece, pieces, split_axis ('out' or
+    'in'), tech, rows, cols, adcs,
     arrays (one copy), copies, vectors, cycles_per_vector, compute_cycles, write_cycles,
     area_mm2 (all copies), write_energy_pj, bottleneck (sets the group's compute time),
     group_compute_cycles, group_write_cycles, group_fill_cycles (pipeline fill and drain, pools,
@@ -321,6 +343,7 @@ def schedule_table(schedule: Schedule) -> pd.DataFrame:
                     "layer": m.layer,
                     "piece": m.piece,
                     "pieces": m.pieces,
+                    "split_axis": m.split_axis,
                     "tech": m.tile.tech,
                     "rows": m.tile.rows,
                     "cols": m.tile.cols,

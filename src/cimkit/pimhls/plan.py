@@ -66,6 +66,11 @@ class LayerPlacement:
             also for a resident schedule (where it happens once, at deployment, and
             ``write_cycles`` is 0). 0 means "same as write_cycles" (constructors that predate
             the field). Read :attr:`programming_cycles`.
+        split_axis: 'out' (pieces hold output channels, above) or 'in': piece ``i`` of ``n``
+            reads input channels ``[i * C // n, (i + 1) * C // n)`` (in-features of a linear
+            layer) and produces a partial sum of all output channels; the layer's output is the
+            sum of its pieces' outputs. Added with input-channel splitting (issue 12); the
+            Verilog generator accepts only 'out'.
     """
 
     layer: str
@@ -81,6 +86,7 @@ class LayerPlacement:
     area_mm2: float
     write_energy_pj: float = 0.0
     program_cycles: int = 0
+    split_axis: str = "out"
 
     @property
     def programming_cycles(self) -> int:

@@ -113,6 +113,69 @@ def split_layer(layer: Layer, pieces: int) -> tuple[Layer, ...]:
     return tuple(piece_layer(layer, n) for n in piece_units(layer, pieces))
 
 
+#: Split axes: 'out' output channels (or convolution groups), 'in' input channels (partial sums).
+AXES: tuple[str, ...] = ("out", "in")
+
+
+def input_split_units(layer: Layer) -> int:
+    """Input channels a layer can be cut along (in-features of a linear layer); 0 for a grouped
+    or depthwise conv, whose groups already split the input (they are cut along groups)."""
+    return layer.in_channels if layer.groups == 1 else 0
+
+
+def input_piece_layer(layer: Layer, units: int) -> Layer:
+    """The piece of ``layer`` reading ``units`` of its input channels (all output channels).
+
+    Its weight matrix is ``units * kh * kw`` rows of the layer's; its output is a partial sum of
+    the layer's output, which the pieces' results add up to (in the digital periphery, like a
+    residual add; partial sums between groups stay in the global buffer, as residuals do).
+    """
+    if units == layer.in_channels:
+        return layer
+    return make_layer(
+        layer.name,
+        layer.op,
+        in_channels=units,
+        out_channels=layer.out_channels,
+        in_h=layer.in_h,
+        in_w=layer.in_w,
+        out_h=layer.out_h,
+        out_w=layer.out_w,
+        kernel_h=layer.kernel_h,
+        kernel_w=layer.kernel_w,
+        stride=layer.stride,
+        groups=1,
+        repeat=layer.repeat,
+        weight_bits=layer.weight_bits,
+        act_bits=layer.act_bits,
+        inputs=layer.inputs,
+    )
+
+
+def axis_units(layer: Layer, axis: str) -> int:
+    """Units a layer can be cut into along ``axis`` ('out' or 'in'; 0: not along this axis)."""
+    if axis == "out":
+        return split_units(layer)
+    if axis == "in":
+        return input_split_units(layer)
+    raise SpecError(f"split axis must be one of {AXES}, got {axis!r}")
+
+
+def axis_piece(layer: Layer, units: int, axis: str = "out") -> Layer:
+    """:func:`piece_layer` (axis 'out') or :func:`input_piece_layer` (axis 'in')."""
+    return piece_layer(layer, units) if axis == "out" else input_piece_layer(layer, units)
+
+
+def axis_piece_units(layer: Layer, pieces: int, axis: str = "out") -> list[int]:
+    """Units of each piece along ``axis``: piece ``i`` of ``n`` holds ``[i*U//n, (i+1)*U//n)``."""
+    units = axis_units(layer, axis)
+    if not 1 <= pieces <= units:
+        raise SpecError(
+            f"layer {layer.name!r} can be split into 1..{units} pieces along {axis}, not {pieces}"
+        )
+    return [hi - lo for lo, hi in (piece_range(units, j, pieces) for j in range(pieces))]
+
+
 def piece_channels(layer: Layer, pieces: int) -> list[tuple[int, int]]:
     """Output-channel range [start, stop) of each piece of :func:`split_layer`."""
     start, out = 0, []
@@ -152,6 +215,7 @@ class Items:
     write_cycles: np.ndarray
     write_energy_pj: np.ndarray
     macs: np.ndarray
+    axis: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.names)
@@ -160,6 +224,10 @@ class Items:
     def base_area(self) -> np.ndarray:
         """(n,) area of one copy, mm^2."""
         return self.arrays * self.array_area
+
+    def axis_of(self, k: int) -> str:
+        """Split axis of item ``k``."""
+        return self.axis[k] if self.axis else "out"
 
 
 def items_from_costs(
@@ -170,8 +238,10 @@ def items_from_costs(
     techs: Sequence[str],
     costs: Sequence[tuple[LayerCosts, int, int]],
     pools: Sequence[str],
+    axis: Sequence[str] = (),
 ) -> Items:
-    """Assemble :class:`Items`; ``costs[k] = (table, config row, layer column)`` of item k."""
+    """Assemble :class:`Items`; ``costs[k] = (table, config row, layer column)`` of item k;
+    ``axis`` the split axis of each item (empty: all 'out')."""
 
     def col(attr: str) -> np.ndarray:
         return np.array([getattr(t, attr)[r, c] for t, r, c in costs])
@@ -191,6 +261,7 @@ def items_from_costs(
         write_cycles=col("write_cycles").astype(np.int64),
         write_energy_pj=col("write_energy_pj").astype(np.float64),
         macs=np.array([layer.macs for layer in layers], dtype=np.int64),
+        axis=tuple(axis) if any(a != "out" for a in axis) else (),
     )
 
 
@@ -210,80 +281,124 @@ class Mapper:
             raise SpecError(f"technologies must share one clock, got cycle times {sorted(cycles)}")
         self.cycle_time_ns = cycles.pop()
         self.full = {name: tech.layer_costs(self.layers) for name, tech in self.techs.items()}
-        # (tech, layer, units) -> (table, column) of a piece; (tech, layer, budget) -> pieces.
-        self._units: dict[tuple[str, int, int], tuple[LayerCosts, int]] = {}
-        self._pieces_for: dict[tuple[str, int, float], int] = {}
-        self._piece_layers: dict[tuple[int, int], Layer] = {}
+        # (tech, layer, axis, units) -> (table, column) of a piece;
+        # (tech, layer, budget, axes) -> (pieces, axis).
+        self._units: dict[tuple[str, int, str, int], tuple[LayerCosts, int]] = {}
+        self._pieces_for: dict[tuple[str, int, float, tuple[str, ...]], tuple[int, str]] = {}
+        self._piece_layers: dict[tuple[int, str, int], Layer] = {}
 
     def one_copy_area(self, tech: str) -> np.ndarray:
         """(L,) area of one copy of every layer on ``tech``'s default arrays, mm^2."""
         return self.full[tech].area_mm2[0]
 
-    def _unit_costs(self, tech: str, j: int, units: Sequence[int]) -> None:
+    def _unit_costs(self, tech: str, j: int, units: Sequence[int], axis: str = "out") -> None:
         """Cost the pieces of layer ``j`` with the given unit counts (one cost-model call)."""
-        todo = sorted({int(n) for n in units if (tech, j, int(n)) not in self._units})
+        todo = sorted({int(n) for n in units if (tech, j, axis, int(n)) not in self._units})
         if todo:
-            parts = [self._piece(j, n) for n in todo]
+            parts = [self._piece(j, n, axis) for n in todo]
             table = self.techs[tech].layer_costs(parts)
             for col, n in enumerate(todo):
-                self._units[(tech, j, n)] = (table, col)
+                self._units[(tech, j, axis, n)] = (table, col)
 
-    def _piece(self, j: int, units: int) -> Layer:
-        key = (j, units)
+    def _piece(self, j: int, units: int, axis: str = "out") -> Layer:
+        key = (j, axis, units)
         if key not in self._piece_layers:
-            self._piece_layers[key] = piece_layer(self.layers[j], units)
+            self._piece_layers[key] = axis_piece(self.layers[j], units, axis)
         return self._piece_layers[key]
 
-    def pieces(self, tech: str, j: int, budget_mm2: float) -> int:
-        """Pieces layer ``j`` is cut into so each fits ``budget_mm2`` of ``tech`` arrays.
-
-        ``ceil(area / budget)`` pieces (Algorithm 1, line 4), more when array granularity leaves
-        the largest piece above the budget.
-
-        Raises:
-            InfeasibleDesignError: even a piece of one output channel (group) does not fit.
-        """
-        key = (tech, j, budget_mm2)
-        if key in self._pieces_for:
-            return self._pieces_for[key]
+    def _axis_pieces(self, tech: str, j: int, budget_mm2: float, axis: str) -> int | None:
+        """Fewest pieces along ``axis`` whose largest fits ``budget_mm2`` (None: none fits)."""
         limit = budget_mm2 * (1 + AREA_RTOL)
         area = float(self.one_copy_area(tech)[j])
-        layer = self.layers[j]
-        k = 1
-        if area > limit:
-            units = split_units(layer)
-            k0 = min(units, int(np.ceil(area / budget_mm2 - AREA_RTOL)))
-            # The largest piece of a k-way split has ceil(units / k) units, and a piece's area
-            # grows with its units, so the first k whose largest piece fits is the answer.
-            ks = np.arange(k0, units + 1)
-            sizes, inverse = np.unique(-(-units // ks), return_inverse=True)
-            self._unit_costs(tech, j, sizes.tolist())
-            areas = np.array([self._piece_area(tech, j, int(n)) for n in sizes])
-            fits = areas[inverse] <= limit
-            if not fits.any():
-                table, col = self._units[(tech, j, 1)]
-                what = "group" if layer.groups > 1 else "output channel"
-                raise InfeasibleDesignError(
-                    f"layer {layer.name!r} does not fit the {tech} area budget of "
-                    f"{budget_mm2:.4g} mm^2: its smallest piece (one {what}) needs "
-                    f"{int(table.arrays[0, col])} arrays = {float(table.area_mm2[0, col]):.4g} mm^2"
-                )
-            k = int(ks[int(np.argmax(fits))])
-        self._pieces_for[key] = k
-        return k
+        if area <= limit:
+            return 1
+        units = axis_units(self.layers[j], axis)
+        if units < 2:
+            return None
+        k0 = min(units, int(np.ceil(area / budget_mm2 - AREA_RTOL)))
+        # The largest piece of a k-way split has ceil(units / k) units, and a piece's area
+        # grows with its units, so the first k whose largest piece fits is the answer.
+        ks = np.arange(k0, units + 1)
+        sizes, inverse = np.unique(-(-units // ks), return_inverse=True)
+        self._unit_costs(tech, j, sizes.tolist(), axis)
+        areas = np.array([self._piece_area(tech, j, int(n), axis) for n in sizes])
+        fits = areas[inverse] <= limit
+        return int(ks[int(np.argmax(fits))]) if fits.any() else None
 
-    def _piece_area(self, tech: str, j: int, units: int) -> float:
-        table, col = self._units[(tech, j, units)]
+    def split(
+        self, tech: str, j: int, budget_mm2: float, axes: tuple[str, ...] = ("out",)
+    ) -> tuple[int, str]:
+        """(pieces, axis) layer ``j`` is cut into so each piece fits ``budget_mm2`` of ``tech``.
+
+        Along each allowed axis: ``ceil(area / budget)`` pieces (Algorithm 1, line 4), more when
+        array granularity leaves the largest piece above the budget. With both axes the one
+        whose pieces take less area in total is chosen (less area left for duplication lost to
+        partly used arrays), output channels on a tie; input channels also when no output
+        piece fits (a layer with a large fan-in: one output channel spans many row tiles).
+
+        Raises:
+            InfeasibleDesignError: no piece of one unit along any allowed axis fits.
+        """
+        key = (tech, j, budget_mm2, axes)
+        if key in self._pieces_for:
+            return self._pieces_for[key]
+        options = []
+        for axis in axes:
+            k = self._axis_pieces(tech, j, budget_mm2, axis)
+            if k == 1:
+                options = [(0.0, 0, 1, "out")]
+                break
+            if k is not None:
+                sizes = axis_piece_units(self.layers[j], k, axis)
+                self._unit_costs(tech, j, sizes, axis)
+                total = sum(self._piece_area(tech, j, n, axis) for n in sizes)
+                options.append((total, AXES.index(axis), k, axis))
+        if not options:
+            layer = self.layers[j]
+            self._unit_costs(tech, j, [1], "out")
+            table, col = self._units[(tech, j, "out", 1)]
+            what = "group" if layer.groups > 1 else "output channel"
+            raise InfeasibleDesignError(
+                f"layer {layer.name!r} does not fit the {tech} area budget of "
+                f"{budget_mm2:.4g} mm^2: its smallest piece (one {what}) needs "
+                f"{int(table.arrays[0, col])} arrays = {float(table.area_mm2[0, col]):.4g} mm^2"
+                + (
+                    ""
+                    if "in" not in axes or input_split_units(layer) < 2
+                    else " (input-channel pieces do not fit either)"
+                )
+            )
+        # Piece areas are sums of float array areas: equal totals compare within AREA_RTOL.
+        best_total = min(o[0] for o in options)
+        choice = min(
+            (o for o in options if o[0] <= best_total * (1 + AREA_RTOL)), key=lambda o: o[1]
+        )
+        self._pieces_for[key] = (choice[2], choice[3])
+        return self._pieces_for[key]
+
+    def pieces(self, tech: str, j: int, budget_mm2: float) -> int:
+        """Pieces layer ``j`` is cut into along output channels (see :meth:`split`)."""
+        return self.split(tech, j, budget_mm2)[0]
+
+    def _piece_area(self, tech: str, j: int, units: int, axis: str = "out") -> float:
+        table, col = self._units[(tech, j, axis, units)]
         return float(table.area_mm2[0, col])
 
-    def items(self, assignment: Sequence[str], budgets: Mapping[str, float]) -> Items:
-        """Items of a per-layer technology ``assignment`` (one name per layer) under ``budgets``."""
+    def items(
+        self,
+        assignment: Sequence[str],
+        budgets: Mapping[str, float],
+        input_splits: bool = False,
+    ) -> Items:
+        """Items of a per-layer technology ``assignment`` (one name per layer) under ``budgets``;
+        ``input_splits`` lets oversized layers be cut along input channels (:meth:`split`)."""
         if len(assignment) != len(self.layers):
             raise SpecError(
                 f"assignment has {len(assignment)} entries for {len(self.layers)} layers"
             )
+        axes = AXES if input_splits else ("out",)
         pools = [t for t in TECHS if t in set(assignment)] + sorted(set(assignment) - set(TECHS))
-        layers, names, piece, pieces, techs, costs = [], [], [], [], [], []
+        layers, names, piece, pieces, techs, costs, axis_of = [], [], [], [], [], [], []
         for j, tech in enumerate(assignment):
             if tech not in self.techs:
                 raise SpecError(f"layer {self.layers[j].name!r}: unknown technology {tech!r}")
@@ -293,22 +408,23 @@ class Mapper:
                     f"layer {self.layers[j].name!r} is assigned to {tech} but the {tech} area "
                     "budget is 0 mm^2"
                 )
-            k = self.pieces(tech, j, budget)
-            sizes = piece_units(self.layers[j], k)
+            k, axis = self.split(tech, j, budget, axes)
+            sizes = axis_piece_units(self.layers[j], k, axis)
             if k > 1:
-                self._unit_costs(tech, j, sizes)
+                self._unit_costs(tech, j, sizes, axis)
             for p, n in enumerate(sizes):
-                layers.append(self.layers[j] if k == 1 else self._piece(j, n))
+                layers.append(self.layers[j] if k == 1 else self._piece(j, n, axis))
                 names.append(self.layers[j].name)
                 piece.append(p)
                 pieces.append(k)
                 techs.append(tech)
+                axis_of.append(axis)
                 if k == 1:
                     costs.append((self.full[tech], 0, j))
                 else:
-                    table, col = self._units[(tech, j, n)]
+                    table, col = self._units[(tech, j, axis, n)]
                     costs.append((table, 0, col))
-        return items_from_costs(layers, names, piece, pieces, techs, costs, pools)
+        return items_from_costs(layers, names, piece, pieces, techs, costs, pools, axis_of)
 
 
 # --------------------------------------------------------------------------- duplication
@@ -615,6 +731,7 @@ def make_schedule(
                     area_mm2=float(items.arrays[k] * cop * items.array_area[k]),
                     write_energy_pj=0.0 if resident else float(items.write_energy_pj[k] * cop),
                     program_cycles=int(items.write_cycles[k]),
+                    split_axis=items.axis_of(int(k)),
                 )
             )
         out.append(LayerGroup(tuple(members)))
@@ -664,6 +781,7 @@ def prepare(
     assignment: str | Mapping[str, str] | Sequence[str] = "rram",
     tech_budgets_mm2: Mapping[str, float] | None = None,
     base: ChipSpec | None = None,
+    input_splits: bool = False,
 ) -> tuple[Mapper, Items, np.ndarray]:
     """Topological sort, cost tables and splitting (Algorithm 1, lines 1-6).
 
@@ -682,7 +800,7 @@ def prepare(
         raise SpecError(
             f"technology budgets {budgets} sum to more than the area budget {area_mm2} mm^2"
         )
-    items = mapper.items(techs, budgets)
+    items = mapper.items(techs, budgets, input_splits)
     caps = np.array([budgets[p] for p in items.pools], dtype=np.float64)
     return mapper, items, caps
 
@@ -697,8 +815,11 @@ def _schedule(
     max_copies: int | None,
     max_members: int | None,
     max_items: int = MAX_EXHAUSTIVE_ITEMS,
+    input_splits: bool = False,
 ) -> Schedule:
-    mapper, items, caps = prepare(workload, area_mm2, assignment, tech_budgets_mm2, base)
+    mapper, items, caps = prepare(
+        workload, area_mm2, assignment, tech_budgets_mm2, base, input_splits
+    )
     copies = None
     if method == "dp":
         groups, _ = dp_groups(items, caps, max_copies, max_members)
@@ -728,6 +849,7 @@ def schedule_dp(
     base: ChipSpec | None = None,
     max_copies: int | None = None,
     max_members: int | None = None,
+    input_splits: bool = False,
 ) -> Schedule:
     """Optimal runtime weight schedule by dynamic programming (PIM-HLS Algorithm 1).
 
@@ -741,6 +863,9 @@ def schedule_dp(
         base: spec giving node, voltage, clock and DRAM (default :class:`ChipSpec`).
         max_copies, max_members: optional bounds on the copies of one piece and the pieces of
             one group (the Verilog generator accepts at most 63 and 16); None = unbounded.
+        input_splits: let an oversized layer be cut along input channels too, where its pieces
+            take less area (or no output piece fits; :meth:`Mapper.split`). Off by default: the
+            paper splits along output channels and the Verilog generator accepts only those.
 
     Returns:
         The schedule minimizing total cycles per inference under the model of this module.
@@ -749,7 +874,15 @@ def schedule_dp(
         InfeasibleDesignError: a layer's smallest piece does not fit its budget.
     """
     return _schedule(
-        "dp", workload, area_mm2, assignment, tech_budgets_mm2, base, max_copies, max_members
+        "dp",
+        workload,
+        area_mm2,
+        assignment,
+        tech_budgets_mm2,
+        base,
+        max_copies,
+        max_members,
+        input_splits=input_splits,
     )
 
 
@@ -762,13 +895,22 @@ def schedule_greedy(
     base: ChipSpec | None = None,
     max_copies: int | None = None,
     max_members: int | None = None,
+    input_splits: bool = False,
 ) -> Schedule:
     """Baseline: map as many layers as fit into each group, then duplicate as the DP does.
 
     Arguments as :func:`schedule_dp`.
     """
     return _schedule(
-        "greedy", workload, area_mm2, assignment, tech_budgets_mm2, base, max_copies, max_members
+        "greedy",
+        workload,
+        area_mm2,
+        assignment,
+        tech_budgets_mm2,
+        base,
+        max_copies,
+        max_members,
+        input_splits=input_splits,
     )
 
 
@@ -781,6 +923,7 @@ def schedule_exhaustive(
     base: ChipSpec | None = None,
     max_copies: int | None = None,
     max_members: int | None = None,
+    input_splits: bool = False,
     max_items: int = MAX_EXHAUSTIVE_ITEMS,
 ) -> Schedule:
     """Reference: the best of all 2^(n-1) contiguous groupings of the n items (after splitting),
@@ -798,4 +941,5 @@ def schedule_exhaustive(
         max_copies,
         max_members,
         max_items,
+        input_splits,
     )

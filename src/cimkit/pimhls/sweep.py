@@ -69,6 +69,7 @@ def sweep(
     families: Sequence[str] = tuple(FAMILIES),
     base: ChipSpec | None = None,
     tune_passes: int = 2,
+    input_splits: bool = True,
 ) -> pd.DataFrame:
     """Latency of every (network, family, level, area constraint); tidy, one row each.
 
@@ -78,6 +79,8 @@ def sweep(
         families: subset of :data:`FAMILIES`.
         base: spec of node, voltage, clock and DRAM.
         tune_passes: passes of the parameter optimization (-SP).
+        input_splits: let oversized layers be cut along input channels too
+            (:func:`cimkit.pimhls.optimize.optimize`).
 
     Returns:
         Columns :data:`SWEEP_COLUMNS`: ``design`` is '<family>-<level>' (e.g. 'RRAM-SP');
@@ -94,7 +97,12 @@ def sweep(
                 head = {"network": workload.name, "family": family, "area_budget_mm2": float(area)}
                 try:
                     designs = optimize_levels(
-                        workload, float(area), techs, base, tune_passes=tune_passes
+                        workload,
+                        float(area),
+                        techs,
+                        base,
+                        tune_passes=tune_passes,
+                        input_splits=input_splits,
                     )
                 except InfeasibleDesignError as exc:
                     for level in LEVELS:

@@ -41,12 +41,12 @@ from cimkit.pimhls.plan import Schedule, TileConfig
 from cimkit.pimhls.schedule import (
     AREA_RTOL,
     Items,
+    axis_piece,
+    axis_piece_units,
     copies_for,
     items_from_costs,
     make_schedule,
     min_max_copies,
-    piece_layer,
-    piece_units,
 )
 from cimkit.pimhls.technology import ARRAY_SIZES, PimTechnology, technologies
 from cimkit.specs.chip import ChipSpec
@@ -328,20 +328,23 @@ def _retile(items: Items, tab: _Tables, cfg: np.ndarray) -> Items:
         write_cycles=tab.write[rows, cfg],
         write_energy_pj=tab.energy[rows, cfg],
         macs=items.macs,
+        axis=items.axis,
     )
 
 
 def _items_of(schedule: Schedule, workload: Workload, techs: Mapping[str, PimTechnology]):
     """Rebuild the scheduled items (default configurations) and groups of ``schedule``."""
     by_name = {layer.name: layer for layer in workload.layers}
-    layers, names, piece, pieces, tech_of = [], [], [], [], []
+    layers, names, piece, pieces, tech_of, axis = [], [], [], [], [], []
     groups, start = [], 0
     for group in schedule.groups:
         for m in group.members:
             if m.layer not in by_name:
                 raise SpecError(f"schedule layer {m.layer!r} is not in workload {workload.name!r}")
             layer = by_name[m.layer]
-            layers.append(piece_layer(layer, piece_units(layer, m.pieces)[m.piece]))
+            units = axis_piece_units(layer, m.pieces, m.split_axis)[m.piece]
+            layers.append(axis_piece(layer, units, m.split_axis))
+            axis.append(m.split_axis)
             names.append(m.layer)
             piece.append(m.piece)
             pieces.append(m.pieces)
@@ -355,7 +358,7 @@ def _items_of(schedule: Schedule, workload: Workload, techs: Mapping[str, PimTec
         table = techs[t].layer_costs([layers[k] for k in idx])
         for col, k in enumerate(idx):
             costs[k] = (table, 0, col)
-    items = items_from_costs(layers, names, piece, pieces, tech_of, costs, pools)
+    items = items_from_costs(layers, names, piece, pieces, tech_of, costs, pools, axis)
     return items, groups
 
 

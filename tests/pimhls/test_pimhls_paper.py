@@ -1,0 +1,117 @@
+"""Input-channel splits, the paper's baseline comparison and the sensitivity sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cimkit.pimhls import first_crossbar_layers
+from cimkit.pimhls.paper import (
+    baseline_schedule,
+    comparison,
+    headline,
+    sensitivity,
+    sensitivity_settings,
+)
+from cimkit.pimhls.schedule import dp_groups, exhaustive_groups, prepare
+from cimkit.pimhls.technology import get_technology
+from cimkit.workload.builtin import get_network
+from cimkit.workload.layer import make_layer
+from cimkit.workload.table import Workload
+
+
+def _mlp(fan_in: int = 2048) -> Workload:
+    """fc1 with a large fan-in (8 RRAM row tiles of 256), then two small layers."""
+    layers = (
+        make_layer("fc1", "linear", in_channels=fan_in, out_channels=64, inputs=("",)),
+        make_layer("fc2", "linear", in_channels=64, out_channels=96, inputs=("fc1",)),
+        make_layer("fc3", "linear", in_channels=96, out_channels=10, inputs=("fc2",)),
+    )
+    return Workload("mlp", layers)
+
+
+def test_input_split_dp_equals_brute_force() -> None:
+    wl = _mlp()
+    array = float(get_technology("rram").array_area_mm2([get_technology("rram").default])[0])
+    # One output channel of fc1 needs its 8 row tiles; budgets of 3..7 arrays fit only
+    # input-channel pieces.
+    for arrays in (3, 4, 5, 7):
+        budget = arrays * array * 1.0001
+        _, items, caps = prepare(wl, budget, "rram", input_splits=True)
+        fc1 = [k for k in range(len(items)) if items.names[k] == "fc1"]
+        assert {items.axis_of(k) for k in fc1} == {"in"}
+        assert items.pieces[fc1[0]] == -(-8 // arrays)  # ceil(8 row tiles / arrays)
+        # Input pieces cover the fan-in once and each keeps all 64 outputs.
+        assert sum(items.layers[k].in_channels for k in fc1) == 2048
+        assert all(items.layers[k].out_channels == 64 for k in fc1)
+        assert np.all(items.base_area <= caps[0] * (1 + 1e-9))
+        groups, cycles = dp_groups(items, caps)
+        _, brute, _ = exhaustive_groups(items, caps)
+        assert cycles == brute
+        with pytest.raises(Exception, match="fc1"):  # output channels alone cannot fit
+            prepare(wl, budget, "rram", input_splits=False)
+
+
+def test_input_splits_never_slower_in_the_optimizer() -> None:
+    from cimkit.pimhls.optimize import optimize
+
+    small = first_crossbar_layers(get_network("vgg8"), 4)
+    for area in (2.0, 4.0):
+        with_in = optimize(small, area, ("rram",), tune=False)
+        without = optimize(small, area, ("rram",), tune=False, input_splits=False)
+        f = sum(g.write_cycles + g.compute_cycles for g in with_in.groups)
+        f0 = sum(g.write_cycles + g.compute_cycles for g in without.groups)
+        assert f <= f0  # the DP objective F; the faster item list is kept
+
+
+def test_headline_arithmetic_by_hand() -> None:
+    # Four (network, baseline) pairs at 16 mm^2 with the paper's baseline areas and made-up
+    # speedups 2, 8, 1, 4.
+    table = pd.DataFrame(
+        {
+            "area_budget_mm2": [16.0] * 4,
+            "baseline_area_mm2": [39.0, 47.0, 93.0, 62.0],
+            "speedup": [2.0, 8.0, 1.0, 4.0],
+        }
+    )
+    table["area_ratio"] = table["baseline_area_mm2"] / 16.0
+    table["area_saving"] = 1 - 16.0 / table["baseline_area_mm2"]
+    h = headline(table).iloc[0]
+    assert h["pairs"] == 4
+    assert h["speedup_mean"] == pytest.approx(15 / 4)
+    assert h["speedup_geomean"] == pytest.approx(64 ** (1 / 4))  # (2*8*1*4)^(1/4)
+    # 1 - 16/39 = 0.58974, 1 - 16/47 = 0.65957, 1 - 16/93 = 0.82796, 1 - 16/62 = 0.74194
+    assert h["area_saving_mean"] == pytest.approx(0.704803, abs=1e-6)
+    assert h["area_ratio_mean"] == pytest.approx((39 + 47 + 93 + 62) / 64)  # 3.765625
+    assert h["paper_speedup"] == 4.8
+    assert h["paper_area_ratio"] == pytest.approx(1 / 0.272)  # 72.8 % less area = 3.68x
+
+
+def test_baseline_is_resident_one_copy_and_comparison_ratios() -> None:
+    small = first_crossbar_layers(get_network("vgg8"), 4)
+    b = baseline_schedule(small, "rram")
+    assert len(b.groups) == 1 and b.resident
+    assert all(m.copies == 1 and m.write_cycles == 0 for m in b.groups[0].members)
+    _, items, _ = prepare(small, 1e9, "rram")
+    assert b.area_mm2 == pytest.approx(float(items.base_area.sum()))
+    area = 0.5 * b.area_mm2
+    t = comparison([small], [area])
+    assert list(t["baseline"]) == ["RRAM", "SRAM"]
+    r = t.iloc[0]
+    assert r["baseline_latency_s"] == pytest.approx(b.latency_s)
+    assert r["speedup"] == pytest.approx(b.latency_s / r["design_latency_s"])
+    assert r["area_saving"] == pytest.approx(0.5)
+    assert r["design_area_mm2"] <= area * (1 + 1e-9)
+
+
+def test_sensitivity_more_bandwidth_fewer_write_cycles() -> None:
+    small = first_crossbar_layers(get_network("vgg8"), 4)
+    settings = [s for s in sensitivity_settings() if s.input == "dram_bandwidth_gb_s"]
+    assert [s.value for s in settings] == [25.6, 102.4, 409.6] and settings[0].default
+    df = sensitivity([small], [1.5], settings[::2], tune_passes=1)
+    assert len(df) == 2 and list(df["value"]) == [25.6, 409.6]
+    share = df["rram_s_write_share"].to_numpy()
+    assert 0 < share[1] < share[0] < 1
+    # The resident areas do not depend on the DRAM.
+    assert df["rram_resident_mm2"].nunique() == 1
