@@ -1,0 +1,128 @@
+"""OSA-HCIM energy/latency event model (cimkit.osa.energy): counts, the one fitted constant, the
+out-of-sample predictions and vectorisation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cimkit.errors import SpecError
+from cimkit.osa.energy import (
+    COMPONENTS,
+    counts_from_shares,
+    efficiency_ratio,
+    load_preset,
+    mode_counts,
+    osa_energy,
+)
+
+
+def _flat(p):  # a preset with round densities, for hand-computed counts
+    return replace(p, density_w=np.full(8, 0.5), density_a=np.full(8, 0.5))
+
+
+def test_hand_computed_counts_one_chunk_b8() -> None:
+    """One output of a 144-row dot product (144 MACs) at B = 8 (notes B1 table row 8)."""
+    p = _flat(load_preset())
+    c = counts_from_shares({8: 1.0}, macs=144.0, k=144, ose=True, preset=p)
+    assert float(c["digital"]) == 144 * 28
+    assert float(c["analog"]) == 144 * 26
+    assert float(c["dat_ops"]) == 28  # one DAT sum per digital (i, j)
+    assert float(c["adc_conversions"]) == 8  # weight bits 0..7 all have a window at B = 8
+    assert float(c["digital_ones"]) == 144 * 28 * 0.25
+    # DAC bits (4, 4, 4, 4, 4, 3, 2, 1): 5 x 16 + 8 + 4 + 2 = 94 steps per row, shared by 8 HMUs.
+    assert float(c["dac_steps"]) == 144 * 94 / 8
+    assert float(c["ose_nq"]) == 3  # s = 2 orders: (7,7), (7,6), (6,7)
+    assert float(c["ose_compares"]) == pytest.approx(5 / 8)  # 5 thresholds, 1 of 8 outputs
+    # 1/8 of a macro activation; OSA: 3 saliency cycles + max(28 - 3, 2 x 8) = 28 cycles.
+    assert float(c["cycles"]) == pytest.approx(28 / 8)
+    fixed = counts_from_shares({10: 1.0}, macs=144.0, ose=False, preset=p)
+    assert float(fixed["cycles"]) == pytest.approx(max(15, 2 * 8) / 8)  # ACIM-bound at B = 10
+    dcim = mode_counts("dcim", macs=144.0, preset=p)
+    assert float(dcim["dat_ops"]) == 64 and float(dcim["adc_conversions"]) == 0
+    assert float(dcim["cycles"]) == 64 / 8
+
+
+def test_chunks_of_a_longer_reduction() -> None:
+    p = _flat(load_preset())
+    c = counts_from_shares({9: 1.0}, macs=300.0 * 2, k=300, ose=False, preset=p)  # 2 outputs
+    assert float(c["dat_ops"]) == 2 * 3 * 21  # ceil(300 / 144) = 3 chunks, 21 digital (i, j)
+    assert float(c["adc_conversions"]) == 2 * 3 * 8
+    assert float(c["digital"]) == 600 * 21
+
+
+def test_hand_computed_energy_terms() -> None:
+    """Every per-event energy set to a round number: E by hand from the module's formula."""
+    p = replace(
+        _flat(load_preset()),
+        e_fa_j=1.0,
+        tree_floor=0.1,
+        e_cell_j=2.0,
+        e_line_j=3.0,
+        e_add_j=0.5,
+        e_dac_step_j=0.25,
+        e_sar_model_j=10.0,
+        sar_energy_scale=2.0,
+    )
+    c = counts_from_shares({8: 1.0}, macs=144.0, ose=True, preset=p)
+    from cimkit.osa import energy as en
+
+    terms = en._energy_terms(c, p, p.sar_energy_scale)
+    assert terms["dat"] == pytest.approx(2 * (0.1 * 144 * 28 + 0.9 * 1008))
+    assert terms["cells"] == pytest.approx(2.0 * (4032 + 3744))
+    assert terms["lines"] == pytest.approx(3.0 * (4032 + 3744))
+    assert terms["accumulator"] == pytest.approx(0.5 * (28 * (np.log2(144) + 1 + 16) + 8 * 19))
+    assert terms["sar"] == pytest.approx(2.0 * 10.0 * 8)
+    assert terms["dac"] == pytest.approx(0.25 * 1692)
+    # N/Q: 3 compares of the DMAC (ceil(log2 144 + 1) = 9 bits wide), then a 12-bit add into S.
+    dmac_bits = np.ceil(np.log2(144) + 1)
+    assert terms["ose"] == pytest.approx(3 * (3 * dmac_bits + 12) * 0.5 + 5 / 8 * 12 * 0.5)
+
+
+def test_fitted_constant_reproduces_hcim_ratio_exactly() -> None:
+    p = load_preset()
+    assert p.sar_energy_scale > 0
+    r = float(efficiency_ratio(mode_counts("hcim")))
+    assert r == pytest.approx(p.paper["hcim_over_dcim"], rel=1e-12)
+    assert p.hcim_boundary == 8
+
+
+def test_ratio_falls_as_precision_rises_and_ose_costs_little() -> None:
+    eye = np.eye(6)
+    r = efficiency_ratio(counts_from_shares(eye, ose=False))  # B = 5..10 alone
+    assert (np.diff(r) > 0).all()  # a higher boundary is always cheaper
+    with_ose = efficiency_ratio(counts_from_shares(eye, ose=True))
+    assert (with_ose < r).all() and (with_ose > 0.95 * r).all()
+
+
+def test_vectorised_equals_loop() -> None:
+    rng = np.random.default_rng(0)
+    s = rng.dirichlet(np.ones(6), size=7)
+    macs = rng.uniform(1e5, 1e7, size=7)
+    c = counts_from_shares(s, macs=macs, k=288)
+    out = osa_energy(c)
+    for i in range(7):
+        one = osa_energy(counts_from_shares(s[i], macs=float(macs[i]), k=288))
+        for key, v in out.items():
+            assert v.shape == (7,)
+            np.testing.assert_allclose(v[i], one[key], rtol=1e-12, err_msg=key)
+    total = sum(out[f"energy_{n}_j"] for n in COMPONENTS)
+    np.testing.assert_allclose(total, out["energy_j"], rtol=1e-12)
+    np.testing.assert_allclose(out["tops_per_w"], 2 * macs / out["energy_j"] / 1e12)
+
+
+def test_bad_inputs_are_one_line_errors() -> None:
+    with pytest.raises(SpecError, match="sum to 1"):
+        counts_from_shares([0.5, 0.1, 0, 0, 0, 0])
+    with pytest.raises(SpecError, match="last axis"):
+        counts_from_shares([0.5, 0.5])
+    with pytest.raises(SpecError, match="0..15"):
+        counts_from_shares({16: 1.0})
+    with pytest.raises(SpecError, match="counts miss"):
+        osa_energy({"macs": 1.0})
+    with pytest.raises(SpecError, match="preset"):
+        osa_energy(mode_counts("dcim"), preset="nope")
+    with pytest.raises(SpecError, match="mode"):
+        mode_counts("analog")
