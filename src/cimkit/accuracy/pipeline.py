@@ -7,13 +7,19 @@ measurement stages from their JSON lines). ``--ship`` copies the artifacts to
 ``src/cimkit/data/accuracy`` with a manifest.
 
 Stages:
-  1. supernet_fp   sandwich-rule training of the full-precision supernet
-  2. supernet_q    quantization-aware fine-tuning with random policies (copy of 1)
-  3. final         test-split accuracy of the largest/smallest subnet (FP, 8 and 4 bit)
-  4. measure_fp    validation accuracy of random FP subnets (predictor data)
-  5. measure_q     validation accuracy of random subnets x policies (quantized predictor data)
-  6. baseline      the largest architecture trained alone with the same budget (reference)
+  1. supernet_fp   sandwich-rule training of the full-precision supernet (in-place distillation)
+  2. baseline      the largest architecture trained alone with the same budget (reference)
+  3. supernet_q    quantization-aware fine-tuning with random policies (copy of 1)
+  4. final         test-split accuracy of the largest/smallest subnet (FP, 8 and 4 bit)
+  5. measure_fp    validation accuracy of random FP subnets (predictor data)
+  6. measure_q     validation accuracy of random subnets x policies (quantized predictor data)
   7. predictors    FP and quantized MLP predictors, held-out RMSE / Kendall tau
+
+Training budgets are given in epochs of the 55k training images (``--epochs-fp``,
+``--epochs-q``; ``--steps-fp`` / ``--steps-q`` override them). With ``--compact-dir`` the
+training stages also write compact checkpoints there (float16 weights, ~18 MB each, meant to
+be committed to git) and the log is mirrored there, so a run killed with its session can be
+continued from a fresh checkout: rerun the same command.
 """
 
 from __future__ import annotations
@@ -68,9 +74,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--no-imagenet-init", action="store_true")
-    p.add_argument("--steps-fp", type=int, default=120)
-    p.add_argument("--steps-q", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs-fp", type=float, default=8.0, help="FP supernet epochs")
+    p.add_argument("--epochs-q", type=float, default=1.0, help="QAT epochs")
+    p.add_argument("--steps-fp", type=int, default=None, help="overrides --epochs-fp")
+    p.add_argument("--steps-q", type=int, default=None, help="overrides --epochs-q")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW LR of the FP phase")
+    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps (FP phase)")
+    p.add_argument("--distill", type=float, default=0.5, help="in-place distillation weight")
+    p.add_argument(
+        "--compact-dir",
+        type=Path,
+        default=None,
+        help="also write compact (git-committable) checkpoints and the log here",
+    )
+    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="checkpoint interval")
+    p.add_argument(
+        "--eval-images",
+        type=int,
+        default=2000,
+        help="validation images of the progress evaluations (twice per epoch)",
+    )
     p.add_argument("--n-fp", type=int, default=160, help="FP subnets measured")
     p.add_argument("--n-q-subnets", type=int, default=60)
     p.add_argument("--n-policies", type=int, default=3, help="policies per quantized subnet")
@@ -93,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         accuracy,
         measure_many,
         new_supernet,
+        progress_eval,
         recalibrate,
         train_supernet,
     )
@@ -100,7 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
-    log = _log_to(out / "log.txt")
+    log_local = _log_to(out / "log.txt")
+    compact_dir: Path | None = a.compact_dir
+    if compact_dir is not None:
+        compact_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(msg: str) -> None:
+        log_local(msg)
+        if compact_dir is not None:
+            with (compact_dir / "log.txt").open("a") as f:
+                f.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}\n")
+
+    def compact(name: str) -> Path | None:
+        return None if compact_dir is None else compact_dir / name
+
     t_start = time.time()
     splits = data_mod.load(a.data, seed=a.seed)
     log(f"data {splits.describe()}; torch {torch.__version__}, {a.threads} threads")
@@ -114,26 +152,70 @@ def main(argv: list[str] | None = None) -> int:
         summary_path.write_text(json.dumps(summary, indent=2))
 
     imagenet = not a.no_imagenet_init and a.width == 1.0
+    x_calib = splits.x_train[: a.n_calib]
+    x_val, y_val = splits.x_val[: a.n_eval], splits.y_val[: a.n_eval]
     fp_path, q_path = out / "supernet_fp.pt", out / "supernet_q.pt"
+
+    spe = max(1, len(splits.y_train) // a.batch_size)  # steps per epoch
+    steps_fp = a.steps_fp if a.steps_fp is not None else round(a.epochs_fp * spe)
+    steps_q = a.steps_q if a.steps_q is not None else round(a.epochs_q * spe)
+    x_prog = splits.x_train[:512]
+    progress = progress_eval(
+        x_prog, splits.x_val[: a.eval_images], splits.y_val[: a.eval_images],
+        (Genome.largest(), Genome.smallest()),
+    )  # fmt: skip
+    eval_every = max(1, spe // 2)
+    fp_args = TrainArgs(
+        steps=steps_fp, batch_size=a.batch_size, lr=a.lr, warmup=a.warmup, seed=a.seed,
+        distill=a.distill, ckpt_every=50, ckpt_minutes=a.ckpt_minutes, eval_every=eval_every,
+    )  # fmt: skip
 
     # 1. full-precision supernet
     if not fp_path.is_file():
         torch.manual_seed(a.seed)
         net = new_supernet(cfg, imagenet, log)
-        targs = TrainArgs(steps=a.steps_fp, batch_size=a.batch_size, seed=a.seed)
-        res = train_supernet(net, splits.x_train, splits.y_train, targs, out / "ckpt_fp.pt", log)
+        res = train_supernet(
+            net, splits.x_train, splits.y_train, fp_args, out / "ckpt_fp.pt", log,
+            compact=compact("supernet_fp.ckpt.pt"), evaluate=progress,
+        )  # fmt: skip
         torch.save(state_dict_fp16(net), fp_path)
-        summary["supernet_fp"] = {**res, "train_args": asdict(targs), "imagenet_init": imagenet}
+        summary["supernet_fp"] = {**res, "train_args": asdict(fp_args), "imagenet_init": imagenet}
         save_summary()
-    # 2. quantization-aware fine-tuning
+    # 2. reference: the largest architecture trained alone, same init/steps/batch/data/schedule
+    if not a.skip_baseline and "baseline" not in summary:
+        torch.manual_seed(a.seed)
+        base = new_supernet(cfg, imagenet, log)
+        targs = TrainArgs(**{**asdict(fp_args), "distill": 0.0})
+        res = train_supernet(
+            base, splits.x_train, splits.y_train, targs, out / "ckpt_baseline.pt", log,
+            sample=lambda r: [Genome.largest()], compact=compact("baseline.ckpt.pt"),
+            evaluate=progress_eval(x_prog, splits.x_val[: a.eval_images],
+                                   splits.y_val[: a.eval_images], (Genome.largest(),)),
+        )  # fmt: skip
+        recalibrate(base, Genome.largest(), splits.x_train[:2048])
+        fp_acc = accuracy(base, splits.x_test, splits.y_test)
+        val_acc = accuracy(base, x_val, y_val)
+        recalibrate(base, Genome.largest(8), splits.x_train[:2048])
+        q8 = accuracy(base, splits.x_test, splits.y_test)
+        summary["baseline"] = {
+            **res, "train_args": asdict(targs), "test_fp": fp_acc, "val_fp": val_acc,
+            "test_8bit_ptq": q8,
+        }  # fmt: skip
+        log(f"baseline largest alone: test FP {fp_acc:.4f}, 8-bit PTQ {q8:.4f}")
+        save_summary()
+    # 3. quantization-aware fine-tuning
     if not q_path.is_file():
         net = new_supernet(cfg, False)
         load_state(net, torch.load(fp_path, weights_only=True))
         targs = TrainArgs(
-            steps=a.steps_q, batch_size=a.batch_size, lr=5e-4, warmup=2, quantized=True,
-            seed=a.seed + 1, distill=0.0, ckpt_every=10,
+            steps=steps_q, batch_size=a.batch_size, lr=5e-4, warmup=min(20, steps_q),
+            quantized=True, seed=a.seed + 1, distill=0.0, ckpt_every=25,
+            ckpt_minutes=a.ckpt_minutes,
         )  # fmt: skip
-        res = train_supernet(net, splits.x_train, splits.y_train, targs, out / "ckpt_q.pt", log)
+        res = train_supernet(
+            net, splits.x_train, splits.y_train, targs, out / "ckpt_q.pt", log,
+            compact=compact("supernet_q.ckpt.pt"),
+        )  # fmt: skip
         torch.save(state_dict_fp16(net), q_path)
         summary["supernet_q"] = {**res, "train_args": asdict(targs)}
         save_summary()
@@ -144,10 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     load_state(fp_net, torch.load(fp_path, weights_only=True))
     q_net = new_supernet(cfg, False)
     load_state(q_net, torch.load(q_path, weights_only=True))
-    x_calib = splits.x_train[: a.n_calib]
-    x_val, y_val = splits.x_val[: a.n_eval], splits.y_val[: a.n_eval]
 
-    # 3. test accuracy of the extremes
+    # 4. test accuracy of the extremes
     if "final" not in summary:
         final = {}
         for name, g in (("largest", Genome.largest()), ("smallest", Genome.smallest())):
@@ -170,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["final"] = final
         save_summary()
 
-    # 4./5. predictor data
+    # 5./6. predictor data
     fp_genomes = [Genome.largest(), Genome.smallest(), *random_genomes(a.n_fp - 2, seed=a.seed)]
     t = time.time()
     measure_many(fp_net, fp_genomes, x_calib, x_val, y_val, out / "measure_fp.jsonl", log)
@@ -191,23 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     summary.setdefault("measure_q_s", round(time.time() - t, 1))
     summary.setdefault("measure_q_settings", {"n_calib": a.n_calib_q, "n_eval": a.n_eval_q})
     save_summary()
-
-    # 6. reference: the largest architecture trained alone, same init/steps/batch/data
-    if not a.skip_baseline and "baseline" not in summary:
-        torch.manual_seed(a.seed)
-        base = new_supernet(cfg, imagenet, log)
-        targs = TrainArgs(steps=a.steps_fp, batch_size=a.batch_size, seed=a.seed, distill=0.0)
-        res = train_supernet(
-            base, splits.x_train, splits.y_train, targs, out / "ckpt_baseline.pt", log,
-            sample=lambda r: [Genome.largest()],
-        )  # fmt: skip
-        recalibrate(base, Genome.largest(), splits.x_train[:2048])
-        fp_acc = accuracy(base, splits.x_test, splits.y_test)
-        recalibrate(base, Genome.largest(8), splits.x_train[:2048])
-        q8 = accuracy(base, splits.x_test, splits.y_test)
-        summary["baseline"] = {**res, "test_fp": fp_acc, "test_8bit_ptq": q8}
-        log(f"baseline largest alone: test FP {fp_acc:.4f}, 8-bit PTQ {q8:.4f}")
-        save_summary()
 
     # 7. predictors
     from cimkit.accuracy.predictor import fit_predictors
