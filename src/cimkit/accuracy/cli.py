@@ -70,12 +70,16 @@ def train_supernet(
         "runs/accuracy"
     ),
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
+    epochs_fp: Annotated[
+        float, typer.Option(help="FP supernet epochs of 55k images (0 .. 1,000)")
+    ] = 8.0,
+    epochs_q: Annotated[float, typer.Option(help="QAT epochs (0 .. 1,000)")] = 1.0,
     steps_fp: Annotated[
-        int, typer.Option(help="sandwich steps, full precision (0 .. 1,000,000)")
-    ] = 120,
+        int | None, typer.Option(help="sandwich steps, FP (0 .. 1,000,000; overrides epochs)")
+    ] = None,
     steps_q: Annotated[
-        int, typer.Option(help="QAT steps with random policies (0 .. 1,000,000)")
-    ] = 30,
+        int | None, typer.Option(help="QAT steps (0 .. 1,000,000; overrides --epochs-q)")
+    ] = None,
     width: Annotated[
         float, typer.Option(help="channel multiplier, (0, 4]; 1.0 = the ImageNet MobileNetV2")
     ] = 1.0,
@@ -88,14 +92,20 @@ def train_supernet(
 
     _dataset(data)
     for flag, steps in (("--steps-fp", steps_fp), ("--steps-q", steps_q)):
-        check_number(steps, flag, 0, MAX_STEPS, why="the shipped run uses 120 and 30")
+        if steps is not None:
+            check_number(steps, flag, 0, MAX_STEPS, why="a step is seconds on CPU")
+    for flag, epochs in (("--epochs-fp", epochs_fp), ("--epochs-q", epochs_q)):
+        check_number(epochs, flag, 0, 1000, why="an epoch is minutes to hours on CPU")
     check_number(
         width, "--width", 0.0, 4.0, low_open=True, why="a channel multiplier; 4 is 16x the compute"
     )
     _seed(seed)
     out = prepare_out_dir(out)
-    argv = ["--out", str(out), "--data", data, "--steps-fp", str(steps_fp)]
-    argv += ["--steps-q", str(steps_q), "--width", str(width), "--seed", str(seed)]
+    argv = ["--out", str(out), "--data", data, "--epochs-fp", str(epochs_fp)]
+    argv += ["--epochs-q", str(epochs_q), "--width", str(width), "--seed", str(seed)]
+    for flag, steps in (("--steps-fp", steps_fp), ("--steps-q", steps_q)):
+        if steps is not None:
+            argv += [flag, str(steps)]
     raise typer.Exit(main(argv + (["--ship"] if ship else [])))
 
 
