@@ -126,3 +126,17 @@ def test_bad_inputs_are_one_line_errors() -> None:
         osa_energy(mode_counts("dcim"), preset="nope")
     with pytest.raises(SpecError, match="mode"):
         mode_counts("analog")
+
+
+def test_numpy_allocation_equals_the_simulator_rule() -> None:
+    """energy.py restates the order rule without torch; it must equal cimkit.osa.bitplane's."""
+    from cimkit.osa.bitplane import BitConfig, allocation
+    from cimkit.osa.energy import order_masks, saliency_pair_count
+    from cimkit.osa.ose import saliency_pairs
+
+    for b in range(16):
+        dig, ana = order_masks(b)
+        ref = allocation(b)
+        assert (int(dig.sum()), int(ana.sum())) == (ref.digital, ref.analog)
+        assert int((ana.sum(axis=1) > 0).sum()) == ref.acim_ops
+    assert saliency_pair_count(8, 8, 2) == len(saliency_pairs(BitConfig(), 2)) == 3

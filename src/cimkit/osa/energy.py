@@ -155,14 +155,28 @@ class _Table:
     dac_steps: np.ndarray  # (nB,) sum over conversions of 2^(window bits)
 
 
-def _table(p: Preset) -> _Table:
-    from cimkit.osa.bitplane import BitConfig, order_masks
+def order_masks(boundary: int, w_bits: int = 8, a_bits: int = 8, window: int = 4):
+    """(digital, analog) boolean (w_bits, a_bits) masks over (i, j) at one boundary.
 
-    cfg = BitConfig(a_bits=p.a_bits, w_bits=p.w_bits, window=p.window)
+    The rule of :func:`cimkit.osa.bitplane.order_masks` (k = i + j >= B digital, B - window <=
+    k < B analog), restated in numpy so that the cost model can use it without importing torch
+    (tests check the two agree for every B).
+    """
+    k = np.arange(w_bits)[:, None] + np.arange(a_bits)[None, :]
+    return k >= boundary, (k >= boundary - window) & (k < boundary)
+
+
+def saliency_pair_count(w_bits: int, a_bits: int, s: int) -> int:
+    """One-bit MACs of the s highest orders k = w+a-2 .. w+a-1-s (3 for s = 2 at 8b x 8b)."""
+    k = np.arange(w_bits)[:, None] + np.arange(a_bits)[None, :]
+    return int((k >= w_bits + a_bits - 1 - s).sum())
+
+
+def _table(p: Preset) -> _Table:
     rho = np.outer(p.density_w, p.density_a)  # (w, a) P(W[i] = 1 and A[j] = 1), independent
     nd, na, nop, od, ds = [], [], [], [], []
-    for b in range(cfg.max_order + 2):
-        dig, ana = order_masks(b, cfg)
+    for b in range(p.w_bits + p.a_bits):
+        dig, ana = order_masks(b, p.w_bits, p.a_bits, p.window)
         per_i = ana.sum(axis=1)
         nd.append(dig.sum())
         na.append(ana.sum())
@@ -466,11 +480,8 @@ def load_preset(name: str = "osa65") -> Preset:
         da = np.asarray(m["bit_density"]["activation"], dtype=np.float64)
         dsrc = "measured on the shipped ResNet-20 (osa65_measured.json)"
     s = int(k["saliency_orders"]["value"])
-    from cimkit.osa.bitplane import BitConfig
-    from cimkit.osa.ose import saliency_pairs
-
     w_bits, a_bits = int(k["w_bits"]["value"]), int(k["a_bits"]["value"])
-    pairs = len(saliency_pairs(BitConfig(a_bits=a_bits, w_bits=w_bits), s))
+    pairs = saliency_pair_count(w_bits, a_bits, s)
     t_cycle = ((np.log2(rows) + 2.0) * const("t_fa_ns") + const("t_pulse_ns")) * 1e-9 * df
     p = Preset(
         name=name,
