@@ -115,3 +115,26 @@ def test_sensitivity_more_bandwidth_fewer_write_cycles() -> None:
     assert 0 < share[1] < share[0] < 1
     # The resident areas do not depend on the DRAM.
     assert df["rram_resident_mm2"].nunique() == 1
+
+
+def test_min_area_is_the_feasibility_threshold() -> None:
+    from cimkit.errors import InfeasibleDesignError
+    from cimkit.pimhls.schedule import min_area_mm2
+
+    small = first_crossbar_layers(get_network("resnet18"), 6)
+    for input_splits in (False, True):
+        area, layer = min_area_mm2(small, "rram", input_splits=input_splits)
+        prepare(small, area * 1.0001, "rram", input_splits=input_splits)
+        with pytest.raises(InfeasibleDesignError, match=layer):
+            prepare(small, area * 0.999, "rram", input_splits=input_splits)
+    # One input channel of a 3x3 conv is 9 rows: far smaller than one output channel.
+    assert min_area_mm2(small, "rram", input_splits=True)[0] < min_area_mm2(small, "rram")[0]
+
+
+def test_technology_table_energy_column() -> None:
+    from cimkit.pimhls.technology import technology_table
+
+    t = technology_table().set_index("tech")
+    assert np.all(np.isfinite(t["compute_energy_fj_per_mac"]))
+    assert np.all(t["compute_energy_fj_per_mac"] > 0)
+    assert "compute_energy_fj_per_mac" not in technology_table(energy=False)

@@ -805,6 +805,32 @@ def prepare(
     return mapper, items, caps
 
 
+def min_area_mm2(
+    workload: Workload,
+    tech: str = "rram",
+    base: ChipSpec | None = None,
+    input_splits: bool = False,
+) -> tuple[float, str]:
+    """Smallest homogeneous ``tech`` area constraint any schedule fits, and the layer that sets it.
+
+    A layer fits a budget iff its smallest piece does (one output channel or group; with
+    ``input_splits`` also one input channel), so the answer is the largest, over layers, of the
+    smallest piece area along the allowed axes (mm^2 of default arrays).
+    """
+    layers = schedule_order(workload)
+    mapper = Mapper(layers, technologies([tech], base))
+    best: list[float] = []
+    for j, layer in enumerate(layers):
+        areas = []
+        for axis in AXES if input_splits else ("out",):
+            if axis_units(layer, axis) >= 1:
+                mapper._unit_costs(tech, j, [1], axis)
+                areas.append(mapper._piece_area(tech, j, 1, axis))
+        best.append(min(areas))
+    k = int(np.argmax(best))
+    return float(best[k]), layers[k].name
+
+
 def _schedule(
     method: str,
     workload: Workload,

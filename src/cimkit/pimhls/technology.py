@@ -156,7 +156,11 @@ class PimTechnology:
         return sum(parts.values())[:, 0] * 1e-6
 
     def summary(
-        self, configs: Sequence[TileConfig] | None = None, weight_bits: int = 8, act_bits: int = 8
+        self,
+        configs: Sequence[TileConfig] | None = None,
+        weight_bits: int = 8,
+        act_bits: int = 8,
+        energy: bool = False,
     ) -> pd.DataFrame:
         """Memory density and compute capability of arrays (one row per configuration).
 
@@ -164,7 +168,10 @@ class PimTechnology:
         density_bits_per_mm2 (stored weight bits per mm^2), cycles_per_vector (one full input
         vector), macs_per_cycle_per_mm2, write_energy_pj_per_cell, write_latency_ns_per_row. A
         full array is a linear layer of ``rows`` inputs and ``cols / cells-per-weight`` outputs
-        at the given precision.
+        at the given precision. With ``energy`` also compute_energy_fj_per_mac: the array's
+        energy (cell reads, row drivers, ADCs or adder trees, shift-add) per MAC of that layer,
+        from :func:`cimkit.cost.model.evaluate` (one call per configuration; PIM-HLS's
+        objective is latency, so the optimizer never asks for it).
         """
         configs = tuple(configs) if configs is not None else (self.default,)
         d = self.design_values(configs)
@@ -191,7 +198,25 @@ class PimTechnology:
                     "write_latency_ns_per_row": float(d["write_latency_ns"][i, 0]),
                 }
             )
+            if energy:
+                rows_out[-1]["compute_energy_fj_per_mac"] = self._mac_energy_fj(cfg, layer)
         return pd.DataFrame(rows_out)
+
+    def _mac_energy_fj(self, cfg: TileConfig, layer: Layer) -> float:
+        """Array energy per MAC of ``layer`` on one ``cfg`` array (fJ), from the cost model."""
+        from cimkit.cost.model import evaluate
+
+        arrays = {
+            "rows": [cfg.rows],
+            "cols": [cfg.cols],
+            "cols_per_adc": [cfg.cols // cfg.adcs if self.analog else 1],
+        }
+        ev = evaluate(
+            DesignTable.from_arrays(self.spec, arrays), Workload("full", (layer,)), breakdown=True
+        )
+        parts = ("cells", "row_drivers", "readout", "shift_add")
+        joules = sum(float(ev.layer_energy[k][0].sum()) for k in parts)
+        return joules / layer.macs * 1e15
 
     def layer_costs(
         self, layers: Sequence[Layer], configs: Sequence[TileConfig] | None = None
@@ -306,14 +331,16 @@ def technology_table(
     weight_bits: int = 8,
     act_bits: int = 8,
     all_choices: bool = False,
+    energy: bool = True,
 ) -> pd.DataFrame:
-    """Density, compute capability and write costs of each technology (tidy, one row per array).
+    """Density, compute capability, energy and write costs of each technology (tidy, one row
+    per array; :meth:`PimTechnology.summary`).
 
     With ``all_choices`` every tuning configuration is listed, else only the defaults. The
-    values feed the criteria of :mod:`cimkit.pimhls.assignment`.
+    density and compute values feed the criteria of :mod:`cimkit.pimhls.assignment`.
     """
     frames = []
     for tech in technologies(techs, base).values():
         configs = tech.choices() if all_choices else (tech.default,)
-        frames.append(tech.summary(configs, weight_bits, act_bits))
+        frames.append(tech.summary(configs, weight_bits, act_bits, energy))
     return pd.concat(frames, ignore_index=True)
