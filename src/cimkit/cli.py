@@ -1143,6 +1143,9 @@ def _register_subcommands() -> None:
     app.command()(user_errors(predict))  # already wrapped there; user_errors is idempotent
     app.command()(user_errors(histograms))
     app.command("dashboard")(user_errors(dashboard))
+    from cimkit.osa.energy_report import osa_energy_cmd  # typer + numpy only; no torch
+
+    app.command("osa-energy")(user_errors(osa_energy_cmd))
 
 
 _register_subcommands()

@@ -62,6 +62,7 @@ def test_hand_computed_energy_terms() -> None:
         e_cell_j=2.0,
         e_line_j=3.0,
         e_add_j=0.5,
+        e_ff_j=1.5,
         e_dac_step_j=0.25,
         e_sar_model_j=10.0,
         sar_energy_scale=2.0,
@@ -74,6 +75,11 @@ def test_hand_computed_energy_terms() -> None:
     assert terms["cells"] == pytest.approx(2.0 * (4032 + 3744))
     assert terms["lines"] == pytest.approx(3.0 * (4032 + 3744))
     assert terms["accumulator"] == pytest.approx(0.5 * (28 * (np.log2(144) + 1 + 16) + 8 * 19))
+    # Registers: DMAC (9 bits) + accumulator (9 + 16) per DAT op, SAR code (3) + accumulator per
+    # conversion, and one input-register bit per row one-bit MAC shared by the 8 HMUs.
+    assert terms["registers"] == pytest.approx(
+        1.5 * (28 * (9 + 9 + 16) + 8 * (3 + 9 + 16) + (4032 + 3744) / 8)
+    )
     assert terms["sar"] == pytest.approx(2.0 * 10.0 * 8)
     assert terms["dac"] == pytest.approx(0.25 * 1692)
     # N/Q: 3 compares of the DMAC (ceil(log2 144 + 1) = 9 bits wide), then a 12-bit add into S.

@@ -30,9 +30,14 @@ Energy per inference (J), every per-event energy from :func:`load_preset`::
       + cells  e_cell (digital + analog)              (D_MULT reads, A_MULT charge-share caps)
       + lines  e_line (digital + analog)              (DIN / AIN line drivers, per row and op)
       + acc    e_add (dat_ops (log2 rows + 1 + 16) + adc_conversions (adc_bits + 16))
+      + regs   e_ff (dat_ops (2 d + 16) + adc_conversions (adc_bits + d + 16)
+                     + (digital + analog) / hmus)
+                     (d = ceil(log2 rows + 1) DMAC bits: the DMAC / SAR code register and the
+                     accumulator register clocked per partial; the DIN / AIN input registers,
+                     one bit per row and one-bit MAC, shared by the 8 HMUs)
       + SAR    sar_energy_scale e_sar adc_conversions (the one fitted constant)
       + DAC    e_dac dac_steps
-      + OSE    ose_nq (3 x 8 + 12) e_add + ose_compares 12 e_add
+      + OSE    ose_nq (3 d + 12) e_add + ose_compares 12 e_add
 
 Latency = cycles x t_DCIM on one macro with its weights resident (no weight loading, no
 periphery outside the macro). The three operating points: DCIM (every order digital, B = 0),
@@ -71,7 +76,16 @@ COUNT_KEYS: tuple[str, ...] = (
     "cycles",
 )
 #: Energy components of :func:`osa_energy` (``energy_<name>_j``), in breakdown order.
-COMPONENTS: tuple[str, ...] = ("dat", "cells", "lines", "accumulator", "sar", "dac", "ose")
+COMPONENTS: tuple[str, ...] = (
+    "dat",
+    "cells",
+    "lines",
+    "accumulator",
+    "registers",
+    "sar",
+    "dac",
+    "ose",
+)
 PRESETS: tuple[str, ...] = ("osa65",)
 #: Accumulator width beyond the partial sum: the shift of an 8b x 8b product (w + a bits).
 _SHIFT_BITS = 16
@@ -95,7 +109,8 @@ class Preset:
         e_fa_j: DAT energy per full-adder bit at activity 1, J.
         tree_floor: DAT activity with no product bit set.
         ose_q_bits: bits of the OSE's N/Q codes.
-        e_cell_j, e_line_j, e_add_j, e_dac_step_j: J per event.
+        e_cell_j, e_line_j, e_add_j, e_ff_j, e_dac_step_j: J per event (e_ff: one
+            flip-flop bit clocked).
         e_sar_model_j: cimkit's SAR model at adc_bits, J per conversion (before the fit).
         sar_energy_scale: the fitted constant (1.56x calibration).
         t_dcim_s: one DCIM cycle, s.
@@ -124,6 +139,7 @@ class Preset:
     e_cell_j: float
     e_line_j: float
     e_add_j: float
+    e_ff_j: float
     e_dac_step_j: float
     e_sar_model_j: float
     sar_energy_scale: float
@@ -349,6 +365,7 @@ def _energy_terms(c: Mapping[str, Any], p: Preset, sar_scale: float) -> dict[str
         if not np.isfinite(v).all() or (v < 0).any():
             raise SpecError(f"counts[{k!r}] must be finite and >= 0")
     out_bits = np.log2(p.rows) + 1.0
+    dmac_bits = np.ceil(out_bits)
     rows_ops = g["digital"] + g["analog"]
     return {
         "dat": 2.0
@@ -360,6 +377,12 @@ def _energy_terms(c: Mapping[str, Any], p: Preset, sar_scale: float) -> dict[str
         * (
             g["dat_ops"] * (out_bits + _SHIFT_BITS)
             + g["adc_conversions"] * (p.adc_bits + _SHIFT_BITS)
+        ),
+        "registers": p.e_ff_j
+        * (
+            g["dat_ops"] * (2.0 * dmac_bits + _SHIFT_BITS)
+            + g["adc_conversions"] * (p.adc_bits + dmac_bits + _SHIFT_BITS)
+            + rows_ops / p.hmus
         ),
         "sar": sar_scale * p.e_sar_model_j * g["adc_conversions"],
         "dac": p.e_dac_step_j * g["dac_steps"],
@@ -443,6 +466,7 @@ def load_preset(name: str = "osa65") -> Preset:
     from cimkit.cost.constants import (
         delay_factor,
         energy_factor,
+        flip_flop_energy_j,
         load_constants,
     )
     from cimkit.cost.peripherals import adc_survey_energy_j
@@ -504,6 +528,7 @@ def load_preset(name: str = "osa65") -> Preset:
         e_cell_j=const("cell_fj") * fj * ef,
         e_line_j=(const("wl_driver_fj") + cols * const("wl_fj_per_cell")) * fj * ef / cols,
         e_add_j=const("add_fj_per_bit") * pj * ef,
+        e_ff_j=float(flip_flop_energy_j(np.array(node), np.array(volt), c)),
         e_dac_step_j=const("dac_fj_per_step") * fj * ef,
         e_sar_model_j=e_sar,
         sar_energy_scale=float("nan"),
