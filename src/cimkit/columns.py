@@ -161,6 +161,58 @@ _ALL: list[Column] = [
     ),
     Column("diversity_label", "diversity note", "", "str", "What the diversity was measured on."),
     Column("evals", "evaluations", "", "int", "Designs evaluated by the method."),
+    # Re-measured accuracy (cimkit.search.remeasure: `report --remeasure`, `compare`).
+    Column(
+        "accuracy_measured_pct",
+        "measured top-1",
+        "%",
+        "float",
+        "Top-1 accuracy measured on the supernet (design's policy, BN recalibrated, "
+        "10k test images); the predictor's value is accuracy_pct.",
+    ),
+    Column(
+        "accuracy_finetuned_pct",
+        "fine-tuned top-1",
+        "%",
+        "float",
+        "Top-1 accuracy after --finetune-steps of quantization-aware fine-tuning of the "
+        "design alone, measured as accuracy_measured_pct.",
+    ),
+    Column(
+        "accuracy_used",
+        "accuracy used",
+        "",
+        "str",
+        "Which accuracy acc_change_pp and score use: measured or predicted.",
+    ),
+    Column(
+        "acc_change_predicted_pp",
+        "predicted accuracy change",
+        "pp",
+        "float",
+        "acc_change_pp from the predicted accuracies (where acc_change_pp is measured).",
+    ),
+    Column(
+        "score_predicted",
+        "predicted score",
+        "objective",
+        "float",
+        "score from the predicted accuracies (where score uses the measured ones).",
+    ),
+    Column(
+        "accuracy_error_pp",
+        "prediction error",
+        "pp",
+        "float",
+        "accuracy_pct (predicted) minus accuracy_measured_pct: positive = optimistic.",
+    ),
+    Column(
+        "rank",
+        "rank",
+        "",
+        "int",
+        "Position among the method's best distinct designs (1 = its winner; 0 = baseline 1).",
+    ),
     Column(
         "wall_s",
         "wall time",

@@ -71,8 +71,21 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
             "--overwrite": None,  # None: a flag
         },
     ),
-    "compare": ([str(SPACE)], {"--pop": "4", "--gen": "2", "--store": "{store}", "--study": "c"}),
-    "report": (["fz"], {"--store": "{store}", "--out": "{out}"}),
+    # --remeasure 0 --no-figures: re-measuring on the supernet (~10-35 s a design) and the
+    # Fig. 2 / Fig. 6 sections are exercised by their own tests; here only the flags are fuzzed.
+    "compare": (
+        [str(SPACE)],
+        {
+            "--pop": "4",
+            "--gen": "2",
+            "--store": "{store}",
+            "--study": "c",
+            "--remeasure": "0",
+            "--no-figures": None,
+        },
+    ),
+    "report": (["fz"], {"--store": "{store}", "--out": "{out}", "--remeasure": "0",
+                        "--no-figures": None}),  # fmt: skip
     "predict": ([], {"--random": "2"}),
     "histograms": (
         [],
@@ -131,6 +144,7 @@ def _role(commands: str, names: str, role: str) -> None:
 _role("evaluate,import", "weight_bits,act_bits", "count")
 _role("search,compare", "pop", "count")
 _role("search,compare", "gen", "size")  # 0 generations: the initial population only
+_role("compare,report", "remeasure,finetune_steps", "size")  # 0: none
 _role("search", "workers", "count")
 _role("predict", "bits", "count")
 _role("predict", "random", "size")

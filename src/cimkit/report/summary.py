@@ -60,6 +60,8 @@ def write_report(
     extra_points: dict[str, tuple[float, float]] | None = None,
     objectives: dict[str, str] | None = None,
     main: str | None = None,
+    sections: list[str] | None = None,
+    section_files: dict[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write report.md, report.html, designs.csv/.parquet and the PNGs into ``out``.
 
@@ -69,6 +71,8 @@ def write_report(
         histories: series -> [(gen, evaluations, best)].
         objectives: series -> label of the objective its ``best`` is in (default: the run's).
         main: label of the objective every method is compared in (default: the run's).
+        sections: Markdown lines placed after Table III (:mod:`cimkit.report.sections`:
+            re-measured accuracy, Fig. 2, Fig. 6); ``section_files``: the files they wrote.
 
     ``out`` is created with its parents; a file in the way or a folder that cannot be written
     raises :class:`~cimkit.errors.SpecError` (one line) before anything is written.
@@ -158,6 +162,7 @@ def write_report(
         "per-configuration scores; diversity = mean pairwise fraction of differing effective "
         "genes among the top five (docs/search.md).",
         "",
+        *(sections or []),
         "## Convergence",
         "",
         "![convergence](convergence.png)",
@@ -195,6 +200,7 @@ def write_report(
         "objective above; every column is described in docs/columns.md).",
         "",
     ]
+    files.update(section_files or {})
     text = "\n".join(md)
     files["md"] = out / "report.md"
     files["md"].write_text(text)

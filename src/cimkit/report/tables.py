@@ -22,7 +22,10 @@ def _head(key: str) -> str:
 TABLE3: dict[str, tuple[str, str]] = {
     "method": ("Method", "{}"),
     "accuracy_pct": ("Top-1 (%)", "{:.2f}"),
+    "accuracy_measured_pct": ("Measured (%)", "{:.2f}"),
+    "accuracy_finetuned_pct": ("Fine-tuned (%)", "{:.2f}"),
     "acc_change_pp": ("Change (pp)", "{:+.2f}"),
+    "accuracy_used": ("Accuracy used", "{}"),
     "energy_j": (_head("energy_j"), "{:.3g}"),
     "latency_s": (_head("latency_s"), "{:.3g}"),
     "area_m2": (_head("area_m2"), "{:.4g}"),
@@ -34,6 +37,14 @@ TABLE3: dict[str, tuple[str, str]] = {
     "diversity": ("Diversity (top 5)", "{:.2f}"),
     "evals": ("Evaluations", "{:,}"),
 }
+#: Columns shown only when some row has them (re-measured accuracy: cimkit.search.remeasure).
+OPTIONAL = ("accuracy_measured_pct", "accuracy_finetuned_pct", "accuracy_used")
+
+
+def table_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """TABLE3 keys of ``rows``' table: every column, the optional ones only if a row has them."""
+    have = {k for r in rows for k in r}
+    return [k for k in TABLE3 if k not in OPTIONAL or k in have]
 
 
 def table_row(label: str, m: np.ndarray, obj: Objective, ref: np.ndarray) -> dict[str, Any]:
@@ -63,15 +74,17 @@ def fmt(key: str, value: Any) -> str:
         return str(value)
 
 
-def cells(row: dict[str, Any]) -> list[str]:
-    """Formatted cells of a row in TABLE3 order ('-' where absent); rows of comparisons stored
-    before the naming convention are read with the new names (:func:`~cimkit.columns.upgrade_row`).
+def cells(row: dict[str, Any], keys: list[str] | None = None) -> list[str]:
+    """Formatted cells of a row in TABLE3 order ('-' where absent) for the columns ``keys``
+    (default: every non-optional one); rows of comparisons stored before the naming convention
+    are read with the new names (:func:`~cimkit.columns.upgrade_row`).
     """
+    keys = keys if keys is not None else table_keys([])
     row = upgrade_row(row)
     if "error" in row:
-        return [row["method"], f"failed: {row['error']}"] + ["-"] * (len(TABLE3) - 2)
+        return [row["method"], f"failed: {row['error']}"] + ["-"] * (len(keys) - 2)
     out = []
-    for key in TABLE3:
+    for key in keys:
         v = row.get(key)
         s = fmt(key, v)
         if key == "diversity" and v is not None:
@@ -94,19 +107,22 @@ def md_table(head: list[str], rows: list[list[Any]]) -> str:
 
 def markdown_table(rows: list[dict[str, Any]], score_label: str) -> str:
     """Table III as Markdown; the score column is headed with the objective it scores."""
-    heads = [h if k != "score" else f"Score {score_label}" for k, (h, _) in TABLE3.items()]
-    return md_table(heads, [cells(r) for r in rows])
+    keys = table_keys(rows)
+    heads = [TABLE3[k][0] if k != "score" else f"Score {score_label}" for k in keys]
+    return md_table(heads, [cells(r, keys) for r in rows])
 
 
 def rich_table(rows: list[dict[str, Any]], score_label: str, title: str = "") -> Any:
     from rich.table import Table
 
     t = Table(title=title)
-    for k, (h, _) in TABLE3.items():
+    keys = table_keys(rows)
+    for k in keys:
+        h = TABLE3[k][0]
         t.add_column(
             h if k != "score" else f"Score\n{score_label}",
-            justify="left" if k == "method" else "right",
+            justify="left" if k in ("method", "accuracy_used") else "right",
         )
     for r in rows:
-        t.add_row(*cells(r))
+        t.add_row(*cells(r, keys))
     return t

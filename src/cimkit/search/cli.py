@@ -33,6 +33,15 @@ SPACE_HELP = (
     "from the module it names (docs/security.md)."
 )
 COMMANDS = ("space", "search", "compare", "report", "runs", "export")
+REMEASURE_HELP = (
+    "Best distinct designs per method to re-measure on the supernet (0..50; ~10-35 s each on "
+    "one core, cached beside the store); 0 = predicted accuracy only."
+)
+FINETUNE_HELP = (
+    "Quantization-aware fine-tuning steps (batches of 128) of each winner and baseline 1 before "
+    "a second measurement (0..100,000; 0 = none)."
+)
+FIGURES_HELP = "Add Fig. 2 (sensitivity) and Fig. 6 (co-optimization) of the space; costly."
 
 #: Run and comparison names: they become folder names (report) and appear in commands.
 NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -496,8 +505,17 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             from cimkit.report.worker import start
 
-            # Gets the report ready on the other core while the search runs (report/worker.py).
-            worker = start(space_path, area, cfg.seed, cfg.pop_size * (cfg.n_gen + 1))
+            # Gets the report ready on the other core while the search runs (report/worker.py);
+            # a fork of this process only beside the in-process backend (Ray and pools have
+            # threads and processes of their own that a fork must not copy).
+            worker = start(
+                space_path,
+                area,
+                cfg.seed,
+                cfg.pop_size * (cfg.n_gen + 1),
+                problem,
+                fork=be.name == "vectorized",
+            )
         try:
             prog, make_cb = _progress()
             cb = make_cb(cfg.n_gen)
@@ -578,20 +596,29 @@ def register(app: typer.Typer) -> None:
         area: Annotated[float | None, typer.Option(help="Area constraint, mm^2.")] = None,
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Write the report to DIR.")] = None,
+        remeasure: Annotated[int, typer.Option(help=REMEASURE_HELP)] = 5,
+        finetune_steps: Annotated[int, typer.Option(help=FINETUNE_HELP)] = 0,
+        figures: Annotated[
+            bool, typer.Option(help=FIGURES_HELP + " In the report (--out) only.")
+        ] = True,
         json_output: Annotated[bool, JSON_OPTION] = False,
         quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III).
+        """Baselines 1/2, CIMNAS, two-stage and XPert-like with one seed and budget (Table III),
+        each method's best designs re-measured on the supernet (predicted and measured shown).
 
         SPACE is data, except `accuracy: {source: callable}`, which runs Python code from the
         module it names (docs/security.md).
         """
         from cimkit.report.tables import rich_table
         from cimkit.search.compare import run_compare
+        from cimkit.search.remeasure import check_finetune_steps, check_k
         from cimkit.search.store import RunStore
 
         set_mode(json_output, quiet)
         check_name(study, "--study")
+        check_k(remeasure)
+        check_finetune_steps(finetune_steps)
         cfg = _method_config(pop, gen, seed, objective, priority)
         if gen < 2:  # two-stage and XPert-like split G into two stages of >= 1 generation
             raise SpecError(f"--gen {gen}: compare needs >= 2 (two stages of >= 1 generation)")
@@ -607,17 +634,37 @@ def register(app: typer.Typer) -> None:
                 cr = run_compare(
                     problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
                 )
+            rows, rem_json, notes = _compare_remeasure(
+                problem, cr, st.path, remeasure, finetune_steps, json_output
+            )
             print_table(
                 rich_table(
-                    cr.rows(),
+                    rows,
                     cr.objective.label,
                     f"{study} ({cr.objective.label}, P={pop}, G={gen}, seed {seed})",
                 )
             )
+            for line in notes:
+                console.print(line, highlight=False)
             if out is not None:
-                _report(st, study, out, progress_console if json_output else console)
+                _report(
+                    st,
+                    study,
+                    out,
+                    progress_console if json_output else console,
+                    remeasure=remeasure,
+                    finetune_steps=finetune_steps,
+                    figures=figures,
+                )
             if json_output:
-                emit_json({"study": study, "objective": cr.objective.label, "rows": cr.rows()})
+                emit_json(
+                    {
+                        "study": study,
+                        "objective": cr.objective.label,
+                        "rows": rows,
+                        "remeasured": rem_json,
+                    }
+                )
         finally:
             st.close()
 
@@ -627,23 +674,39 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str, typer.Argument(help="Run or comparison (study) name.")],
         store: Annotated[Path, typer.Option(help=STORE_HELP)] = Path("runs/cimkit.sqlite"),
         out: Annotated[Path | None, typer.Option(help="Output folder (runs/report/RUN).")] = None,
+        remeasure: Annotated[int, typer.Option(help=REMEASURE_HELP)] = 5,
+        finetune_steps: Annotated[int, typer.Option(help=FINETUNE_HELP)] = 0,
+        figures: Annotated[bool, typer.Option(help=FIGURES_HELP)] = True,
         json_output: Annotated[bool, JSON_OPTION] = False,
         quiet: Annotated[bool, QUIET_OPTION] = False,
     ) -> None:
-        """Markdown + HTML report, plots and the archive as CSV/Parquet.
+        """Markdown + HTML report, plots and the archive as CSV/Parquet; the best designs
+        re-measured on the supernet (cached), Fig. 2 and Fig. 6 of the run's space.
 
-        --json prints {run, kind (search or comparison), out, files, rows}: files by kind (md,
-        html, csv, parquet, plots), rows the report's Table III rows (SI, as in designs.csv).
+        --json prints {run, kind (search or comparison), out, files, rows, remeasured,
+        figures}: files by kind (md, html, csv, parquet, plots), rows the report's Table III
+        rows (SI, as in designs.csv), remeasured {designs, bias_pp, rmse_pp, n, ...} or null.
         """
+        from cimkit.search.remeasure import check_finetune_steps, check_k
         from cimkit.search.store import RunStore
 
         set_mode(json_output, quiet)
         # The name becomes part of the default output path: no '..' or absolute parts.
         check_name(run, "RUN", nested=True)
+        check_k(remeasure)
+        check_finetune_steps(finetune_steps)
         target = out or Path("runs") / "report" / run
         st = RunStore(store, readonly=True)  # never creates a file; a missing store is an error
         try:
-            written = _report(st, run, target, progress_console if json_output else console)
+            written = _report(
+                st,
+                run,
+                target,
+                progress_console if json_output else console,
+                remeasure=remeasure,
+                finetune_steps=finetune_steps,
+                figures=figures,
+            )
         finally:
             st.close()
         if json_output:
@@ -865,11 +928,60 @@ def register(app: typer.Typer) -> None:
             note(ex.onnx_note)
 
 
-def _report(st: Any, run: str, out: Path, console: Any) -> dict[str, Any]:
+def _compare_remeasure(
+    problem: Any, cr: Any, store: Path, k: int, finetune_steps: int, json_output: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
+    """Table III rows of ``cr`` with each method's ``k`` best designs re-measured (cached
+    beside ``store``), the --json summary, and the lines to print under the table."""
+    from cimkit.search import remeasure as rm
+
+    rows = cr.rows()
+    if not (k or finetune_steps):
+        return rows, None, ["accuracy: predicted (--remeasure 0)"]
+    try:
+        rm.check_space(problem.space)
+    except rm.RemeasureUnavailable as exc:
+        return rows, None, [f"accuracy not re-measured: {str(exc).split('; use')[0]}"]
+    con = progress_console if json_output else None
+    from cimkit.cli import console
+
+    def log(msg: str) -> None:
+        (con or console).print(msg, highlight=False)
+
+    rows, rem = rm.measure_plan(
+        problem.space,
+        rm.plan_compare_result(cr, max(1, k)),
+        rows,
+        cr.objective,
+        cache=rm.cache_path_for(store),
+        finetune_steps=finetune_steps,
+        base2_M=cr.base2["M"],
+        log=log,
+    )
+    paper = rm.cimnas_vs_paper(rows, cr.objective.name)
+    notes = [rm.stats_sentence(rem), rm.paper_sentence(paper)]
+    return rows, rm.summary_json(rem, paper), [n for n in notes if n]
+
+
+def _report(
+    st: Any,
+    run: str,
+    out: Path,
+    console: Any,
+    *,
+    remeasure: int = 0,
+    finetune_steps: int = 0,
+    figures: bool = False,
+) -> dict[str, Any]:
     """Write the report of run or comparison ``run`` into ``out``; print where it is.
 
+    ``remeasure`` (designs per method), ``finetune_steps`` and ``figures`` add the sections of
+    :func:`cimkit.report.sections.report_sections` (defaults: none, the fast report that
+    ``search --out`` writes, saying its accuracy is predicted).
+
     Returns ``{"kind": "search" | "comparison", "files": {kind: path}, "rows": Table III
-    rows}`` (rows as the report's table: SI names, :func:`cimkit.columns.upgrade_row`).
+    rows, "remeasured": ... | None, "figures": bool}`` (rows as the report's table: SI names,
+    :func:`cimkit.columns.upgrade_row`).
     """
     from cimkit.report.summary import write_report
     from cimkit.search.engine import load_result
@@ -899,7 +1011,21 @@ def _report(st: Any, run: str, out: Path, console: Any) -> dict[str, Any]:
         command = info["config"].get("command", f"cimkit search --name {run}")
         title = f"CIMNAS search: {run}"
     from cimkit.columns import upgrade_row
+    from cimkit.report.sections import report_sections
 
+    rows, sections, section_files, extra_json = report_sections(
+        st,
+        run,
+        out,
+        problem,
+        result,
+        study,
+        [upgrade_row(r) for r in rows],
+        remeasure=remeasure,
+        finetune_steps=finetune_steps,
+        figures=figures,
+        log=(lambda m: console.print(m, highlight=False)) if remeasure or finetune_steps else None,
+    )
     b1 = upgrade_row(rows[0])  # a comparison stored before the SI names has 'edap' (mJ*ms*mm^2)
     extra = {"baseline 1": (b1["edap_j_s_m2"], b1["accuracy_pct"])}
     files = write_report(
@@ -912,12 +1038,15 @@ def _report(st: Any, run: str, out: Path, console: Any) -> dict[str, Any]:
         extra_points=extra,
         objectives=objectives,
         main=main_label,
+        sections=sections,
+        section_files=section_files,
     )
     console.print(f"report: {files['md']} and {files['html']}", highlight=False)
     return {
         "kind": "search" if study is None else "comparison",
         "files": {k: str(v) for k, v in files.items()},
         "rows": [upgrade_row(r) for r in rows],
+        **extra_json,
     }
 
 
