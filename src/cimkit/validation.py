@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cimkit.cost.constants import READOUTS as READOUT_CODES
 from cimkit.cost.constants import TRANSISTORS, Constants, delay_factor, load_constants
+from cimkit.cost.mapping import weight_columns
 from cimkit.cost.model import evaluate
 from cimkit.specs.chip import ChipSpec
 from cimkit.specs.io import chip_from_dict, parse_yaml
@@ -81,6 +83,11 @@ class MacroPreset:
     #: The sign bit of the published input bits is a pulse polarity (``sign_as_polarity``): the
     #: array integrates max(1, input_bits - 1) magnitude bits.
     sign_as_polarity: bool = False
+    #: Figures of the calibration point that the calibration fits (``fit_figures`` in the preset;
+    #: default all of tops_per_w, tops_per_mm2 and area_mm2). A macro whose energy no fitted
+    #: constant belongs to (Colonnade: NeuroSim's adder) fits only its area, so its energy stays
+    #: a prediction and does not pull the constants of other macros.
+    fit_figures: tuple[str, ...] = ("tops_per_w", "tops_per_mm2", "area_mm2")
 
     def array_input_bits(self, input_bits: int) -> int:
         """Input bits the array applies in time for a point of ``input_bits`` published bits."""
@@ -109,8 +116,11 @@ def _points(pid: str, cfg: dict[str, Any], pub: dict[str, Any], spec: ChipSpec) 
     """The modelled operating points of a macro (those with a supply and a reported figure).
 
     Per point: the supply scales the preset's voltage by supply / calibration supply; the clock
-    follows the alpha-power delay law from the calibration point's clock (so TOPS away from the
-    calibration point is a prediction); the output bits set the ADC resolution.
+    is the point's published measurement clock (``frequency_mhz``) where the paper states one,
+    an input like the supply (Colonnade: 100 MHz at every supply); otherwise it follows the
+    alpha-power delay law from the calibration point's clock (so TOPS away from the calibration
+    point is a prediction). A ``cycle_time_ns`` computed from the reported TOPS is never used
+    (that would make TOPS agree by construction). The output bits set the ADC resolution.
     """
     raw = pub.get("operating_points") or []
     by_id = {p["id"]: p for p in raw}
@@ -128,6 +138,8 @@ def _points(pid: str, cfg: dict[str, Any], pub: dict[str, Any], spec: ChipSpec) 
             continue
         v = spec.technology.voltage_v * float(p["supply_v"]) / v_cal
         cycle = t_cal * float(delay_factor(node, v, c, flavour)) / d_cal if t_cal else None
+        if p.get("frequency_mhz"):
+            cycle = 1000.0 / float(p["frequency_mhz"])
         data = spec.model_dump()
         data["technology"]["voltage_v"] = v
         data["technology"]["cycle_time_ns"] = cycle
@@ -192,6 +204,9 @@ def macro_presets() -> tuple[MacroPreset, ...]:
                 points=_points(pid, cfg, pub, spec),
                 own_calibrated=tuple(cfg.get("calibrated", ())),
                 sign_as_polarity=bool(cfg.get("sign_as_polarity", False)),
+                fit_figures=tuple(
+                    cfg.get("fit_figures", ("tops_per_w", "tops_per_mm2", "area_mm2"))
+                ),
             )
         )
     return tuple(out)
@@ -221,7 +236,9 @@ def _filling_layer(spec: ChipSpec, macros: int, input_bits: int, weight_bits: in
     """A linear layer whose weights fill every macro's array exactly."""
     m = spec.macro
     slices = -(-weight_bits // spec.device.bits_per_cell)
-    out = macros * m.cols // slices
+    readout = np.array(READOUT_CODES.index(m.readout))
+    width = int(weight_columns(np.array(slices), readout, np.array(m.active_rows or m.rows)))
+    out = macros * (m.cols // width)
     layer = make_layer(
         "fill",
         "linear",

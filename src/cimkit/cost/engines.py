@@ -205,8 +205,17 @@ class CimEngine:
             in_bit = ctx.in_tab[h, ab, 1]
             w_bit = ctx.w_tab[h, wb, 1]
             floor = c["tree_activity_floor"]
-            act = floor + (1 - floor) * in_bit * w_bit
-            tree_bits = 2.0 * np.minimum(m.rows_b, k["active_rows"])
+            # An adder tree has ~2 full-adder bits per summed row, idle where no product bit is
+            # 1. A column_adder macro has one full adder per row in every column (guard columns
+            # included in conversions); the running sum passes through every adder, so at
+            # random data (product-bit density 1/4: input and weight bits 1/2) each one adds a
+            # random operand, NeuroSim's per-add energy (tree_fj_per_bit); sparser products
+            # leave the sums, hence the adders, still in proportion.
+            column = k["readout"] == READOUTS.index("column_adder")
+            q = in_bit * w_bit
+            act = floor + (1 - floor) * np.where(column, np.minimum(1.0, 4.0 * q), q)
+            per_row = np.where(column, 1.0, 2.0)
+            tree_bits = per_row * np.minimum(m.rows_b, k["active_rows"])
             tree_ev = np.where(digital_key, conversions * tree_bits * act, 0.0)
             energy["readout"].append(term(tree_ev, c["tree_fj_per_bit"] * FJ * ef))
         # Shift-add: each output merges `partials` digital values of (converted bits + the
@@ -331,6 +340,12 @@ class CimEngine:
         return compute, xb, reps
 
 
+def _fa_per_row(d: dict[str, np.ndarray]) -> np.ndarray:
+    """Full-adder bits per column and summed row of a digital macro: ~2 in an adder tree, 1 in
+    a column_adder macro (one adder per bitcell)."""
+    return np.where(d["readout"] == READOUTS.index("column_adder"), 1.0, 2.0)
+
+
 def n_adc(d: dict[str, np.ndarray]) -> np.ndarray:
     """Readout units per macro: one per ``cols_per_adc`` columns (analog), none for digital."""
     return np.where(d["macro_kind"] == 0, np.ceil(d["cols"] / d["cols_per_adc"]), 0.0)
@@ -375,7 +390,8 @@ def macro_area_um2(d: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarr
     acc = np.where(analog, n_adc(d) * (d["adc_bits"] + 8), xc * (np.log2(xr) + 9))
     return {
         "cells": xr * xc * d["cell_area_f2"] * f_ref_um**2 * af,
-        "readout": n_adc(d) * unit + np.where(analog, 0.0, xc * 2.0 * d["active_rows"]) * fa * af,
+        "readout": n_adc(d) * unit
+        + np.where(analog, 0.0, xc * _fa_per_row(d) * d["active_rows"]) * fa * af,
         "row_drivers": xr * (ph.row_driver_area_um2(d, c) + enc_area),
         "shift_add": np.where(needs_shift_add(d), acc, 0.0) * fa * af,
     }

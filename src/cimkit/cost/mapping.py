@@ -2,9 +2,13 @@
 
 Weights of a layer form, per convolution group, a matrix of ``rows_b = C/g * R * S`` rows by
 ``cols_b = K/g * ceil(weight_bits / bits_per_cell)`` columns (weight bits sliced over adjacent
-cells, offset-encoded). A group block that fits in one crossbar is packed block-diagonally with
-other groups of the same layer (how depthwise convs are mapped); a larger block is tiled over
-``ceil(rows_b / rows) * ceil(cols_b / cols)`` crossbars. One crossbar is one macro.
+cells, offset-encoded). A ``column_adder`` digital macro (a full adder in every bitcell, the sum
+rippling down the rows, as in Colonnade) gives each weight ``ceil(log2(active_rows))`` more
+columns that hold the growing sum (:func:`weight_columns`), and its output is already the whole
+multi-bit product sum (no weight slices to merge). A group block that fits in one crossbar is
+packed block-diagonally with other groups of the same layer (how depthwise convs are mapped); a
+larger block is tiled over ``ceil(rows_b / rows) * ceil(cols_b / cols)`` crossbars. One crossbar
+is one macro.
 
 Inside a crossbar only ``active_rows`` rows are summed by one conversion (``macro.active_rows``;
 all rows by default): a block taller than that is read in ``row_groups`` groups one after another,
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimkit.cost.constants import READOUTS
 from cimkit.workload.table import OP_CODE, LayerArrays
 
 XBAR_OPS = np.array([OP_CODE[o] for o in ("conv", "dwconv", "pwconv", "linear")])
@@ -54,9 +59,29 @@ KEY_PARAMS: tuple[str, ...] = (
 )
 
 
+_COLUMN_ADDER = READOUTS.index("column_adder")
+
+
 def ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer ceil(a / b) for non-negative int arrays."""
     return -(-a // b)
+
+
+def weight_columns(
+    weight_slices: np.ndarray, readout: np.ndarray | None, active_rows: np.ndarray
+) -> np.ndarray:
+    """Columns one weight occupies (int array, broadcast shape of the inputs).
+
+    Its ``weight_slices`` cells, plus for a ``column_adder`` readout ``ceil(log2(active_rows))``
+    guard columns: the sum of ``active_rows`` products of a b-bit weight needs b + log2(rows)
+    bits, and this macro keeps every bit of it in a column of the array (Colonnade: a weight of
+    b bits takes b + 7 of the 128 columns). ``readout`` holds codes into READOUTS (None: none).
+    """
+    ws = np.asarray(weight_slices).astype(np.int64)
+    if readout is None:
+        return ws
+    guard = np.ceil(np.log2(np.maximum(np.asarray(active_rows, dtype=np.float64), 1.0)))
+    return ws + np.where(np.asarray(readout) == _COLUMN_ADDER, guard, 0.0).astype(np.int64)
 
 
 def mapping_keys(d: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -133,6 +158,9 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     dac = d["input_bits_per_cycle"].astype(np.int64)
     spc = np.asarray(d.get("slices_per_conversion", np.ones_like(xr))).astype(np.int64)
     analog = d["macro_kind"] == 0
+    readout = d.get("readout")
+    # Sum kept in the array: no weight slices to merge after the readout (column_adder).
+    in_array = np.zeros_like(analog) if readout is None else readout == _COLUMN_ADDER
 
     on_xbar = np.isin(la.op, XBAR_OPS) & la.mask
     # Padded (masked) slots hold zeros; clamp so they map to nothing without dividing by zero.
@@ -141,7 +169,7 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
     inp = ceil_div(np.maximum(la.act_bits, 1), dac)
     windows = ceil_div(inp, spc)
     rows_b = (la.in_channels // g) * la.kernel_h * la.kernel_w
-    cols_b = (la.out_channels // g) * ws
+    cols_b = (la.out_channels // g) * weight_columns(ws, readout, active)
     row_tiles = ceil_div(rows_b, xr)
     col_tiles = ceil_div(cols_b, xc)
     fits = (row_tiles == 1) & (col_tiles == 1)
@@ -191,7 +219,8 @@ def map_layers(d: dict[str, np.ndarray], la: LayerArrays) -> Mapping:
         g * np.where(combined, la.out_channels // g, cols_b) * row_tiles * block_groups,
         0,
     )
-    partials = np.where(on_xbar, windows * row_tiles * block_groups * np.where(combined, 1, ws), 1)
+    merged = np.where(combined | in_array, 1, ws)
+    partials = np.where(on_xbar, windows * row_tiles * block_groups * merged, 1)
     cycles = windows * steps
     weight_cells = np.where(on_xbar, la.weights * ws, 0)
     return Mapping(
