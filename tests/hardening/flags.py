@@ -84,8 +84,10 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
             "--no-figures": None,
         },
     ),
-    "report": (["fz"], {"--store": "{store}", "--out": "{out}", "--remeasure": "0",
-                        "--no-figures": None}),  # fmt: skip
+    "report": (
+        ["fz"],
+        {"--store": "{store}", "--out": "{out}", "--remeasure": "0", "--no-figures": None},
+    ),
     "predict": ([], {"--random": "2"}),
     "histograms": (
         [],
