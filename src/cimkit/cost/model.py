@@ -40,7 +40,7 @@ from cimkit.cost.engines import (
     assign_engines,
     sram_pj_per_bit,
 )
-from cimkit.cost.mapping import KEY_PARAMS, mapping_keys
+from cimkit.cost.mapping import KEY_PARAMS, mapping_keys, weight_columns
 from cimkit.cost.peripherals import (
     TIME_DOMAIN_READOUTS,
     if_phase_steps,
@@ -630,7 +630,10 @@ def _peak_tops(d: dict[str, np.ndarray], avail: np.ndarray) -> np.ndarray:
     units = np.where(combined, d["cols"] / ws, d["cols"])
     n_adc = np.ceil(d["cols"] / d["cols_per_adc"])
     steps = np.where(analog, np.maximum(np.ceil(units / n_adc), 1) * groups, groups)
-    macs = avail * d["rows"] * np.floor(d["cols"] / ws)
+    # A column_adder macro's weights also take their sum's guard columns (weight_columns).
+    macs = (
+        avail * d["rows"] * np.floor(d["cols"] / weight_columns(ws, d["readout"], d["active_rows"]))
+    )
     cycles = windows * steps
     # A time-domain readout's clock is one neuron step, and an input vector takes its phases'
     # integration, sample and conversion steps (the engine's own count, if_phase_steps), not
