@@ -65,6 +65,7 @@ PARAMS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "input_encoding": ("macro.input_encoding", ENCODINGS),
     "active_rows": ("macro.active_rows", None),
     "slices_per_conversion": ("macro.slices_per_conversion", None),
+    "osa_boundary": ("macro.osa_boundary", None),
     "pack_groups": ("macro.pack_groups", None),
     "readout_area_um2": ("macro.readout_area_um2", None),
     "readout_energy_scale": ("macro.readout_energy_scale", None),
@@ -415,6 +416,21 @@ def _validate_rules(t: DesignTable, fail: Callable[[str, np.ndarray, str], None]
     bad = t.values["active_rows"] > t.values["rows"]
     if bad.any():
         fail("active_rows", bad, "at most rows")
+    # OSA-HCIM's hybrid readout (cimkit.cost.osa_readout): one one-bit MAC per readout slot.
+    osa = t.values["readout"] == READOUTS.index("osa_hybrid")
+    bad = ~osa & (t.values["osa_boundary"] != 8.0)
+    if bad.any():
+        fail("osa_boundary", bad, "8 (the default) unless readout is osa_hybrid")
+    for name, want in (
+        ("input_bits_per_cycle", 1.0),
+        ("combine_weight_bits", 0.0),
+        ("slices_per_conversion", 1.0),
+        ("bits_per_cell", 1.0),
+        ("device", float(DEVICES.index("sram"))),
+    ):
+        bad = osa & (t.values[name] != want)
+        if bad.any():
+            fail(name, bad, f"{'sram' if name == 'device' else int(want)} with readout osa_hybrid")
     from cimkit.cost.constants import MIN_OVERDRIVE_V, threshold_voltage
 
     floor = threshold_voltage(t.values["node_nm"], t.values["transistor"]) + MIN_OVERDRIVE_V

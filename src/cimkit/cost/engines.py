@@ -28,6 +28,7 @@ from cimkit.cost.constants import (
     energy_factor,
 )
 from cimkit.cost.mapping import XBAR_OPS, Mapping, ceil_div, map_layers, replica_weights
+from cimkit.cost.osa_readout import dat_share
 from cimkit.cost.registry import ENCODINGS as ENCODING_REGISTRY
 from cimkit.cost.registry import (
     EngineResult,
@@ -201,7 +202,10 @@ class CimEngine:
             step_term = term(ctx.by_key(step_ev) * frac, e_conv * share, np.arange(n))
         energy["readout"] = [term(conversions, e_conv * (1.0 - share)), step_term]
         digital_key = k["macro_kind"] == 1
-        if digital_key.any():
+        # OSA-HCIM's hybrid macro sums its DCIM one-bit MACs in an adder tree too, on a share
+        # of its readout slots set by each design's boundary (cimkit.cost.osa_readout).
+        osa_key = k["readout"] == READOUTS.index("osa_hybrid")
+        if digital_key.any() or osa_key.any():
             in_bit = ctx.in_tab[h, ab, 1]
             w_bit = ctx.w_tab[h, wb, 1]
             floor = c["tree_activity_floor"]
@@ -216,8 +220,9 @@ class CimEngine:
             act = floor + (1 - floor) * np.where(column, np.minimum(1.0, 4.0 * q), q)
             per_row = np.where(column, 1.0, 2.0)
             tree_bits = per_row * np.minimum(m.rows_b, k["active_rows"])
-            tree_ev = np.where(digital_key, conversions * tree_bits * act, 0.0)
-            energy["readout"].append(term(tree_ev, c["tree_fj_per_bit"] * FJ * ef))
+            tree_ev = np.where(digital_key | osa_key, conversions * tree_bits * act, 0.0)
+            tree_j = c["tree_fj_per_bit"] * FJ * ef * dat_share(d)
+            energy["readout"].append(term(tree_ev, tree_j))
         # Shift-add: each output merges `partials` digital values of (converted bits + the
         # shifts of weight and input slices) bits; nothing to add where the readout is final.
         adds = vec * keyed(lx.out_channels) * keyed(m.partials - 1) * on

@@ -21,6 +21,8 @@ Readout kinds (``macro.readout``), registered in :data:`cimkit.cost.registry.REA
   Its macro runs in phases of clock steps (:func:`if_phase_steps`): 2^w - 1 integration steps
   for w accumulated input bits, one sample step and one step per output bit resolved; its
   ``time_s`` is one step (the macro's clock).
+* ``osa_hybrid``: OSA-HCIM's saliency-aware hybrid digital/analog macro (DAT + 3-bit SAR per
+  HMU, boundary ``macro.osa_boundary``), in :mod:`cimkit.cost.osa_readout`.
 * ``adder_tree``: digital macros; its energy is counted per full-adder bit by the CIM engine,
   so the per-conversion energy here is only the output register.
 * ``column_adder``: digital macros with a full adder in every bitcell (Colonnade): the column
@@ -44,6 +46,7 @@ import numpy as np
 
 from cimkit.cost.adc_survey import sar_area_um2, sar_convert_energy_j
 from cimkit.cost.constants import (
+    READOUTS,
     Constants,
     area_factor,
     delay_factor,
@@ -328,7 +331,10 @@ def min_cycle_time_ns(d: dict[str, np.ndarray], c: Constants) -> np.ndarray:
     t_ro = per_readout("time_s", d, c)
     slot = per_encoding("slot_s", d, c)
     settle = np.where(d["macro_kind"] == 0, settle_time_s(d, c), 0.0)
-    return (settle + slot + t_ro) * 1e9
+    # osa_hybrid's readout time is its whole slot (DCIM cycle with its input pulse, ACIM in
+    # parallel; cimkit.cost.osa_readout): no separate settle or input slot.
+    osa = np.asarray(d["readout"]) == READOUTS.index("osa_hybrid")
+    return np.where(osa, t_ro, settle + slot + t_ro) * 1e9
 
 
 def resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.ndarray]:
@@ -344,3 +350,7 @@ def resolve_timing(values: dict[str, np.ndarray], c: Constants) -> dict[str, np.
     # Each readout unit converts once per cycle: the rate its energy and area are designed for.
     values["rate_hz"] = 1.0 / values["cycle_s"]
     return values
+
+
+# OSA-HCIM's saliency-aware hybrid readout (cimkit.cost.osa_readout, beside the OSA event model).
+from cimkit.cost import osa_readout as _osa_readout  # noqa: E402,F401  (registers osa_hybrid)

@@ -33,7 +33,7 @@ DeviceKind = Literal["rram", "sram", "mram"]
 MacroKind = Literal["analog", "digital"]
 Mode = Literal["weight_stationary", "weight_swapping"]
 #: How a macro turns its column sums into digital values (the readout registry's names).
-Readout = Literal["sar", "flash", "integrate_fire", "adder_tree", "column_adder"]
+Readout = Literal["sar", "flash", "integrate_fire", "adder_tree", "column_adder", "osa_hybrid"]
 #: Readout kinds of digital macros (every other kind is an analog converter).
 DIGITAL_READOUTS: tuple[str, ...] = ("adder_tree", "column_adder")
 #: How input bits reach the rows (the input-encoding registry's names).
@@ -43,6 +43,9 @@ Execution = Literal["pipelined", "sequential", "layerwise"]
 #: How gate delay follows the supply: a generic short-channel law, or NeuroSim's high-performance
 #: / low-power device roadmaps (per-node threshold voltage, alpha = 2).
 Transistor = Literal["generic", "hp", "lp"]
+
+#: ``macro.osa_boundary`` default: the paper's fixed-boundary HCIM point (B_D/A = 8).
+OSA_DEFAULT_BOUNDARY = 8.0
 
 #: Technology nodes with scaling data (nm).
 NODES_NM: tuple[int, ...] = (130, 90, 65, 45, 40, 32, 28, 22, 16, 14, 12, 7, 5)
@@ -414,6 +417,19 @@ class Macro(StrictModel):
             "Analog macros only; at most 16 (two 8-bit inputs bit-serially).",
         ),
     ] = 1
+    osa_boundary: Annotated[
+        float,
+        Field(
+            ge=5,
+            le=10,
+            description="readout osa_hybrid only (OSA-HCIM's saliency-aware hybrid macro): the "
+            "mean digital/analog boundary B_D/A the saliency evaluator picks, in one-bit-MAC "
+            "orders (k >= B digital, the 4 orders below analog, the rest discarded); a "
+            "fractional value mixes the two neighbouring boundaries. 5 (most precise) to 10 "
+            "(the paper's operating points); default 8, the paper's fixed-boundary HCIM point. "
+            "Take it from the accuracy report of your network (B share per loss constraint).",
+        ),
+    ] = OSA_DEFAULT_BOUNDARY
 
     @model_validator(mode="before")
     @classmethod
@@ -469,6 +485,24 @@ class Macro(StrictModel):
                     f"input_encoding 'bit_serial' (got {self.input_bits_per_cycle}, "
                     f"{self.input_encoding!r})",
                 )
+        if self.readout != "osa_hybrid" and self.osa_boundary != OSA_DEFAULT_BOUNDARY:
+            raise cross_field_error(
+                "osa_boundary",
+                "only used by readout 'osa_hybrid'; remove it, or set macro.readout: osa_hybrid",
+            )
+        if self.readout == "osa_hybrid":
+            # The kind's model is one one-bit MAC per readout slot (cimkit.cost.osa_readout).
+            for f, want in (
+                ("input_bits_per_cycle", 1),
+                ("combine_weight_bits", False),
+                ("slices_per_conversion", 1),
+            ):
+                if getattr(self, f) != want:
+                    raise cross_field_error(
+                        f,
+                        f"readout 'osa_hybrid' takes bit-serial inputs and one conversion per "
+                        f"weight bit and input slice: use {f} {str(want).lower()}",
+                    )
         if self.input_encoding == "bit_serial" and self.input_bits_per_cycle != 1:
             raise cross_field_error(
                 "input_encoding",
@@ -676,6 +710,12 @@ class ChipSpec(StrictModel):
                 f"an {self.device.kind.upper()} cell holds at most {most} bit(s), got {bpc}; use "
                 f"at most {most}: a weight then spans more cells{hint}",
             )
+        if self.macro.readout == "osa_hybrid" and (self.device.kind != "sram" or bpc != 1):
+            raise cross_field_error(
+                "device.kind",
+                "readout 'osa_hybrid' is an SRAM macro with one bit per cell (split-port 6T "
+                "cells): use device.kind sram and device.bits_per_cell 1",
+            )
         if self.device.kind == "sram" and self.device.read_voltage_v is not None:
             raise cross_field_error(
                 "device.read_voltage_v",
@@ -702,6 +742,7 @@ DIGITAL_UNUSED: tuple[str, ...] = (
     "readout_area_um2",
     "readout_energy_scale",
     "slices_per_conversion",
+    "osa_boundary",
 )
 #: Most bits one cell of a device kind holds: an SRAM cell is a latch (1 bit); an MRAM cell's
 #: MTJ has two states, and two series MTJs give the 2-bit multi-level cells reported. RRAM:
