@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -383,14 +384,13 @@ def _sram_share(s: Schedule) -> float:
     return sum("sram" in t for t in tech.values()) / max(len(tech), 1)
 
 
-def plot_sensitivity(df: pd.DataFrame, out_dir) -> list:
+def plot_sensitivity(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """``pimhls_sensitivity.csv`` and one PNG per network: the figures vs each input."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from pathlib import Path
-
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -415,6 +415,7 @@ def plot_sensitivity(df: pd.DataFrame, out_dir) -> list:
                 for area, line in part.groupby("area_budget_mm2"):
                     ax.plot(line["value"], line[col], marker="o", ms=3, label=f"{area:g} mm$^2$")
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
                 if i == 0:
                     ax.set_title(title, fontsize=8)
                 if j == 0:
@@ -425,7 +426,7 @@ def plot_sensitivity(df: pd.DataFrame, out_dir) -> list:
         fig.suptitle(f"{net}: sensitivity of the PIM-HLS trends to one input at a time", fontsize=9)
         fig.tight_layout()
         path = out / f"pimhls_sensitivity_{net}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=80)
         plt.close(fig)
         paths.append(path)
     return paths
