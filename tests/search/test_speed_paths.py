@@ -44,6 +44,35 @@ def test_frame_matches_the_float_reference(small_result) -> None:
     assert any(dt == np.float64 for dt in fast.dtypes)
 
 
+def test_top_is_the_reference_ranking_for_every_k(problem) -> None:
+    """SearchResult.top ranks once per archive and config: the same rows as top_k_distinct
+    (the reference) for every k, and ranked again when the archive grows or the config
+    changes."""
+    from dataclasses import replace
+
+    from cimkit.errors import SpecError
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.space.effective import top_k_distinct
+
+    res = Search(problem, SearchConfig(pop_size=16, n_gen=3, seed=5)).run()
+    n = len(res.archive)
+    for k in (1, 2, 5, n, n + 3):
+        np.testing.assert_array_equal(res.top(k), top_k_distinct(res, k))
+    res.top(5)[0] = -1  # a caller changing its copy changes nothing cached
+    np.testing.assert_array_equal(res.top(5), top_k_distinct(res, 5))
+    # The archive grows (a resumed run's result): the new rows are ranked too.
+    other = Search(problem, SearchConfig(pop_size=16, n_gen=1, seed=9)).run()
+    keep = np.flatnonzero(res.archive.lookup(other.archive.X) < 0)
+    assert len(keep)
+    res.archive.add(other.archive.X[keep], other.archive.M[keep], 4)
+    np.testing.assert_array_equal(res.top(7), top_k_distinct(res, 7))
+    # Another objective ranks differently.
+    res.config = replace(res.config, objective="delay")
+    np.testing.assert_array_equal(res.top(7), top_k_distinct(res, 7))
+    with pytest.raises(SpecError, match="k must be an integer >= 1"):
+        res.top(0)
+
+
 def test_load_archive_reads_back_the_committed_rows(problem, tmp_path) -> None:
     from cimkit.errors import CimkitError
     from cimkit.search.engine import Search, SearchConfig
@@ -179,8 +208,10 @@ def _search_out(app, tmp_path, monkeypatch, worker: str, sp) -> Path:
     from typer.testing import CliRunner
 
     monkeypatch.setenv("CIMKIT_REPORT_WORKER", worker)
-    out = tmp_path / f"report-{worker}"
-    store = tmp_path / f"s{worker}.sqlite"
+    # The same names in another folder: the report names its store (a command to re-run).
+    out = tmp_path / worker / "report"
+    store = tmp_path / worker / "s.sqlite"
+    out.parent.mkdir()
     args = ["search", str(sp), "--name", "r", "--pop", "12", "--gen", "2", "--seed", "4",
             "--store", str(store), "--out", str(out), "--quiet"]  # fmt: skip
     res = CliRunner().invoke(app, args)
@@ -189,16 +220,30 @@ def _search_out(app, tmp_path, monkeypatch, worker: str, sp) -> Path:
     return out
 
 
-def test_search_out_by_the_worker_writes_the_same_files(app, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["spawn", "fork"])
+def test_search_out_by_the_worker_writes_the_same_files(app, tmp_path, monkeypatch, kind) -> None:
+    import os
+
     from search_helpers import constant_space_yaml
 
     import cimkit.search.cli as search_cli
+    from cimkit.report import worker
 
+    if kind == "fork" and not worker.can_fork():
+        pytest.skip("no fork here (not Linux, or a thread runs)")
     sp = constant_space_yaml(tmp_path)
     here = _search_out(app, tmp_path, monkeypatch, "0", sp)
-    # With the worker on, this process must not write the report itself.
-    monkeypatch.setattr(search_cli, "_report", lambda *a, **k: pytest.fail("report in process"))
-    there = _search_out(app, tmp_path, monkeypatch, "1", sp)
+    # With the worker on, this process must not write the report itself (a forked worker
+    # inherits this patch: there, in the child, the real one runs).
+    parent, real = os.getpid(), search_cli._report
+
+    def report(*a, **k):
+        if os.getpid() == parent:
+            pytest.fail("report in process")
+        return real(*a, **k)
+
+    monkeypatch.setattr(search_cli, "_report", report)
+    there = _search_out(app, tmp_path, monkeypatch, kind, sp)
     names = sorted(p.name for p in here.iterdir())
     assert names == sorted(p.name for p in there.iterdir())
     assert {"report.md", "designs.csv", "designs.parquet", "convergence.png"} <= set(names)
@@ -270,10 +315,100 @@ def test_a_user_error_in_the_worker_is_the_same_one_line_error(
 def test_the_worker_starts_only_when_a_core_is_free(
     monkeypatch, mode, cores, load, designs, started
 ) -> None:
+    """A spawned worker (no fork here) costs CPU time of its own: only with a free core."""
     import cimkit.report.worker as w
 
     monkeypatch.setenv("CIMKIT_REPORT_WORKER", mode)
     monkeypatch.setattr(w.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(w.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(w, "can_fork", lambda: False)
     monkeypatch.setattr(w, "ReportWorker", lambda *a, **k: "worker")
+    monkeypatch.setattr(w, "ForkedWorker", lambda *a, **k: pytest.fail("forked"))
     assert (w.start("space.yaml", None, 0, designs) == "worker") is started
+
+
+@pytest.mark.parametrize(
+    "mode, cores, load, designs, started",
+    [
+        ("auto", 2, 0.2, 10_650, True),
+        ("auto", 2, 1.6, 10_650, True),  # busy cores: the fork does no work of its own
+        ("auto", 2, 0.2, 36, True),  # a short search: never slower than in process
+        ("auto", 1, 0.0, 10_650, False),  # one core: nothing to overlap with
+        ("0", 16, 0.0, 10_650, False),
+    ],
+)
+def test_a_forked_worker_starts_wherever_a_second_core_exists(
+    monkeypatch, mode, cores, load, designs, started
+) -> None:
+    import cimkit.report.worker as w
+
+    monkeypatch.setenv("CIMKIT_REPORT_WORKER", mode)
+    monkeypatch.setattr(w.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(w.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(w, "can_fork", lambda: True)
+    monkeypatch.setattr(w, "ReportWorker", lambda *a, **k: pytest.fail("spawned"))
+    monkeypatch.setattr(w, "ForkedWorker", lambda *a, **k: "worker")
+    assert (w.start("space.yaml", None, 0, designs) == "worker") is started
+
+
+@pytest.mark.parametrize(
+    "mode, fork_ok, can_fork, kind",
+    [
+        ("1", True, True, "forked"),  # Linux, the in-process backend: a fork of this process
+        ("1", False, True, "spawned"),  # a process pool or Ray beside it: never forked
+        ("1", True, False, "spawned"),  # no fork (not Linux, or a thread runs)
+        ("spawn", True, True, "spawned"),
+        ("fork", False, True, "forked"),  # forced (tests)
+    ],
+)
+def test_the_worker_is_a_fork_only_where_that_is_safe(
+    monkeypatch, mode, fork_ok, can_fork, kind
+) -> None:
+    import cimkit.report.worker as w
+
+    monkeypatch.setenv("CIMKIT_REPORT_WORKER", mode)
+    monkeypatch.setattr(w, "can_fork", lambda: can_fork)
+    monkeypatch.setattr(w, "ReportWorker", lambda *a, **k: "spawned")
+    monkeypatch.setattr(w, "ForkedWorker", lambda *a, **k: "forked")
+    assert w.start("space.yaml", None, 0, 10_650, fork=fork_ok) == kind
+
+
+def test_a_forked_worker_that_fails_leaves_the_report_to_this_process(
+    problem, tmp_path, monkeypatch
+) -> None:
+    """A forked worker that dies before its reply: this process writes the same report."""
+    import os
+
+    from cimkit.report import worker
+    from cimkit.search.engine import Search, SearchConfig
+    from cimkit.search.store import RunStore
+
+    if not worker.can_fork():
+        pytest.skip("no fork here (not Linux, or a thread runs)")
+    st = RunStore(tmp_path / "s.sqlite")
+    meta = {"space": str(problem.space.source), "area_constraint_mm2": None}
+    Search(problem, SearchConfig(pop_size=8, n_gen=1), store=st, name="r", meta=meta).run()
+    # The child's preparation ends it (inherited patch): no reply, exit code 7.
+    monkeypatch.setattr(worker, "_prepare", lambda *a, **k: os._exit(7))
+    dead = worker.ForkedWorker(str(problem.space.source), None, 0, problem)
+
+    class Lines:
+        printed: list[str] = []
+
+        def print(self, *a, **k):
+            self.printed.append(" ".join(map(str, a)))
+
+    con = Lines()
+    worker.write_report_via(dead, st, tmp_path / "s.sqlite", "r", tmp_path / "o", con)
+    assert (tmp_path / "o" / "report.md").is_file()
+    assert con.printed == [
+        f"report: {tmp_path / 'o' / 'report.md'} and {tmp_path / 'o' / 'report.html'}"
+    ]
+    dead.close()  # already reaped: nothing left to stop
+    # A worker stopped before any request (the search failed) leaves no child behind.
+    idle = worker.ForkedWorker(str(problem.space.source), None, 0, problem)
+    pid = idle.pid
+    idle.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    st.close()
