@@ -18,9 +18,9 @@ Sections, in the order printed:
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from cimkit.cli_output import JSON_OPTION, QUIET_OPTION
@@ -57,7 +57,7 @@ def parse_shares(text: str, flag: str = "--shares") -> dict[int, float]:
             raise SpecError(
                 f"{flag}: {item!r} is not B:share; give e.g. 8:0.2,9:0.5,10:0.3"
             ) from None
-        if not sep or not 5 <= bi <= 10 or not np.isfinite(vf) or vf < 0:
+        if not sep or not 5 <= bi <= 10 or not math.isfinite(vf) or vf < 0:
             raise SpecError(
                 f"{flag}: {item!r}: B must be 5..10 and the share a number >= 0 "
                 "(e.g. 8:0.2,9:0.5,10:0.3)"
