@@ -303,6 +303,8 @@ def _ship_all(out: Path, summary: dict) -> None:
 
 
 def _write_manifest(summary: dict) -> None:
+    from cimkit.accuracy.train import hardware
+
     files = {
         f.name: {"bytes": f.stat().st_size}
         for f in sorted(SHIP_DIR.iterdir())
@@ -315,6 +317,9 @@ def _write_manifest(summary: dict) -> None:
         "commit": _git_commit(),
         "python": sys.version.split()[0],
         "host": f"{os.cpu_count()} CPU cores",
+        # The machine writing the manifest; each training stage's "sessions" list says where
+        # and how long every part of it ran (a run may span sessions and machines).
+        "hardware": hardware(),
         "files": files,
         **summary,
     }
