@@ -38,6 +38,7 @@ def _net() -> Supernet:
     return Supernet(CFG)
 
 
+@pytest.mark.slow  # ~5 s idle, 17 s on the shared 2 cores
 def test_resume_anywhere_equals_uninterrupted(splits: data.Splits, tmp_path: Path) -> None:
     """k steps in one go == j steps, stop (process dies), fresh net, resume, k - j steps."""
     x, y = splits.x_train, splits.y_train
@@ -130,3 +131,16 @@ def test_measurement_cache(splits: data.Splits, tmp_path: Path, monkeypatch) -> 
     assert first[0]["acc"] == real(net, g, xc, xe, ye)  # the cached number is the measurement
     with pytest.raises(CimkitError, match="another supernet or other images"):
         tr.measure_many(net, [g], xc, xe[:10], ye[:10], out, **QUIET)
+
+
+def test_progress_evaluations_do_not_change_training(splits: data.Splits) -> None:
+    x, y = splits.x_train, splits.y_train
+    plain = _net()
+    tr.train_supernet(plain, x, y, _args(steps=2), None, **QUIET)
+    watched = _net()
+    ev = tr.progress_eval(x[:16], splits.x_val[:20], splits.y_val[:20], [Genome.smallest()])
+    res = tr.train_supernet(watched, x, y, _args(steps=2, eval_every=1), None, evaluate=ev,
+                            **QUIET)  # fmt: skip
+    assert [e["step"] for e in res["evals"]] == [1, 2] and "acc_d2k3e3" in res["evals"][0]
+    for (k, a), b in zip(plain.state_dict().items(), watched.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k  # BN statistics included: the evaluation restored them
