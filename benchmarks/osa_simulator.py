@@ -13,7 +13,10 @@ For each distinct conv of a CIFAR-style ResNet-20 (32x32 input: 3->16 at 32x32, 
 * ``dcim``: ``hybrid_matmul`` at B = 0 (all digital; every weight plane is then all-digital,
   so the simulator merges them by linearity into one matmul: close to ``int8`` by design);
 * ``fixed``: B = 8 with the 3-bit ADC (HCIM without OSA);
-* ``osa``: the OSE saliency, B chosen per pixel from {6, 8, 10}, then the hybrid MAC.
+* ``osa``: the OSE saliency, B chosen per pixel from {6, 8, 10}, then the hybrid MAC;
+* ``fixed_ref`` / ``osa_ref``: the same through ``hybrid_matmul_reference`` (one weight bit at a
+  time), the path the fast one replaced; the two are checked equal bit for bit first, and the
+  ratio ``fixed_ref / fixed`` is the speed-up of the fast path.
 
 It prints one-bit MACs per second (64 per 8b x 8b MAC) and the time ratio to ``int8``, per layer
 and for the whole network (each layer weighted by how often ResNet-20 has it). Figures depend on
@@ -29,7 +32,7 @@ from collections.abc import Callable
 import torch
 
 from cimkit.osa.analog import AnalogConfig
-from cimkit.osa.bitplane import BitConfig, hybrid_matmul
+from cimkit.osa.bitplane import BitConfig, hybrid_matmul, hybrid_matmul_reference
 from cimkit.osa.ose import OSEConfig, saliency, select_boundary
 
 # (name, C_in, C_out, H=W, count in ResNet-20)
@@ -69,7 +72,7 @@ def main() -> None:
     cfg = BitConfig()
     analog = AnalogConfig(full_scale={b: 30.0 for b in (6, 8, 10)})
     ose = OSEConfig(norm=30.0)
-    totals = dict.fromkeys(("int8", "dcim", "fixed", "osa"), 0.0)
+    totals = dict.fromkeys(("int8", "dcim", "fixed", "osa", "fixed_ref", "osa_ref"), 0.0)
     one_bit_total = 0
     print(f"batch {args.batch}, {args.threads} torch threads, best of {args.repeat}")
     print(
@@ -80,18 +83,24 @@ def main() -> None:
         w = torch.randint(-128, 128, (cout, cin * 9), generator=gen)
         af, wf = a.float(), w.float().T.contiguous()
 
-        def osa(a=a, w=w) -> torch.Tensor:
+        def osa(a=a, w=w, mm=hybrid_matmul) -> torch.Tensor:
             s = saliency(a, w, cfg, ose)
             b = select_boundary(s, [6, 8, 10], [float(s.median()) * 1.5, float(s.median())])
-            return hybrid_matmul(a, w, b, cfg, analog, check=False)
+            return mm(a, w, b, cfg, analog, check=False)
 
         fns = {
             "int8": lambda af=af, wf=wf: af @ wf,
             "dcim": lambda a=a, w=w: hybrid_matmul(a, w, 0, cfg, check=False),
             "fixed": lambda a=a, w=w: hybrid_matmul(a, w, 8, cfg, analog, check=False),
             "osa": osa,
+            "fixed_ref": lambda a=a, w=w: hybrid_matmul_reference(
+                a, w, 8, cfg, analog, check=False
+            ),
+            "osa_ref": lambda a=a, w=w: osa(a, w, hybrid_matmul_reference),
         }
         assert torch.equal((af @ wf).double(), fns["dcim"]())  # the baseline is exact
+        assert torch.equal(fns["fixed"](), fns["fixed_ref"]())  # the fast path is exact
+        assert torch.equal(fns["osa"](), fns["osa_ref"]())
         macs = a.shape[0] * a.shape[1] * cout
         one_bit_total += 64 * macs * count
         t = {k: best_of(f, args.repeat) for k, f in fns.items()}
@@ -107,6 +116,11 @@ def main() -> None:
             f"  {k:6s} {tk * 1e3:9.1f} ms  {one_bit_total / tk:10.3g} one-bit MACs/s  "
             f"{tk / totals['int8']:7.1f} x int8"
         )
+    print(
+        "fast path speed-up over the reference: "
+        f"fixed {totals['fixed_ref'] / totals['fixed']:.2f}x, "
+        f"osa {totals['osa_ref'] / totals['osa']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -1148,6 +1148,9 @@ def _register_subcommands() -> None:
     from cimkit.osa.energy_report import osa_energy_cmd  # typer + numpy only; no torch
 
     app.command("osa-energy")(user_errors(osa_energy_cmd))
+    from cimkit.osa.report_cli import osa_report_cmd  # typer only; torch loads when it runs
+
+    app.command("osa-report")(user_errors(osa_report_cmd))
 
 
 _register_subcommands()

@@ -88,6 +88,12 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
         ["fz"],
         {"--store": "{store}", "--out": "{out}", "--remeasure": "0", "--no-figures": None},
     ),
+    "osa-energy": ([], {}),
+    "osa-report": (
+        [],
+        {"--out": "{out}", "--images": "2", "--calib-images": "2", "--search-images": "2",
+         "--fixed": "8", "--constraints": "0.01", "--grid": "2", "--map-images": "1"},
+    ),  # fmt: skip
     "predict": ([], {"--random": "2"}),
     "histograms": (
         [],
@@ -118,6 +124,9 @@ SLOW_ONLY = {"train supernet"}
 #: Commands whose accepted runs are too long for any tier (minutes: training, or fitting the
 #: predictors on the shipped measurements): only must-fail values, no base run, no toggles.
 NEVER_ACCEPTED = {"train supernet", "train predictor"}
+# osa-report: even a 2-image run loads the network, calibrates 20 layers, searches thresholds
+# and draws 6 figures (about a minute on the shared machine); tests/osa/test_report.py runs it.
+NEVER_ACCEPTED |= {"osa-report"}
 #: Of those, the ones run in a child process stopped at a limit (a must-fail value that is
 #: accepted would train for minutes in-process).
 SUBPROCESS = {"train supernet"}

@@ -229,6 +229,19 @@ def allocation_counts(
     }
 
 
+def allocation_lookup(
+    boundary: torch.Tensor, cfg: BitConfig = BitConfig()
+) -> dict[str, torch.Tensor]:
+    """:func:`allocation_counts` by table lookup (one row per B in 0 .. max order + 1).
+
+    Same values (tested); it avoids the (..., w, a) mask tensors of a large B map.
+    """
+    b = boundary.to(torch.int64)
+    table = allocation_counts(torch.arange(cfg.max_order + 2, device=b.device), cfg)
+    idx = torch.clamp(b, 0, cfg.max_order + 1)
+    return {k: v[idx] for k, v in table.items()}
+
+
 # ---------------------------------------------------------------------------------------
 # Reference: per-order one-bit sums
 
@@ -284,7 +297,7 @@ def mac_from_order_sums(
     Returns:
         (N, M) float64.
     """
-    from cimkit.osa.analog import sar_reconstruct
+    from cimkit.osa.analog import _codes
 
     c_, w_, a_, n, m = p.shape
     g = -(-m // cfg.hmus)
@@ -293,6 +306,8 @@ def mac_from_order_sums(
     pw = cfg.plane_weights()
     out = torch.zeros(n, m, dtype=torch.float64, device=p.device)
     pf = p.to(torch.float64)
+    adc = analog is not None and analog.full_scale is not None
+    codes_acc = torch.zeros(n, m, dtype=torch.float64, device=p.device)
     for i in range(w_):
         win = torch.zeros(c_, n, m, dtype=torch.float64, device=p.device)
         j_lo = torch.clamp(b - cfg.window - i, 0, a_)
@@ -302,14 +317,20 @@ def mac_from_order_sums(
             out += torch.where(k >= b, pw[i] * 2.0**j * pf[:, i, j].sum(0), 0.0)
             in_win = (k >= b - cfg.window) & (k < b)
             win += torch.where(in_win, 2.0 ** (j - j_lo).to(torch.float64) * pf[:, i, j], 0.0)
-        if analog is not None and analog.full_scale is not None:
+        if adc:
+            # The ADC codes are integers; their weighted sum stays exact and is scaled by
+            # the LSB once at the end (as the accumulator adds codes).
             full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0)
-            u = win / full
-            fs = analog.full_scale_for(b)
-            win = sar_reconstruct(u, fs, analog.adc_bits) * full
-            win = torch.where(nb > 0, win, 0.0)
+            codes, _ = _codes(win / full, analog.full_scale_for(b), analog.adc_bits, 0.0, None)
+            codes = torch.where(nb > 0, codes * full, 0.0)
+            codes_acc += pw[i] * (2.0 ** j_lo.to(torch.float64)) * codes.sum(0)
+            continue
         # pw[i] = s_i 2^i already holds the weight bit's order; the window adds 2^j_lo.
         out += pw[i] * (2.0 ** j_lo.to(torch.float64)) * win.sum(0)
+    if adc:
+        out = out + codes_acc * (
+            analog.full_scale_for(b).to(torch.float64) / (2**analog.adc_bits - 1)
+        )
     return out
 
 
@@ -348,8 +369,161 @@ def hybrid_matmul(
 
     Returns:
         (N, M) float64 MAC results in integer units (A . W).
+
+    How (equal bit for bit to :func:`hybrid_matmul_reference`, tested): the rows are grouped
+    by their B (one group per distinct value; an (N, G) map sends each row to every B it
+    uses, and each output takes the result of its own B). For one B, all digital one-bit MACs
+    are a single batched matmul: weight plane i sees the activation with its bits j < B - i
+    cleared, and those (N, K) operands are laid side by side along K, per 144-row chunk, so
+    float32 stays exact. The analog windows of all weight bits are one more batched matmul
+    (weight bit x chunk), whose per-chunk sums go through the ADC together. Every partial sum
+    is an integer (the ADC codes are summed as integers and scaled by the LSB once), so the
+    result does not depend on the order of the sums. With ADC noise the reference path runs
+    instead (its noise draws keep their order).
     """
-    from cimkit.osa.analog import sar_reconstruct
+    if check:
+        a_int = check_ints(a_int, *cfg.a_range, "activations")
+        w_int = check_ints(w_int, *cfg.w_range, "weights")
+        if a_int.dim() != 2 or w_int.dim() != 2 or a_int.shape[1] != w_int.shape[1]:
+            raise SpecError(
+                f"activations {tuple(a_int.shape)} and weights {tuple(w_int.shape)} "
+                "must be (N, K) and (M, K)"
+            )
+    n, kdim = a_int.shape
+    m = w_int.shape[0]
+    g = -(-m // cfg.hmus)
+    dev = a_int.device
+    b = _as_boundary(boundary, n, g, dev)
+    if check and b.numel():
+        lo_b, hi_b = int(b.min()), int(b.max())
+        if lo_b < 0 or hi_b > cfg.max_order + 1:
+            raise SpecError(
+                f"boundary holds values in [{lo_b}, {hi_b}], outside 0..{cfg.max_order + 1} "
+                f"(B_D/A for {cfg.a_bits}b x {cfg.w_bits}b; 0 = all digital)"
+            )
+    if analog is not None and analog.full_scale is not None and analog.noise_lsb > 0:
+        return hybrid_matmul_reference(a_int, w_int, b, cfg, analog, generator, check=False)
+    values = [int(v) for v in torch.unique(b).tolist()] if b.numel() else [0]
+    if len(values) == 1:
+        return _uniform_matmul(a_int, w_int, values[0], cfg, analog)
+    out = torch.empty(n, m, dtype=torch.float64, device=dev)
+    b_out = b.repeat_interleave(cfg.hmus, dim=1)[:, :m]  # (N, M): each output's own B
+    for v in values:
+        hit = b_out == v
+        rows = torch.nonzero(hit.any(1)).view(-1)
+        res = _uniform_matmul(a_int.index_select(0, rows), w_int, v, cfg, analog)
+        cur = out.index_select(0, rows)
+        out.index_copy_(0, rows, torch.where(hit.index_select(0, rows), res, cur))
+    return out
+
+
+def _uniform_matmul(
+    a_int: torch.Tensor,
+    w_int: torch.Tensor,
+    boundary: int,
+    cfg: BitConfig,
+    analog: AnalogConfig | None,
+) -> torch.Tensor:
+    """(N, M) float64 hybrid MAC of every row at one boundary (no noise): see hybrid_matmul.
+
+    Two batched matmuls per call, whatever B: the digital part as the activation's a bit
+    planes of each 144-row chunk laid side by side, (C, N, a x r), against one weight per
+    plane j (sum over the digital weight bits i, i + j >= B, of s_i 2^(i+j) W[i]); the analog
+    part as the I window operands (A >> lo_i) mod 2^nb_i against weight planes i, per chunk.
+    Operands are formed with uint8 bit operations. Per-chunk sums stay below 2^24
+    (chunk x 255 x 128), so float32 is exact; chunks are summed in float64.
+    """
+    from cimkit.osa.analog import _codes
+
+    n, kdim = a_int.shape
+    m = w_int.shape[0]
+    dev = a_int.device
+    ideal = analog is None or analog.full_scale is None
+    pw = cfg.plane_weights()
+    w_planes = bit_planes(w_int, cfg.w_bits).to(torch.float64)  # (w, M, K)
+    if boundary <= 0:  # all digital: one exact matmul, as DCIM
+        w_full = sum(pw[i] * w_planes[i] for i in range(cfg.w_bits))
+        ft = _exact_float(kdim, cfg.a_range[1] * 2**cfg.w_bits, dev)
+        return (a_int.to(ft) @ w_full.to(ft).T).to(torch.float64)
+    c_ = -(-kdim // cfg.chunk)
+    r_ = kdim if c_ == 1 else cfg.chunk
+    # Digital weight of (plane j, row): sum_{i + j >= cut} s_i 2^(i + j) W[i]; with ideal
+    # analog the window orders count as exact too (cut = B - window).
+    cut = boundary - cfg.window if ideal else boundary
+    windows = []  # (i, lo, nb) of the analog windows
+    if not ideal:
+        for i in range(cfg.w_bits):
+            hi = min(max(boundary - i, 0), cfg.a_bits)
+            lo = min(max(boundary - cfg.window - i, 0), cfg.a_bits)
+            if hi > lo:
+                windows.append((i, lo, hi - lo))
+    # Digital: plane j of the activation against sum_{i + j >= cut} s_i 2^(i + j) W[i].
+    wd = torch.zeros(cfg.a_bits, m, kdim, dtype=torch.float64, device=dev)
+    for j in range(cfg.a_bits):
+        for i in range(cfg.w_bits):
+            if i + j >= cut:
+                wd[j] += pw[i] * 2.0**j * w_planes[i]
+    # (a, M, C, r) -> (C, a x r, M)
+    wd = _pad_chunks(wd, r_).permute(2, 0, 3, 1).reshape(c_, cfg.a_bits * r_, m)
+    a8 = _pad_chunks(a_int.to(torch.uint8), r_).transpose(0, 1).contiguous()  # (C, N, r)
+    shifts = torch.arange(cfg.a_bits, dtype=torch.uint8, device=dev).view(-1, 1)
+    planes = ((a8.unsqueeze(2) >> shifts) & 1).to(torch.float32)  # (C, N, a, r)
+    d = torch.matmul(planes.view(c_, n, cfg.a_bits * r_), wd.to(torch.float32))  # (C, N, M)
+    out = d.to(torch.float64).sum(0)
+    if not windows:
+        return out
+    # Analog: the I windows (A >> lo) mod 2^nb of every weight bit, one batched matmul per
+    # chunk: (I, C, N, r) @ (I, C, r, M) -> (I, C, N, M), each sum <= chunk x 15 (exact).
+    xw = torch.empty(len(windows), c_, n, r_, dtype=torch.float32, device=dev)
+    for q, (_, lo, nb) in enumerate(windows):
+        xw[q].copy_((a8 >> lo) & (2**nb - 1))
+    wp = _pad_chunks(w_planes[[i for i, _, _ in windows]], r_).permute(0, 2, 3, 1)
+    v = torch.matmul(xw, wp.to(torch.float32))  # (I, C, N, M)
+    full = torch.tensor([2.0**nb - 1 for _, _, nb in windows], dtype=torch.float64, device=dev)
+    fs = analog.full_scale_for(torch.tensor(boundary, device=dev)).to(torch.float64)
+    # u = v / (2^nb - 1) rows (the reference divides its in-place sums by 2^lo (2^nb - 1):
+    # the same value, 2^lo being exact).
+    codes, _ = _codes(v.to(torch.float64) / full.view(-1, 1, 1, 1), fs, analog.adc_bits, 0.0, None)
+    # s_i 2^i 2^lo (2^nb - 1): each code's weight in the accumulator; the sum is an integer.
+    coef = torch.tensor(
+        [pw[i] * 2.0**lo * (2.0**nb - 1) for i, lo, nb in windows],
+        dtype=torch.float64,
+        device=dev,
+    )
+    # (I x C) @ (I x C, N x M): an exact integer sum, without an (I, C, N, M) product.
+    codes_acc = (coef.repeat_interleave(c_) @ codes.reshape(-1, n * m)).view(n, m)
+    return out + codes_acc * (fs / (2**analog.adc_bits - 1))
+
+
+def hybrid_matmul_reference(
+    a_int: torch.Tensor,
+    w_int: torch.Tensor,
+    boundary: int | torch.Tensor = DCIM,
+    cfg: BitConfig = BitConfig(),
+    analog: AnalogConfig | None = None,
+    generator: torch.Generator | None = None,
+    check: bool = True,
+) -> torch.Tensor:
+    """Reference hybrid MAC, one weight bit at a time with per-row masks (the original path).
+
+    Same arguments and results as :func:`hybrid_matmul`, which equals it bit for bit (tested)
+    and is several times faster; this path also draws the ADC noise (``analog.noise_lsb > 0``),
+    so :func:`hybrid_matmul` hands noisy runs to it.
+
+    Args:
+        a_int: (N, K) activations in [0, 2^a - 1] (any integer or integral float dtype).
+        w_int: (M, K) weights in ``cfg.w_range``.
+        boundary: B_D/A: a scalar, (N,) per row or (N, G) per row and group of ``cfg.hmus``
+            outputs. 0 (``DCIM``) is all-digital and equals ``a_int @ w_int.T`` exactly.
+        analog: ADC model of the analog window; None = ideal analog (the window sums exact,
+            only the discarded orders are lost).
+        generator: random source of the ADC noise (``analog.noise_lsb > 0``).
+        check: validate the integer ranges (skip in inner loops that already did).
+
+    Returns:
+        (N, M) float64 MAC results in integer units (A . W).
+    """
+    from cimkit.osa.analog import _codes
 
     if check:
         a_int = check_ints(a_int, *cfg.a_range, "activations")
@@ -385,6 +559,8 @@ def hybrid_matmul(
     ideal = analog is None or analog.full_scale is None
     if not ideal:
         fs = analog.full_scale_for(bg).to(torch.float64).view(gd, 1, n, 1)
+        top = 2**analog.adc_bits - 1
+        codes_acc = torch.zeros(gd, n, mg, dtype=torch.float64, device=dev)
         w_chunks = _pad_chunks(w_planes, cfg.chunk).permute(0, 1, 3, 4, 2)  # (w, Gd, C, r, Mg)
     out = torch.zeros(gd, n, mg, dtype=torch.float64, device=dev)
     # Weight planes whose every row is all-digital (B <= i) see the whole activation: by
@@ -418,11 +594,14 @@ def hybrid_matmul(
         v = torch.matmul(_pad_chunks(a_win, cfg.chunk).transpose(1, 2), w_chunks[i])
         full = torch.clamp(2.0 ** nb.to(torch.float64) - 1, min=1.0).view(gd, 1, n, 1)
         scale = (2.0 ** lo.to(torch.float64)).view(gd, 1, n, 1) * full
-        rec = sar_reconstruct(
+        codes, _ = _codes(
             v.to(torch.float64) / scale, fs, analog.adc_bits, analog.noise_lsb, generator
         )
-        rec = torch.where(nb.view(gd, 1, n, 1) > 0, rec * full, 0.0)
-        out += pw[i] * 2.0 ** lo.to(torch.float64) * rec.sum(1)  # s_i 2^i 2^lo x DAC sums
+        codes = torch.where(nb.view(gd, 1, n, 1) > 0, codes * full, 0.0)
+        # s_i 2^i 2^lo x (2^nb - 1) x codes: exact integers; the LSB multiplies once, below.
+        codes_acc += pw[i] * 2.0 ** lo.to(torch.float64) * codes.sum(1)
+    if not ideal:
+        out = out + codes_acc * (fs.view(gd, n, 1) / top)
     return out.permute(1, 0, 2).reshape(n, gd * mg)[:, :m]
 
 

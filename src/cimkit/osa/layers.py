@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from cimkit.errors import SpecError
 from cimkit.osa.analog import AnalogConfig, calibrate_full_scale
-from cimkit.osa.bitplane import BitConfig, allocation_counts, hybrid_matmul
+from cimkit.osa.bitplane import BitConfig, allocation_lookup, hybrid_matmul
 from cimkit.osa.ose import OSEConfig, calibrate_norm, check_candidates, saliency, select_boundary
 
 Mode = Literal["dcim", "fixed", "osa"]
@@ -211,7 +211,7 @@ class _HCIMBase(nn.Module):
         m = self.w_int.shape[0]
         per_group = torch.full((self.groups,), self.bits.hmus, device=b.device)
         per_group[-1] = m - self.bits.hmus * (self.groups - 1)
-        c = allocation_counts(b, self.bits)
+        c = allocation_lookup(b, self.bits)
         chunks = -(-k // self.bits.chunk)
         self.last_counts = {
             "macs": int(b.shape[0] * m * k),

@@ -1,0 +1,168 @@
+"""OSA-HCIM report (issue 16 item 5): fast simulator path == reference, the command end to end,
+resume after an interruption, Table I rows, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cimkit.accuracy.data import FASHION_MNIST_DIR
+from cimkit.errors import SpecError
+from cimkit.osa.analog import AnalogConfig
+from cimkit.osa.bitplane import (
+    BitConfig,
+    allocation_counts,
+    allocation_lookup,
+    hybrid_matmul,
+    hybrid_matmul_reference,
+)
+
+needs_fmnist = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist",
+)
+
+
+def _operands(cfg: BitConfig, n: int, k: int, m: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = cfg.a_range
+    a = torch.randint(lo, hi + 1, (n, k), generator=g)
+    a = a * (torch.rand(n, k, generator=g) < 0.6)  # post-ReLU-like zeros
+    wl, wh = cfg.w_range
+    w = torch.randint(wl, wh + 1, (m, k), generator=g)
+    return a, w
+
+
+@pytest.mark.parametrize(
+    "a_bits,w_bits,signed,k",
+    [(8, 8, True, 300), (8, 8, True, 144), (4, 4, True, 100), (8, 4, False, 9)],
+)
+def test_fast_path_equals_reference_bit_exactly(a_bits, w_bits, signed, k):
+    """Every B (scalar, per row, per row and group), ideal analog and two ADCs: equal floats."""
+    cfg = BitConfig(a_bits, w_bits, signed)
+    n, m = 37, 21  # 3 groups of 8 outputs, the last one short; K = 300 pads a third chunk
+    a, w = _operands(cfg, n, k, m, 1)
+    g = -(-m // cfg.hmus)
+    top = cfg.max_order + 1
+    b_map = torch.randint(0, top + 1, (n, g), generator=torch.Generator().manual_seed(2))
+    fs = {b: 7.0 + 2.5 * b for b in range(top + 1)}
+    for analog in (None, AnalogConfig(full_scale=fs), AnalogConfig(full_scale=11.0, adc_bits=2)):
+        for b in [*range(top + 1), b_map, b_map[:, 0]]:
+            fast = hybrid_matmul(a, w, b, cfg, analog)
+            ref = hybrid_matmul_reference(a, w, b, cfg, analog)
+            assert torch.equal(fast, ref), (analog, b if isinstance(b, int) else "map")
+
+
+def test_fast_path_with_noise_is_the_reference_draw():
+    cfg = BitConfig()
+    a, w = _operands(cfg, 20, 200, 16, 3)
+    an = AnalogConfig(full_scale=20.0, noise_lsb=0.7)
+    b = torch.randint(5, 11, (20, 2), generator=torch.Generator().manual_seed(4))
+    fast = hybrid_matmul(a, w, b, cfg, an, torch.Generator().manual_seed(9))
+    ref = hybrid_matmul_reference(a, w, b, cfg, an, torch.Generator().manual_seed(9))
+    assert torch.equal(fast, ref)
+
+
+def test_allocation_lookup_equals_the_mask_counts():
+    b = torch.randint(0, 16, (5, 3, 7, 7), generator=torch.Generator().manual_seed(0))
+    want, got = allocation_counts(b), allocation_lookup(b)
+    assert all(torch.equal(want[key], got[key]) for key in want)
+
+
+def test_bad_settings_are_one_line_spec_errors():
+    from cimkit.osa.report import ReportSettings
+
+    for kw, word in (
+        ({"images": 0}, "--images"),
+        ({"candidates": (8, 6)}, "--candidates"),
+        ({"candidates": (6, 14)}, "--candidates"),
+        ({"constraints": (-1.0,)}, "--constraints"),
+        ({"device": "tpu"}, "--device"),
+        ({"calib_images": 4000, "search_images": 2000}, "--search-images"),
+    ):
+        with pytest.raises(SpecError, match=word) as e:
+            ReportSettings(**kw).check()
+        assert "\n" not in str(e.value)
+
+
+def test_cli_bad_flag_exits_2():
+    from cimkit.cli import app
+
+    r = CliRunner().invoke(app, ["osa-report", "--out", "/tmp/never", "--candidates", "8,x"])
+    assert r.exit_code == 2
+    assert "--candidates" in r.output
+
+
+TINY = {
+    "images": 6,
+    "calib_images": 4,
+    "search_images": 6,
+    "fixed": (8,),
+    "constraints": (0.01,),
+    "grid": 2,
+    "map_images": 2,
+    "batch": 3,
+}
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_report_end_to_end_resume_and_cli(tmp_path):
+    """Tiny report: files and Table I; an interrupted run resumes to the uninterrupted result;
+    a rerun reads every evaluation from the cache (no cache file rewritten); the CLI works."""
+    from cimkit.osa.report import ReportSettings, run_report
+
+    torch.set_num_threads(1)
+    s = ReportSettings(**TINY)
+
+    class Stop(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def stop_after_first_checkpoint(msg: str) -> None:
+        seen.append(msg)
+        if "DCIM: test 3/6" in msg:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_report(tmp_path / "a", s, stop_after_first_checkpoint)
+    part = [json.loads(p.read_text()) for p in (tmp_path / "a" / "cache").glob("*.json")]
+    assert [d["done"] for d in part if d.get("label") == "DCIM"] == [3]
+    resumed = run_report(tmp_path / "a", s)
+    fresh = run_report(tmp_path / "b", s)
+    for r1, r2 in zip(resumed["rows"], fresh["rows"], strict=True):
+        assert r1["point"] == r2["point"]
+        assert r1["accuracy"] == r2["accuracy"] and r1["loss"] == pytest.approx(r2["loss"])
+        assert r1["digital_one_bit_macs"] == pytest.approx(r2["digital_one_bit_macs"])
+    out = tmp_path / "a"
+    for f in ("osa_fig9.csv", "osa_fig9.png", "osa_fig8a_maps.png", "osa_fig8b_layers.csv",
+              "osa_fig5.csv", "osa_fig5.png", "osa_table1.md", "osa_report.md"):  # fmt: skip
+        assert (out / f).is_file(), f
+    points = [r["point"] for r in csv.DictReader(open(out / "osa_fig9.csv"))]
+    assert points == ["DCIM", "HCIM B=8", "OSA L=0.01"]
+    table = (out / "osa_table1.md").read_text()
+    for cell in ("ICCAD'22", "ISSCC'21", "MCSoC'22", "5.33-5.79", "64x144", "cimkit OSA-HCIM"):
+        assert cell in table
+    # DCIM has no analog work; fixed B = 8 has 28 of 64 one-bit MACs digital per MAC (exact).
+    rows = {r["point"]: r for r in fresh["rows"]}
+    assert rows["DCIM"]["analog_one_bit_macs"] == 0
+    macs = rows["HCIM B=8"]["macs_per_inference"]
+    assert rows["HCIM B=8"]["digital_one_bit_macs"] == pytest.approx(28 * macs)
+    assert rows["HCIM B=8"]["efficiency_vs_dcim"] > 1
+    # A rerun changes no cache file: every evaluation is read back.
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cache").glob("*.json")}
+    from cimkit.cli import app
+
+    args = ["osa-report", "--out", str(out), "--json", "--images", "6", "--calib-images", "4",
+            "--search-images", "6", "--fixed", "8", "--constraints", "0.01", "--grid", "2",
+            "--map-images", "2", "--batch", "3"]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["checks"]["images"] == 6
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").glob("*.json")} == stamps
