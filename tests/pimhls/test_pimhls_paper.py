@@ -138,3 +138,22 @@ def test_technology_table_energy_column() -> None:
     assert np.all(np.isfinite(t["compute_energy_fj_per_mac"]))
     assert np.all(t["compute_energy_fj_per_mac"] > 0)
     assert "compute_energy_fj_per_mac" not in technology_table(energy=False)
+
+
+def test_input_pieces_never_take_less_area_than_the_whole_layer() -> None:
+    # Mapper.split skips costing input pieces when output pieces waste no array area; that is
+    # exact only if input pieces of a layer never need fewer arrays than the whole layer.
+    from cimkit.pimhls.dfg import schedule_order
+    from cimkit.pimhls.schedule import axis_piece, axis_piece_units, input_split_units
+
+    layers = schedule_order(first_crossbar_layers(get_network("resnet18"), 8))
+    layers += schedule_order(get_network("vgg8"))[-3:]
+    for tech in ("rram", "sram"):
+        t = get_technology(tech)
+        whole = t.layer_costs(layers).arrays[0]
+        for j, layer in enumerate(layers):
+            for k in (2, 3, 7):
+                if input_split_units(layer) >= k:
+                    units = axis_piece_units(layer, k, "in")
+                    parts = [axis_piece(layer, u, "in") for u in units]
+                    assert t.layer_costs(parts).arrays[0].sum() >= whole[j]

@@ -138,6 +138,11 @@ class _Search:
         return min(self.best.values(), key=lambda b: b.cycles)
 
 
+def _mapper(workload: Workload, techs: Sequence[str], base: ChipSpec | None) -> Mapper:
+    """Cost tables of the workload's crossbar layers on ``techs`` (shared by searches)."""
+    return Mapper(schedule_order(workload), technologies(tuple(dict.fromkeys(techs)), base))
+
+
 def _search(
     workload: Workload,
     area_mm2: float,
@@ -148,14 +153,16 @@ def _search(
     splits: Iterable[float],
     limits: tuple[int | None, int | None] = (None, None),
     input_splits: bool = False,
+    mapper: Mapper | None = None,
 ) -> _Search:
     """Technology selection + scheduling: every candidate assignment and budget split."""
     if not (math.isfinite(area_mm2) and area_mm2 > 0):  # inf would "fit" any design
         raise SpecError(f"area budget must be a finite number > 0 mm^2, got {area_mm2}")
     techs = tuple(dict.fromkeys(techs))
-    tech_models = technologies(techs, base)
-    layers = schedule_order(workload)
-    mapper = Mapper(layers, tech_models)
+    if mapper is None:
+        mapper = _mapper(workload, techs, base)
+    tech_models = mapper.techs
+    layers = list(mapper.layers)
     if len(techs) == 1:
         candidates = [((techs[0],) * len(layers), "homogeneous")]
     else:
@@ -311,7 +318,8 @@ def optimize_levels(
     from cimkit.pimhls.pipeline import with_pipeline
 
     limits = (max_copies, max_members)
-    args = (criteria, splits, limits, input_splits)
+    # One mapper for both searches: its cost tables and split pieces are costed once.
+    args = (criteria, splits, limits, input_splits, _mapper(workload, techs, base))
     greedy = _search(workload, area_mm2, techs, base, "greedy", *args)
     dp = _search(workload, area_mm2, techs, base, "dp", *args)
     levels = {

@@ -286,6 +286,10 @@ class Mapper:
         self._units: dict[tuple[str, int, str, int], tuple[LayerCosts, int]] = {}
         self._pieces_for: dict[tuple[str, int, float, tuple[str, ...]], tuple[int, str]] = {}
         self._piece_layers: dict[tuple[int, str, int], Layer] = {}
+        # (tech, layer, axis) -> (units + 1,) one-copy area of a piece of n units (NaN: not
+        # costed yet), so a split's candidate sizes are looked up as one array.
+        self._area_of: dict[tuple[str, int, str], np.ndarray] = {}
+        self._items: dict[tuple, Items | InfeasibleDesignError] = {}
 
     def one_copy_area(self, tech: str) -> np.ndarray:
         """(L,) area of one copy of every layer on ``tech``'s default arrays, mm^2."""
@@ -299,6 +303,11 @@ class Mapper:
             table = self.techs[tech].layer_costs(parts)
             for col, n in enumerate(todo):
                 self._units[(tech, j, axis, n)] = (table, col)
+            key = (tech, j, axis)
+            if key not in self._area_of:
+                size = max(axis_units(self.layers[j], axis), max(todo)) + 1
+                self._area_of[key] = np.full(size, np.nan)
+            self._area_of[key][todo] = table.area_mm2[0, : len(todo)]
 
     def _piece(self, j: int, units: int, axis: str = "out") -> Layer:
         key = (j, axis, units)
@@ -321,7 +330,7 @@ class Mapper:
         ks = np.arange(k0, units + 1)
         sizes, inverse = np.unique(-(-units // ks), return_inverse=True)
         self._unit_costs(tech, j, sizes.tolist(), axis)
-        areas = np.array([self._piece_area(tech, j, int(n), axis) for n in sizes])
+        areas = self._area_of[(tech, j, axis)][sizes]
         fits = areas[inverse] <= limit
         return int(ks[int(np.argmax(fits))]) if fits.any() else None
 
@@ -342,8 +351,13 @@ class Mapper:
         key = (tech, j, budget_mm2, axes)
         if key in self._pieces_for:
             return self._pieces_for[key]
-        options = []
+        options: list[tuple[float, int, int, str]] = []
+        whole = float(self.one_copy_area(tech)[j])
         for axis in axes:
+            if options and options[0][0] <= whole * (1 + AREA_RTOL):
+                # The output pieces waste no array area; input pieces cannot take less (their
+                # row tiles sum to at least the whole layer's), so they are not costed.
+                break
             k = self._axis_pieces(tech, j, budget_mm2, axis)
             if k == 1:
                 options = [(0.0, 0, 1, "out")]
@@ -391,7 +405,26 @@ class Mapper:
         input_splits: bool = False,
     ) -> Items:
         """Items of a per-layer technology ``assignment`` (one name per layer) under ``budgets``;
-        ``input_splits`` lets oversized layers be cut along input channels (:meth:`split`)."""
+        ``input_splits`` lets oversized layers be cut along input channels (:meth:`split`).
+
+        Cached per arguments (the greedy and DP searches of one constraint ask for the same
+        ones); an infeasible budget raises the same error each time.
+        """
+        key = (tuple(assignment), tuple(sorted(budgets.items())), bool(input_splits))
+        hit = self._items.get(key)
+        if hit is None:
+            try:
+                hit = self._make_items(assignment, budgets, input_splits)
+            except InfeasibleDesignError as exc:
+                hit = exc
+            self._items[key] = hit
+        if isinstance(hit, InfeasibleDesignError):
+            raise InfeasibleDesignError(str(hit))
+        return hit
+
+    def _make_items(
+        self, assignment: Sequence[str], budgets: Mapping[str, float], input_splits: bool
+    ) -> Items:
         if len(assignment) != len(self.layers):
             raise SpecError(
                 f"assignment has {len(assignment)} entries for {len(self.layers)} layers"
