@@ -166,3 +166,28 @@ def test_report_end_to_end_resume_and_cli(tmp_path):
     doc = json.loads(r.stdout)
     assert doc["checks"]["images"] == 6
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").glob("*.json")} == stamps
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_longer_run_reuses_the_blocks_already_done(tmp_path, monkeypatch):
+    """Blocks of BLOCK images are cached separately: 8 images after 6 recompute only the
+    second block, and the totals equal a fresh 8-image run's."""
+    from cimkit.osa import report
+    from cimkit.osa.report import ReportSettings, Runner
+
+    torch.set_num_threads(1)
+    monkeypatch.setattr(report, "BLOCK", 4)
+    s = ReportSettings(**TINY)
+    run = Runner(tmp_path / "a", s)
+    run.evaluate({"mode": "dcim"}, "test", 0, 6)
+    first = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a" / "cache").glob("*.json")}
+    longer = run.evaluate({"mode": "dcim"}, "test", 0, 8)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a" / "cache").glob("*.json")}
+    assert len(after) == len(first) + 1  # block 4..7 is new; 4..5 stays, unused
+    kept = [name for name in first if after[name] == first[name]]
+    assert len(kept) == len(first)  # no block rewritten
+    fresh = Runner(tmp_path / "b", s).evaluate({"mode": "dcim"}, "test", 0, 8)
+    assert (longer.n, longer.correct) == (fresh.n, fresh.correct) == (8, longer.correct)
+    assert longer.loss_sum == pytest.approx(fresh.loss_sum)
+    assert longer.counts["digital"] == pytest.approx(fresh.counts["digital"])
