@@ -97,7 +97,9 @@ def test_baseline_is_resident_one_copy_and_comparison_ratios() -> None:
     assert b.area_mm2 == pytest.approx(float(items.base_area.sum()))
     area = 0.5 * b.area_mm2
     t = comparison([small], [area])
-    assert list(t["baseline"]) == ["RRAM", "SRAM"]
+    assert list(t["design"]) == ["Hetero-SP", "Hetero-SP", "RRAM-SP", "SRAM-SP"]
+    assert list(t["baseline"]) == ["RRAM", "SRAM", "RRAM", "SRAM"]
+    assert headline(t)["pairs"].tolist() == [2]  # the headline averages the Hetero-SP rows
     r = t.iloc[0]
     assert r["baseline_latency_s"] == pytest.approx(b.latency_s)
     assert r["speedup"] == pytest.approx(b.latency_s / r["design_latency_s"])
