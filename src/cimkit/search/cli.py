@@ -635,7 +635,7 @@ def register(app: typer.Typer) -> None:
                     problem, cfg, store=st, study=study, on_generation=make_cb(gen), overwrite=True
                 )
             rows, rem_json, notes = _compare_remeasure(
-                problem, cr, st.path, remeasure, finetune_steps, json_output
+                problem, cr, st.path, remeasure, finetune_steps
             )
             print_table(
                 rich_table(
@@ -644,8 +644,10 @@ def register(app: typer.Typer) -> None:
                     f"{study} ({cr.objective.label}, P={pop}, G={gen}, seed {seed})",
                 )
             )
-            for line in notes:
-                console.print(line, highlight=False)
+            from cimkit.cli_output import note
+
+            for line in notes:  # stderr with --json (stdout holds one JSON document)
+                note(line)
             if out is not None:
                 _report(
                     st,
@@ -929,7 +931,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _compare_remeasure(
-    problem: Any, cr: Any, store: Path, k: int, finetune_steps: int, json_output: bool
+    problem: Any, cr: Any, store: Path, k: int, finetune_steps: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """Table III rows of ``cr`` with each method's ``k`` best designs re-measured (cached
     beside ``store``), the --json summary, and the lines to print under the table."""
@@ -942,11 +944,7 @@ def _compare_remeasure(
         rm.check_space(problem.space)
     except rm.RemeasureUnavailable as exc:
         return rows, None, [f"accuracy not re-measured: {str(exc).split('; use')[0]}"]
-    con = progress_console if json_output else None
-    from cimkit.cli import console
-
-    def log(msg: str) -> None:
-        (con or console).print(msg, highlight=False)
+    from cimkit.cli_output import note
 
     rows, rem = rm.measure_plan(
         problem.space,
@@ -956,7 +954,7 @@ def _compare_remeasure(
         cache=rm.cache_path_for(store),
         finetune_steps=finetune_steps,
         base2_M=cr.base2["M"],
-        log=log,
+        log=note,  # progress: stdout, stderr with --json, nothing with --quiet
     )
     paper = rm.cimnas_vs_paper(rows, cr.objective.name)
     notes = [rm.stats_sentence(rem), rm.paper_sentence(paper)]
