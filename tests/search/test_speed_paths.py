@@ -405,6 +405,20 @@ def test_a_forked_worker_that_fails_leaves_the_report_to_this_process(
         f"report: {tmp_path / 'o' / 'report.md'} and {tmp_path / 'o' / 'report.html'}"
     ]
     dead.close()  # already reaped: nothing left to stop
+    # A child stuck in its preparation (a lock held at the fork) is stopped after
+    # READY_TIMEOUT_S and the report is written here.
+    import time
+
+    monkeypatch.setattr(worker, "_prepare", lambda *a, **k: time.sleep(600))
+    monkeypatch.setattr(worker, "READY_TIMEOUT_S", 0.5)
+    stuck = worker.ForkedWorker(str(problem.space.source), None, 0, problem)
+    pid = stuck.pid
+    worker.write_report_via(stuck, st, tmp_path / "s.sqlite", "r", tmp_path / "o3", con)
+    assert (tmp_path / "o3" / "report.md").read_bytes() == (
+        tmp_path / "o" / "report.md"
+    ).read_bytes()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped
     # A worker stopped before any request (the search failed) leaves no child behind.
     idle = worker.ForkedWorker(str(problem.space.source), None, 0, problem)
     pid = idle.pid
@@ -412,3 +426,47 @@ def test_a_forked_worker_that_fails_leaves_the_report_to_this_process(
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     st.close()
+
+
+def test_an_interrupted_search_leaves_no_forked_worker_behind(tmp_path) -> None:
+    """SIGINT to the search's process alone (not its group): it exits 130 and its forked
+    report worker is stopped and reaped, not left running."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from search_helpers import constant_space_yaml
+
+    from cimkit.report import worker
+
+    if not worker.can_fork():
+        pytest.skip("no fork here (not Linux, or a thread runs)")
+    sp = constant_space_yaml(tmp_path)
+    store = tmp_path / "s.sqlite"
+    cmd = [sys.executable, "-m", "cimkit.search", "search", str(sp), "--pop", "60", "--gen",
+           "400", "--store", str(store), "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    env = {**os.environ, "CIMKIT_REPORT_WORKER": "fork"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    children: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(store) as c:
+                row = c.execute("SELECT gen FROM runs WHERE name='search'").fetchone()
+        except sqlite3.OperationalError:
+            continue
+        if row and row[0] >= 3:
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            children = [int(k) for k in kids]
+            proc.send_signal(signal.SIGINT)
+            break
+    out = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, out
+    assert len(children) == 1, children  # the forked worker
+    with pytest.raises(ProcessLookupError):
+        os.kill(children[0], 0)
+    assert not (tmp_path / "out" / "report.md").exists()

@@ -20,7 +20,8 @@ unsafe) it is a fresh ``python -m cimkit.report.worker`` (:class:`ReportWorker`)
 Protocol (JSON, one line each way, over pipes): the spawned worker is started as
 ``python -m cimkit.report.worker '{"space": PATH, "area": MM2|null, "seed": N}'``; it reads one
 request ``{"store": PATH, "run": NAME, "out": DIR}`` from stdin (EOF: exit 0, nothing written)
-and writes one reply on its stdout: ``{"ok": true, "printed": [lines], "written": ...}``, or
+and writes a line ``ready`` once prepared, then one reply line on its stdout: ``{"ok": true,
+"printed": [lines], "written": ...}``, or
 ``{"ok": false, "type": "SpecError", "message": "..."}`` for a user error (the parent raises the
 same one-line error), or ``{"ok": false, "internal": "traceback"}``. On anything but a reply the
 parent writes the report itself (:func:`write_report_via`), so the worker can only save time.
@@ -54,6 +55,9 @@ ENV_SWITCH = "CIMKIT_REPORT_WORKER"
 #: search on a quiet core, the time the worker takes to get ready (measured: P=150, G=70 is
 #: 10,650 designs).
 MIN_DESIGNS = 4000
+#: Seconds a forked worker may still be preparing once the search has ended (it needs about
+#: 1 s; beyond this it is taken as stuck and the report is written in process).
+READY_TIMEOUT_S = 120.0
 #: The worker uses one BLAS thread, like the search beside it (two would fight for the cores).
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -150,38 +154,51 @@ class ForkedWorker:
         self._req, self._rep = req_w, rep_r
 
     def report(self, store: Path, run: str, out: Path) -> dict[str, Any] | None:
-        """As :meth:`ReportWorker.report`."""
-        pid, self.pid = self.pid, None
+        """As :meth:`ReportWorker.report`. Interrupted while it waits (Ctrl-C), the child is
+        stopped by :meth:`close`."""
+        import select
+
+        pid = self.pid
         if pid is None:
             return None
-        try:
-            try:
-                os.write(self._req, _request(store, run, out).encode())
-            finally:
-                os.close(self._req)
-            with os.fdopen(self._rep) as rep:
-                text = rep.read()
-        except (OSError, ValueError):  # the child is gone (broken pipe): report in process
-            _close_fd(self._rep)
-            _end(pid)
+        # The child says 'ready' when prepared (or EOF when it died). A child that is not
+        # ready long after the search ended is stuck (a lock a thread held at the fork):
+        # it is stopped and the report is written here.
+        if not select.select([self._rep], [], [], READY_TIMEOUT_S)[0]:
+            self.close()
             return None
+        try:
+            os.write(self._req, _request(store, run, out).encode())
+            self._close_fds(rep=False)
+            chunks = []
+            while chunk := os.read(self._rep, 1 << 16):
+                chunks.append(chunk)
+        except OSError:  # the child is gone (broken pipe): the report is written here
+            self.close()
+            return None
+        self._close_fds()
+        self.pid = None
         _, status = os.waitpid(pid, 0)
-        return _reply(text, os.waitstatus_to_exitcode(status))
+        return _reply(b"".join(chunks).decode(errors="replace"), os.waitstatus_to_exitcode(status))
 
     def close(self) -> None:
         """Stop the child if it still runs (the search failed or was interrupted)."""
         pid, self.pid = self.pid, None
+        self._close_fds()
         if pid is not None:
-            _close_fd(self._req)
-            _close_fd(self._rep)
             _end(pid)
 
-
-def _close_fd(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:  # already closed
-        pass
+    def _close_fds(self, rep: bool = True) -> None:
+        """Close the request pipe (and the reply pipe), each once: a closed descriptor's
+        number is reused by the next file opened, so it must never be closed again."""
+        for name in ("_req", "_rep") if rep else ("_req",):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def _end(pid: int) -> None:
@@ -467,6 +484,8 @@ def _serve(prepare: Callable[[], None], requests: Any, reply_to: Any) -> int:
             prepare()
         except Exception:  # noqa: BLE001 - the report itself will say what is wrong
             pass
+        reply_to.write("ready\n")  # a forked worker's parent waits for this line
+        reply_to.flush()
         line = requests.readline()
         if not line.strip():
             return 0  # the search ended without a report request
