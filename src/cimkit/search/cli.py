@@ -961,6 +961,16 @@ def _compare_remeasure(
     return rows, rm.summary_json(rem, paper), [n for n in notes if n]
 
 
+def _measure_log(target: Any) -> Any:
+    """Progress lines of re-measurement: note() for the CLI's consoles (stderr with --json,
+    nothing with --quiet), else ``target.print`` (the report worker's line collector)."""
+    from cimkit import cli_output
+
+    if target is cli_output.console or target is cli_output.progress_console:
+        return cli_output.note
+    return lambda m: target.print(m, highlight=False)
+
+
 def _report(
     st: Any,
     run: str,
@@ -1022,7 +1032,7 @@ def _report(
         remeasure=remeasure,
         finetune_steps=finetune_steps,
         figures=figures,
-        log=(lambda m: console.print(m, highlight=False)) if remeasure or finetune_steps else None,
+        log=_measure_log(console) if remeasure or finetune_steps else None,
     )
     b1 = upgrade_row(rows[0])  # a comparison stored before the SI names has 'edap' (mJ*ms*mm^2)
     extra = {"baseline 1": (b1["edap_j_s_m2"], b1["accuracy_pct"])}
