@@ -404,6 +404,7 @@ def schedule_summary(schedule: Schedule) -> dict[str, object]:
         "write_cycles": sum(g.write_cycles for g in schedule.groups),
         "fill_cycles": sum(g.fill_cycles for g in schedule.groups),
         "groups": len(schedule.groups),
+        "input_pieces": sum(m.split_axis == "in" for g in schedule.groups for m in g.members),
         "area_mm2": schedule.area_mm2,
         "write_energy_pj": schedule.write_energy_pj,
         "assignment": schedule.notes.get("assignment", ""),

@@ -56,6 +56,7 @@ SWEEP_COLUMNS: tuple[str, ...] = (
     "write_cycles",
     "fill_cycles",
     "groups",
+    "input_pieces",
     "area_mm2",
     "write_energy_pj",
     "assignment",
