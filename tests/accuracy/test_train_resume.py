@@ -144,3 +144,16 @@ def test_progress_evaluations_do_not_change_training(splits: data.Splits) -> Non
     assert [e["step"] for e in res["evals"]] == [1, 2] and "acc_d2k3e3" in res["evals"][0]
     for (k, a), b in zip(plain.state_dict().items(), watched.state_dict().values(), strict=True):
         assert torch.equal(a, b), k  # BN statistics included: the evaluation restored them
+
+
+def test_predictor_sample_grows_by_appending() -> None:
+    from cimkit.accuracy.pipeline import _measure_seconds, _sample
+
+    small, large = _sample(3, seed=0), _sample(5, seed=0)
+    assert large[:3] == small and len({tr.genome_key(g) for g in large}) == 5
+    recs = [
+        {"key": "a", "seconds": 1.5},
+        {"key": "b", "seconds": 2.0},
+        {"key": "a", "seconds": 1.5},
+    ]
+    assert _measure_seconds(recs) == 3.5  # a repeat is one measurement
