@@ -55,6 +55,27 @@ def test_genomes_of_maps_one_design_to_one_measurement(space) -> None:
     assert rm.genome_key(rm.genomes_of(space, z[None])[0]) != rm.genome_key(g)
 
 
+def test_bias_counts_a_network_once_across_hardware(space, tmp_path) -> None:
+    """Two designs with one network and policy but different hardware are one measurement
+    (cache hit) and one point of the bias / RMSE; the table still lists both."""
+    x = space.baseline_genome()
+    y = x.copy()
+    hw = space.joint.indices("hardware")
+    y[hw[0]] = (y[hw[0]] + 1) % len(space.joint.dims[hw[0]].values)
+    key = rm.genome_key(rm.genomes_of(space, x[None])[0])
+    r = rm.Remeasurer(tmp_path / "c.jsonl", rm.MeasureSettings(n_test=100))
+    r.cache.put({"key": r.key(rm.genomes_of(space, x[None])[0]), "accuracy": 0.75})
+    designs = [
+        (rm.BASELINE1_LABEL, 0, -1, x, 0.80),
+        ("Two-stage search", 1, 5, x, 0.80),
+        ("Two-stage search", 2, 6, y, 0.80),
+    ]
+    rem = rm.remeasure(space, designs, remeasurer=r)
+    assert r.misses == 0 and r.hits == 3 and key  # never measured: all from the cache
+    assert list(rem.table["accuracy_measured_pct"]) == pytest.approx([75.0] * 3)
+    assert rem.stats["n"] == 1 and rem.stats["bias_pp"] == pytest.approx(5.0)
+
+
 def test_constant_accuracy_space_cannot_be_remeasured(tmp_path) -> None:
     from cimkit.space import load_space
 

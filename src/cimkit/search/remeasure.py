@@ -434,7 +434,8 @@ class Remeasured:
             ``accuracy_pct`` (predicted, as the search saw it), ``accuracy_measured_pct``,
             ``accuracy_finetuned_pct`` (NaN unless fine-tuned), ``accuracy_error_pp``
             (predicted - measured).
-        stats: :func:`error_stats` over the search-chosen designs (baseline 1 excluded).
+        stats: :func:`error_stats` over the distinct networks + policies of the search-chosen
+            designs (baseline 1 excluded; designs differing only in hardware count once).
         settings, supernet_sha256, finetune_steps: how it was measured.
         measured_now, cached: designs measured in this call / answered by the cache.
     """
@@ -513,7 +514,16 @@ def remeasure(
             "accuracy_error_pp",
         ],
     )
-    chosen = table[table["rank"] > 0]
+    # Bias and RMSE over distinct networks + policies: designs that differ only in hardware
+    # (two-stage's second stage) are one accuracy measurement and count once.
+    seen: set[str] = set()
+    rows_once = []
+    for i, g in enumerate(genomes):
+        key = genome_key(g)
+        if designs[i][1] > 0 and key not in seen:
+            seen.add(key)
+            rows_once.append(i)
+    chosen = table.iloc[rows_once]
     stats = error_stats(chosen["accuracy_pct"], chosen["accuracy_measured_pct"])
     return Remeasured(
         table,
@@ -678,7 +688,8 @@ def stats_sentence(rem: Remeasured) -> str:
     if not s["n"]:
         return "No search-chosen design was re-measured."
     return (
-        f"Predicted - measured over the {s['n']} re-measured search-chosen designs: bias "
+        f"Predicted - measured over the {s['n']} distinct networks (with their policies) "
+        "among the re-measured search-chosen designs: bias "
         f"{s['bias_pp']:+.2f} pp (positive: the predictor is optimistic), RMSE "
         f"{s['rmse_pp']:.2f} pp."
     )
