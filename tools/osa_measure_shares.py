@@ -10,7 +10,7 @@ ResNet-20 (Fashion-MNIST):
 2. Record each layer's saliency on the search images (validation images calib .. calib+n-1,
    disjoint from the calibration ones) and build per-layer quantile grids of ``--grid`` points.
 3. For each loss-constraint set, run the threshold search (``cimkit.osa.thresholds``, per-layer
-   mode, B = 5..10) on the search images, then one more pass at the found thresholds that counts
+   mode, --candidates, default B = 5..10) on the search images, then one more pass at the found thresholds that counts
    the one-bit MACs at each B (weighted by the MACs of each layer, not by its pixels).
 4. Also measure the operand bit densities (share of ones of each weight bit plane and each
    activation bit plane over every MAC, in the DCIM pass), which set the adder-tree activity.
@@ -34,13 +34,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "cimkit" / "data" / "osa" / "osa65_measured.json"
-B = (5, 6, 7, 8, 9, 10)
-#: Loss constraints (allowed increase of the mean cross-entropy in nats over all-B_0), cumulative.
-CONSTRAINTS = {
-    "tight": (0.002, 0.004, 0.006, 0.008, 0.01),
-    "medium": (0.01, 0.02, 0.03, 0.04, 0.05),
-    "loose": (0.02, 0.05, 0.08, 0.11, 0.15),
-}
+#: Final loss budget per set (allowed increase of the mean cross-entropy in nats over every pixel
+#: at B_0); the constraints are cumulative, L_i = budget x (i + 1) / (b - 1), as osa-report's.
+BUDGETS = {"tight": 0.01, "medium": 0.05, "loose": 0.15}
+
+
+def constraints(name: str, b: int) -> tuple[float, ...]:
+    return tuple(round(BUDGETS[name] * (i + 1) / (b - 1), 6) for i in range(b - 1))
 
 
 def log(msg: str) -> None:
@@ -55,8 +55,10 @@ def main() -> None:
     ap.add_argument("--sets", default="tight,medium,loose", help="constraint sets to run")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--candidates", default="5,6,7,8,9,10", help="B candidates, most precise first")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    B = tuple(int(x) for x in args.candidates.split(","))
 
     from cimkit.accuracy.data import load
     from cimkit.osa.resnet import to_hcim
@@ -161,14 +163,15 @@ def main() -> None:
         if name in doc["sets"]:
             log(f"{name}: done already, skipped")
             continue
-        log(f"{name}: search with L = {CONSTRAINTS[name]}")
+        L = constraints(name, len(B))
+        log(f"{name}: search with L = {L}")
         calls = 0
-        res = search_thresholds(evaluate, B, CONSTRAINTS[name], grid, mode="per-layer")
+        res = search_thresholds(evaluate, B, L, grid, mode="per-layer")
         final = run(res.thresholds)
         # MAC-weighted share of each B over the whole network (b_share is per layer decision).
         share = (final.b_share * macs[:, None]).sum(0) / macs.sum()
         doc["sets"][name] = {
-            "constraints": list(CONSTRAINTS[name]),
+            "constraints": list(L),
             "loss_ref": res.loss_ref,
             "accuracy_ref": res.accuracy_ref,
             "loss": final.loss,

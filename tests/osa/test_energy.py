@@ -146,3 +146,28 @@ def test_numpy_allocation_equals_the_simulator_rule() -> None:
         assert (int(dig.sum()), int(ana.sum())) == (ref.digital, ref.analog)
         assert int((ana.sum(axis=1) > 0).sum()) == ref.acim_ops
     assert saliency_pair_count(8, 8, 2) == len(saliency_pairs(BitConfig(), 2)) == 3
+
+
+def test_counts_from_simulated_layers_match_the_simulator() -> None:
+    """counts_from_layers on an HCIM conv after a forward: the simulator's own one-bit MAC and
+    ADC counts (last_counts), and the analytic counts of its B map."""
+    import torch
+
+    from cimkit.osa.energy import counts_from_layers
+    from cimkit.osa.layers import HCIMConv2d
+
+    torch.manual_seed(0)
+    conv = HCIMConv2d.from_conv(torch.nn.Conv2d(16, 16, 3, padding=1), act_scale=4 / 255)
+    x = torch.rand(1, 16, 6, 6) * 4
+    b = torch.randint(5, 11, (1, 2, 6, 6))  # a B per pixel and group of 8 outputs
+    conv.set_mode("fixed", boundary=8)
+    conv(x, boundary=b)
+    c = counts_from_layers([conv])
+    lc = conv.last_counts
+    for key in ("macs", "digital", "analog", "adc_conversions"):
+        assert float(c[key]) == pytest.approx(lc[key], rel=1e-12), key
+    assert float(c["ose_nq"]) == 0  # fixed mode: no saliency evaluator
+    conv.set_mode("osa", candidates=[6, 8, 10], thresholds=[1.0, 0.5])
+    conv(x)
+    c = counts_from_layers([conv])
+    assert float(c["ose_nq"]) == 36 * 16 * 3  # pixels x outputs x saliency cycles (1 chunk)

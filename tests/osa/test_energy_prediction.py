@@ -1,0 +1,56 @@
+"""Out-of-sample predictions of the OSA-HCIM energy model against the paper (issue 16 item 6).
+
+The one fitted constant reproduces HCIM / DCIM = 1.56x (tests/osa/test_energy.py). Here the
+B distributions measured on the shipped ResNet-20 (src/cimkit/data/osa/osa65_measured.json,
+tools/osa_measure_shares.py) predict OSA-HCIM / DCIM (paper 1.95x) and TOPS/W (paper 5.33-5.79),
+each against the issue's +-15 % acceptance band. Nothing here was tuned to these numbers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cimkit.osa.energy import measured
+from cimkit.osa.energy_report import energy_report
+
+M = measured()
+SETS = sorted((M or {}).get("sets", {}))
+needs_measurement = pytest.mark.skipif(not SETS, reason="no osa65_measured.json sets")
+
+
+def _prediction(name: str) -> dict:
+    rep = energy_report()
+    return next(p for p in rep["predictions"] if p["distribution"] == f"measured ({name} L)")
+
+
+@needs_measurement
+def test_loose_constraint_ratio_within_15pct_of_1_95() -> None:
+    """The paper's headline 1.95x is its efficient end (5.79 TOPS/W at loose L): the loosest
+    measured constraint set is the comparable point."""
+    r = _prediction("loose")["osa_over_dcim"]
+    assert 1.95 * 0.85 <= r["value"] <= 1.95 * 1.15, r
+    assert r["within_band"]
+
+
+@needs_measurement
+@pytest.mark.parametrize("name", SETS)
+def test_osa_beats_fixed_hcim_only_where_its_boundaries_are_higher(name: str) -> None:
+    """Consistency of the model, not a paper number: a mean B above the fixed HCIM's 8 gives a
+    ratio above 1.56x, below 8 a ratio below it (the OSE's own cost is ~1 %)."""
+    p = _prediction(name)
+    if p["mean_boundary"] > 8.1:
+        assert p["osa_over_dcim"]["value"] > 1.56
+    elif p["mean_boundary"] < 7.9:
+        assert p["osa_over_dcim"]["value"] < 1.56
+
+
+@needs_measurement
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: cimkit's component models (NeuroSim adder, DFF, ADC survey) put DCIM "
+    "at several times the paper's implied 2.73-2.97 TOPS/W, so OSA-HCIM's absolute TOPS/W lands "
+    "far above 5.33-5.79 (docs/osa-hcim.md section 8); ratios are unaffected",
+)
+def test_tops_per_w_within_15pct_of_the_paper() -> None:
+    tw = _prediction("loose")["tops_per_w"]
+    assert tw["within_band"], tw
