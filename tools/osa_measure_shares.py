@@ -10,8 +10,9 @@ ResNet-20 (Fashion-MNIST):
 2. Record each layer's saliency on the search images (validation images calib .. calib+n-1,
    disjoint from the calibration ones) and build per-layer quantile grids of ``--grid`` points.
 3. For each loss-constraint set, run the threshold search (``cimkit.osa.thresholds``, per-layer
-   mode, --candidates, default B = 5..10) on the search images, then one more pass at the found thresholds that counts
-   the one-bit MACs at each B (weighted by the MACs of each layer, not by its pixels).
+   mode, B = ``--candidates``, default 5..10) on the search images, then one more pass at the
+   found thresholds that counts the one-bit MACs at each B (weighted by the MACs of each
+   layer, not by its pixels).
 4. Also measure the operand bit densities (share of ones of each weight bit plane and each
    activation bit plane over every MAC, in the DCIM pass), which set the adder-tree activity.
 
