@@ -127,9 +127,9 @@ class ForkedWorker:
     def __init__(self, space: str, area: float | None, seed: int, problem: Any = None) -> None:
         for f in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
             f.flush()
-        # What exists now (modules, the space, the problem) lives as long as this process:
-        # frozen, the cyclic collector never walks it again, here or in the child (where
-        # walking it would also copy every page it touches).
+        # Frozen, what exists now (modules, the space, the problem) is never walked by the
+        # child's cyclic collector (walking it would copy every page it touches); this
+        # process unfreezes it at once, so its own collector is as before.
         gc.freeze()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
@@ -148,6 +148,7 @@ class ForkedWorker:
                 code = 1
             finally:
                 os._exit(code)
+        gc.unfreeze()
         os.close(req_r)
         os.close(rep_w)
         self.pid: int | None = pid
