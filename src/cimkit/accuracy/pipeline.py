@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(state_dict_fp16(net), q_path)
         summary["supernet_q"] = {**res, "train_args": asdict(targs)}
         save_summary()
-    if a.ship:
-        _ship_supernet(out, cfg, summary)
+    # Nothing is shipped before the predictors are refit: shipped supernets and predictors
+    # must describe the same weights (the predictors are fit on this supernet's measurements).
 
     fp_net = new_supernet(cfg, False)
     load_state(fp_net, torch.load(fp_path, weights_only=True))
@@ -297,13 +297,6 @@ def main(argv: list[str] | None = None) -> int:
         _ship_all(out, summary)
     log(f"done in {time.time() - t_start:.0f}s")
     return 0
-
-
-def _ship_supernet(out: Path, cfg, summary: dict) -> None:
-    SHIP_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("supernet_fp.pt", "supernet_q.pt"):
-        shutil.copy2(out / name, SHIP_DIR / name)
-    _write_manifest(summary)
 
 
 def _ship_all(out: Path, summary: dict) -> None:
