@@ -159,3 +159,69 @@ def test_input_pieces_never_take_less_area_than_the_whole_layer() -> None:
                     units = axis_piece_units(layer, k, "in")
                     parts = [axis_piece(layer, u, "in") for u in units]
                     assert t.layer_costs(parts).arrays[0].sum() >= whole[j]
+
+
+def _chain(sizes: list[int], tokens: int) -> Workload:
+    layers, prev = [], ""
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(
+            make_layer(
+                f"fc{i}", "linear", in_channels=a, out_channels=b, out_h=tokens, inputs=(prev,)
+            )
+        )
+        prev = f"fc{i}"
+    return Workload("chain", tuple(layers))
+
+
+def test_joint_axis_dp_equals_brute_force_over_axes_and_groupings() -> None:
+    """dp_groups_axes = the best of every axis choice x every grouping (exhaustive)."""
+    import itertools
+
+    from cimkit.errors import InfeasibleDesignError
+    from cimkit.pimhls.dfg import schedule_order
+    from cimkit.pimhls.schedule import Mapper, dp_groups, dp_groups_axes, interval_costs
+    from cimkit.pimhls.technology import technologies
+
+    rng = np.random.default_rng(1)
+    rram = get_technology("rram")
+    array = float(rram.array_area_mm2([rram.default])[0])
+    checked = with_choice = better = 0
+    for _ in range(40):
+        sizes = [int(x) for x in rng.choice([96, 200, 300, 600, 700], 4)]
+        wl = _chain(sizes, int(rng.choice([1, 4, 16])))
+        mapper = Mapper(schedule_order(wl), technologies(["rram"]))
+        budget = float(rng.uniform(2.5, 9)) * array
+        assign, budgets, caps = ["rram"] * 3, {"rram": budget}, np.array([budget])
+        try:
+            options = mapper.layer_options(assign, budgets)
+        except InfeasibleDesignError:
+            continue
+        items, groups, cycles = dp_groups_axes(mapper, assign, budgets, caps)
+        starts, ends = np.array(groups).T
+        t, w, ok = interval_costs(items, caps, starts, ends)
+        assert ok.all() and int((t + w).sum()) == cycles  # the plan is what the DP costed
+        brute = min(
+            exhaustive_groups(mapper.items_for(assign, budgets, dict(enumerate(c))), caps)[1]
+            for c in itertools.product(*options)
+        )
+        assert cycles == brute
+        checked += 1
+        with_choice += any(len(o) > 1 for o in options)
+        try:
+            better += cycles < dp_groups(mapper.items(assign, budgets), caps)[1]
+        except InfeasibleDesignError:
+            better += 1
+    assert checked >= 30 and with_choice >= 15 and better >= 5  # the choice matters
+
+
+def test_optimize_joint_never_slower_than_the_two_way_rule() -> None:
+    from cimkit.pimhls.optimize import optimize
+
+    wl = _chain([700, 600, 300, 96], 16)
+    for area in (0.6, 1.0):
+        joint = optimize(wl, area, ("rram",), tune=False, input_splits="joint")
+        pair = optimize(wl, area, ("rram",), tune=False, input_splits=True)
+        f = [sum(g.write_cycles + g.compute_cycles for g in s.groups) for s in (joint, pair)]
+        assert f[0] <= f[1]
+    with pytest.raises(Exception, match="input_splits"):
+        optimize(wl, 1.0, ("rram",), tune=False, input_splits="both")

@@ -34,6 +34,7 @@ from cimkit.pimhls.schedule import (
     Mapper,
     default_budgets,
     dp_groups,
+    dp_groups_axes,
     greedy_groups,
     interval_costs,
     make_schedule,
@@ -143,6 +144,12 @@ def _mapper(workload: Workload, techs: Sequence[str], base: ChipSpec | None) -> 
     return Mapper(schedule_order(workload), technologies(tuple(dict.fromkeys(techs)), base))
 
 
+def _caps(mapper: Mapper, assign: Sequence[str], budgets: Mapping[str, float]) -> np.ndarray:
+    """Pool budgets in the pool order of ``Mapper.items`` (TECHS order, then the rest)."""
+    pools = [t for t in TECHS if t in set(assign)] + sorted(set(assign) - set(TECHS))
+    return np.array([budgets[p] for p in pools], dtype=np.float64)
+
+
 def _search(
     workload: Workload,
     area_mm2: float,
@@ -152,12 +159,14 @@ def _search(
     criteria: Sequence[str],
     splits: Iterable[float],
     limits: tuple[int | None, int | None] = (None, None),
-    input_splits: bool = False,
+    input_splits: bool | str = False,
     mapper: Mapper | None = None,
 ) -> _Search:
     """Technology selection + scheduling: every candidate assignment and budget split."""
     if not (math.isfinite(area_mm2) and area_mm2 > 0):  # inf would "fit" any design
         raise SpecError(f"area budget must be a finite number > 0 mm^2, got {area_mm2}")
+    if input_splits not in (True, False, "joint"):
+        raise SpecError(f"input_splits must be True, False or 'joint', got {input_splits!r}")
     techs = tuple(dict.fromkeys(techs))
     if mapper is None:
         mapper = _mapper(workload, techs, base)
@@ -178,6 +187,20 @@ def _search(
     for assign, source in candidates:
         kind = assign[0] if len(set(assign)) == 1 else "mixed"
         for budgets in _budget_options(mapper, assign, area_mm2, splits):
+            if input_splits == "joint" and method == "dp":
+                # The split axis of every oversized layer chosen jointly with the grouping.
+                try:
+                    items, groups, cycles = dp_groups_axes(
+                        mapper, assign, budgets, _caps(mapper, assign, budgets), *limits
+                    )
+                except InfeasibleDesignError as exc:
+                    error = exc
+                    continue
+                caps = np.array([budgets[p] for p in items.pools])
+                evaluated += 1
+                if kind not in best or cycles < best[kind].cycles:
+                    best[kind] = _Best(cycles, assign, source, items, caps, groups)
+                continue
             options = []
             try:
                 options.append(mapper.items(assign, budgets))
@@ -250,7 +273,7 @@ def optimize(
     tune_passes: int = 2,
     max_copies: int | None = None,
     max_members: int | None = None,
-    input_splits: bool = True,
+    input_splits: bool | str = True,
 ) -> Schedule:
     """Optimize a PIM accelerator and its runtime weight schedule for ``workload``.
 
@@ -273,8 +296,10 @@ def optimize(
             Verilog generator accepts at most 63 and 16); None = unbounded.
         input_splits: also cut oversized layers along input channels where the pieces take
             less area or no output-channel piece fits (each candidate is scheduled both ways,
-            the faster kept). Pass False for a plan meant for the Verilog generator, which
-            builds output-channel pieces only.
+            the faster kept). ``"joint"``: choose every layer's axis jointly with the grouping
+            (:func:`cimkit.pimhls.schedule.dp_groups_axes`, exact, ~10x slower on
+            heterogeneous searches; DP only, greedy keeps the two-way rule). Pass False for a
+            plan meant for the Verilog generator, which builds output-channel pieces only.
 
     Returns:
         The best :class:`Schedule`; ``notes`` record the method, assignment (one letter per
@@ -310,7 +335,7 @@ def optimize_levels(
     tune_passes: int = 2,
     max_copies: int | None = None,
     max_members: int | None = None,
-    input_splits: bool = True,
+    input_splits: bool | str = True,
 ) -> dict[str, Schedule]:
     """The three designs of the paper's ablation for one constraint, sharing their searches:
     'G' (greedy grouping), 'S' (DP scheduling) and 'SP' (DP + parameter tuning), each as

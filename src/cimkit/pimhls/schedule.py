@@ -422,8 +422,48 @@ class Mapper:
             raise InfeasibleDesignError(str(hit))
         return hit
 
+    def layer_options(
+        self, assignment: Sequence[str], budgets: Mapping[str, float]
+    ) -> list[list[tuple[int, str]]]:
+        """Per layer, the feasible splits ``(pieces, axis)``: ``[(1, 'out')]`` for a layer that
+        fits its budget, else the fewest pieces along each axis whose largest piece fits (one
+        or two options). Raises :class:`InfeasibleDesignError` as :meth:`split` does."""
+        out = []
+        for j, tech in enumerate(assignment):
+            budget = float(budgets.get(tech, 0.0))
+            k, _ = self.split(tech, j, budget, AXES)  # raises when no axis fits
+            if k == 1:
+                out.append([(1, "out")])
+                continue
+            opts = []
+            for axis in AXES:
+                kk = self._axis_pieces(tech, j, budget, axis)
+                if kk is not None:
+                    opts.append((kk, axis))
+            out.append(opts)
+        return out
+
+    def items_for(
+        self,
+        assignment: Sequence[str],
+        budgets: Mapping[str, float],
+        choice: Mapping[int, tuple[int, str]],
+    ) -> Items:
+        """Items with the split of every layer in ``choice`` (index -> (pieces, axis)) forced;
+        other layers split as :meth:`items` with output channels only (cached)."""
+        key = (tuple(assignment), tuple(sorted(budgets.items())), tuple(sorted(choice.items())))
+        if key not in self._items:
+            self._items[key] = self._make_items(assignment, budgets, False, choice)
+        hit = self._items[key]
+        assert isinstance(hit, Items)
+        return hit
+
     def _make_items(
-        self, assignment: Sequence[str], budgets: Mapping[str, float], input_splits: bool
+        self,
+        assignment: Sequence[str],
+        budgets: Mapping[str, float],
+        input_splits: bool,
+        choice: Mapping[int, tuple[int, str]] | None = None,
     ) -> Items:
         if len(assignment) != len(self.layers):
             raise SpecError(
@@ -441,7 +481,10 @@ class Mapper:
                     f"layer {self.layers[j].name!r} is assigned to {tech} but the {tech} area "
                     "budget is 0 mm^2"
                 )
-            k, axis = self.split(tech, j, budget, axes)
+            if choice and j in choice:
+                k, axis = choice[j]
+            else:
+                k, axis = self.split(tech, j, budget, axes)
             sizes = axis_piece_units(self.layers[j], k, axis)
             if k > 1:
                 self._unit_costs(tech, j, sizes, axis)
@@ -647,6 +690,137 @@ def dp_groups(
         groups.append((int(choice[i]), i))
         i = int(choice[i])
     return groups[::-1], int(lat[n])
+
+
+def _subset(items: Items, lo: int, hi: int) -> Items:
+    """Items ``lo .. hi - 1`` (a contiguous slice, same pools)."""
+    sl = slice(lo, hi)
+    return Items(
+        layers=items.layers[sl],
+        names=items.names[sl],
+        piece=items.piece[sl],
+        pieces=items.pieces[sl],
+        tile=items.tile[sl],
+        pools=items.pools,
+        pool=items.pool[sl],
+        arrays=items.arrays[sl],
+        array_area=items.array_area[sl],
+        vectors=items.vectors[sl],
+        cpv=items.cpv[sl],
+        write_cycles=items.write_cycles[sl],
+        write_energy_pj=items.write_energy_pj[sl],
+        macs=items.macs[sl],
+        axis=tuple(items.axis[sl]) if items.axis else (),
+    )
+
+
+def dp_groups_axes(
+    mapper: Mapper,
+    assignment: Sequence[str],
+    budgets: Mapping[str, float],
+    caps: np.ndarray,
+    max_copies: int | None = None,
+    max_members: int | None = None,
+) -> tuple[Items, list[tuple[int, int]], int]:
+    """Eq. 2 with the split axis of every oversized layer chosen jointly with the grouping.
+
+    A layer that fits neither unsplit nor along only one axis has two item sequences (output or
+    input pieces). No group holds all pieces of such a *choice layer* (its pieces together
+    take at least the whole layer's arrays, which exceed the budget), so a group touches at
+    most two consecutive choice layers, at its two ends. The DP therefore runs over item
+    boundaries on a graph: boundaries between layers are shared by every choice, boundaries
+    inside a choice layer belong to its axis, and every group is costed on the *track* of its
+    two end layers' axes (``interval_costs`` on that slice). The shortest path from the network
+    input to its output is the best (axes, grouping) pair over all ``prod(options)`` axis
+    choices and their groupings; it equals :func:`dp_groups` when no layer has a choice.
+
+    Returns (items of the chosen axes, groups as intervals of those items, total cycles).
+    """
+    options = mapper.layer_options(assignment, budgets)
+    choice_layers = [j for j, o in enumerate(options) if len(o) > 1]
+    default = {j: o[0] for j, o in enumerate(options)}
+    if not choice_layers:
+        items = mapper.items_for(assignment, budgets, default)
+        groups, cycles = dp_groups(items, caps, max_copies, max_members)
+        return items, groups, cycles
+    n_layers = len(options)
+    # Tracks: from choice layer c_i (or the input) to choice layer c_{i+1} (or the output).
+    bounds = [None, *choice_layers, None]
+    edges: list[tuple[tuple, tuple, int, tuple[int, str] | None, tuple[int, str] | None]] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for oa in options[a] if a is not None else [None]:
+            for ob in options[b] if b is not None else [None]:
+                pick = dict(default)
+                if a is not None:
+                    pick[a] = oa
+                if b is not None:
+                    pick[b] = ob
+                full = mapper.items_for(assignment, budgets, pick)
+                first = {}
+                for k in range(len(full) - 1, -1, -1):
+                    first[full.names[k]] = k
+                lo = 0 if a is None else first[mapper.layers[a].name]
+                hi = len(full) if b is None else first[mapper.layers[b].name] + pick[b][0]
+                track = _subset(full, lo, hi)
+                starts, ends = valid_intervals(track, caps, max_members)
+                t, _, ok = interval_costs(track, caps, starts, ends, max_copies)
+                cum = np.concatenate([[0], np.cumsum(track.write_cycles)])
+                write = cum[ends] - cum[starts]  # never the whole network: no resident rule
+                index = {name: j for j, name in enumerate(mapper.layers[x].name for x in
+                         range(n_layers))}  # fmt: skip
+
+                def node(x: int, track=track, index=index) -> tuple:
+                    # Boundary before track item x (x == len: after the last item).
+                    if x == len(track):
+                        return (index[track.names[-1]] + 1, 0, "")
+                    j, q = index[track.names[x]], int(track.piece[x])
+                    return (j, 0, "") if q == 0 else (j, q, track.axis_of(x))
+
+                for s0, e0, tt, ww, good in zip(starts, ends, t, write, ok, strict=True):
+                    if good:
+                        edges.append((node(int(s0)), node(int(e0)), int(tt + ww), oa, ob))
+    # Shortest path over boundaries ordered by (layer, piece): every edge goes forward.
+    keys = sorted({e[0] for e in edges} | {e[1] for e in edges})
+    pos = {k: i for i, k in enumerate(keys)}
+    src = np.array([pos[e[0]] for e in edges])
+    dst = np.array([pos[e[1]] for e in edges])
+    cost = np.array([e[2] for e in edges], dtype=np.int64)
+    big = np.iinfo(np.int64).max // 4
+    lat = np.full(len(keys), big, dtype=np.int64)
+    lat[pos[(0, 0, "")]] = 0
+    via = np.full(len(keys), -1, dtype=np.int64)
+    for e in np.argsort(dst, kind="stable"):
+        total = lat[src[e]] + cost[e]
+        if total < lat[dst[e]]:
+            lat[dst[e]], via[dst[e]] = total, e
+    end = pos[(n_layers, 0, "")]
+    if lat[end] >= big:
+        raise InfeasibleDesignError("no grouping fits the area budget")
+    path, v = [], end
+    while v != pos[(0, 0, "")]:
+        e = int(via[v])
+        path.append(edges[e])
+        v = int(src[e])
+    path.reverse()
+    # The axis of each choice layer: the one of the boundaries inside it the path visits.
+    pick = dict(default)
+    for e in path:
+        for key in (e[0], e[1]):
+            j, q, axis = key
+            if q > 0 and j in choice_layers:
+                pick[j] = next(o for o in options[j] if o[1] == axis)
+    items = mapper.items_for(assignment, budgets, pick)
+    first = {}
+    for k in range(len(items) - 1, -1, -1):
+        first[items.names[k]] = k
+    names = [layer.name for layer in mapper.layers]
+
+    def at(key: tuple) -> int:
+        j, q, _ = key
+        return len(items) if j == n_layers else first[names[j]] + q
+
+    groups = [(at(e[0]), at(e[1])) for e in path]
+    return items, groups, int(lat[end])
 
 
 def greedy_groups(

@@ -70,7 +70,7 @@ def sweep(
     families: Sequence[str] = tuple(FAMILIES),
     base: ChipSpec | None = None,
     tune_passes: int = 2,
-    input_splits: bool = True,
+    input_splits: bool | str = True,
 ) -> pd.DataFrame:
     """Latency of every (network, family, level, area constraint); tidy, one row each.
 
@@ -80,8 +80,8 @@ def sweep(
         families: subset of :data:`FAMILIES`.
         base: spec of node, voltage, clock and DRAM.
         tune_passes: passes of the parameter optimization (-SP).
-        input_splits: let oversized layers be cut along input channels too
-            (:func:`cimkit.pimhls.optimize.optimize`).
+        input_splits: let oversized layers be cut along input channels too (True, False or
+            'joint', see :func:`cimkit.pimhls.optimize.optimize`).
 
     Returns:
         Columns :data:`SWEEP_COLUMNS`: ``design`` is '<family>-<level>' (e.g. 'RRAM-SP');
