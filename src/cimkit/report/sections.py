@@ -10,8 +10,8 @@ Each function returns Markdown lines (and writes its CSV/PNG files into the repo
   re-measures.
 * :func:`figures_section`: the paper's Fig. 2 (:func:`cimkit.search.analyses.sensitivity`) and
   Fig. 6 (:func:`cimkit.search.analyses.coopt`) for the run's space and budget, written into
-  ``fig2/`` and ``fig6/`` of the report folder (their CSVs and PNGs, as ``cimkit analyze``
-  writes them) and summarised here.
+  ``fig2/`` and ``fig6/`` of the report folder (the CSVs and the PNGs shown; Fig. 2's per-bin
+  effects figure is left to ``cimkit analyze sensitivity``) and summarised here.
 """
 
 from __future__ import annotations
