@@ -123,11 +123,11 @@ def energy_report(
     m = en.measured()
     if m is not None:
         for name, rec in m.get("sets", {}).items():
-            dists[f"measured ({name} L)"] = {
+            dists[f"measured ({name})"] = {
                 "shares": {int(b): float(v) for b, v in rec["share"].items()},
                 "source": f"shipped ResNet-20 on Fashion-MNIST, loss constraints "
-                f"{rec['constraints']}, search accuracy {100 * rec['accuracy']:.1f} % "
-                f"(all-B=5 {100 * rec['accuracy_ref']:.1f} %)",
+                f"{rec['constraints']} over B_0, accuracy on the search images "
+                f"{100 * rec['accuracy']:.1f} % (all at B_0: {100 * rec['accuracy_ref']:.1f} %)",
             }
     for name, sh in (shares or {}).items():
         dists[name] = {"shares": sh, "source": "given"}
