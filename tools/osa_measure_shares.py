@@ -160,11 +160,13 @@ def main() -> None:
         "quantile grid, metric loss",
         "command": "tools/osa_measure_shares.py " + " ".join(sys.argv[1:]),
     }
-    for name in args.sets.split(","):
+    for set_name in args.sets.split(","):
+        # One entry per constraint set and candidate list ("loose, B=6,8,10").
+        name = f"{set_name}, B={','.join(map(str, B))}"
         if name in doc["sets"]:
             log(f"{name}: done already, skipped")
             continue
-        L = constraints(name, len(B))
+        L = constraints(set_name, len(B))
         log(f"{name}: search with L = {L}")
         calls = 0
         res = search_thresholds(evaluate, B, L, grid, mode="per-layer")
@@ -173,6 +175,7 @@ def main() -> None:
         share = (final.b_share * macs[:, None]).sum(0) / macs.sum()
         doc["sets"][name] = {
             "constraints": list(L),
+            "candidates": list(B),
             "loss_ref": res.loss_ref,
             "accuracy_ref": res.accuracy_ref,
             "loss": final.loss,
@@ -181,6 +184,7 @@ def main() -> None:
             "share_per_layer": final.b_share.round(5).tolist(),
             "layer_macs": macs.tolist(),
             "evaluations": res.evaluations,
+            "setup": dict(doc["setup"]),
         }
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
         log(f"{name}: share {doc['sets'][name]['share']} acc {final.accuracy:.4f}")
