@@ -91,8 +91,16 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
     "osa-energy": ([], {}),
     "osa-report": (
         [],
-        {"--out": "{out}", "--images": "2", "--calib-images": "2", "--search-images": "2",
-         "--fixed": "8", "--constraints": "0.01", "--grid": "2", "--map-images": "1"},
+        {
+            "--out": "{out}",
+            "--images": "2",
+            "--calib-images": "2",
+            "--search-images": "2",
+            "--fixed": "8",
+            "--constraints": "0.01",
+            "--grid": "2",
+            "--map-images": "1",
+        },
     ),  # fmt: skip
     "predict": ([], {"--random": "2"}),
     "histograms": (
@@ -139,6 +147,8 @@ NEVER = {
     # Flags of a never-accepted command would each start the minutes-long fit.
     ("train predictor", "json_output"),
     ("train predictor", "quiet"),
+    ("osa-report", "json_output"),
+    ("osa-report", "quiet"),
 }
 SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 
@@ -203,6 +213,9 @@ _role("histograms,train supernet", "data", "enum")
 _role("search", "pareto", "enum_list")
 _role("pimhls-report", "networks", "enum_list")
 _role("pimhls-report", "areas", "number_list")
+_role("osa-report", "candidates,fixed,constraints", "number_list")
+_role("osa-report", "device", "enum")
+_role("osa-report", "out", "out_dir")
 _role("search,compare", "priority", "irrelevant")  # objective edap: priority does not apply
 _role("evaluate,import", "input_shape,input_dtype", "irrelevant")  # not a --torch model
 _role("search", "address", "irrelevant")  # vectorized backend: no Ray cluster

@@ -166,8 +166,13 @@ class ReportSettings:
             raise SpecError(f"--fixed {list(self.fixed)}: each B must be in 1..15")
         if not self.constraints:
             raise SpecError("--constraints is empty: give at least one loss budget, e.g. 0.01")
-        if any(not (math.isfinite(x) and x >= 0) for x in self.constraints):
-            raise SpecError(f"--constraints {list(self.constraints)}: give finite values >= 0")
+        if any(not (math.isfinite(x) and x > 0) for x in self.constraints):
+            raise SpecError(
+                f"--constraints {list(self.constraints)}: give finite loss budgets > 0 (a budget "
+                "of 0 demotes nothing: that point is fixed B = B_0, give it in --fixed)"
+            )
+        if not self.fixed:
+            raise SpecError("--fixed is empty: give at least one fixed-B HCIM point, e.g. 8")
         if self.grid < 2:
             raise SpecError(f"--grid {self.grid}: give at least 2 points")
         if self.batch < 1 or self.threads < 1 or self.map_images < 1:

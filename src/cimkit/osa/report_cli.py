@@ -15,18 +15,29 @@ from cimkit.errors import SpecError
 # CLI
 
 
+def _items(text: str, flag: str, example: str) -> list[str]:
+    items = [v.strip() for v in text.split(",")]
+    if not text.strip() or any(not v for v in items):
+        raise SpecError(f"{flag} {text[:40]!r}: give comma-separated values, e.g. {example}")
+    return items
+
+
 def _ints(text: str, flag: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(int(v) for v in _items(text, flag, "6,8,10"))
     except ValueError:
-        raise SpecError(f"{flag} {text!r}: give comma-separated integers, e.g. 6,8,10") from None
+        raise SpecError(
+            f"{flag} {text[:40]!r}: give comma-separated integers, e.g. 6,8,10"
+        ) from None
 
 
 def _floats(text: str, flag: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        return tuple(float(v) for v in _items(text, flag, "0.002,0.03"))
     except ValueError:
-        raise SpecError(f"{flag} {text!r}: give comma-separated numbers, e.g. 0.002,0.01") from None
+        raise SpecError(
+            f"{flag} {text[:40]!r}: give comma-separated numbers, e.g. 0.002,0.03"
+        ) from None
 
 
 def osa_report_cmd(
