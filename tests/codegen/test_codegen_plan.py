@@ -122,8 +122,8 @@ def test_schedule_contract_violations(mlp_parts):
     missing = Schedule(good.network, good.groups[:1], good.area_budget_mm2, good.cycle_time_ns)
     with pytest.raises(CimkitError, match="pieces"):
         _build(missing, wl, weights)
-    # an input-channel piece (partial sums): the optimizer's input_splits, not generated
-    in_m = dataclasses.replace(m, split_axis="in")
-    in_split = dataclasses.replace(good, groups=(LayerGroup((in_m,)), good.groups[1]))
-    with pytest.raises(CimkitError, match="input_splits=False"):
-        _build(in_split, wl, weights)
+    # an unknown split axis (input-channel pieces, 'in', are generated: test_codegen_sim)
+    ax_m = dataclasses.replace(m, split_axis="rows")
+    bad_axis = dataclasses.replace(good, groups=(LayerGroup((ax_m,)), good.groups[1]))
+    with pytest.raises(CimkitError, match="split_axis"):
+        _build(bad_axis, wl, weights)

@@ -42,6 +42,14 @@ CASES = {
         [["conv1", "conv2"], [("fc1", 0)], [("fc1", 1), "fc2"]],
         dict(rows=32, cols=16, copies={"conv1": 2}),
     ),
+    # input-channel pieces (partial sums added before requantization): conv2 in 2 pieces over
+    # groups 0-1, the flattening fc1 in 3 pieces over groups 1-3 (feature ranges that cut
+    # channels), partial sums passed within a group and into the next group's skip region
+    "cnn_input_pieces": (
+        "cnn_parts",
+        [["conv1", ("conv2", 0)], [("conv2", 1), ("fc1", 0)], [("fc1", 1)], [("fc1", 2), "fc2"]],
+        dict(rows=32, cols=16, pieces={"fc1": 3, "conv2": 2}, axes={"fc1": "in", "conv2": "in"}),
+    ),
 }
 
 

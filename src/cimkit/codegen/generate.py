@@ -141,8 +141,8 @@ def generate(
         weight_files.append((rel, piece.waddr, len(data)))
 
     hwc = input_to_hwc(ops[0], x)
-    in_words = pack_rows(hwc.reshape(-1, hwc.shape[-1]), hw.abits)
-    (out / "inputs.hex").write_text(to_hex(in_words, hw.vlen * hw.abits))
+    in_words = pack_rows(hwc.reshape(-1, hwc.shape[-1]), hw.elem_bits)
+    (out / "inputs.hex").write_text(to_hex(in_words, hw.vlen * hw.elem_bits))
     flat_expected = _position_major(ops[-1], expected)
     (out / "expected.txt").write_text("".join(f"{v}\n" for v in flat_expected))
 
@@ -182,6 +182,7 @@ def _summary(dm: DesignMap, estimate: int, shifts: dict, relu: dict) -> dict:
         "vlen": hw.vlen,
         "wbits": hw.wbits,
         "abits": hw.abits,
+        "elem_bits": hw.elem_bits,
         "gb_words": hw.gb_words,
         "wmem_words": hw.wmem_words,
         "tiles": [asdict(t) for t in hw.tiles],
@@ -253,7 +254,7 @@ numpy golden model for the same input. From Python: `cimkit.codegen.simulate(des
 | `rtl/cim_ctrl.v` | controller: instruction fetch and issue |
 | `program.asm`, `program.hex` | the instruction stream ({len(dm.program)} x 160-bit words) |
 | `weights/*.hex` | one file per layer piece: its weight rows (off-chip memory image) |
-| `inputs.hex` | the input tensor, one position a word ({hw.vlen} x {hw.abits}-bit elements) |
+| `inputs.hex` | the input tensor, one position a word ({hw.vlen} x {hw.elem_bits}-bit elements) |
 | `tb_top.v` | testbench |
 | `design.json` | mapping summary (tiles, pieces, buffers, shifts) |
 

@@ -69,7 +69,10 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
     # the skip tensor's word (input-buffer skip region, same position) and saturate again; ReLU
     # (after the add); write output channels [choff, choff+nch) of each vector to the tiles in
     # `dtiles` (bank bit per tile in `dbanks`, skip-region bit in `dskips`) and, when `dgb`, to
-    # global-buffer word gbase + vector index.
+    # global-buffer word gbase + vector index. Input-channel pieces (partial sums): with `psin`,
+    # add the skip region's word (the previous pieces' partial sum, full precision) to the dot
+    # product before the shift; with `psout`, send that sum as it is (no shift, saturation or
+    # ReLU) to the next piece, which adds its own.
     "COMPUTE": (
         ("tile", 4),
         ("copies", 6),
@@ -84,6 +87,8 @@ FIELDS: dict[str, tuple[tuple[str, int], ...]] = {
         ("dgb", 1),
         ("gbase", 24),
         ("skip", 1),
+        ("psin", 1),
+        ("psout", 1),
     ),
     # Pool on a vector tile: for each of the out_h*out_w positions, the max (avg=0) or the
     # scaled sum ((sum * mul) >>> shift, saturated; avg=1) of the window of the SETIN geometry,

@@ -141,12 +141,18 @@ class LayerGeometry:
 
 @dataclass(frozen=True)
 class PieceSlice:
-    """The part of a MAC layer one piece holds (pieces split output channels or whole groups).
+    """The part of a MAC layer one piece holds (pieces split output channels or whole groups,
+    or, with ``axis == 'in'``, input channels: a partial sum of every output channel).
 
     Attributes:
-        out_lo, out_hi: output channels ``[out_lo, out_hi)``.
-        in_lo, in_hi: input channels the piece reads (all of them unless grouped).
+        out_lo, out_hi: output channels ``[out_lo, out_hi)`` (all of them for an input piece).
+        in_lo, in_hi: input channels the piece reads (all of them unless grouped or an input
+            piece).
         kk: window elements (kh * kw).
+        axis: 'out' or 'in' (the plan's ``LayerPlacement.split_axis``).
+        f_lo, f_hi: in-features ``[f_lo, f_hi)`` (torch's ``(C, H, W)`` order) of an input
+            piece of a flattening linear layer, whose piece reads the channels covering them
+            and holds zero weights for the other features of those channels; 0, 0 otherwise.
     """
 
     out_lo: int
@@ -154,6 +160,9 @@ class PieceSlice:
     in_lo: int
     in_hi: int
     kk: int = 1
+    axis: str = "out"
+    f_lo: int = 0
+    f_hi: int = 0
 
     @property
     def width(self) -> int:
@@ -165,8 +174,30 @@ class PieceSlice:
         return self.kk * (self.in_hi - self.in_lo)
 
 
-def piece_slice(geom: LayerGeometry, piece: int, pieces: int) -> PieceSlice:
-    """Channels and weight rows of piece ``piece`` of ``pieces`` (the optimizer's split rule)."""
+def input_split_units(geom: LayerGeometry) -> int:
+    """Units an input-channel split cuts (the optimizer's ``input_split_units``): input channels,
+    in-features (``C*H*W``) of a flattening linear layer; 0 for a grouped conv."""
+    if geom.groups > 1:
+        return 0
+    return geom.in_c * geom.in_h * geom.in_w if geom.flatten else geom.in_c
+
+
+def piece_slice(geom: LayerGeometry, piece: int, pieces: int, axis: str = "out") -> PieceSlice:
+    """Channels and weight rows of piece ``piece`` of ``pieces`` along ``axis`` (the optimizer's
+    split rule: ``[i*U//n, (i+1)*U//n)`` of output channels / groups, or of input channels)."""
+    if axis == "in":
+        units = input_split_units(geom)
+        if not 0 <= piece < pieces or pieces > units:
+            raise WorkloadError(
+                f"layer {geom.name!r}: input piece {piece} of {pieces} is invalid (at most "
+                f"{units} input-channel pieces)"
+            )
+        lo, hi = piece_range(units, piece, pieces)
+        kk = geom.kh * geom.kw
+        if not geom.flatten:
+            return PieceSlice(0, geom.out_c, lo, hi, kk, "in")
+        hw = geom.in_h * geom.in_w  # feature f = c * H*W + position: channels covering [lo, hi)
+        return PieceSlice(0, geom.out_c, lo // hw, -(-hi // hw), kk, "in", lo, hi)
     if not 0 <= piece < pieces or pieces > geom.split_units:
         raise WorkloadError(
             f"layer {geom.name!r}: piece {piece} of {pieces} is invalid (at most "
@@ -186,6 +217,12 @@ def piece_matrix(geom: LayerGeometry, weights: np.ndarray, sl: PieceSlice) -> np
     vector of the input channels it reads."""
     full = weight_matrix(geom, weights)[sl.out_lo : sl.out_hi]
     full = full.reshape(sl.width, geom.kh * geom.kw, geom.in_c)[:, :, sl.in_lo : sl.in_hi]
+    if sl.f_hi > sl.f_lo:
+        # A flattening linear's input piece: keep only its in-features (torch's (C, H, W) order
+        # of feature c * H*W + position), zero the rest of the channels it reads.
+        pos = np.arange(geom.kh * geom.kw)[:, None]
+        feat = np.arange(sl.in_lo, sl.in_hi)[None, :] * (geom.kh * geom.kw) + pos
+        full = full * ((feat >= sl.f_lo) & (feat < sl.f_hi))[None, :, :]
     return np.ascontiguousarray(full.reshape(sl.width, -1))
 
 

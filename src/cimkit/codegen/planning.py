@@ -55,13 +55,15 @@ def piece_channels(out_channels: int, piece: int, pieces: int) -> tuple[int, int
 
 
 def write_ops(geom: LayerGeometry, copies: int, rows: int | None = None, piece: int = 0,
-              pieces: int = 1) -> int:  # fmt: skip
+              pieces: int = 1, axis: str = "out") -> int:  # fmt: skip
     """Row steps the hardware takes to write one piece into ``copies`` copies of ``rows``-row
     arrays: ``min(in_len, rows)`` (all arrays program a row at once; copies get each step by
     broadcast, so the count does not grow with ``copies``). ``rows=None``: one array tall enough
-    for the whole piece (``in_len`` steps)."""
+    for the whole piece (``in_len`` steps). ``axis``: the split axis ('out' or 'in'); an input
+    piece of a flattening linear layer counts its in-features."""
     del copies  # kept in the signature: callers describe a piece by (geometry, copies)
-    in_len = piece_slice(geom, piece, pieces).in_len
+    sl = piece_slice(geom, piece, pieces, axis)
+    in_len = sl.f_hi - sl.f_lo if sl.f_hi > sl.f_lo else sl.in_len
     return in_len if rows is None else min(in_len, rows)
 
 
@@ -104,6 +106,7 @@ def plan_for(
     tech: str | Mapping[str, str] = "sram",
     copies: int | Mapping[PieceKey, int] = 1,
     pieces: Mapping[str, int] | None = None,
+    axes: Mapping[str, str] | None = None,
     cycles_per_vector: int | Mapping[PieceKey, int] | None = None,
     row_write_cycles: int | Mapping[PieceKey, int] | None = None,
     cycle_time_ns: float = 1.0,
@@ -119,8 +122,10 @@ def plan_for(
         adcs: ADCs per array (RRAM timing); default ``cols // 8`` (at least 1).
         tech: 'sram' or 'rram', for all layers or per layer name.
         copies: copies per placement: one int, or a mapping by layer name or (name, piece).
-        pieces: number of output-channel pieces per layer (default 1, or as many as ``groups``
-            names with tuples).
+        pieces: number of pieces per layer (default 1, or as many as ``groups`` names with
+            tuples), along output channels unless ``axes`` says otherwise.
+        axes: split axis per layer name: 'out' (default) or 'in' (input-channel pieces, each a
+            partial sum of all output channels; their sum is requantized by the last piece).
         cycles_per_vector, row_write_cycles: overrides of the timing rules (module docstring).
         cycle_time_ns: clock period recorded in the schedule.
         area_budget_mm2: recorded in the schedule (not enforced).
@@ -163,6 +168,7 @@ def plan_for(
                         cols=cols,
                         adcs=adcs,
                         tech=str(_lookup(tech, (name, idx), "sram")),
+                        axis=str((axes or {}).get(name, "out")),
                         copies=int(_lookup(copies, (name, idx), 1)),
                         cpv=_lookup(cycles_per_vector, (name, idx), None),
                         rwc=_lookup(row_write_cycles, (name, idx), None),
@@ -196,12 +202,15 @@ def _placement(
     copies: int,
     cpv: object,
     rwc: object,
+    axis: str = "out",
 ) -> LayerPlacement:
     if tech not in ROW_WRITE_CYCLES:
         raise CimkitError(f"tech {tech!r} is not one of {sorted(ROW_WRITE_CYCLES)}")
     if copies < 1:
         raise CimkitError(f"layer {geom.name!r}: copies must be >= 1, got {copies}")
-    sl = piece_slice(geom, piece, pieces)
+    if axis not in ("out", "in"):
+        raise CimkitError(f"axes[{geom.name!r}]={axis!r}: use 'out' or 'in'")
+    sl = piece_slice(geom, piece, pieces, axis)
     width = sl.width
     n_adc = max(1, cols // 8) if adcs is None else adcs
     if geom.groups > 1 and geom.kh * geom.kw * geom.cin_group <= rows and geom.cout_group <= cols:
@@ -227,6 +236,7 @@ def _placement(
         vectors=geom.vectors,
         cycles_per_vector=cpv,
         compute_cycles=-(-geom.vectors // copies) * cpv,
-        write_cycles=write_ops(geom, copies, rows, piece, pieces) * per_row,
+        write_cycles=write_ops(geom, copies, rows, piece, pieces, axis) * per_row,
         area_mm2=arrays * copies * rows * cols * CELL_AREA_UM2[tech] * 1e-6,
+        split_axis=axis,
     )

@@ -37,7 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimkit.codegen.isa import Instruction
-from cimkit.codegen.lowering import LayerGeometry, PieceSlice, lower, piece_matrix, piece_slice
+from cimkit.codegen.lowering import (
+    LayerGeometry,
+    PieceSlice,
+    input_split_units,
+    lower,
+    piece_matrix,
+    piece_slice,
+)
 from cimkit.errors import CimkitError
 from cimkit.pimhls.plan import LayerPlacement, Schedule
 from cimkit.workload import Workload
@@ -115,6 +122,10 @@ class PieceMap:
         wlat: cycles per row step (the plan's programming cycles / the plan's steps).
         steps: row steps the hardware takes to write the piece (``min(in_len, tile rows)``).
         slice: the piece's channels and weight rows (None for a pool).
+        psin, psout: an input-channel piece that adds the partial sum of the layer's earlier
+            pieces (from its skip region) / sends its partial sum on to the next piece instead
+            of the requantized output (every piece of an input-split layer but the first / the
+            last, in execution order).
     """
 
     placement: LayerPlacement | None
@@ -127,6 +138,8 @@ class PieceMap:
     wlat: int
     steps: int = 0
     slice: PieceSlice | None = None
+    psin: bool = False
+    psout: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
@@ -171,6 +184,9 @@ class HardwareConfig:
         ports: words a NoC source sends (and a buffer accepts) per cycle: enough for the
             busiest piece, ``max ceil(copies / cycles_per_vector)``, so that duplication is not
             throttled by the interconnect (the plan assumes it is not).
+        ebits: bits of one buffer / NoC element when wider than ``abits``: a design with
+            input-channel pieces carries their partial sums at full precision in the same words
+            (``wbits + abits + clog2(in_len) + 1`` of the widest such layer); 0 = ``abits``.
     """
 
     tiles: tuple[TileParams, ...]
@@ -186,6 +202,12 @@ class HardwareConfig:
     output_words: int
     output_channels: int
     ports: int = 1
+    ebits: int = 0
+
+    @property
+    def elem_bits(self) -> int:
+        """Bits of one element of an activation word (buffers, NoC, global buffer)."""
+        return self.ebits or self.abits
 
 
 @dataclass(frozen=True)
@@ -208,6 +230,7 @@ def _check_schedule(schedule: Schedule, ops: dict[str, LayerGeometry]) -> dict[s
     which each tensor is complete (MAC ops: their last piece; pools: their producer's)."""
     placed: dict[str, dict[int, int]] = {}
     counts: dict[str, int] = {}
+    axes: dict[str, str] = {}
     for g, group in enumerate(schedule.groups):
         if not group.members:
             raise CimkitError(f"schedule group {g} is empty")
@@ -219,18 +242,32 @@ def _check_schedule(schedule: Schedule, ops: dict[str, LayerGeometry]) -> dict[s
                     f"schedule places {m.layer!r}, not a linear/conv layer of the workload"
                 )
             geom = ops[m.layer]
-            if m.split_axis != "out":
-                # Partial sums across pieces are not built: the generator cuts output channels.
+            if m.split_axis not in ("out", "in"):
                 raise CimkitError(
-                    f"{m.layer!r} piece {m.piece}: split along input channels; the generator "
-                    "builds output-channel pieces only (optimize with input_splits=False)"
+                    f"{m.layer!r} piece {m.piece}: split_axis={m.split_axis!r}; use 'out' or 'in'"
                 )
             if counts.setdefault(m.layer, m.pieces) != m.pieces:
                 raise CimkitError(f"layer {m.layer!r}: placements disagree on the piece count")
+            if axes.setdefault(m.layer, m.split_axis) != m.split_axis:
+                raise CimkitError(f"layer {m.layer!r}: placements disagree on the split axis")
             if m.piece in placed.setdefault(m.layer, {}):
                 raise CimkitError(f"piece {m.piece} of layer {m.layer!r} is placed twice")
             placed[m.layer][m.piece] = g
-            if not 0 <= m.piece < m.pieces or m.pieces > geom.split_units:
+            if m.split_axis == "in" and m.pieces > 1:
+                units = input_split_units(geom)
+                if not 0 <= m.piece < m.pieces or m.pieces > units:
+                    raise CimkitError(
+                        f"input piece {m.piece} of {m.pieces} is invalid for layer {m.layer!r} "
+                        f"({units} input channels{'; grouped conv' if geom.groups > 1 else ''})"
+                    )
+                if geom.skip is not None:
+                    # Both would need the skip region: the add's operand and the partial sum.
+                    raise CimkitError(
+                        f"layer {m.layer!r} (fused residual add of {geom.skip!r}) is split "
+                        "along input channels; the generator builds that layer's split along "
+                        "output channels only (optimize with input_splits=False)"
+                    )
+            elif not 0 <= m.piece < m.pieces or m.pieces > geom.split_units:
                 raise CimkitError(
                     f"piece {m.piece} of {m.pieces} is invalid for layer {m.layer!r} "
                     f"({geom.split_units} {'groups' if geom.groups > 1 else 'channels'})"
@@ -315,10 +352,25 @@ def build(
             tile_of[(m.layer, m.piece)] = t
             group_of[(m.layer, m.piece)] = g
     slices = {
-        (m.layer, m.piece): piece_slice(ops[m.layer], m.piece, m.pieces)
+        (m.layer, m.piece): piece_slice(ops[m.layer], m.piece, m.pieces, m.split_axis)
         for grp in schedule.groups
         for m in grp.members
     }
+    # Input-channel pieces: a chain in execution order (group, piece); each but the first adds
+    # the partial sum of those before it, each but the last sends its sum on to the next, and
+    # the last requantizes and sends the layer's output (adding before the shift, in the
+    # accumulator's precision, as the row tiles of one array column are added).
+    chains: dict[str, list[tuple[str, int]]] = {}
+    for g, grp in enumerate(schedule.groups):
+        for m in grp.members:
+            if m.split_axis == "in" and m.pieces > 1:
+                chains.setdefault(m.layer, []).append((g, m.piece))
+    psum_next: dict[tuple[str, int], tuple[str, int]] = {}
+    for name, chain in chains.items():
+        keys = [(name, pc) for _, pc in sorted(chain)]
+        psum_next.update(zip(keys[:-1], keys[1:], strict=True))
+    psum_prev = {v: k for k, v in psum_next.items()}
+    final_of = {name: (name, sorted(chain)[-1][1]) for name, chain in chains.items()}
     tiles: list[TileParams] = []
     for t, hosted in enumerate(slots):
         sl = [slices[(m.layer, m.piece)] for _, m in hosted]
@@ -329,7 +381,14 @@ def build(
         if trim:
             rows, cols = min(rows, max(s.in_len for s in sl)), min(cols, max(s.width for s in sl))
         di = max(g.in_positions for g in geoms)
-        ds = max((g.vectors for g in geoms if g.skip is not None), default=0)
+        ds = max(
+            (
+                ops[m.layer].vectors
+                for _, m in hosted
+                if ops[m.layer].skip is not None or (m.layer, m.piece) in psum_prev
+            ),
+            default=0,
+        )
         rt = max(-(-s.in_len // rows) for s in sl)
         ct = max(-(-s.width // cols) for s in sl)
         tiles.append(
@@ -391,12 +450,14 @@ def build(
             # step taking the same time: that time is the hardware's step latency. A resident
             # plan charges no per-inference writes, but the program still writes the weights
             # once: time them with the plan's programming cycles.
-            plan_steps = min(sl.in_len, m.tile.rows)
+            # (a flattening linear's input piece: the plan's rows are its in-features)
+            plan_rows = sl.f_hi - sl.f_lo if sl.f_hi > sl.f_lo else sl.in_len
+            plan_steps = min(plan_rows, m.tile.rows)
             wlat = max(1, round(m.programming_cycles / plan_steps))
             if wlat > MAX_DELAY:
                 raise CimkitError(f"{m.layer!r}: {wlat} cycles per row step exceeds {MAX_DELAY}")
             pm = PieceMap(m, group_of[key], tile_of[key], geom, sl.out_lo, sl.out_hi, waddr,
-                          wlat, steps, sl)  # fmt: skip
+                          wlat, steps, sl, key in psum_prev, key in psum_next)  # fmt: skip
             mat = piece_matrix(geom, weights[m.layer], sl)  # (width, in_len)
             weight_words[key] = step_words(mat, tile, wbits)
             waddr += steps
@@ -423,7 +484,9 @@ def build(
             if tensor is None:
                 via_gb.setdefault(q.key, []).append((None, None, region))
                 continue
-            for p in units_of[tensor]:
+            # an input-split layer's output leaves its last piece only
+            producers = [by_key[final_of[tensor]]] if tensor in final_of else units_of[tensor]
+            for p in producers:
                 dests = direct.setdefault(p.key, {})
                 if q.group - p.group in (0, 1) and dests.get(q.tile, want) == want:
                     dests[q.tile] = want
@@ -436,12 +499,25 @@ def build(
                 else:
                     via_gb.setdefault(q.key, []).append((tensor, p, region))
                     needs_gb.add(tensor)
+    # Partial sums: into the next piece's skip region, directly when it runs in the same or
+    # the next group, else through a global-buffer region of their own and a MOVE.
+    psum_gb: dict[tuple[str, int], str] = {}
+    for pk, qk in psum_next.items():
+        p, q = by_key[pk], by_key[qk]
+        if q.group - p.group in (0, 1):
+            direct.setdefault(pk, {})[q.tile] = (q.group % 2, 1)
+        else:
+            psum_gb[pk] = f"{pk[0]}#psum{pk[1]}"
+            via_gb.setdefault(qk, []).append((psum_gb[pk], p, 1))
     first = ops_t[0]
     gb_regions = {"<input>": (0, first.in_positions)}
     top = first.in_positions
     for g in ops_t:
         if g.name in needs_gb:
             gb_regions[g.name] = (top, g.vectors)
+            top += g.vectors
+        for pk in (k for k in psum_gb if k[0] == g.name):
+            gb_regions[psum_gb[pk]] = (top, g.vectors)
             top += g.vectors
     if top > MAX_GB_WORDS:
         raise CimkitError(f"global buffer needs {top} words; at most {MAX_GB_WORDS}")
@@ -531,12 +607,15 @@ def build(
         for p in members:
             dests = direct.get(p.key, {})
             name = p.geom.name
+            # GB copy: the layer's output (from its last piece when split along input
+            # channels), or this piece's partial sum
+            gb_name = psum_gb.get(p.key) if p.psout else name
             route = {
                 "dtiles": sum(1 << t for t in dests),
                 "dbanks": sum(b << t for t, (b, _) in dests.items()),
                 "dskips": sum(r << t for t, (_, r) in dests.items()),
-                "dgb": int(name in gb_regions),
-                "gbase": gb_regions.get(name, (0, 0))[0],
+                "dgb": int(gb_name in gb_regions),
+                "gbase": gb_regions.get(gb_name, (0, 0))[0] if gb_name else 0,
             }
             if p.placement is None:
                 prog.append(
@@ -562,15 +641,19 @@ def build(
                         "tile": p.tile,
                         "copies": p.placement.copies,
                         "delay": p.placement.cycles_per_vector,
-                        "relu": int(relu[name]),
-                        "shift": shifts[name],
+                        "relu": int(relu[name] and not p.psout),
+                        "shift": 0 if p.psout else shifts[name],
                         "choff": p.ch_start,
                         "nch": p.ch_stop - p.ch_start,
                         "skip": int(p.geom.skip is not None),
+                        "psin": int(p.psin),
+                        "psout": int(p.psout),
                         **route,
                     },
                     f"{p.label}: {p.placement.compute_cycles} compute cycles planned"
-                    + (f", + {p.geom.skip} ({p.geom.add})" if p.geom.skip else ""),
+                    + (f", + {p.geom.skip} ({p.geom.add})" if p.geom.skip else "")
+                    + (" + partial sum" if p.psin else "")
+                    + (" -> partial sum" if p.psout else ""),
                 )
             )
         prog.append(Instruction("SYNC", {"weights": 1, "dma": 1, "tiles": 1}, f"end of group {g}"))
@@ -589,6 +672,9 @@ def build(
         output_base=gb_regions[last.name][0],
         output_words=last.vectors,
         output_channels=last.out_c,
+        ebits=max([abits] + [wbits + abits + ops[n].in_len.bit_length() + 1 for n in chains])
+        if chains
+        else 0,
         ports=max(
             -(-p.placement.copies // p.placement.cycles_per_vector)
             for p in pieces

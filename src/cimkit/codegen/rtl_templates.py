@@ -218,9 +218,10 @@ module cim_tile #(
     parameter KHM   = 1,
     parameter KWM   = 1,
     parameter WBITS = 8,
-    parameter ABITS = 8,
-    parameter ACCW  = 20,    // >= WBITS + ABITS + clog2(RT*ROWS)
-    parameter SUMW  = 22,    // >= ACCW + 1 (the skip add)
+    parameter ABITS = 8,     // bits of a buffer element (activations, or partial sums)
+    parameter QBITS = ABITS, // activation bits: requantized results saturate to QBITS
+    parameter ACCW  = 20,    // >= WBITS + QBITS + clog2(RT*ROWS)
+    parameter SUMW  = 22,    // >= max(ACCW, ABITS) + 1 (the skip / partial-sum add)
     parameter RW    = 3,     // array row index width
     parameter AW    = 5,     // input-buffer address width (2*DEPTH words)
     parameter WBW   = 64,    // weight-bus bits: RT * CT * COLS weights
@@ -258,7 +259,7 @@ module cim_tile #(
     localparam A0 = first_col(0);
 
     // ---------------------------------------------------------------- configuration
-    reg        c_bank, c_skip;
+    reg        c_bank, c_skip, c_psin, c_psout;
     reg [11:0] c_in_h, c_in_w, c_in_c, c_out_h, c_out_w, c_inoff;
     reg [7:0]  c_kh, c_kw;
     reg [3:0]  c_stride, c_pad;
@@ -295,7 +296,8 @@ module cim_tile #(
 
     always @(posedge clk) begin
         if (rst) begin
-            c_bank <= 1'b0; c_skip <= 1'b0; c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
+            c_bank <= 1'b0; c_skip <= 1'b0; c_psin <= 1'b0; c_psout <= 1'b0;
+            c_in_h <= 12'd1; c_in_w <= 12'd1; c_in_c <= 12'd0;
             c_out_h <= 12'd1; c_out_w <= 12'd1; c_inoff <= 12'd0;
             c_kh <= 8'd1; c_kw <= 8'd1;
             c_stride <= 4'd1; c_pad <= 4'd0; c_copies <= 6'd0; c_delay <= 1;
@@ -338,6 +340,8 @@ module cim_tile #(
                 c_dgb    <= @@F_COMPUTE_dgb;
                 c_gbase  <= @@F_COMPUTE_gbase;
                 c_skip   <= @@F_COMPUTE_skip;
+                c_psin   <= @@F_COMPUTE_psin;
+                c_psout  <= @@F_COMPUTE_psout;
                 c_nvec   <= c_out_h * c_out_w;
                 c_stepy  <= @@F_COMPUTE_copies / c_out_w;
                 c_stepx  <= @@F_COMPUTE_copies % c_out_w;
@@ -412,7 +416,8 @@ module cim_tile #(
                                         ok = 1'b0;
                                 end
                             end
-                        if (c_skip && ((vmem[c_bank * DEPTH + DI + nj] & smask) != smask))
+                        if ((c_skip || c_psin)
+                                && ((vmem[c_bank * DEPTH + DI + nj] & smask) != smask))
                             ok = 1'b0;
                         if (ok) begin
                             xt = {VIN*ABITS{1'b0}};
@@ -484,10 +489,11 @@ module cim_tile #(
               end
             end
 
-            // Requantization: shift, saturate; with skip add the skip word's
+            // Requantization: (psin: add the previous pieces' partial sum, full precision;
+            // psout: send the sum as it is) shift, saturate; with skip add the skip word's
             // channel and saturate again; ReLU; place at choff.
-            localparam signed [SUMW-1:0] QMAX = (1 <<< (ABITS - 1)) - 1;
-            localparam signed [SUMW-1:0] QMIN = -(1 <<< (ABITS - 1));
+            localparam signed [SUMW-1:0] QMAX = (1 <<< (QBITS - 1)) - 1;
+            localparam signed [SUMW-1:0] QMIN = -(1 <<< (QBITS - 1));
             localparam RW2 = ((VOUT > VLEN) ? VOUT : VLEN);
             reg signed [SUMW-1:0] s;
             reg [RW2*ABITS-1:0] res;
@@ -500,14 +506,19 @@ module cim_tile #(
                 resm = {RW2{1'b0}};
                 for (q = 0; q < VOUT; q = q + 1) begin
                     s = $signed(ybus[q*ACCW +: ACCW]);
-                    if (c_relu && !c_skip && s < 0)
+                    if (c_psin && q < c_nch)
+                        s = s + $signed(ask[(c_choff + q)*ABITS +: ABITS]);
+                    if (!c_psout && c_relu && !c_skip && s < 0)
                         s = {SUMW{1'b0}};
-                    s = s >>> c_shift;
-                    if (s > QMAX)
+                    if (!c_psout)
+                        s = s >>> c_shift;
+                    if (c_psout)
+                        ;
+                    else if (s > QMAX)
                         s = QMAX;
                     else if (s < QMIN)
                         s = QMIN;
-                    if (c_skip && q < c_nch) begin
+                    if (c_skip && !c_psout && q < c_nch) begin
                         s = s + $signed(ask[(c_choff + q)*ABITS +: ABITS]);
                         if (c_relu && s < 0)
                             s = {SUMW{1'b0}};
@@ -572,7 +583,8 @@ module cim_vtile #(
     parameter KHM   = 1,
     parameter KWM   = 1,
     parameter CM    = 8,     // most channels of a hosted pool
-    parameter ABITS = 8,
+    parameter ABITS = 8,     // bits of a buffer element
+    parameter QBITS = ABITS, // activation bits (average pooling saturates to them)
     parameter AW    = 5,
     parameter WBW   = 8,
     parameter PW    = 16,
@@ -625,8 +637,8 @@ module cim_vtile #(
     + _IBUF
     + """\
 
-    localparam signed [47:0] QMAX = (1 <<< (ABITS - 1)) - 1;
-    localparam signed [47:0] QMIN = -(1 <<< (ABITS - 1));
+    localparam signed [47:0] QMAX = (1 <<< (QBITS - 1)) - 1;
+    localparam signed [47:0] QMIN = -(1 <<< (QBITS - 1));
     integer ky, kx, iy, ix, ad, ch;
     reg ok;
     reg signed [47:0] acc;

@@ -44,7 +44,7 @@ def render_top(dm: DesignMap) -> str:
     """The top module: controller, weight loader, DMA, global buffer, NoC and the tiles."""
     hw = dm.hardware
     nt = len(hw.tiles)
-    ww = hw.vlen * hw.abits
+    ww = hw.vlen * hw.elem_bits
     gb_depth = max(hw.gb_words, 1)
     n_ins = len(dm.program)
     lines = [
@@ -64,7 +64,7 @@ def render_top(dm: DesignMap) -> str:
         f"    localparam NT = {nt};",
         f"    localparam NS = {nt + 1};",
         f"    localparam VLEN = {hw.vlen};",
-        f"    localparam ABITS = {hw.abits};",
+        f"    localparam ABITS = {hw.elem_bits};",
         f"    localparam WBITS = {hw.wbits};",
         f"    localparam WMC = {hw.wmem_cols};",
         f"    localparam PW = {PW};",
@@ -192,7 +192,8 @@ def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
         module = "cim_vtile"
         params = dict(
             VLEN=hw.vlen, DI=t.di, DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, CM=t.cinm,
-            ABITS=hw.abits, AW=clog2(2 * t.depth), WBW=hw.wbits, PW=PW, NP=hw.ports,
+            ABITS=hw.elem_bits, QBITS=hw.abits, AW=clog2(2 * t.depth), WBW=hw.wbits, PW=PW,
+            NP=hw.ports,
         )  # fmt: skip
         wdata = f"wr_data[{hw.wbits - 1}:0]"
     else:
@@ -200,8 +201,9 @@ def _tile_instance(t: TileParams, hw: HardwareConfig) -> list[str]:
         accw = acc_width(t, hw)
         params = dict(
             NCOPY=t.ncopy, ROWS=t.rows, COLS=t.cols, RT=t.rt, CT=t.ct, VLEN=hw.vlen, DI=t.di,
-            DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, WBITS=hw.wbits, ABITS=hw.abits,
-            ACCW=accw, SUMW=accw + 2, RW=clog2(t.rows), AW=clog2(2 * t.depth),
+            DEPTH=t.depth, KHM=t.khm, KWM=t.kwm, WBITS=hw.wbits, ABITS=hw.elem_bits,
+            QBITS=hw.abits, ACCW=accw, SUMW=max(accw, hw.elem_bits) + 2, RW=clog2(t.rows),
+            AW=clog2(2 * t.depth),
             WBW=t.step_weights * hw.wbits, PW=PW, DW=DW, NP=hw.ports,
         )  # fmt: skip
         if t.amask and t.amask != (1 << (t.rt * t.ct)) - 1:
@@ -262,7 +264,7 @@ module tb_top;
     localparam WMB = {wmb};
     localparam WDEPTH = {wdepth};
     localparam VLEN = {hw.vlen};
-    localparam ABITS = {hw.abits};
+    localparam ABITS = {hw.elem_bits};
     localparam OBASE = {hw.output_base};
     localparam OWORDS = {hw.output_words};
     localparam OCH = {hw.output_channels};
