@@ -1106,7 +1106,11 @@ def pimhls_report(
     if compare is not False and paper_nets:
         from cimkit.pimhls.paper import comparison, format_comparison, headline
 
-        table = comparison(paper_nets, designs=df)
+        from cimkit.pimhls.paper import COMPARISON_AREAS_MM2
+
+        # The paper's constraints (16, 40 mm^2) unless the user named the areas to compare at.
+        cmp_areas = COMPARISON_AREAS_MM2 if areas is None else area_list
+        table = comparison(paper_nets, areas_mm2=cmp_areas, designs=df)
         table.to_csv(out / "pimhls_comparison.csv", index=False)
         paths.append(out / "pimhls_comparison.csv")
         note(format_comparison(table))

@@ -36,8 +36,9 @@ _SILENT_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning
 
 #: Output columns / JSON keys that are signed by definition: relative errors of the validation
 #: table, accuracy changes in points, rank correlations of the predictor fit, cycle error, and
-#: the search archive's constraint values ``g_*`` (pymoo's G: <= 0 is satisfied).
-SIGNED = re.compile(r"error|change|_pp$|tau|spearman|pearson|delta|diff|corr|^g_", re.I)
+#: the search archive's constraint values ``g_*`` (pymoo's G: <= 0 is satisfied), and area
+#: savings (PIM-HLS comparison: negative where the constraint exceeds the baseline's area).
+SIGNED = re.compile(r"error|change|_pp$|tau|spearman|pearson|delta|diff|corr|^g_|saving", re.I)
 
 #: Commands whose stdout holds signed figures (validate: relative errors; compare: accuracy
 #: change; train predictor and analyze sensitivity: rank correlations; generate --simulate:

@@ -593,7 +593,8 @@ def _numeric_value(kind: str, f: Field, current: Any, raw: _Raw, rng: np.random.
         "wrong_type_str": "abc",
         "wrong_type_list": [cur, cur],
         "wrong_type_dict": {"value": cur},
-        "wrong_type_bool": True,
+        # True == 1 in Python (and in YAML-loaded dicts): a field holding 1 gets False.
+        "wrong_type_bool": False if current == 1 and not isinstance(current, bool) else True,
         "null": None,
         "fraction": (int(cur) if cur else 8) + 0.5,
     }[kind]

@@ -86,6 +86,10 @@ def test_headline_arithmetic_by_hand() -> None:
     assert h["area_ratio_mean"] == pytest.approx((39 + 47 + 93 + 62) / 64)  # 3.765625
     assert h["paper_speedup"] == 4.8
     assert h["paper_area_ratio"] == pytest.approx(1 / 0.272)  # 72.8 % less area = 3.68x
+    # The paper's means are over VGG-8 and ResNet-18 only: another network gets no paper figure.
+    other = headline(table.assign(network="mlp")).iloc[0]
+    assert np.isnan(other["paper_speedup"]) and np.isnan(other["paper_area_ratio"])
+    assert headline(table.assign(network="vgg8")).iloc[0]["paper_speedup"] == 4.8
 
 
 def test_baseline_is_resident_one_copy_and_comparison_ratios() -> None:
