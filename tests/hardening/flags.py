@@ -609,7 +609,10 @@ def make_fixtures(fx: Path) -> Path:
             cwd=work,
         )
         assert res.exit_code == 0, res.stderr
-        res = invoke(["compare", str(SPACE), "--study", "c", "--gen", "2", *base], cwd=work)
+        # --remeasure 0 --no-figures: the cases need a stored study, not its re-measurements
+        # (11 supernet measurements took ~150 s of every xdist worker's setup).
+        cmp = ["compare", str(SPACE), "--study", "c", "--gen", "2", "--remeasure", "0"]
+        res = invoke([*cmp, "--no-figures", *base], cwd=work)
         assert res.exit_code == 0, res.stderr
     return store
 
