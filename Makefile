@@ -52,7 +52,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks tools
 
 test: $(STAMP) sysdeps lint
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 test-quick: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q -m "not slow"
