@@ -958,10 +958,9 @@ def generate(
         if genome is None:
             raise
         raise WorkloadError(f"--genome: the {wl.name} network cannot be generated: {exc}") from None
-    # The generated controller encodes copies in 6 bits and at most 16 pieces per group.
-    sched = optimize(
-        wl, area_mm2, techs, True, None, max_copies=63, max_members=16, input_splits=False
-    )
+    # The generated controller encodes copies in 6 bits and at most 16 pieces per group; layers
+    # are cut along input channels where that helps, as `cimkit schedule` allows.
+    sched = optimize(wl, area_mm2, techs, True, None, max_copies=63, max_members=16)
     if w is None:
         w = codegen.random_weights(wl, seed)
     else:

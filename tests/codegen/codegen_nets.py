@@ -120,3 +120,28 @@ def _train(torch, x, y, test_x, test_y, seed: int):
     with torch.no_grad():
         pred = model(torch.tensor(test_x, dtype=torch.float32)).argmax(1).numpy()
     return model, float((pred == test_y).mean())
+
+
+def branch() -> Workload:
+    """a -> b -> add, a -> c -> c2 -> add (6 x 6 maps, 3x3 convs, 8 channels): b can run in
+    groups around c, so its input-channel pieces pass a partial sum across a group (through the
+    global buffer); the add is fused into c2 (b has a ReLU of its own)."""
+
+    def row(name: str, op: str, cin: int, k: int = 3, inputs: tuple[str, ...] = ()):
+        return make_layer(name, op, in_channels=cin, out_channels=8, in_h=6, in_w=6, out_h=6,
+                          out_w=6, kernel_h=k, kernel_w=k, inputs=inputs)  # fmt: skip
+
+    return Workload(
+        "branch",
+        (
+            row("a", "conv", 3, inputs=("",)),
+            row("ra", "act", 8, 1, ("a",)),
+            row("b", "conv", 8, inputs=("ra",)),
+            row("rb", "act", 8, 1, ("b",)),
+            row("c", "conv", 8, inputs=("ra",)),
+            row("rc", "act", 8, 1, ("c",)),
+            row("c2", "conv", 8, inputs=("rc",)),
+            row("e", "eltwise", 8, 1, ("rb", "c2")),
+            row("re", "act", 8, 1, ("e",)),
+        ),
+    )

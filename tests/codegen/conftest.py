@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from codegen_nets import cnn, mlp
+from codegen_nets import branch, cnn, mlp
 
 from cimkit import codegen
 
@@ -17,4 +17,10 @@ def mlp_parts():
 @pytest.fixture(scope="session")
 def cnn_parts():
     wl = cnn()
+    return wl, codegen.random_weights(wl, seed=2)
+
+
+@pytest.fixture(scope="session")
+def branch_parts():
+    wl = branch()
     return wl, codegen.random_weights(wl, seed=2)

@@ -11,9 +11,15 @@ import torch
 
 from cimkit import codegen
 from cimkit.codegen.lowering import lower
-from cimkit.codegen.networks import REDUCED, STAGES, chain, reduced, stage_groups
+from cimkit.codegen.networks import (
+    INPUT_PIECE_DESIGNS,
+    REDUCED,
+    STAGES,
+    optimized,
+    reduced,
+    stage_groups,
+)
 from cimkit.errors import CimkitError
-from cimkit.pimhls.optimize import optimize
 from cimkit.workload import Workload, make_layer
 
 #: Bound on |simulated / planned - 1| for designs whose groups run long enough for the plan's
@@ -221,8 +227,7 @@ def test_optimizer_designs_keep_the_plan(area, tmp_path):
     """At 1.5 mm^2 the optimizer reschedules (5 groups, fc1 split, 8 row tiles of 128 rows, up to
     22 copies); at 40 mm^2 the design is resident. Writes, duplication and DRAM traffic are timed
     as planned: |simulated / planned - 1| <= 10 %."""
-    wl = chain()
-    s = optimize(wl, area, ("sram",), True, None, max_copies=63, max_members=16, input_splits=False)
+    wl, s = optimized("chain", ("sram",), area)
     weights = codegen.random_weights(wl, 0)
     x = codegen.random_inputs(wl, 1)
     shifts = codegen.calibrate_shifts(wl, weights, x)
@@ -239,6 +244,36 @@ def test_optimizer_designs_keep_the_plan(area, tmp_path):
         assert s.resident
     print(f"chain at {area} mm^2: {len(s.groups)} groups, simulated {result.cycles}, plan "
           f"{design.estimate_cycles}, error {err:+.2%}")  # fmt: skip
+    assert abs(err) <= MAX_CYCLE_ERROR
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", list(INPUT_PIECE_DESIGNS))
+def test_optimizer_input_pieces_keep_the_plan(key, tmp_path):
+    """Plans the optimizer cuts along input channels (its default, as `cimkit generate`): the
+    reduced VGG-8 on 0.3 mm^2 of RRAM (12 groups, three layers in 2-3 input pieces) and the chain
+    on 0.3 mm^2 of SRAM (fc1 in 8 input pieces, one a group). Every piece's partial sum is added
+    bit-exactly, and the replay of the partial-sum chain keeps |simulated / planned - 1| <= 10 %."""
+    name, techs, area = INPUT_PIECE_DESIGNS[key]
+    wl, s = optimized(name, techs, area)
+    split_in = [m for g in s.groups for m in g.members if m.split_axis == "in"]
+    assert split_in and all(m.pieces > 1 for m in split_in)
+    assert len(s.groups) > 4 and not s.resident  # rescheduled, partial sums cross groups
+    weights = codegen.random_weights(wl, 0)
+    x = codegen.random_inputs(wl, 1)
+    shifts = codegen.calibrate_shifts(wl, weights, x)
+    design, result, err = _simulate(wl, weights, x, shifts, s, tmp_path)
+    np.testing.assert_array_equal(result.outputs, design.expected)
+    assert np.abs(design.expected).max() > 0
+    asm = (design.out_dir / "program.asm").read_text()
+    layers_in = {m.layer for m in split_in}
+    # every input-split layer: pieces - 1 partial sums received (psin) and sent (psout)
+    assert asm.count("psin=1") == asm.count("psout=1") == len(split_in) - len(layers_in)
+    for p in design.design.pieces:
+        if p.placement is not None:
+            assert p.steps * p.wlat == p.placement.programming_cycles
+    print(f"{key}: {len(s.groups)} groups, {len(split_in)} input pieces, simulated "
+          f"{result.cycles}, plan {design.estimate_cycles}, error {err:+.2%}")  # fmt: skip
     assert abs(err) <= MAX_CYCLE_ERROR
 
 

@@ -50,6 +50,26 @@ CASES = {
         [["conv1", ("conv2", 0)], [("conv2", 1), ("fc1", 0)], [("fc1", 1)], [("fc1", 2), "fc2"]],
         dict(rows=32, cols=16, pieces={"fc1": 3, "conv2": 2}, axes={"fc1": "in", "conv2": "in"}),
     ),
+    # the same pieces in one group: each piece waits per position for its predecessor's
+    # partial sum (the replay counts it: +6.0 % without, see docs/codegen.md)
+    "cnn_input_chain_1group": (
+        "cnn_parts",
+        [["conv1", ("conv2", 0), ("conv2", 1), ("fc1", 0), ("fc1", 1), ("fc1", 2), "fc2"]],
+        dict(
+            rows=32,
+            cols=16,
+            pieces={"fc1": 3, "conv2": 2},
+            axes={"fc1": "in", "conv2": "in"},
+            copies={"conv1": 2},
+        ),
+    ),
+    # b's partial sum crosses group 1 (c) through a global-buffer region and a MOVE into the
+    # skip region of b's last piece; the add fused into c2 reads b from the previous group
+    "branch_psum_via_gb": (
+        "branch_parts",
+        [["a", ("b", 0)], ["c"], [("b", 1)], ["c2"]],
+        dict(rows=32, cols=8, pieces={"b": 2}, axes={"b": "in"}),
+    ),
 }
 
 

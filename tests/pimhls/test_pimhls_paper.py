@@ -133,8 +133,47 @@ def test_min_area_is_the_feasibility_threshold() -> None:
         prepare(small, area * 1.0001, "rram", input_splits=input_splits)
         with pytest.raises(InfeasibleDesignError, match=layer):
             prepare(small, area * 0.999, "rram", input_splits=input_splits)
+    # With input splits the threshold is set by layer1.0.conv2, which the generator fuses the
+    # block's residual add into: it takes output pieces only (its one-output-channel piece).
+    assert min_area_mm2(small, "rram", input_splits=True)[1] == "layer1.0.conv2"
     # One input channel of a 3x3 conv is 9 rows: far smaller than one output channel.
-    assert min_area_mm2(small, "rram", input_splits=True)[0] < min_area_mm2(small, "rram")[0]
+    vgg = first_crossbar_layers(get_network("vgg8"), 4)
+    assert min_area_mm2(vgg, "rram", input_splits=True)[0] < min_area_mm2(vgg, "rram")[0]
+
+
+def test_fused_add_layers_take_output_pieces_only() -> None:
+    """The optimizer never cuts a layer the generator fuses a residual add into along input
+    channels (the add's operand and the partial sum would both need the skip region): it cuts
+    that layer along output channels, or reports the budget infeasible, and still cuts other
+    layers along input channels. The generator then builds the plan."""
+    from cimkit import codegen
+    from cimkit.codegen.lowering import lower, resolve_relu
+    from cimkit.codegen.networks import reduced
+    from cimkit.errors import InfeasibleDesignError
+    from cimkit.pimhls.dfg import fused_add_layers
+    from cimkit.pimhls.optimize import _mapper, optimize
+    from cimkit.pimhls.schedule import Mapper, min_area_mm2
+
+    small = first_crossbar_layers(get_network("resnet18"), 6)
+    assert fused_add_layers(small) == {"layer1.0.conv2", "layer1.1.conv2"}  # the blocks' conv2
+    mapper = _mapper(small, ("rram",), None)
+    free = Mapper(mapper.layers, mapper.techs)  # the cost model alone would allow it
+    j = [layer.name for layer in mapper.layers].index("layer1.0.conv2")
+    assert mapper.units(j, "in") == 0 and free.units(j, "in") == 64
+    # Below one output channel of the 64 -> 64 3x3 convs only input pieces fit.
+    budget = {"rram": 0.9 * min_area_mm2(small, "rram")[0]}
+    assign = ("rram",) * len(mapper.layers)
+    assert free.items(assign, budget, True).axis[j] == "in"
+    with pytest.raises(InfeasibleDesignError, match=r"layer1\.0\.conv2"):
+        mapper.items(assign, budget, True)
+
+    wl = reduced("mobilenetv2")  # residual adds fused into the projection convs
+    s = optimize(wl, 0.2, ("sram",), False, None, max_copies=63, max_members=16)
+    split_in = {m.layer for g in s.groups for m in g.members if m.split_axis == "in"}
+    assert split_in and not split_in & fused_add_layers(wl)
+    ops = lower(wl)
+    shifts = {g.name: 8 for g in ops if g.is_mac}
+    codegen.build(s, wl, codegen.random_weights(wl, 0), shifts, resolve_relu(ops, None))
 
 
 def test_technology_table_energy_column() -> None:

@@ -43,6 +43,29 @@ def test_two_layer_chain_by_hand():
     assert s.cycles == 58  # plan_for charges the writes of a one-group plan too
 
 
+def test_input_pieces_wait_for_the_partial_sum_by_hand():
+    """fc1 in 2 input-channel pieces (2 rows, 2 write cycles each) -> fc2, 4 tokens, 8 cycles a
+    vector, one group.
+
+    LOAD_W x3 (1-3), MOVE (4): token p valid at 6 + p; SETIN x3; the writes end at
+    1 + WRITE_START + 2 + 2 + 4 = 11: COMPUTE fc1.0 at 11, fc1.1 at 12, fc2 at 13. fc1.0 (free
+    from 12) ends 20, 28, 36, 44, its partial sums valid in fc1.1's skip region at 22, 30, 38,
+    46. fc1.1 waits for them: ends 30, 38, 46, 54, delivered 32, 40, 48, 56 (the layer's output
+    leaves its last piece). fc2 (free from 14): 40, 48, 56, 64, delivered 66 = SYNC; CYCLES
+    68. Pieces run independently (output-channel pieces) take 59: the chain costs d + 1.
+    """
+    from dataclasses import replace
+
+    wl = _mlp(4)
+    s = plan_for(wl, rows=4, cols=4, pieces={"fc1": 2}, axes={"fc1": "in"})
+    assert [m.programming_cycles for m in s.groups[0].members] == [2, 2, 4]
+    assert pipeline.group_cycles(s, wl) == [68]
+    out = replace(s.groups[0], members=tuple(
+        replace(m, split_axis="out") for m in s.groups[0].members
+    ))  # fmt: skip
+    assert pipeline.group_cycles(replace(s, groups=(out,)), wl) == [59]
+
+
 def test_fill_grows_with_depth_not_with_vectors():
     """Drain of the second stage is one vector's compute and NoC latency, whatever the tokens."""
     f = [plan_for(_mlp(n), rows=4, cols=4).groups[0].fill_cycles for n in (4, 64)]

@@ -87,22 +87,40 @@ def chain(c: int = 32, h: int = 8, fc: int = 64) -> Workload:
     )
 
 
-def designs() -> dict[str, tuple[Workload, Schedule]]:
-    """Every measured design: the reduced networks (plan_for, 64 x 16 arrays, stage groups) and
-    the chain optimized by PIM-HLS on SRAM at 1.5 mm^2 (rescheduled) and 40 mm^2 (resident)."""
-    from cimkit.codegen.planning import plan_for
+#: Optimizer designs with input-channel pieces: name -> (reduced network or 'chain', techs,
+#: area mm^2). VGG-8 on 0.3 mm^2 of RRAM: 12 groups, features.7/.10 in 2 and features.12 in 3
+#: input pieces (one output channel of them does not fit); the chain on 0.3 mm^2 of SRAM: 11
+#: groups, fc1 in 8 input pieces, one a group.
+INPUT_PIECE_DESIGNS: dict[str, tuple[str, tuple[str, ...], float]] = {
+    "vgg8@0.3mm2-rram": ("vgg8", ("rram",), 0.3),
+    "chain@0.3mm2": ("chain", ("sram",), 0.3),
+}
+
+
+def optimized(name: str, techs: Sequence[str], area_mm2: float) -> tuple[Workload, Schedule]:
+    """A reduced network (or 'chain') optimized by PIM-HLS for the generator: copies <= 63, at
+    most 16 pieces a group, input-channel pieces where they help (``optimize``'s default, as
+    ``cimkit generate``)."""
     from cimkit.pimhls.optimize import optimize
+
+    wl = chain() if name == "chain" else reduced(name)
+    return wl, optimize(wl, area_mm2, tuple(techs), True, None, max_copies=63, max_members=16)
+
+
+def designs() -> dict[str, tuple[Workload, Schedule]]:
+    """Every measured design: the reduced networks (plan_for, 64 x 16 arrays, stage groups), the
+    chain optimized by PIM-HLS on SRAM at 1.5 mm^2 (rescheduled) and 40 mm^2 (resident), and
+    the optimizer designs with input-channel pieces (:data:`INPUT_PIECE_DESIGNS`)."""
+    from cimkit.codegen.planning import plan_for
 
     out = {}
     for name in REDUCED:
         wl = reduced(name)
         out[name] = (wl, plan_for(wl, stage_groups(wl, STAGES[name]), rows=64, cols=16))
-    wl = chain()
     for area in (1.5, 40.0):
-        s = optimize(
-            wl, area, ("sram",), True, None, max_copies=63, max_members=16, input_splits=False
-        )
-        out[f"chain@{area:g}mm2"] = (wl, s)
+        out[f"chain@{area:g}mm2"] = optimized("chain", ("sram",), area)
+    for key, (name, techs, area) in INPUT_PIECE_DESIGNS.items():
+        out[key] = optimized(name, techs, area)
     return out
 
 
@@ -112,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table = designs()
     names = list(argv) if argv else list(table)
-    print(f"{'design':<16} {'groups':>6} {'plan':>8} {'simulated':>10} {'error':>8}  bit-exact  s")
+    print(f"{'design':<18} {'groups':>6} {'in-pieces':>9} {'plan':>8} {'simulated':>10} "
+          f"{'error':>8}  bit-exact  s")  # fmt: skip
     for name in names:
         wl, sched = table[name]
         weights = codegen.random_weights(wl, 0)
@@ -123,8 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = codegen.simulate(design)
         exact = bool((res.outputs == design.expected).all())
         err = codegen.cycle_error(res.cycles, design.estimate_cycles)
-        print(f"{name:<16} {len(sched.groups):>6} {design.estimate_cycles:>8} {res.cycles:>10} "
-              f"{err:>+8.2%}  {str(exact):<9}  {time.perf_counter() - t0:.0f}")  # fmt: skip
+        n_in = sum(m.split_axis == "in" for g in sched.groups for m in g.members)
+        print(f"{name:<18} {len(sched.groups):>6} {n_in:>9} {design.estimate_cycles:>8} "
+              f"{res.cycles:>10} {err:>+8.2%}  {str(exact):<9}  "
+              f"{time.perf_counter() - t0:.0f}")  # fmt: skip
     return 0
 
 

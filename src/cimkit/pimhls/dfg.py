@@ -130,3 +130,21 @@ def schedule_order(workload: Workload) -> tuple[Layer, ...]:
             "weights) to schedule"
         )
     return layers
+
+
+def fused_add_layers(workload: Workload) -> frozenset[str]:
+    """Crossbar layers the Verilog generator fuses a residual add into (``cimkit.codegen``).
+
+    Such a layer adds the add's other operand to its requantized output from its tiles' skip
+    region, which an input-channel piece needs for its partial sum, so the optimizer cuts these
+    layers along output channels only (docs/pimhls.md, "Input-channel split"). Empty for a
+    workload the generator cannot lower (attention, concatenation), which it never builds.
+    """
+    from cimkit.codegen.lowering import lower
+    from cimkit.errors import CimkitError
+
+    try:
+        ops = lower(workload)
+    except CimkitError:
+        return frozenset()
+    return frozenset(g.name for g in ops if g.is_mac and g.skip is not None)

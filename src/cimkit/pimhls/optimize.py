@@ -27,7 +27,7 @@ import pandas as pd
 
 from cimkit.errors import InfeasibleDesignError, SpecError
 from cimkit.pimhls.assignment import CRITERIA, criteria_candidates
-from cimkit.pimhls.dfg import build_dfg, schedule_order
+from cimkit.pimhls.dfg import build_dfg, fused_add_layers, schedule_order
 from cimkit.pimhls.plan import Schedule
 from cimkit.pimhls.schedule import (
     Items,
@@ -141,7 +141,11 @@ class _Search:
 
 def _mapper(workload: Workload, techs: Sequence[str], base: ChipSpec | None) -> Mapper:
     """Cost tables of the workload's crossbar layers on ``techs`` (shared by searches)."""
-    return Mapper(schedule_order(workload), technologies(tuple(dict.fromkeys(techs)), base))
+    return Mapper(
+        schedule_order(workload),
+        technologies(tuple(dict.fromkeys(techs)), base),
+        fused_add_layers(workload),
+    )
 
 
 def _caps(mapper: Mapper, assign: Sequence[str], budgets: Mapping[str, float]) -> np.ndarray:

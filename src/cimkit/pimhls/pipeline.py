@@ -20,6 +20,11 @@ generated controller's and NoC's, fixed by its RTL):
 * a MAC copy takes its vectors ``k, k + copies, ...`` one after another, ``cycles_per_vector``
   each; a result reaches the consumers' buffers :data:`NOC_LATENCY` cycles after it is computed;
 * a pool emits one position a cycle once its window is valid;
+* input-channel pieces of a layer (``split_axis == 'in'``) form a chain in (group, piece)
+  order: each but the first starts a position only once its predecessor's partial sum for that
+  position has arrived (directly in the same group, at once from the previous group, through
+  its own global-buffer ``MOVE`` from further back), and only the last piece's results are the
+  layer's output;
 * a ``MOVE`` writes one word a cycle, the DMA runs its moves one after another;
 * the group ends when its last result is delivered (``SYNC``), the next group's first
   instruction issues the cycle after.
@@ -95,9 +100,21 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
         else:
             done[name] = max(done[s] for s in srcs)
             pool_group[name] = done[name]
-    first_group = {n: min(v) for n, v in placed.items()}
-    for n, g in pool_group.items():
-        first_group[n] = g
+    # Input-channel pieces: a chain in execution order (group, piece), as the generator builds
+    # it; each but the first waits per position for its predecessor's partial sum (in its skip
+    # region), and only the last sends the layer's output.
+    chains: dict[str, list[tuple[int, int]]] = {}
+    for g, grp in enumerate(schedule.groups):
+        for m in grp.members:
+            if m.split_axis == "in" and m.pieces > 1:
+                chains.setdefault(m.layer, []).append((g, m.piece))
+    psum_prev: dict[tuple[str, int], tuple[int, int]] = {}  # piece -> (group, piece) before it
+    final_piece: dict[str, int] = {}
+    for name, chain in chains.items():
+        chain.sort()
+        for (g0, p0), (_, p1) in zip(chain[:-1], chain[1:], strict=True):
+            psum_prev[(name, p1)] = (g0, p0)
+        final_piece[name] = chain[-1][1]
 
     out: list[int] = []
     t = 1  # cycle the first instruction issues (reset release is cycle 0)
@@ -111,17 +128,28 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
         # global-buffer sources: the network input, or a tensor from two or more groups back
         moves: list[tuple[str | None, int]] = []
         move_key: dict[tuple[str | None, int, int], int] = {}
-        for oi, _, _m in members:
+        for oi, _, mm in members:
             geom = ops_t[oi]
             srcs = [(geom.producer, 0)] + ([(geom.skip, 1)] if geom.skip is not None else [])
             for tensor, region in srcs:
                 if tensor is None or g - done[tensor] >= 2:
-                    pieces = [None] if tensor is None else _producer_pieces(schedule, tensor, ops)
+                    if tensor is None:
+                        pieces: list[int | None] = [None]
+                    elif tensor in final_piece:  # an input-split layer's output: its last piece
+                        pieces = [final_piece[tensor]]
+                    else:
+                        pieces = list(_producer_pieces(schedule, tensor, ops))
                     for pc in pieces:
                         key = (tensor, -1 if pc is None else pc, region)
                         if key not in move_key:
                             move_key[key] = len(moves)
                             moves.append((tensor, region))
+            prev_pc = None if mm is None else psum_prev.get((mm.layer, mm.piece))
+            if prev_pc is not None and g - prev_pc[0] >= 2:
+                # a partial sum from two or more groups back: its own GB region and MOVE
+                psum = f"{mm.layer}#psum{prev_pc[1]}"
+                move_key[(psum, prev_pc[1], 1)] = len(moves)
+                moves.append((psum, 1))
         pc_first_compute = n_mac + (g > 0) + len(moves) + len(members)
         w_done = t + WRITE_START + sum(m.programming_cycles for m in grp.members)
         # DMA: moves one after another, one word a cycle, in background from their issue
@@ -129,13 +157,17 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
         dma_free = 0
         for k, (tensor, _) in enumerate(moves):
             issue = t + n_mac + (g > 0) + k
-            count = ops_t[0].in_positions if tensor is None else ops[tensor].vectors
+            if tensor is None:
+                count = ops_t[0].in_positions
+            else:
+                count = ops[tensor.split("#psum")[0]].vectors
             start = max(issue, dma_free)
             arr = start + MOVE_LATENCY + np.arange(count, dtype=np.int64)
             dma_free = start + count + MOVE_LATENCY
             prev = gb_ready.get(tensor)
             gb_ready[tensor] = arr if prev is None else np.maximum(prev, arr)
         arrive: dict[str, np.ndarray] = {}  # tensor -> (positions,) delivery cycle in group g
+        piece_arrive: dict[tuple[str, int], np.ndarray] = {}  # partial sums delivered in group g
         issue_prev = -1
         end = 0
         for k, (oi, _, m) in enumerate(members):
@@ -149,6 +181,14 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
             if geom.skip is not None:
                 skip = _arrival(geom.skip, geom.vectors, g, done, arrive, gb_ready)
                 ready = np.maximum(ready, skip)
+            prev_pc = None if m is None else psum_prev.get((m.layer, m.piece))
+            if prev_pc is not None:  # the partial sum of the pieces before it, per position
+                pg, pp = prev_pc
+                if pg == g:
+                    ready = np.maximum(ready, piece_arrive[(m.layer, pp)])
+                elif g - pg >= 2:
+                    ready = np.maximum(ready, gb_ready[f"{m.layer}#psum{pp}"])
+                # (from the previous group: delivered into this group's bank while it ran)
             res = np.empty(geom.vectors, dtype=np.int64)
             if m is None:  # pool: one position a cycle, reduced in the cycle it starts
                 res = _serve(ready, issue + 1, 1) - 1
@@ -158,6 +198,8 @@ def group_cycles(schedule: Schedule, workload: Workload) -> list[int]:
                 for k2 in range(min(c, geom.vectors)):
                     res[k2::c] = _serve(ready[k2::c], issue + 1, d)
             res += NOC_LATENCY
+            if m is not None:
+                piece_arrive[(m.layer, m.piece)] = res
             prev = arrive.get(geom.name)
             arrive[geom.name] = res if prev is None else np.maximum(prev, res)
             end = max(end, int(res.max()))

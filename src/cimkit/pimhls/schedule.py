@@ -31,14 +31,14 @@ a pipeline; the next group starts when the previous one has finished. Model (doc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
 
 from cimkit.errors import InfeasibleDesignError, SpecError
-from cimkit.pimhls.dfg import schedule_order
+from cimkit.pimhls.dfg import fused_add_layers, schedule_order
 from cimkit.pimhls.plan import LayerGroup, LayerPlacement, Schedule, TileConfig, piece_range
 from cimkit.pimhls.technology import TECHS, LayerCosts, PimTechnology, technologies
 from cimkit.specs.chip import ChipSpec
@@ -273,9 +273,17 @@ class Mapper:
     cached, so sweeping assignments and budgets costs little.
     """
 
-    def __init__(self, layers: Sequence[Layer], techs: Mapping[str, PimTechnology]) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        techs: Mapping[str, PimTechnology],
+        output_only: Iterable[str] = (),
+    ) -> None:
+        """``output_only``: names of layers never cut along input channels (those the
+        generator fuses a residual add into, :func:`cimkit.pimhls.dfg.fused_add_layers`)."""
         self.layers = tuple(layers)
         self.techs = dict(techs)
+        self.output_only = frozenset(output_only)
         cycles = {t.cycle_time_ns for t in self.techs.values()}
         if len(cycles) != 1:
             raise SpecError(f"technologies must share one clock, got cycle times {sorted(cycles)}")
@@ -321,7 +329,7 @@ class Mapper:
         area = float(self.one_copy_area(tech)[j])
         if area <= limit:
             return 1
-        units = axis_units(self.layers[j], axis)
+        units = self.units(j, axis)
         if units < 2:
             return None
         k0 = min(units, int(np.ceil(area / budget_mm2 - AREA_RTOL)))
@@ -333,6 +341,12 @@ class Mapper:
         areas = self._area_of[(tech, j, axis)][sizes]
         fits = areas[inverse] <= limit
         return int(ks[int(np.argmax(fits))]) if fits.any() else None
+
+    def units(self, j: int, axis: str) -> int:
+        """:func:`axis_units` of layer ``j``, 0 along 'in' for an ``output_only`` layer."""
+        if axis == "in" and self.layers[j].name in self.output_only:
+            return 0
+        return axis_units(self.layers[j], axis)
 
     def split(
         self, tech: str, j: int, budget_mm2: float, axes: tuple[str, ...] = ("out",)
@@ -378,7 +392,7 @@ class Mapper:
                 f"{int(table.arrays[0, col])} arrays = {float(table.area_mm2[0, col]):.4g} mm^2"
                 + (
                     ""
-                    if "in" not in axes or input_split_units(layer) < 2
+                    if "in" not in axes or self.units(j, "in") < 2
                     else " (input-channel pieces do not fit either)"
                 )
             )
@@ -999,7 +1013,9 @@ def prepare(
         raise SpecError(f"area budget must be > 0 mm^2, got {area_mm2}")
     layers = schedule_order(workload)
     techs = _assignment(layers, assignment)
-    mapper = Mapper(layers, technologies(list(dict.fromkeys(techs)), base))
+    mapper = Mapper(
+        layers, technologies(list(dict.fromkeys(techs)), base), fused_add_layers(workload)
+    )
     budgets = (
         dict(tech_budgets_mm2) if tech_budgets_mm2 else default_budgets(mapper, techs, area_mm2)
     )
@@ -1025,12 +1041,12 @@ def min_area_mm2(
     smallest piece area along the allowed axes (mm^2 of default arrays).
     """
     layers = schedule_order(workload)
-    mapper = Mapper(layers, technologies([tech], base))
+    mapper = Mapper(layers, technologies([tech], base), fused_add_layers(workload))
     best: list[float] = []
-    for j, layer in enumerate(layers):
+    for j, _layer in enumerate(layers):
         areas = []
         for axis in AXES if input_splits else ("out",):
-            if axis_units(layer, axis) >= 1:
+            if mapper.units(j, axis) >= 1:
                 mapper._unit_costs(tech, j, [1], axis)
                 areas.append(mapper._piece_area(tech, j, 1, axis))
         best.append(min(areas))
