@@ -127,3 +127,19 @@ def test_schedule_contract_violations(mlp_parts):
     bad_axis = dataclasses.replace(good, groups=(LayerGroup((ax_m,)), good.groups[1]))
     with pytest.raises(CimkitError, match="split_axis"):
         _build(bad_axis, wl, weights)
+
+
+def test_input_split_of_a_fused_add_layer_is_refused(branch_parts):
+    """A hand plan cutting c2 (the residual add's host) along input channels is a one-line
+    error; the optimizer never plans it (cimkit.pimhls.dfg.fused_add_layers)."""
+    from cimkit.pimhls.dfg import fused_add_layers
+
+    wl, weights = branch_parts
+    assert fused_add_layers(wl) == {"c2"}
+    s = codegen.plan_for(wl, [["a", "b", "c"], ["c2"]], rows=32, cols=8, pieces={"c2": 2},
+                         axes={"c2": "in"})  # fmt: skip
+    with pytest.raises(CimkitError, match="'c2'.*output channels only"):
+        _build(s, wl, weights)
+    ok = codegen.plan_for(wl, [["a", "b", "c"], ["c2"]], rows=32, cols=8, pieces={"b": 2},
+                          axes={"b": "in"})  # fmt: skip
+    _build(ok, wl, weights)

@@ -265,7 +265,8 @@ def _check_schedule(schedule: Schedule, ops: dict[str, LayerGeometry]) -> dict[s
                     raise CimkitError(
                         f"layer {m.layer!r} (fused residual add of {geom.skip!r}) is split "
                         "along input channels; the generator builds that layer's split along "
-                        "output channels only (optimize with input_splits=False)"
+                        "output channels only (the optimizer plans it so: "
+                        "cimkit.pimhls.dfg.fused_add_layers)"
                     )
             elif not 0 <= m.piece < m.pieces or m.pieces > geom.split_units:
                 raise CimkitError(
