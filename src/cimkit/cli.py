@@ -1103,9 +1103,12 @@ def pimhls_report(
     result: dict[str, Any] = {}
     paper_nets = [n for n in nets if compare or getattr(n, "name", n) in ("vgg8", "resnet18")]
     if compare is not False and paper_nets:
-        from cimkit.pimhls.paper import comparison, format_comparison, headline
-
-        from cimkit.pimhls.paper import COMPARISON_AREAS_MM2
+        from cimkit.pimhls.paper import (
+            COMPARISON_AREAS_MM2,
+            comparison,
+            format_comparison,
+            headline,
+        )
 
         # The paper's constraints (16, 40 mm^2) unless the user named the areas to compare at.
         cmp_areas = COMPARISON_AREAS_MM2 if areas is None else area_list
