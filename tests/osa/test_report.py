@@ -89,6 +89,25 @@ def test_bad_settings_are_one_line_spec_errors():
         assert "\n" not in str(e.value)
 
 
+def _refuse(name: str) -> None:
+    raise AssertionError(f"non-JSON constant {name} in a report file")
+
+
+def test_report_writers_emit_no_nan(tmp_path):
+    """NaN / inf become JSON null and empty CSV cells (json.dumps alone would write NaN)."""
+    from cimkit.osa.report import _write_csv, _write_json
+
+    doc = {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf"), "e": 2}}
+    _write_json(tmp_path / "x.json", doc)
+    back = json.loads((tmp_path / "x.json").read_text(), parse_constant=_refuse)
+    assert back == {"a": None, "b": [1.5, None], "c": {"d": None, "e": 2}}
+    _write_csv(
+        tmp_path / "x.csv", [{"p": "HCIM B=8", "acc": float("nan")}, {"p": "DCIM", "acc": 0.9}]
+    )
+    rows = list(csv.DictReader(open(tmp_path / "x.csv")))
+    assert [r["acc"] for r in rows] == ["", "0.9"]
+
+
 def test_cli_bad_flag_exits_2():
     from cimkit.cli import app
 
@@ -145,6 +164,11 @@ def test_report_end_to_end_resume_and_cli(tmp_path):
         assert (out / f).is_file(), f
     points = [r["point"] for r in csv.DictReader(open(out / "osa_fig9.csv"))]
     assert points == ["DCIM", "HCIM B=8", "OSA L=0.01"]
+    for f in [*out.glob("*.json"), *out.glob("*.csv")]:  # strict JSON, no "nan" in any file
+        text = f.read_text()
+        assert "nan" not in text.lower().replace("fashion", ""), f
+        if f.suffix == ".json":
+            json.loads(text, parse_constant=_refuse)
     table = (out / "osa_table1.md").read_text()
     for cell in ("ICCAD'22", "ISSCC'21", "MCSoC'22", "5.33-5.79", "64x144", "cimkit OSA-HCIM"):
         assert cell in table

@@ -187,10 +187,26 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by None (JSON null).
+
+    ``json.dumps`` would write ``NaN`` / ``Infinity``, which are not JSON and which strict
+    readers (``jq``, JavaScript, pandas with ``engine="ujson"``) refuse.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _write_json(path: Path, doc: dict) -> None:
-    """Atomic write (a crash leaves the old file or the new one, never half of one)."""
+    """Atomic write (a crash leaves the old file or the new one, never half of one); non-finite
+    floats are written as null, so the file is strict JSON."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.write_text(json.dumps(_finite(doc), indent=1, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
@@ -620,12 +636,7 @@ def _fig8a(run: Runner, spec: dict[str, Any], out: Path) -> dict[str, Any]:
         })  # fmt: skip
         fg_b.append(float(fv.mean()))
         bg_b.append(float(gv.mean()))
-    import csv
-
-    with open(out / "osa_fig8a_content.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(content_rows[0]))
-        w.writeheader()
-        w.writerows(content_rows)
+    _write_csv(out / "osa_fig8a_content.csv", content_rows)
     show = min(4, n)
     cands = spec["candidates"]
     fig, axes = plt.subplots(
@@ -686,6 +697,7 @@ def _fig5(run: Runner, out: Path) -> tuple[list[dict], list[dict]]:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
+    """CSV of ``rows`` (union of their keys); a non-finite float is an empty cell, not "nan"."""
     import csv
 
     keys: list[str] = []
@@ -694,7 +706,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows([{k: ("" if v is None else v) for k, v in _finite(r).items()} for r in rows])
 
 
 def _md_table(rows: list[dict], cols: Sequence[str], fmt: dict[str, str] | None = None) -> str:
@@ -804,10 +816,10 @@ def run_report(
     tight = min(osa_rows, key=lambda r: r["loss_budget"])
     hcim_rows = [r for r in rows if r["kind"] == "HCIM"]
 
-    def frontier_acc(tops: float) -> float:
-        """Best OSA accuracy at TOPS/W >= tops (nan if none)."""
+    def frontier_acc(tops: float) -> float | None:
+        """Best OSA accuracy at TOPS/W >= tops (None if no OSA point is that efficient)."""
         v = [r["accuracy"] for r in osa_rows if r["tops_per_w"] >= tops]
-        return max(v) if v else float("nan")
+        return max(v) if v else None
 
     dominated = [
         {"hcim": r["point"], "hcim_accuracy": r["accuracy"], "hcim_tops_per_w": r["tops_per_w"],
@@ -826,10 +838,10 @@ def run_report(
         "osa_dominates_hcim": all(
             d["best_osa_accuracy_at_or_above"] >= d["hcim_accuracy"]
             for d in dominated
-            if not math.isnan(d["best_osa_accuracy_at_or_above"])
+            if d["best_osa_accuracy_at_or_above"] is not None
         ),
         "hcim_points_beyond_osa_range": [
-            d["hcim"] for d in dominated if math.isnan(d["best_osa_accuracy_at_or_above"])
+            d["hcim"] for d in dominated if d["best_osa_accuracy_at_or_above"] is None
         ],
         "saliency_mean_b_foreground": content["mean_b_foreground"],
         "saliency_mean_b_background": content["mean_b_background"],
