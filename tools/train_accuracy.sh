@@ -12,6 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/accuracy}
 CKPT=${CKPT:-checkpoints/accuracy}
+# Measurement caches (hours of work) travel between sessions in $CKPT (commit them with the
+# checkpoints: cp $OUT/measure_*.jsonl $CKPT/); seed a fresh $OUT from them.
+mkdir -p "$OUT"
+for f in measure_fp.jsonl measure_q.jsonl; do
+    if [ -f "$CKPT/$f" ] && [ ! -f "$OUT/$f" ]; then cp "$CKPT/$f" "$OUT/$f"; fi
+done
 # Passive OpenMP waiting: on shared cores, spinning worker threads slow training several-fold.
 export OMP_WAIT_POLICY=PASSIVE
 exec nice -n 19 .venv/bin/python -m cimkit.accuracy.pipeline --out "$OUT" --compact-dir "$CKPT" \
