@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/accuracy}
 CKPT=${CKPT:-checkpoints/accuracy}
 # Measurement caches (hours of work) travel between sessions in $CKPT (commit them with the
-# checkpoints: cp $OUT/measure_*.jsonl $CKPT/); seed a fresh $OUT from them.
+# checkpoints: cp $OUT/measure_*.jsonl $OUT/summary.json $CKPT/); seed a fresh $OUT from them.
 mkdir -p "$OUT"
-for f in measure_fp.jsonl measure_q.jsonl; do
+for f in measure_fp.jsonl measure_q.jsonl summary.json; do
     if [ -f "$CKPT/$f" ] && [ ! -f "$OUT/$f" ]; then cp "$CKPT/$f" "$OUT/$f"; fi
 done
 # Passive OpenMP waiting: on shared cores, spinning worker threads slow training several-fold.
