@@ -171,3 +171,23 @@ def test_counts_from_simulated_layers_match_the_simulator() -> None:
     conv(x)
     c = counts_from_layers([conv])
     assert float(c["ose_nq"]) == 36 * 16 * 3  # pixels x outputs x saliency cycles (1 chunk)
+
+
+def test_dat_adder_is_neurosim_at_65nm_by_hand() -> None:
+    """The DAT's full-adder bit is NeuroSim V1.3's 8-bit adder at 65 nm, read at the node:
+    28.0598 fJ at 0.7 V (lowest tabulated supply) x (0.6 / 0.7)^2 / 8 bits = 2.5770 fJ; the
+    table follows V^2 at 65 nm (energy / V^2 within 1.1 % over 0.7-1.2 V), which justifies
+    reaching 0.6 V that way; an untabulated node is a one-line SpecError."""
+    from cimkit.osa.energy import neurosim_fj_per_bit
+
+    want = 28.0598 * (0.6 / 0.7) ** 2 / 8
+    assert want == pytest.approx(2.5770, abs=1e-4)
+    assert neurosim_fj_per_bit("adder", 8, 65, 0.6) == pytest.approx(want, rel=1e-9)
+    assert load_preset().e_fa_j == pytest.approx(want * 1e-15, rel=1e-9)
+    per_v2 = [
+        neurosim_fj_per_bit("adder", 8, 65, v) * 8 / v**2 for v in (0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
+    ]
+    assert max(per_v2) / min(per_v2) < 1.011
+    assert neurosim_fj_per_bit("adder", 8, 65, 0.9) == pytest.approx(46.1603 / 8, rel=1e-9)
+    with pytest.raises(SpecError, match="not tabulated at 60 nm"):
+        neurosim_fj_per_bit("adder", 8, 60, 0.6)
