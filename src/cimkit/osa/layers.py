@@ -109,6 +109,9 @@ class _HCIMBase(nn.Module):
         self.noise_seed = int(noise_seed)
         self.block_rows = block_rows
         self.record_saliency = False
+        #: B -> (M,) float64 integer MAC offsets added to each output computed at that B (the
+        #: per-channel mean error of the hybrid MAC on calibration data; empty: no correction).
+        self.mac_offset: dict[int, torch.Tensor] = {}
         self._generator: torch.Generator | None = None
         self.candidates: list[int] | None = None
         self.thresholds: list[float] | None = None
@@ -198,13 +201,28 @@ class _HCIMBase(nn.Module):
             b = b.to(torch.int64).reshape(r.shape[0], -1).expand(r.shape[0], g)
             if self.analog is not None and self.analog.full_scale is not None:
                 self.analog.full_scale_for(b.unique())  # a missing B fails before the work
-            outs.append(
-                hybrid_matmul(r, w, b, self.bits, self.analog, self._gen(r.device), check=False)
-            )
+            out = hybrid_matmul(r, w, b, self.bits, self.analog, self._gen(r.device), check=False)
+            outs.append(self._correct(out, b))
             bs.append(b)
             if s is not None:
                 ss.append(s)
         return torch.cat(outs), torch.cat(bs), (torch.cat(ss) if ss else None)
+
+    def _correct(self, mac: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(N, M) MACs plus the calibrated offset of each output's own B (``mac_offset``).
+
+        The accumulator adds one integer constant per output channel and B (it already adds the
+        bias): the expected value of what the discarded orders and the ADC's rounding and
+        clipping remove. B = 0 (all digital, exact) and a B without an offset get none.
+        """
+        if not self.mac_offset:
+            return mac
+        m = mac.shape[1]
+        table = torch.zeros(self.bits.max_order + 2, m, dtype=torch.float64, device=mac.device)
+        for bb, off in self.mac_offset.items():
+            table[bb] = off.to(mac.device)
+        bm = b.repeat_interleave(self.bits.hmus, dim=1)[:, :m]  # (N, M) B of each output
+        return mac + table[bm, torch.arange(m, device=mac.device)]
 
     def _count(self, b: torch.Tensor, k: int) -> None:
         """``last_counts`` from a (N, G) B map for a K-long reduction of each output."""
@@ -237,6 +255,7 @@ class _HCIMBase(nn.Module):
         fs_percentile: float,
         norm_percentile: float,
         noise_lsb: float | None,
+        bias_correction: bool = False,
     ) -> None:
         w = self.w_int.to(rows.device)
         cands = list(boundaries) if boundaries is not None else (
@@ -250,6 +269,19 @@ class _HCIMBase(nn.Module):
         self.analog = AnalogConfig(full_scale=fs, adc_bits=adc_bits, noise_lsb=noise)
         norm = calibrate_norm(rows, w, self.bits, self.ose.s, norm_percentile)
         self.ose = OSEConfig(self.ose.s, self.ose.q_bits, norm, self.ose.order_weighted)
+        self.mac_offset = {}
+        if bias_correction:
+            # Post-training bias correction (Nagel et al., ICCV 2019, "Data-Free Quantization
+            # Through Weight Equalization and Bias Correction", Sec. 4.2, here with data): the
+            # discarded orders (k < B - 4) only ever drop the same-signed part of each weight
+            # plane and the 3-bit ADC rounds and clips, so the hybrid MAC's error has a mean per
+            # output channel. Its rounded mean over the calibration rows (noise-free ADC: the
+            # noise has zero mean) is added back per B.
+            exact = hybrid_matmul(rows, w, 0, self.bits, None)
+            ideal = AnalogConfig(full_scale=fs, adc_bits=adc_bits, noise_lsb=0.0)
+            for bb in sorted({int(v) for v in cands if int(v) > 0}):
+                err = exact - hybrid_matmul(rows, w, bb, self.bits, ideal)
+                self.mac_offset[bb] = err.mean(0).round()
 
 
 class HCIMConv2d(_HCIMBase):
@@ -358,10 +390,15 @@ class HCIMConv2d(_HCIMBase):
         fs_percentile: float = 99.9,
         norm_percentile: float = 99.0,
         noise_lsb: float | None = None,
+        bias_correction: bool = False,
     ) -> None:
-        """Set the ADC full scale per boundary and the OSE norm from calibration inputs ``x``."""
+        """Set the ADC full scale per boundary and the OSE norm from calibration inputs ``x``;
+        with ``bias_correction`` also the per-channel MAC offset of each boundary
+        (:attr:`mac_offset`, in integer MAC units)."""
         rows, _ = self.rows(x)
-        self._calibrate_rows(rows, boundaries, fs_percentile, norm_percentile, noise_lsb)
+        self._calibrate_rows(
+            rows, boundaries, fs_percentile, norm_percentile, noise_lsb, bias_correction
+        )
 
 
 class HCIMLinear(_HCIMBase):
@@ -435,6 +472,9 @@ class HCIMLinear(_HCIMBase):
         fs_percentile: float = 99.9,
         norm_percentile: float = 99.0,
         noise_lsb: float | None = None,
+        bias_correction: bool = False,
     ) -> None:
-        """Set the ADC full scale per boundary and the OSE norm from calibration inputs ``x``."""
-        self._calibrate_rows(self.rows(x), boundaries, fs_percentile, norm_percentile, noise_lsb)
+        """As :meth:`HCIMConv2d.calibrate`."""
+        self._calibrate_rows(
+            self.rows(x), boundaries, fs_percentile, norm_percentile, noise_lsb, bias_correction
+        )

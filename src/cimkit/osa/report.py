@@ -132,6 +132,9 @@ class ReportSettings:
         batch: images per simulated batch (and per checkpoint).
         device: "cpu" or "cuda".
         threads: torch CPU threads.
+        bias_correction: add each layer's calibrated per-channel MAC offset per B (the mean error
+            of the hybrid MAC on the calibration images: :meth:`HCIMConv2d.calibrate`); False
+            reproduces the uncorrected simulator of the first report.
     """
 
     images: int = 10000
@@ -146,6 +149,7 @@ class ReportSettings:
     batch: int = 100
     device: str = "cpu"
     threads: int = 1
+    bias_correction: bool = True
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
@@ -291,7 +295,7 @@ class Runner:
         for h in hooks:
             h.remove()
         for i, lay in enumerate(self.layers):
-            lay.calibrate(captured[i], boundaries=bs)
+            lay.calibrate(captured[i], boundaries=bs, bias_correction=self.s.bias_correction)
         self.calib_inputs = captured
         self.calibration = {
             name: {
@@ -301,9 +305,22 @@ class Runner:
             for name, lay in zip(self.names, self.layers, strict=True)
         }
         self.calib_key = _hash(
-            {"cal": self.calibration, "model": self.model_hash, "v": SIM_VERSION}
+            {
+                "cal": self.calibration,
+                "model": self.model_hash,
+                "v": SIM_VERSION,
+                **({"offsets": self._offset_digest()} if self.s.bias_correction else {}),
+            }
         )
         self.progress(f"calibrated {len(self.layers)} layers on {self.s.calib_images} images")
+
+    def _offset_digest(self) -> str:
+        """Hash of every layer's per-B MAC offsets (part of the cache key when they are used)."""
+        h = hashlib.sha256()
+        for lay in self.layers:
+            for b in sorted(lay.mac_offset):
+                h.update(f"{b}:".encode() + lay.mac_offset[b].cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     # -- configurations ----------------------------------------------------------------
 
@@ -873,6 +890,7 @@ def _summary_md(
         f"--search-images {s.search_images} --candidates {','.join(map(str, s.candidates))} "
         f"--fixed {','.join(map(str, s.fixed))} --constraints "
         f"{','.join(f'{c:g}' for c in s.constraints)} --grid {s.grid}"
+        + ("" if s.bias_correction else " --no-bias-correction")
     )
     fig9 = _md_table(
         rows,
@@ -885,7 +903,11 @@ def _summary_md(
 
 Command: `{cmd}`
 
-Splits: ADC full scales (99.9th percentile, per layer and B) and OSE norms on validation images
+Splits: ADC full scales (99.9th percentile, per layer and B), OSE norms and {
+        "per-channel MAC offsets per B (bias correction)"
+        if s.bias_correction
+        else "no MAC offsets (no bias correction)"
+    } on validation images
 0..{s.calib_images - 1}; thresholds searched (per layer, {s.grid}-point quantile grids, loss
 metric) on validation images {s.calib_images}..{s.calib_images + s.search_images - 1}; every
 accuracy below on the first {s.images:,} test images. OSA candidates B = {list(s.candidates)};

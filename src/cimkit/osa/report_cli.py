@@ -63,6 +63,13 @@ def osa_report_cmd(
     batch: Annotated[int, typer.Option(help="Images per simulated batch and checkpoint.")] = 100,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+    bias_correction: Annotated[
+        bool,
+        typer.Option(
+            help="Add each layer's per-channel MAC offset per B, calibrated on the calibration "
+            "images (--no-bias-correction: the uncorrected simulator)."
+        ),
+    ] = True,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -90,6 +97,7 @@ def osa_report_cmd(
         batch=batch,
         device=device,
         threads=threads,
+        bias_correction=bias_correction,
     )
     s.check()
     folder = prepare_out_dir(out)
