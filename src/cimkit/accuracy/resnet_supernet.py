@@ -1,0 +1,454 @@
+"""Elastic ResNet (bottleneck) supernet: the accuracy proxy of the CIMNAS IV-D ResNet50 space.
+
+One set of weights serves every genome of the ``resnet50`` family
+(:class:`cimkit.space.families.ResNet50`), whose genes it takes exactly:
+
+* elastic depth per stage: a stage runs its first ``depths[s]`` bottleneck blocks (OFA);
+* elastic width: the width multiplier ``width`` (one for the network, as the space) selects the
+  channel prefix ``make_divisible(base * scale * width)`` of every layer (stem and stages);
+* elastic expansion per stage: a block's middle width is ``make_divisible(round(cout * e))``
+  (OFA-ResNet's rule, the one of :func:`cimkit.workload.builtin.resnet_config`), a prefix of the
+  widest middle;
+* quantization per stage ``(conv_w, conv_a, pw_w, pw_a)``: weight/input bits of the 3x3 conv
+  and of the 1x1 convs (conv1, conv3, downsample) of every block of the stage; stem and fc run
+  at :data:`~cimkit.space.families.FIXED_LAYER_BITS` in a quantized genome.
+
+BatchNorm keeps statistics of the widest channels; a subnet uses the prefix and
+:func:`cimkit.accuracy.train.recalibrate` re-estimates them per subnet before it is measured.
+
+Scale (stated plainly): the *hardware* workload of the space is the ImageNet ResNet50 at 224 x 224
+(:func:`cimkit.workload.builtin.resnet50`); the *accuracy proxy* is the same elastic family at
+small scale, on Fashion-MNIST 28 x 28 (as the MobileNetV2 proxy): ``scale`` multiplies every
+width (default 0.25: stage outputs 64/128/256/512 at width 1.0) and the stem is a 3 x 3 stride-1
+conv without max-pool (28 -> 28 -> 14 -> 7 -> 4 through the stages) instead of the 7 x 7
+stride-2 conv + max-pool of ImageNet. With ``stem="imagenet"`` and ``scale`` s the subnet of a
+genome is exactly ``resnet50(depths, width * s, expands)``: same layer names, shapes and MACs
+(checked in tests/accuracy/test_resnet_supernet.py).
+
+Tensors are NCHW float32.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cimkit.accuracy.quant import ActQuant, quantize_weight
+from cimkit.accuracy.supernet import _bn, _drop_path
+from cimkit.workload.builtin import make_divisible
+
+#: Stage output widths of ResNet50 (bottleneck), times ``scale * width``.
+STAGE_OUTS: tuple[int, ...] = (256, 512, 1024, 2048)
+#: Stem width of ResNet50, times ``scale * width``.
+STEM = 64
+#: Bits of stem and fc in a quantized genome (the family's fixed layers).
+FIXED_BITS = 8
+#: Per-stage bit genes, in the order of :attr:`cimkit.space.families.ResNet50.GENES`.
+GENES: tuple[str, ...] = ("conv_w", "conv_a", "pw_w", "pw_a")
+
+Bits4 = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ResNetGenome:
+    """One subnet (+ optional quantization policy) of the elastic ResNet.
+
+    Attributes:
+        depths: bottleneck blocks per stage (4 values).
+        expands: middle / output channel ratio per stage (4 values, e.g. 0.2 / 0.25 / 0.35).
+        width: width multiplier of every layer (e.g. 0.65 / 0.8 / 1.0).
+        bits: per stage ``(conv_w, conv_a, pw_w, pw_a)``, or None for full precision.
+    """
+
+    depths: tuple[int, ...]
+    expands: tuple[float, ...]
+    width: float
+    bits: tuple[Bits4, ...] | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "depths": list(self.depths),
+            "expands": list(self.expands),
+            "width": self.width,
+            "bits": None if self.bits is None else [list(b) for b in self.bits],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ResNetGenome:
+        bits = d.get("bits")
+        return cls(
+            tuple(int(v) for v in d["depths"]),
+            tuple(float(v) for v in d["expands"]),
+            float(d["width"]),
+            None if bits is None else tuple(tuple(int(v) for v in b) for b in bits),  # type: ignore[misc]
+        )
+
+    def key(self) -> str:
+        """Canonical text of what a measurement depends on (every gene counts: no inactive
+        genes in this family)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ResNetSupernetConfig:
+    """Geometry, choices and regularization of an elastic ResNet (stored in checkpoints).
+
+    Attributes:
+        depth_choices: allowed blocks per stage (4 lists; the space's ``model.depths``).
+        expand_choices: allowed middle/output ratios (the space's ``model.expands``).
+        width_choices: allowed width multipliers (the space's ``model.widths``).
+        bit_choices: allowed weight/input bits (the space's ``quantization.bits``).
+        scale: multiplier of every width on top of ``width`` (0.25 = the CPU-sized proxy).
+        stem: "small" (3x3 stride 1, no max-pool; 28x28 data) or "imagenet" (7x7 stride 2 +
+            3x3 max-pool stride 2, as torchvision).
+        resolution: input height = width in pixels.
+        in_channels: image channels (1 for Fashion-MNIST).
+        num_classes: classifier outputs.
+        dropout: dropout before the classifier (training only).
+        drop_connect: maximum stochastic-depth rate (grows with the active block index).
+    """
+
+    depth_choices: tuple[tuple[int, ...], ...] = ((2, 3, 4), (2, 3, 4), (4, 5, 6), (2, 3, 4))
+    expand_choices: tuple[float, ...] = (0.2, 0.25, 0.35)
+    width_choices: tuple[float, ...] = (0.65, 0.8, 1.0)
+    bit_choices: tuple[int, ...] = (4, 6, 8)
+    scale: float = 0.25
+    stem: str = "small"
+    resolution: int = 28
+    in_channels: int = 1
+    num_classes: int = 10
+    dropout: float = 0.1
+    drop_connect: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.stem not in ("small", "imagenet"):
+            raise ValueError(f"stem: {self.stem!r} not allowed; use 'small' or 'imagenet'")
+        if len(self.depth_choices) != 4:
+            raise ValueError("depth_choices: need 4 lists (choices per stage)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["depth_choices"] = [list(c) for c in self.depth_choices]
+        for k in ("expand_choices", "width_choices", "bit_choices"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ResNetSupernetConfig:
+        d = dict(d)
+        d["depth_choices"] = tuple(tuple(c) for c in d["depth_choices"])
+        for k in ("expand_choices", "width_choices", "bit_choices"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+    # ------------------------------------------------------------------ genomes
+    def largest(self, bits: tuple[Bits4, ...] | None = None) -> ResNetGenome:
+        return ResNetGenome(
+            tuple(max(c) for c in self.depth_choices),
+            (max(self.expand_choices),) * 4,
+            max(self.width_choices),
+            bits,
+        )
+
+    def smallest(self, bits: tuple[Bits4, ...] | None = None) -> ResNetGenome:
+        return ResNetGenome(
+            tuple(min(c) for c in self.depth_choices),
+            (min(self.expand_choices),) * 4,
+            min(self.width_choices),
+            bits,
+        )
+
+    def random_policy(self, rng: np.random.Generator) -> tuple[Bits4, ...]:
+        b = rng.choice(self.bit_choices, size=(4, 4))
+        return tuple(tuple(int(v) for v in r) for r in b)  # type: ignore[misc]
+
+    def random(self, rng: np.random.Generator, quantized: bool = False) -> ResNetGenome:
+        """A uniformly random genome of the space (random policy when ``quantized``)."""
+        d = tuple(int(rng.choice(c)) for c in self.depth_choices)
+        e = tuple(float(rng.choice(self.expand_choices)) for _ in range(4))
+        w = float(rng.choice(self.width_choices))
+        return ResNetGenome(d, e, w, self.random_policy(rng) if quantized else None)
+
+    def sandwich(
+        self, rng: np.random.Generator, quantized: bool = False, n_random: int = 2
+    ) -> list[ResNetGenome]:
+        """Largest, smallest and ``n_random`` random subnets (the sandwich rule; the largest is
+        first, the teacher of in-place distillation), random policies when ``quantized``."""
+        gs = [self.largest(), self.smallest()]
+        gs += [self.random(rng) for _ in range(n_random)]
+        if not quantized:
+            return gs
+        return [ResNetGenome(g.depths, g.expands, g.width, self.random_policy(rng)) for g in gs]
+
+    def channels(self, width: float, expand: float, stage: int) -> tuple[int, int]:
+        """(mid, cout) channels of a stage's blocks at ``width`` and ``expand``."""
+        cout = make_divisible(STAGE_OUTS[stage] * (self.scale * width))
+        return make_divisible(round(cout * expand)), cout
+
+    def stem_channels(self, width: float) -> int:
+        return make_divisible(STEM * (self.scale * width))
+
+
+class _QConv(nn.Module):
+    """Conv weight (widest channels) + BN + input fake-quantizer; sliced per subnet."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, signed: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.q_in = ActQuant(signed=signed)
+
+    def forward(
+        self, x: torch.Tensor, cout: int, w_bits: int | None, a_bits: int | None
+    ) -> torch.Tensor:
+        cin = x.shape[1]
+        self.q_in.bits = a_bits
+        w = quantize_weight(self.conv.weight[:cout, :cin], w_bits)
+        y = F.conv2d(self.q_in(x), w, None, self.conv.stride, self.conv.padding)
+        return _bn(y, self.bn, cout)
+
+
+class ElasticBottleneck(nn.Module):
+    """Bottleneck block 1x1 -> 3x3 (stride) -> 1x1 (+ 1x1 downsample in a stage's first block)
+    with elastic middle and output channels (prefixes of ``max_mid`` / ``max_cout``)."""
+
+    def __init__(self, max_cin: int, max_mid: int, max_cout: int, stride: int, first: bool):
+        super().__init__()
+        self.stride, self.first = stride, first
+        self.conv1 = _QConv(max_cin, max_mid, 1, 1, signed=False)
+        self.conv2 = _QConv(max_mid, max_mid, 3, stride, signed=False)
+        self.conv3 = _QConv(max_mid, max_cout, 1, 1, signed=False)
+        self.downsample = _QConv(max_cin, max_cout, 1, stride, signed=False) if first else None
+        self.mid, self.cout = max_mid, max_cout
+        self.bits: tuple[int | None, ...] = (None,) * 4
+        self.drop_connect = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cw, ca, pw, pa = self.bits
+        h = F.relu(self.conv1(x, self.mid, pw, pa))
+        h = F.relu(self.conv2(h, self.mid, cw, ca))
+        h = self.conv3(h, self.cout, pw, pa)
+        sc = x if self.downsample is None else self.downsample(x, self.cout, pw, pa)
+        return F.relu(sc + _drop_path(h, self.drop_connect, self.training))
+
+
+class ResNetSupernet(nn.Module):
+    """The elastic ResNet supernet (see module docstring). Call :meth:`set_active` first.
+
+    Forward: (B, in_channels, resolution, resolution) images -> (B, num_classes) logits of the
+    active subnet (default: the largest, full precision).
+    """
+
+    family = "resnet50"
+
+    def __init__(self, config: ResNetSupernetConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or ResNetSupernetConfig()
+        self.config = cfg
+        wmax, emax = max(cfg.width_choices), max(cfg.expand_choices)
+        k, s = (7, 2) if cfg.stem == "imagenet" else (3, 1)
+        self.stem = _QConv(cfg.in_channels, cfg.stem_channels(wmax), k, s, signed=True)
+        self.max_depths = tuple(max(c) for c in cfg.depth_choices)
+        blocks: list[ElasticBottleneck] = []
+        cin = cfg.stem_channels(wmax)
+        for st in range(4):
+            mid, cout = cfg.channels(wmax, emax, st)
+            for b in range(self.max_depths[st]):
+                stride = 2 if (b == 0 and st > 0) else 1
+                blocks.append(ElasticBottleneck(cin, mid, cout, stride, first=b == 0))
+                cin = cout
+        self.blocks = nn.ModuleList(blocks)
+        self.q_fc = ActQuant(signed=False)
+        self.fc = nn.Linear(cin, cfg.num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # Zero-init every block's last BN (torchvision zero_init_residual): a block starts as
+        # the identity of its shortcut, which makes elastic depth benign.
+        for blk in self.blocks:
+            nn.init.zeros_(blk.conv3.bn.weight)
+        self.active: ResNetGenome = cfg.largest()
+        self.stem_cout = cfg.stem_channels(wmax)
+        self.fixed_bits: int | None = None
+        self.set_active(cfg.largest())
+
+    def set_active(self, genome: ResNetGenome) -> None:
+        """Select the subnet and quantization policy of ``genome`` (bits None = FP).
+
+        Raises:
+            ValueError: a gene outside the supernet's choices (names the gene and the choices).
+        """
+        cfg = self.config
+        if not isinstance(genome, ResNetGenome):
+            # train.train_supernet ends by selecting the MobileNetV2 ``Genome.largest()``: any
+            # other genome type means "the largest subnet, full precision".
+            genome = cfg.largest()
+        for s, d in enumerate(genome.depths):
+            if d not in cfg.depth_choices[s]:
+                raise ValueError(f"depths[{s}]: {d} not in {list(cfg.depth_choices[s])}")
+        for s, e in enumerate(genome.expands):
+            if e not in cfg.expand_choices:
+                raise ValueError(f"expands[{s}]: {e} not in {list(cfg.expand_choices)}")
+        if genome.width not in cfg.width_choices:
+            raise ValueError(f"width: {genome.width} not in {list(cfg.width_choices)}")
+        self.active = genome
+        self.stem_cout = cfg.stem_channels(genome.width)
+        self.fixed_bits = None if genome.bits is None else FIXED_BITS
+        n_active = sum(genome.depths)
+        idx = 0
+        for st, blocks in enumerate(self._stage_blocks()):
+            mid, cout = cfg.channels(genome.width, genome.expands[st], st)
+            for blk in blocks:
+                blk.mid, blk.cout = mid, cout
+                blk.bits = (None,) * 4 if genome.bits is None else tuple(genome.bits[st])
+            for blk in blocks[: genome.depths[st]]:
+                blk.drop_connect = cfg.drop_connect * idx / max(n_active, 1)
+                idx += 1
+
+    def _stage_blocks(self) -> list[list[ElasticBottleneck]]:
+        out, j = [], 0
+        for d in self.max_depths:
+            out.append(list(self.blocks[j : j + d]))
+            j += d
+        return out
+
+    def active_blocks(self) -> list[tuple[str, ElasticBottleneck]]:
+        """(torchvision name ``layer{s+1}.{b}``, block) of the active subnet, in order."""
+        return [
+            (f"layer{s + 1}.{b}", blk)
+            for s, blocks in enumerate(self._stage_blocks())
+            for b, blk in enumerate(blocks[: self.active.depths[s]])
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fb = self.fixed_bits
+        x = F.relu(self.stem(x, self.stem_cout, fb, fb))
+        if self.config.stem == "imagenet":
+            x = F.max_pool2d(x, 3, 2, 1)
+        for _, blk in self.active_blocks():
+            x = blk(x)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = F.dropout(x, self.config.dropout, self.training)
+        c = x.shape[1]
+        self.q_fc.bits = fb
+        w = quantize_weight(self.fc.weight[:, :c], fb)
+        return F.linear(self.q_fc(x), w, self.fc.bias)
+
+    def act_quantizers(self) -> list[ActQuant]:
+        return [m for m in self.modules() if isinstance(m, ActQuant)]
+
+    def layer_shapes(self, genome: ResNetGenome) -> dict[str, tuple[int, int, int, int, int]]:
+        """Torchvision name -> (cin, cout, kernel, stride, output side) of every MAC layer of
+        ``genome``'s subnet (``conv1``, ``layer{s}.{b}.conv{1,2,3}``, ``...downsample.0``,
+        ``fc`` with kernel 1 and side 1)."""
+        self.set_active(genome)
+        cfg = self.config
+        k, s = (7, 2) if cfg.stem == "imagenet" else (3, 1)
+        side = math.floor((cfg.resolution + 2 * (k // 2) - k) / s) + 1
+        out = {"conv1": (cfg.in_channels, self.stem_cout, k, s, side)}
+        if cfg.stem == "imagenet":
+            side = (side + 2 - 3) // 2 + 1
+        cin = self.stem_cout
+        for name, blk in self.active_blocks():
+            o = (side + 2 - 3) // blk.stride + 1
+            out[f"{name}.conv1"] = (cin, blk.mid, 1, 1, side)
+            out[f"{name}.conv2"] = (blk.mid, blk.mid, 3, blk.stride, o)
+            out[f"{name}.conv3"] = (blk.mid, blk.cout, 1, 1, o)
+            if blk.downsample is not None:
+                out[f"{name}.downsample.0"] = (cin, blk.cout, 1, blk.stride, o)
+            side, cin = o, blk.cout
+        out["fc"] = (cin, cfg.num_classes, 1, 1, 1)
+        return out
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def count_macs(net: ResNetSupernet, genome: ResNetGenome) -> int:
+    """Multiply-accumulates of one inference of ``genome``'s subnet (conv + fc layers)."""
+    return int(
+        sum(
+            ci * co * k * k * side * side
+            for ci, co, k, _, side in net.layer_shapes(genome).values()
+        )
+    )
+
+
+def genome_from_values(values: dict[str, np.ndarray], i: int) -> ResNetGenome:
+    """The genome of design ``i`` of decoded ``resnet50`` family genes (``depth_s{s}``,
+    ``expand_s{s}``, ``width``, ``{conv_w,conv_a,pw_w,pw_a}_s{s}``; bits None when the values
+    hold no bit genes)."""
+    d = tuple(int(values[f"depth_s{s}"][i]) for s in range(4))
+    e = tuple(float(values[f"expand_s{s}"][i]) for s in range(4))
+    bits = None
+    if "conv_w_s0" in values:
+        bits = tuple(tuple(int(values[f"{g}_s{s}"][i]) for g in GENES) for s in range(4))
+    return ResNetGenome(d, e, float(values["width"][i]), bits)  # type: ignore[arg-type]
+
+
+def measure_many(
+    net: ResNetSupernet,
+    genomes: Sequence[ResNetGenome],
+    x_calib: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    out: Path,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Measure ``genomes`` (BN recalibration + top-1), one cached JSON line per distinct genome.
+
+    The ResNet counterpart of :func:`cimkit.accuracy.train.measure_many` (same record format
+    ``{"genome", "acc", "seconds", "key", "fp"}``, same fingerprint of supernet + images, same
+    refusal of a file measured with another fingerprint), keyed by :meth:`ResNetGenome.key`.
+    """
+    from cimkit.accuracy import train as tr
+    from cimkit.errors import CimkitError
+
+    fp = tr.measurement_fingerprint(net, x_calib, x_eval, y_eval)  # type: ignore[arg-type]
+    cache: dict[str, dict] = {}
+    if out.is_file():
+        for n, line in enumerate(out.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if rec.get("fp") != fp:
+                raise CimkitError(
+                    f"{out}:{n}: measured with another supernet or other images (fingerprint "
+                    f"{rec.get('fp')} vs {fp}); use another file or delete this one"
+                )
+            cache[rec.get("key") or ResNetGenome.from_dict(rec["genome"]).key()] = rec
+    result: list[dict] = []
+    with out.open("a") as f:
+        for g in genomes:
+            key = g.key()
+            if key not in cache:
+                t = time.time()
+                acc = tr.measure(net, g, x_calib, x_eval, y_eval)  # type: ignore[arg-type]
+                rec = {"genome": g.to_dict(), "acc": acc, "seconds": round(time.time() - t, 2),
+                       "key": key, "fp": fp}  # fmt: skip
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                cache[key] = rec
+                log(f"{out.name}: {key} acc {acc:.4f}")
+            result.append(cache[key])
+    return result
+
+
+__all__ = [
+    "ElasticBottleneck",
+    "ResNetGenome",
+    "ResNetSupernet",
+    "ResNetSupernetConfig",
+    "count_macs",
+    "genome_from_values",
+    "measure_many",
+]
