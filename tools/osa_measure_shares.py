@@ -57,6 +57,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--candidates", default="5,6,7,8,9,10", help="B candidates, most precise first")
+    ap.add_argument(
+        "--bias-correction",
+        action="store_true",
+        help="calibrate per-channel MAC offsets per B (docs/osa-hcim.md section 6); the sets are "
+        "named '..., bias-corrected'",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     B = tuple(int(x) for x in args.candidates.split(","))
@@ -85,7 +91,7 @@ def main() -> None:
     for h in hooks:
         h.remove()
     for i, lay in enumerate(layers):
-        lay.calibrate(captured[i], boundaries=list(B))
+        lay.calibrate(captured[i], boundaries=list(B), bias_correction=args.bias_correction)
     captured.clear()
     log(f"calibrated {len(layers)} layers on {args.calib} images")
 
@@ -156,6 +162,9 @@ def main() -> None:
         "search_images": f"fashion-mnist validation {args.calib}..{args.calib + args.n - 1}",
         "adc": "3-bit SAR, full scale per layer and B at the 99.9th percentile, no noise",
         "ose": "s = 2 orders, 3-bit N/Q, norm per layer at the 99th percentile",
+        "bias_correction": "per-channel MAC offset per B from the calibration images"
+        if args.bias_correction
+        else "none",
         "search": f"cimkit.osa.thresholds.search_thresholds, per-layer, {args.grid}-point "
         "quantile grid, metric loss",
         "command": "tools/osa_measure_shares.py " + " ".join(sys.argv[1:]),
@@ -163,6 +172,8 @@ def main() -> None:
     for set_name in args.sets.split(","):
         # One entry per constraint set and candidate list ("loose, B=6,8,10").
         name = f"{set_name}, B={','.join(map(str, B))}"
+        if args.bias_correction:
+            name += ", bias-corrected"
         if name in doc["sets"]:
             log(f"{name}: done already, skipped")
             continue

@@ -18,10 +18,21 @@ SETS = sorted((M or {}).get("sets", {}))
 needs_measurement = pytest.mark.skipif(not SETS, reason="no osa65_measured.json sets")
 
 
-#: The set compared with the paper: its loosest constraint on the paper's candidate list
-#: (B = 5..10, Fig. 5(b)) when measured, else the loosest set measured.
+#: The set compared with the paper: its loosest constraint, measured with the simulator as the
+#: report runs it (bias-corrected MACs, docs/osa-hcim.md section 6), on the paper's candidate
+#: list (B = 5..10, Fig. 5(b)) when measured, else on B = 6, 8, 10; the uncorrected sets only
+#: when no corrected one exists.
 PAPER_SET = next(
-    (s for s in ("loose, B=5,6,7,8,9,10", "loose, B=6,8,10") if s in SETS),
+    (
+        s
+        for s in (
+            "loose, B=5,6,7,8,9,10, bias-corrected",
+            "loose, B=6,8,10, bias-corrected",
+            "loose, B=5,6,7,8,9,10",
+            "loose, B=6,8,10",
+        )
+        if s in SETS
+    ),
     SETS[0] if SETS else "",
 )
 
@@ -32,15 +43,11 @@ def _prediction(name: str) -> dict:
 
 
 @needs_measurement
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss: on the shipped ResNet-20 / Fashion-MNIST the loss constraints keep the "
-    "mean B_D/A at or below the fixed HCIM's 8, so OSA/DCIM stays near 1.54x; 1.95x needs a mean "
-    "energy between B = 9 and 10 (docs/osa-hcim.md section 8)",
-)
 def test_loose_constraint_ratio_within_15pct_of_1_95() -> None:
     """The paper's headline 1.95x is its efficient end (5.79 TOPS/W at loose L): the loosest
-    measured constraint set is the comparable point."""
+    measured constraint set is the comparable point. Met since the MACs are bias-corrected
+    (2.19x at B = 6, 8, 10: the loose search then demotes almost every pixel to B = 10); the
+    uncorrected simulator's loose sets stay at 1.54x (mean B 8)."""
     r = _prediction(PAPER_SET)["osa_over_dcim"]
     assert 1.95 * 0.85 <= r["value"] <= 1.95 * 1.15, r
     assert r["within_band"]
