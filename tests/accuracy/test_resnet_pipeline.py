@@ -1,0 +1,91 @@
+"""The resnet50 accuracy pipeline end to end at tiny settings (synthetic data, 2 steps, a few
+measurements): stages, resume (a rerun measures nothing new), predictor .npz == torch, ship
+directory and manifest, family predictions from the shipped files, the encoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimkit.accuracy import resnet_pipeline as rp
+from cimkit.accuracy.predictor import AccuracyPredictor, load_predictor
+from cimkit.accuracy.resnet_supernet import ResNetGenome, ResNetSupernetConfig
+from cimkit.errors import CimkitError
+
+ARGS = ["--data", "synthetic", "--scale", "0.0625", "--steps-fp", "2", "--steps-q", "1",
+        "--batch-size", "16", "--n-fp", "6", "--n-q", "6", "--n-calib", "32", "--n-eval", "64",
+        "--n-test", "32", "--predictor-epochs", "20", "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out, ship = tmp_path_factory.mktemp("out"), tmp_path_factory.mktemp("ship")
+    assert rp.main([*ARGS, "--out", str(out), "--ship", "--ship-dir", str(ship)]) == 0
+    return out, ship
+
+
+def test_stages_write_their_results(run: tuple[Path, Path]) -> None:
+    out, ship = run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["supernet_fp"]["steps"] == 2 and summary["supernet_q"]["steps"] == 1
+    assert set(summary["final"]) == {f"{n}_{b}" for n in ("largest", "smallest")
+                                     for b in ("fp", "8bit", "4bit")}  # fmt: skip
+    for name in ("measure_fp.jsonl", "measure_q.jsonl"):
+        lines = (out / name).read_text().splitlines()
+        assert len(lines) == 6 and len({json.loads(s)["key"] for s in lines}) == 6
+    manifest = json.loads((ship / "manifest.json").read_text())
+    assert manifest["family"] == "resnet50" and "predictor_q.npz" in manifest["files"]
+    assert ResNetSupernetConfig.from_dict(manifest["config"]).scale == 0.0625
+
+
+def test_rerun_resumes_without_measuring(run: tuple[Path, Path]) -> None:
+    out, _ = run
+    before = {n: (out / n).read_text() for n in ("measure_fp.jsonl", "measure_q.jsonl")}
+    assert rp.main([*ARGS, "--out", str(out)]) == 0
+    for n, text in before.items():
+        assert (out / n).read_text() == text
+
+
+def test_predictor_npz_equals_torch(run: tuple[Path, Path]) -> None:
+    out, _ = run
+    cfg = ResNetSupernetConfig(scale=0.0625)
+    rng = np.random.default_rng(5)
+    x = rp.encode(cfg, [cfg.random(rng, True) for _ in range(20)], quantized=True)
+    npz = AccuracyPredictor.from_npz(out / "predictor_q.npz")
+    pt = load_predictor(path=out / "predictor_q.pt")
+    np.testing.assert_array_equal(npz.predict(x), pt.predict(x))
+    assert x.shape == (20, 12 + 12 + 3 + 48)
+
+
+def test_family_values_predicted_from_shipped(run: tuple[Path, Path]) -> None:
+    _, ship = run
+    from cimkit.space.families import ResNet50
+
+    fam = ResNet50([[2, 3, 4], [2, 3, 4], [4, 5, 6], [2, 3, 4]], [0.2, 0.25, 0.35],
+                   [0.65, 0.8, 1.0], [4, 6, 8])  # fmt: skip
+    vals = {k: np.array([v, v]) for k, v in fam.standard_values().items()}
+    vals["pw_w_s2"] = np.array([8, 4])
+    acc = rp.predict_values(vals, ship)
+    assert acc.shape == (2,) and np.all(np.isfinite(acc))
+    assert acc[0] != acc[1]  # the policy changes the prediction
+    with pytest.raises(CimkitError, match="width: \\[0.5\\] not among"):
+        rp.predict_values({**vals, "width": np.array([0.5, 1.0])}, ship)
+
+
+def test_no_predictor_error_names_the_command(tmp_path: Path) -> None:
+    with pytest.raises(CimkitError, match="tools/train_accuracy.sh --family resnet50"):
+        rp.predict_values({}, tmp_path)
+
+
+def test_encoding_by_hand() -> None:
+    cfg = ResNetSupernetConfig()
+    g = ResNetGenome((2, 4, 6, 3), (0.2, 0.25, 0.35, 0.2), 0.8, ((4, 6, 8, 4),) * 4)
+    x = rp.encode(cfg, [g], quantized=True)[0]
+    hot = np.flatnonzero(x).tolist()
+    # depths: stage 0 choice 0, stage 1 choice 2 (+3), stage 2 choice 2 (+6), stage 3 choice 1
+    # (+9); expands from 12; width 0.8 = 25; bits from 27, three per gene.
+    assert hot[:9] == [0, 5, 8, 10, 12, 16, 20, 21, 25]
+    assert hot[9:13] == [27, 31, 35, 36] and len(hot) == 9 + 16
