@@ -89,3 +89,42 @@ def test_encoding_by_hand() -> None:
     # (+9); expands from 12; width 0.8 = 25; bits from 27, three per gene.
     assert hot[:9] == [0, 5, 8, 10, 12, 16, 20, 21, 25]
     assert hot[9:13] == [27, 31, 35, 36] and len(hot) == 9 + 16
+
+
+def _space_yaml(tmp_path: Path, source: str) -> Path:
+    src = Path(__file__).resolve().parents[2] / "examples/spaces/cimnas_sram_resnet50_7nm.yaml"
+    text = src.read_text().replace("../chips/", f"{src.parent.parent}/chips/")
+    head, _, _ = text.partition("accuracy:")
+    p = tmp_path / "space.yaml"
+    p.write_text(head + f"accuracy:\n  source: {source}\n")
+    return p
+
+
+def test_space_predictor_source_without_shipped_predictor_names_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cimkit.errors import SpecError
+    from cimkit.space.spec import load_space
+
+    monkeypatch.setattr(rp, "SHIP_DIR", tmp_path / "none")
+    with pytest.raises(SpecError, match="no accuracy predictor for resnet50 .train and ship one "
+                       "with tools/train_accuracy.sh --family resnet50"):  # fmt: skip
+        load_space(_space_yaml(tmp_path, "predictor"))
+
+
+def test_search_accuracy_varies_with_network_once_shipped(
+    run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a (tiny, test-only) predictor shipped, the ResNet50 space accepts source predictor
+    and its accuracy differs between designs: no longer one constant."""
+    from cimkit.search.problem import resolve_accuracy
+    from cimkit.space.spec import load_space
+
+    monkeypatch.setattr(rp, "SHIP_DIR", run[1])
+    space = load_space(_space_yaml(tmp_path, "predictor"))
+    assert space.family.has_predictor
+    X = space.joint.sample(16, np.random.default_rng(0))
+    values = space.joint.decode(X)
+    acc = resolve_accuracy(space)(values, space)
+    assert acc.shape == (16,) and len(np.unique(acc)) > 1
+    np.testing.assert_allclose(acc, rp.predict_values(values, run[1]), rtol=1e-6)

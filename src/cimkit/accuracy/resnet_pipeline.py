@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cimkit.accuracy.resnet_supernet import GENES, ResNetGenome, ResNetSupernetConfig
+from cimkit.accuracy.resnet_space import GENES, ResNetGenome, ResNetSupernetConfig
 from cimkit.errors import CimkitError
 
 #: Where ``--ship`` puts the resnet50 artifacts (beside, never over, the MobileNetV2 ones).

@@ -25,6 +25,9 @@ AccuracyFn = Callable[[dict[str, np.ndarray], SearchSpace], np.ndarray]
 
 def predictor_accuracy(values: dict[str, np.ndarray], space: SearchSpace) -> np.ndarray:
     """The shipped quantized accuracy predictor (Fashion-MNIST top-1 of the same architecture)."""
+    own = getattr(space.family, "predict_accuracy", None)  # resnet50: its own predictor
+    if own is not None:
+        return np.asarray(own(values), dtype=np.float64)
     from cimkit.accuracy.predictor import predict_accuracy
 
     return np.asarray(predict_accuracy(*space.family.predictor_inputs(values)), dtype=np.float64)

@@ -214,7 +214,6 @@ class ResNet50:
     """
 
     name = "resnet50"
-    has_predictor = False
     GENES: tuple[str, ...] = ("conv_w", "conv_a", "pw_w", "pw_a")
 
     def __init__(
@@ -280,8 +279,36 @@ class ResNet50:
             ab.append(a)
         return wl.with_bits(wb, ab)
 
+    @property
+    def has_predictor(self) -> bool:
+        """Whether a trained resnet50 predictor is shipped (``src/cimkit/data/accuracy/
+        resnet50/``, written by ``tools/train_accuracy.sh --family resnet50 --ship``)."""
+        from cimkit.accuracy.resnet_pipeline import has_shipped_predictor
+
+        return has_shipped_predictor()
+
+    def predict_accuracy(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) top-1 fractions from the shipped resnet50 predictor (Fashion-MNIST proxy of the
+        same elastic family, :mod:`cimkit.accuracy.resnet_supernet`); numpy only.
+
+        Raises:
+            CimkitError: no predictor shipped (the message names the command that trains it).
+        """
+        from cimkit.accuracy.resnet_pipeline import predict_values
+
+        return predict_values(values)
+
     def predictor_inputs(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        raise SpecError("resnet50: no accuracy predictor; use accuracy.source constant/callable")
+        """depths (N, 4), expands (N, 4), width (N,), bits (N, 4, 4) of the resnet50 predictor
+        (:func:`cimkit.accuracy.resnet_pipeline.encode_arrays`); refused while none is shipped."""
+        from cimkit.accuracy.resnet_pipeline import TRAIN_COMMAND, arrays_of_values
+
+        if not self.has_predictor:
+            raise SpecError(
+                f"resnet50: no accuracy predictor shipped yet; train one with {TRAIN_COMMAND} "
+                "--ship (docs/accuracy.md), or use accuracy.source constant/callable"
+            )
+        return arrays_of_values(values)
 
     def active_mask(self, values: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
         return np.ones((len(values["width"]), len(names)), dtype=bool)
