@@ -128,3 +128,40 @@ def test_search_accuracy_varies_with_network_once_shipped(
     acc = resolve_accuracy(space)(values, space)
     assert acc.shape == (16,) and len(np.unique(acc)) > 1
     np.testing.assert_allclose(acc, rp.predict_values(values, run[1]), rtol=1e-6)
+
+
+def test_remeasure_resnet_designs_on_its_supernet(
+    run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Search genomes of the ResNet50 space -> ResNetGenome -> measured on the shipped elastic
+    ResNet (same number as a direct recalibrate + top-1), cached on the second call."""
+    import torch
+
+    from cimkit.accuracy import data
+    from cimkit.accuracy.resnet_supernet import ResNetSupernet
+    from cimkit.accuracy.supernet import load_state
+    from cimkit.accuracy.train import accuracy, recalibrate
+    from cimkit.search import remeasure as rm
+    from cimkit.space.spec import load_space
+
+    monkeypatch.setattr(rp, "SHIP_DIR", run[1])
+    space = load_space(_space_yaml(tmp_path, "predictor"))
+    X = space.joint.sample(2, np.random.default_rng(1))
+    genomes = rm.genomes_of(space, X)
+    assert all(isinstance(g, ResNetGenome) and g.bits is not None for g in genomes)
+    settings = rm.MeasureSettings(dataset="synthetic", n_calib=32, n_test=40)
+    r = rm.Remeasurer(tmp_path / "c.jsonl", settings, family="resnet50")
+    assert r.supernet == run[1] / "supernet_q.pt"
+    got = r.measure(genomes)
+    cfg = ResNetSupernetConfig.from_dict(
+        json.loads((run[1] / "manifest.json").read_text())["config"]
+    )
+    net = ResNetSupernet(cfg)
+    load_state(net, torch.load(run[1] / "supernet_q.pt", weights_only=True))
+    s = data.load("synthetic")
+    for g, acc in zip(genomes, got, strict=True):
+        recalibrate(net, g, s.x_train[:32])  # type: ignore[arg-type]
+        assert acc == accuracy(net, s.x_test[:40], s.y_test[:40])
+    r2 = rm.Remeasurer(tmp_path / "c.jsonl", settings, family="resnet50")
+    np.testing.assert_array_equal(r2.measure(genomes), got)
+    assert r2.hits == 2 and r2.loads == 0

@@ -50,6 +50,7 @@ from cimkit.accuracy.resnet_space import (
     Bits4,
     ResNetGenome,
     ResNetSupernetConfig,
+    genome_from_values,
 )
 from cimkit.accuracy.supernet import _bn, _drop_path
 
@@ -237,18 +238,6 @@ def count_macs(net: ResNetSupernet, genome: ResNetGenome) -> int:
             for ci, co, k, _, side in net.layer_shapes(genome).values()
         )
     )
-
-
-def genome_from_values(values: dict[str, np.ndarray], i: int) -> ResNetGenome:
-    """The genome of design ``i`` of decoded ``resnet50`` family genes (``depth_s{s}``,
-    ``expand_s{s}``, ``width``, ``{conv_w,conv_a,pw_w,pw_a}_s{s}``; bits None when the values
-    hold no bit genes)."""
-    d = tuple(int(values[f"depth_s{s}"][i]) for s in range(4))
-    e = tuple(float(values[f"expand_s{s}"][i]) for s in range(4))
-    bits = None
-    if "conv_w_s0" in values:
-        bits = tuple(tuple(int(values[f"{g}_s{s}"][i]) for g in GENES) for s in range(4))
-    return ResNetGenome(d, e, float(values["width"][i]), bits)  # type: ignore[arg-type]
 
 
 def measure_many(

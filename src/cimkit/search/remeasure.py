@@ -26,8 +26,11 @@ supernet file, the measurement settings and the canonical genome, so a second re
 same run costs nothing and a retrained supernet is never confused with the old one. torch,
 the data and the supernet are loaded only on a cache miss.
 
-Only spaces whose accuracy comes from the shipped MobileNetV2 predictor can be re-measured
-(the supernet is that predictor's ground truth); others raise :class:`RemeasureUnavailable`.
+Only spaces whose accuracy comes from a shipped predictor with a supernet can be re-measured
+(the supernet is that predictor's ground truth): ``ofa_mobilenetv2`` and, once
+``tools/train_accuracy.sh --family resnet50`` has shipped one, ``resnet50`` (its elastic ResNet,
+:mod:`cimkit.accuracy.resnet_supernet`, in ``src/cimkit/data/accuracy/resnet50/``); others
+raise :class:`RemeasureUnavailable`.
 """
 
 from __future__ import annotations
@@ -106,8 +109,17 @@ class MeasureSettings:
         )
 
 
-def default_supernet() -> Path:
-    """The shipped quantization-aware supernet (whatever ``src/cimkit/data/accuracy`` holds)."""
+#: Families with a supernet to re-measure on (the ground truth of their shipped predictor).
+SUPERNET_FAMILIES: tuple[str, ...] = ("ofa_mobilenetv2", "resnet50")
+
+
+def default_supernet(family: str = "ofa_mobilenetv2") -> Path:
+    """The shipped quantization-aware supernet of ``family`` (``src/cimkit/data/accuracy``,
+    resnet50: its ``resnet50/`` folder)."""
+    if family == "resnet50":
+        from cimkit.accuracy import resnet_pipeline
+
+        return resnet_pipeline.SHIP_DIR / "supernet_q.pt"
     from cimkit.accuracy.predictor import DATA_DIR
 
     return DATA_DIR / "supernet_q.pt"
@@ -141,11 +153,12 @@ def check_space(space: Any) -> None:
     predictor (whose ground truth the supernet is)."""
     fam = getattr(space.family, "name", "?")
     src = space.spec.accuracy.source
-    if fam != "ofa_mobilenetv2" or src != "predictor":
+    if fam not in SUPERNET_FAMILIES or src != "predictor":
         what = f"accuracy source {src!r}" if src != "predictor" else f"family {fam}"
         raise RemeasureUnavailable(
             f"{Path(str(space.source)).name}: {what} has no supernet to re-measure on (only "
-            "ofa_mobilenetv2 spaces with accuracy.source: predictor); use --remeasure 0"
+            "ofa_mobilenetv2 / resnet50 spaces with accuracy.source: predictor); use "
+            "--remeasure 0"
         )
 
 
@@ -161,6 +174,10 @@ def genomes_of(space: Any, X: np.ndarray) -> list[Any]:
     check_space(space)
     X = np.asarray(X, dtype=np.int64).reshape(-1, space.joint.n_var)
     values = space.joint.decode(X)
+    if space.family.name == "resnet50":  # every gene is active: no canonicalisation
+        from cimkit.accuracy.resnet_space import genome_from_values
+
+        return [genome_from_values(values, i) for i in range(len(X))]
     d, k, e, b = (np.asarray(a, dtype=np.int64) for a in space.family.predictor_inputs(values))
     act = active_slots(d)
     k = np.where(act, k, 3)
@@ -252,16 +269,17 @@ class Remeasurer:
     log: Log | None = None
     hits: int = 0
     misses: int = 0
+    family: str = "ofa_mobilenetv2"
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache, AccuracyCache):
             self.cache = AccuracyCache(None if self.cache is None else Path(self.cache))
-        self.supernet = Path(self.supernet) if self.supernet else default_supernet()
+        self.supernet = Path(self.supernet) if self.supernet else default_supernet(self.family)
         if not self.supernet.is_file():
-            raise CimkitError(
-                f"supernet {self.supernet} missing: reinstall cimkit or run "
-                "tools/train_accuracy.sh (cimkit train supernet --ship)"
-            )
+            how = "tools/train_accuracy.sh (cimkit train supernet --ship)"
+            if self.family == "resnet50":
+                how = "tools/train_accuracy.sh --family resnet50"
+            raise CimkitError(f"supernet {self.supernet} missing: reinstall cimkit or run {how}")
         self._net: Any = None
         self._splits: Any = None
         self.loads = 0  # times the supernet was read (tests: 0 on a warm cache)
@@ -329,6 +347,8 @@ class Remeasurer:
         return self._splits
 
     def _load_net(self) -> Any:
+        if self.family == "resnet50":
+            return self._load_resnet()
         import torch
 
         from cimkit.accuracy.predictor import DATA_DIR
@@ -352,6 +372,27 @@ class Remeasurer:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             raise CimkitError(
                 f"supernet {self.supernet}: cannot load it into the manifest's config ({first})"
+            ) from None
+        self.loads += 1
+        return net
+
+    def _load_resnet(self) -> Any:
+        """The elastic ResNet supernet beside its manifest (``config`` of the pipeline)."""
+        import torch
+
+        from cimkit.accuracy.resnet_supernet import ResNetSupernet, ResNetSupernetConfig
+        from cimkit.accuracy.supernet import load_state
+
+        manifest = self.supernet.parent / "manifest.json"  # type: ignore[union-attr]
+        try:
+            cfg = ResNetSupernetConfig.from_dict(json.loads(manifest.read_text())["config"])
+            net = ResNetSupernet(cfg)
+            load_state(net, torch.load(self.supernet, map_location="cpu", weights_only=True))
+        except Exception as exc:  # noqa: BLE001 - a bad file is a one-line error
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise CimkitError(
+                f"supernet {self.supernet}: cannot load it with {manifest} ({first}); rerun "
+                "tools/train_accuracy.sh --family resnet50"
             ) from None
         self.loads += 1
         return net
@@ -479,7 +520,7 @@ def remeasure(
     """
     import pandas as pd
 
-    r = remeasurer or Remeasurer()
+    r = remeasurer or Remeasurer(family=space.family.name)
     before_h, before_m = r.hits, r.misses
     X = np.stack([np.asarray(d[3], dtype=np.int64) for d in designs]) if designs else None
     genomes = genomes_of(space, X) if X is not None else []
@@ -819,7 +860,7 @@ def measure_plan(
     settings: MeasureSettings | None = None,
 ) -> tuple[list[dict[str, Any]], Remeasured]:
     """Measure ``plan`` (through the cache file ``cache``) and annotate Table III ``rows``."""
-    r = Remeasurer(cache, settings or env_settings(), log=log)
+    r = Remeasurer(cache, settings or env_settings(), log=log, family=space.family.name)
     rem = remeasure(space, plan.designs, remeasurer=r, finetune_steps=finetune_steps)
     return annotate_rows(rows, rem, objective, plan.metrics, base2_M), rem
 
