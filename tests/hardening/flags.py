@@ -149,6 +149,8 @@ NEVER = {
     ("train predictor", "quiet"),
     ("osa-report", "json_output"),
     ("osa-report", "quiet"),
+    # A toggle of a never-accepted command; the correction itself: tests/osa/test_bias_correction.py
+    ("osa-report", "bias_correction"),
 }
 SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 
