@@ -256,21 +256,9 @@ def measure_many(
     refusal of a file measured with another fingerprint), keyed by :meth:`ResNetGenome.key`.
     """
     from cimkit.accuracy import train as tr
-    from cimkit.errors import CimkitError
 
     fp = tr.measurement_fingerprint(net, x_calib, x_eval, y_eval)  # type: ignore[arg-type]
-    cache: dict[str, dict] = {}
-    if out.is_file():
-        for n, line in enumerate(out.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            if rec.get("fp") != fp:
-                raise CimkitError(
-                    f"{out}:{n}: measured with another supernet or other images (fingerprint "
-                    f"{rec.get('fp')} vs {fp}); use another file or delete this one"
-                )
-            cache[rec.get("key") or ResNetGenome.from_dict(rec["genome"]).key()] = rec
+    cache = tr.read_measure_cache(out, fp, lambda rec: ResNetGenome.from_dict(rec["genome"]).key())
     result: list[dict] = []
     with out.open("a") as f:
         for g in genomes:

@@ -569,6 +569,31 @@ def measurement_fingerprint(
     return h.hexdigest()[:16]
 
 
+def read_measure_cache(out: Path, fp: str, key_of: Callable[[dict], str]) -> dict[str, dict]:
+    """Records of a measurement cache (one JSON line each) by key; {} when ``out`` is missing.
+
+    A record's ``key`` is used when present, else ``key_of(record)`` (older files). Raises
+    CimkitError naming the line when a record was measured with another fingerprint (another
+    supernet or other images): mixing them would average two different networks.
+    """
+    from cimkit.errors import CimkitError
+
+    cache: dict[str, dict] = {}
+    if not out.is_file():
+        return cache
+    for n, line in enumerate(out.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if rec.get("fp") != fp:
+            raise CimkitError(
+                f"{out}:{n}: measured with another supernet or other images (fingerprint "
+                f"{rec.get('fp')} vs {fp}); use another file or delete this one"
+            )
+        cache[rec.get("key") or key_of(rec)] = rec
+    return cache
+
+
 def measure_many(
     net: Supernet,
     genomes: list[Genome],
@@ -593,22 +618,8 @@ def measure_many(
     Raises:
         CimkitError: ``out`` holds measurements with another fingerprint (or none).
     """
-    from cimkit.errors import CimkitError
-
     fp = measurement_fingerprint(net, x_calib, x_eval, y_eval)
-    cache: dict[str, dict] = {}
-    if out.is_file():
-        for n, line in enumerate(out.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            if rec.get("fp") != fp:
-                raise CimkitError(
-                    f"{out}:{n}: measured with another supernet or other images (fingerprint "
-                    f"{rec.get('fp')} vs {fp}); use another file or delete this one"
-                )
-            key = rec.get("key") or genome_key(Genome.from_dict(rec["genome"]))
-            cache[key] = rec
+    cache = read_measure_cache(out, fp, lambda rec: genome_key(Genome.from_dict(rec["genome"])))
     hits = sum(genome_key(g) in cache for g in genomes)
     if hits:
         log(f"{out.name}: {hits}/{len(genomes)} genomes cached")
