@@ -13,6 +13,27 @@
 # instead (python -m cimkit.accuracy.resnet_pipeline; OUT=runs/accuracy-resnet50,
 # CKPT=checkpoints/accuracy-resnet50, shipped to src/cimkit/data/accuracy/resnet50/).
 set -euo pipefail
+# Measurement caches (hours of work) must survive the machine: they are written straight into
+# $CKPT (committed to git with the checkpoints) through symlinks in $OUT. A cache line cut by a
+# commit taken mid-write is dropped and re-measured on the next start (train.read_measure_cache).
+link_caches() {
+    mkdir -p "$OUT" "$CKPT"
+    local f
+    for f in measure_fp.jsonl measure_q.jsonl; do
+        if [ -f "$OUT/$f" ] && [ ! -L "$OUT/$f" ]; then
+            # An older run's private cache: keep whichever file holds more lines.
+            if [ ! -f "$CKPT/$f" ] || [ "$(wc -l < "$OUT/$f")" -gt "$(wc -l < "$CKPT/$f")" ]; then
+                cp "$OUT/$f" "$CKPT/$f"
+            fi
+            rm "$OUT/$f"
+        fi
+        touch "$CKPT/$f"
+        ln -sfn "$(realpath "$CKPT/$f")" "$OUT/$f"
+    done
+    if [ -f "$CKPT/summary.json" ] && [ ! -f "$OUT/summary.json" ]; then
+        cp "$CKPT/summary.json" "$OUT/summary.json"
+    fi
+}
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--family" ]; then
     case "${2:-}" in
@@ -23,22 +44,14 @@ if [ "${1:-}" = "--family" ]; then
     esac
     OUT=${OUT:-runs/accuracy-resnet50}
     CKPT=${CKPT:-checkpoints/accuracy-resnet50}
-    mkdir -p "$OUT"
-    for f in measure_fp.jsonl measure_q.jsonl summary.json; do
-        if [ -f "$CKPT/$f" ] && [ ! -f "$OUT/$f" ]; then cp "$CKPT/$f" "$OUT/$f"; fi
-    done
+    link_caches
     export OMP_WAIT_POLICY=PASSIVE
     exec nice -n 19 .venv/bin/python -m cimkit.accuracy.resnet_pipeline --out "$OUT" \
         --compact-dir "$CKPT" --ship "$@"
 fi
 OUT=${OUT:-runs/accuracy}
 CKPT=${CKPT:-checkpoints/accuracy}
-# Measurement caches (hours of work) travel between sessions in $CKPT (commit them with the
-# checkpoints: cp $OUT/measure_*.jsonl $OUT/summary.json $CKPT/); seed a fresh $OUT from them.
-mkdir -p "$OUT"
-for f in measure_fp.jsonl measure_q.jsonl summary.json; do
-    if [ -f "$CKPT/$f" ] && [ ! -f "$OUT/$f" ]; then cp "$CKPT/$f" "$OUT/$f"; fi
-done
+link_caches
 # Passive OpenMP waiting: on shared cores, spinning worker threads slow training several-fold.
 export OMP_WAIT_POLICY=PASSIVE
 exec nice -n 19 .venv/bin/python -m cimkit.accuracy.pipeline --out "$OUT" --compact-dir "$CKPT" \

@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save_summary() -> None:
         summary_path.write_text(json.dumps(summary, indent=2))
+        if compact_dir is not None:  # travels with the committed checkpoints
+            (compact_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
     imagenet = not a.no_imagenet_init and a.width == 1.0
     x_calib = splits.x_train[: a.n_calib]

@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save_summary() -> None:
         summary_path.write_text(json.dumps(summary, indent=2))
+        if cdir is not None:  # travels with the committed checkpoints
+            (cdir / "summary.json").write_text(json.dumps(summary, indent=2))
 
     spe = max(1, len(splits.y_train) // a.batch_size)
     steps_fp = a.steps_fp if a.steps_fp is not None else round(a.epochs_fp * spe)

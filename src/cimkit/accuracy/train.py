@@ -572,7 +572,8 @@ def measurement_fingerprint(
 def read_measure_cache(out: Path, fp: str, key_of: Callable[[dict], str]) -> dict[str, dict]:
     """Records of a measurement cache (one JSON line each) by key; {} when ``out`` is missing.
 
-    A record's ``key`` is used when present, else ``key_of(record)`` (older files). Raises
+    A record's ``key`` is used when present, else ``key_of(record)`` (older files). A partial
+    last line (no final newline: the writer was killed mid-line) is removed from the file. Raises
     CimkitError naming the line when a record was measured with another fingerprint (another
     supernet or other images): mixing them would average two different networks.
     """
@@ -581,7 +582,13 @@ def read_measure_cache(out: Path, fp: str, key_of: Callable[[dict], str]) -> dic
     cache: dict[str, dict] = {}
     if not out.is_file():
         return cache
-    for n, line in enumerate(out.read_text().splitlines(), 1):
+    text = out.read_text()
+    if text and not text.endswith("\n"):
+        # A run killed mid-write (or a copy taken mid-write) leaves a partial last line: drop
+        # it so the next append starts on a line of its own; that one genome is measured again.
+        text = text[: text.rfind("\n") + 1]
+        out.write_text(text)
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         rec = json.loads(line)
