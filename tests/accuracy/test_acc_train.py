@@ -64,9 +64,11 @@ def test_qat_and_measure(splits: data.Splits, tmp_path: Path) -> None:
     third = measure_many(net, gs, splits.x_train[:32], splits.x_val[:20], splits.y_val[:20], out,
                          log=lambda m: None)  # fmt: skip
     fixed = out.read_text().splitlines()
-    assert len(fixed) == 2 and fixed[0] == lines[0] and [r["acc"] for r in third] == [
-        r["acc"] for r in recs
-    ]
+    assert (
+        len(fixed) == 2
+        and fixed[0] == lines[0]
+        and [r["acc"] for r in third] == [r["acc"] for r in recs]
+    )
 
 
 def test_histograms_are_on_the_quantization_grid(splits: data.Splits) -> None:
