@@ -215,3 +215,31 @@ def test_longer_run_reuses_the_blocks_already_done(tmp_path, monkeypatch):
     assert (longer.n, longer.correct) == (fresh.n, fresh.correct) == (8, longer.correct)
     assert longer.loss_sum == pytest.approx(fresh.loss_sum)
     assert longer.counts["digital"] == pytest.approx(fresh.counts["digital"])
+
+
+def _row(point: str, kind: str, acc: float, tops: float) -> dict:
+    return {"point": point, "kind": kind, "accuracy": acc, "tops_per_w": tops}
+
+
+def test_frontier_check_is_not_met_by_having_nothing_to_compare() -> None:
+    from cimkit.osa.report import frontier_checks
+
+    base = [_row("DCIM", "DCIM", 0.92, 9.0), _row("HCIM B=8", "HCIM", 0.916, 14.0),
+            _row("HCIM B=10", "HCIM", 0.858, 19.5)]  # fmt: skip
+    # Every OSA point less efficient than every HCIM point: not shown, not "met".
+    c = frontier_checks(base + [_row("OSA L=0.03", "OSA-HCIM", 0.916, 13.8)])
+    assert c["osa_dominates_hcim"] is None
+    assert c["hcim_points_beyond_osa_range"] == ["HCIM B=8", "HCIM B=10"]
+    # On the line 9.0 -> 14.0: at 13.8 the line is 0.92 - 0.004 * 4.8 / 5 = 0.91616.
+    assert c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"] == pytest.approx(-0.016)
+    # An OSA point beyond B=8 with more accuracy dominates B=8; B=10 stays out of range.
+    c = frontier_checks(base + [_row("OSA L=0.1", "OSA-HCIM", 0.91, 16.0)])
+    assert c["osa_dominates_hcim"] is False  # 0.91 < 0.916 at >= 14 TOPS/W
+    c = frontier_checks(base + [_row("OSA L=0.1", "OSA-HCIM", 0.917, 16.0)])
+    assert c["osa_dominates_hcim"] is True and c["hcim_points_beyond_osa_range"] == ["HCIM B=10"]
+    # Line between B=8 (14, 0.916) and B=10 (19.5, 0.858) at 16: 0.916 - 0.058 * 2 / 5.5.
+    gap = c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"]
+    assert gap == pytest.approx(100 * (0.917 - (0.916 - 0.058 * 2 / 5.5)))
+    # Outside the line's span: no number.
+    c = frontier_checks(base + [_row("OSA L=0.5", "OSA-HCIM", 0.85, 20.0)])
+    assert c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"] is None
