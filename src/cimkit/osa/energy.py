@@ -86,7 +86,12 @@ COMPONENTS: tuple[str, ...] = (
     "dac",
     "ose",
 )
-PRESETS: tuple[str, ...] = ("osa65",)
+#: ``osa65``: per-event energies from cimkit's component models at 65 nm / 0.6 V (NeuroSim's
+#: adder and flip-flop, constants.yaml). ``osa65-paper``: the same macro on the paper's energy
+#: scale: every energy x one factor that puts DCIM at the paper's own 65 nm figure for a digital
+#: CIM macro (Table I, ISSCC'21 [4] normalised to 65 nm: 2.83 TOPS/W; the ``anchor`` entry of
+#: osa65.yaml). Ratios are identical in both (a common factor); only absolute TOPS/W differ.
+PRESETS: tuple[str, ...] = ("osa65", "osa65-paper")
 #: Accumulator width beyond the partial sum: the shift of an 8b x 8b product (w + a bits).
 _SHIFT_BITS = 16
 #: Width of the OSE's saliency accumulator and threshold compares (bits): S stays below 2^12 for
@@ -113,6 +118,9 @@ class Preset:
             flip-flop bit clocked).
         e_sar_model_j: cimkit's SAR model at adc_bits, J per conversion (before the fit).
         sar_energy_scale: the fitted constant (1.56x calibration).
+        energy_scale: factor on every energy of :func:`osa_energy` (1 on the component scale;
+            on the paper scale, DCIM's energy per MAC at the anchor / the components' one).
+        energy_scale_source: where ``energy_scale`` comes from.
         t_dcim_s: one DCIM cycle, s.
         density_w, density_a: (w_bits,), (a_bits,) share of ones per bit plane.
         paper: the paper's figures (name -> value).
@@ -149,6 +157,8 @@ class Preset:
     paper: dict[str, Any]
     sources: dict[str, str]
     density_source: str
+    energy_scale: float = 1.0
+    energy_scale_source: str = "components: cimkit's component models at the preset's node"
 
     @property
     def e_sar_j(self) -> float:
@@ -412,7 +422,7 @@ def osa_energy(
         :data:`COMPONENTS`, ``adc_share`` and ``ose_share`` (shares of ``energy_j``).
     """
     p = load_preset(preset)
-    terms = _energy_terms(counts, p, p.sar_energy_scale)
+    terms = {k: p.energy_scale * v for k, v in _energy_terms(counts, p, p.sar_energy_scale).items()}
     energy = sum(terms.values())
     macs = np.asarray(counts["macs"], dtype=np.float64)
     cycles = np.asarray(counts["cycles"], dtype=np.float64)
@@ -482,6 +492,11 @@ def neurosim_fj_per_bit(component: str, n_bits: int, node_nm: float, voltage_v: 
     return float(near["energy_fj"]) / int(n_bits) * (voltage_v / v_t) ** 2
 
 
+def _base_name(name: str) -> str:
+    """The YAML file of a preset name (``osa65-paper`` reads ``osa65``)."""
+    return name.removesuffix("-paper")
+
+
 def _preset_text(name: str) -> str:
     return resources.files("cimkit.data").joinpath(f"osa/{name}.yaml").read_text()
 
@@ -511,7 +526,8 @@ def load_preset(name: str = "osa65") -> Preset:
     from cimkit.cost.peripherals import adc_survey_energy_j
     from cimkit.specs.io import parse_yaml
 
-    raw = parse_yaml(_preset_text(name), f"cimkit/data/osa/{name}.yaml")
+    base = _base_name(name)
+    raw = parse_yaml(_preset_text(base), f"cimkit/data/osa/{base}.yaml")
     k = raw["constants"]
     c = load_constants()
     node, volt = float(k["node_nm"]["value"]), float(k["voltage_v"]["value"])
@@ -588,7 +604,28 @@ def load_preset(name: str = "osa65") -> Preset:
         sources={key: str(v["source"]) for key, v in {**k, "fit": raw["fit"]}.items()},
         density_source=dsrc,
     )
-    return _fit(p)
+    p = _fit(p)
+    if name.endswith("-paper"):
+        p = _anchor(p, raw["anchor"])
+    return p
+
+
+def _anchor(p: Preset, anchor: Mapping[str, Any]) -> Preset:
+    """``p`` on the paper's energy scale: one factor on every energy so that DCIM (at ``p``'s bit
+    densities) runs at ``anchor['dcim_tops_per_w']``. The SAR fit is unchanged (a common factor
+    leaves every ratio as it is), so this is a choice of units, not a second fit to a ratio."""
+    from dataclasses import replace
+
+    target = float(anchor["dcim_tops_per_w"]["value"])
+    dcim = counts_from_shares({0: 1.0}, ose=False, preset=p)
+    e_model = float(sum(_energy_terms(dcim, p, p.sar_energy_scale).values()))
+    e_anchor = 2.0 * float(dcim["macs"]) / (target * 1e12)  # J: 2 OPs per MAC
+    return replace(
+        p,
+        name=f"{p.name}-paper",
+        energy_scale=e_anchor / e_model,
+        energy_scale_source=str(anchor["dcim_tops_per_w"]["source"]),
+    )
 
 
 def _fit(p: Preset) -> Preset:
