@@ -848,6 +848,8 @@ def run_report(
         **frontier,
         "saliency_mean_b_foreground": content["mean_b_foreground"],
         "saliency_mean_b_background": content["mean_b_background"],
+        # Foreground gets the lower (more precise) B; equal means means no content dependence.
+        "saliency_follows_content": content["mean_b_foreground"] < content["mean_b_background"],
         "fig8b_spearman_low_precision_vs_depth": rho,
     }
     _write_json(out / "osa_checks.json", checks)
@@ -987,7 +989,8 @@ osa_fig9.csv is the same on cimkit's component scale (x 3.18).
   OSA point's TOPS/W; > 0 is what choosing B per pixel buys): {_line_gaps(checks)}.
 - Saliency follows content (28x28 layers, {s.map_images} test images, OSA L = {mid_total:g}):
   mean B on foreground pixels {content["mean_b_foreground"]:.2f} vs background
-  {content["mean_b_background"]:.2f} (`osa_fig8a_content.csv`).
+  {content["mean_b_background"]:.2f} (`osa_fig8a_content.csv`):
+  {yes[checks["saliency_follows_content"]]}.
 - Fig. 8(b) trend: Spearman of the B = {s.candidates[-1]} share vs depth
   {checks["fig8b_spearman_low_precision_vs_depth"]:.2f}.
 
