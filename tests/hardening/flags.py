@@ -151,6 +151,7 @@ NEVER = {
     ("osa-report", "quiet"),
     # A toggle of a never-accepted command; the correction itself: tests/osa/test_bias_correction.py
     ("osa-report", "bias_correction"),
+    ("osa-report", "refine"),  # search_thresholds(refine=True): tests/osa/test_thresholds.py
 }
 SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 

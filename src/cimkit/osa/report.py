@@ -135,6 +135,9 @@ class ReportSettings:
         bias_correction: add each layer's calibrated per-channel MAC offset per B (the mean error
             of the hybrid MAC on the calibration images: :meth:`HCIMConv2d.calibrate`); False
             reproduces the uncorrected simulator of the first report.
+        refine: after each step's common-index bisection, raise each layer's threshold on its
+            own while the constraint holds (:func:`cimkit.osa.thresholds.search_thresholds`
+            ``refine``; about layers x log2(grid) more evaluations per step).
     """
 
     images: int = 10000
@@ -150,6 +153,7 @@ class ReportSettings:
     device: str = "cpu"
     threads: int = 1
     bias_correction: bool = True
+    refine: bool = False
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
@@ -469,7 +473,8 @@ class Runner:
             share = r.b_hist[:, cands] / np.maximum(r.b_hist.sum(1, keepdims=True), 1)
             return Evaluation(r.loss, r.accuracy, share)
 
-        res = search_thresholds(evaluate, cands, cons, grid, mode="per-layer", metric="loss")
+        res = search_thresholds(evaluate, cands, cons, grid, mode="per-layer", metric="loss",
+                                refine=self.s.refine)  # fmt: skip
         spec = {"mode": "osa", "candidates": cands, "thresholds": res.thresholds.tolist()}
         return spec, res
 
@@ -941,6 +946,7 @@ def _summary_md(
         f"--fixed {','.join(map(str, s.fixed))} --constraints "
         f"{','.join(f'{c:g}' for c in s.constraints)} --grid {s.grid}"
         + ("" if s.bias_correction else " --no-bias-correction")
+        + (" --refine" if s.refine else "")
     )
     fig9 = _md_table(
         rows,

@@ -70,6 +70,14 @@ def osa_report_cmd(
             "images (--no-bias-correction: the uncorrected simulator)."
         ),
     ] = True,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            help="Per-layer refinement of the threshold search: after each step, raise each "
+            "layer's threshold on its own while the loss constraint holds (about layers x "
+            "log2(grid) more evaluations per step)."
+        ),
+    ] = False,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -98,6 +106,7 @@ def osa_report_cmd(
         device=device,
         threads=threads,
         bias_correction=bias_correction,
+        refine=refine,
     )
     s.check()
     folder = prepare_out_dir(out)
