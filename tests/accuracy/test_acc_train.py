@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,23 @@ def test_missing_fashion_mnist_names_the_package(monkeypatch, tmp_path: Path) ->
     monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path)
     with pytest.raises(MissingDependencyError, match="apt-get install dataset-fashion-mnist"):
         data.load("fashion-mnist")
+
+
+def test_summary_continues_and_travels_with_the_compact_checkpoints(tmp_path: Path) -> None:
+    import argparse
+
+    from cimkit.accuracy.train import open_summary, save_summary
+
+    out, cdir = tmp_path / "run", tmp_path / "ckpt"
+    out.mkdir()
+    cdir.mkdir()
+    args = argparse.Namespace(out=out, n_fp=3)
+    s = open_summary(out, args, {"width": 0.25})
+    assert s == {"args": {"out": str(out), "n_fp": 3}, "config": {"width": 0.25}}
+    s["measure_fp_s"] = 12.5
+    save_summary(s, out, cdir)
+    assert (out / "summary.json").read_text() == (cdir / "summary.json").read_text()
+    again = open_summary(out, argparse.Namespace(out=out, n_fp=5), {"width": 0.25})
+    assert again["measure_fp_s"] == 12.5 and again["args"]["n_fp"] == 5  # results kept, args new
+    save_summary(again, out, None)
+    assert json.loads((cdir / "summary.json").read_text())["args"]["n_fp"] == 3  # untouched

@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from cimkit.accuracy import data as data_mod
+    from cimkit.accuracy import train as tr_summary
     from cimkit.accuracy.encoding import Genome
     from cimkit.accuracy.supernet import SupernetConfig, load_state, state_dict_fp16
     from cimkit.accuracy.train import (
@@ -159,15 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     splits = data_mod.load(a.data, seed=a.seed)
     log(f"data {splits.describe()}; torch {torch.__version__}, {a.threads} threads")
     cfg = SupernetConfig(width=a.width, stem_stride=2, num_classes=splits.num_classes)
-    summary_path = out / "summary.json"
-    summary: dict = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    summary["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
-    summary["config"] = cfg.to_dict()
+    summary = tr_summary.open_summary(out, a, cfg.to_dict())
 
     def save_summary() -> None:
-        summary_path.write_text(json.dumps(summary, indent=2))
-        if compact_dir is not None:  # travels with the committed checkpoints
-            (compact_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        tr_summary.save_summary(summary, out, compact_dir)
 
     imagenet = not a.no_imagenet_init and a.width == 1.0
     x_calib = splits.x_train[: a.n_calib]

@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from cimkit.accuracy import data as data_mod
+    from cimkit.accuracy import train as tr_summary
     from cimkit.accuracy.resnet_supernet import ResNetSupernet, measure_many
     from cimkit.accuracy.supernet import load_state, state_dict_fp16
     from cimkit.accuracy.train import TrainArgs, accuracy, hardware, recalibrate, train_supernet
@@ -257,15 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                                in_channels=splits.x_train.shape[1],
                                resolution=splits.x_train.shape[-1])  # fmt: skip
     log(f"resnet50 proxy: data {splits.describe()}; config {cfg.to_dict()}")
-    summary_path = out / "summary.json"
-    summary: dict = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    summary["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
-    summary["config"] = cfg.to_dict()
+    summary = tr_summary.open_summary(out, a, cfg.to_dict())
 
     def save_summary() -> None:
-        summary_path.write_text(json.dumps(summary, indent=2))
-        if cdir is not None:  # travels with the committed checkpoints
-            (cdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        tr_summary.save_summary(summary, out, cdir)
 
     spe = max(1, len(splits.y_train) // a.batch_size)
     steps_fp = a.steps_fp if a.steps_fp is not None else round(a.epochs_fp * spe)

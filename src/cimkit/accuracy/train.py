@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -567,6 +568,30 @@ def measurement_fingerprint(
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
+
+
+def open_summary(out: Path, args: Any, config: dict) -> dict:
+    """A pipeline's ``summary.json`` (stage results so far) with this run's arguments and config.
+
+    Args:
+        out: the run folder; its summary.json, when present, is continued.
+        args: the parsed argparse namespace (Paths are stored as strings).
+        config: the supernet configuration (``cfg.to_dict()``).
+    """
+    path = out / "summary.json"
+    summary: dict = json.loads(path.read_text()) if path.is_file() else {}
+    summary["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    summary["config"] = config
+    return summary
+
+
+def save_summary(summary: dict, out: Path, compact_dir: Path | None) -> None:
+    """Write ``summary`` to ``out/summary.json`` and, when given, ``compact_dir/summary.json``
+    (committed with the compact checkpoints, so a fresh checkout continues from it)."""
+    text = json.dumps(summary, indent=2)
+    (out / "summary.json").write_text(text)
+    if compact_dir is not None:
+        (compact_dir / "summary.json").write_text(text)
 
 
 def read_measure_cache(out: Path, fp: str, key_of: Callable[[dict], str]) -> dict[str, dict]:
