@@ -93,8 +93,9 @@ def energy_report(
     pp = en.load_preset(paper_name)
     dcim_c = en.mode_counts("dcim", preset=p)
     dcim = en.osa_energy(dcim_c, preset)
-    hcim = en.osa_energy(en.mode_counts("hcim", preset=p), preset)
-    hcim_pp = en.osa_energy(en.mode_counts("hcim", preset=p), paper_name)
+    hcim_c = en.mode_counts("hcim", preset=p)
+    hcim = en.osa_energy(hcim_c, preset)
+    hcim_pp = en.osa_energy(hcim_c, paper_name)
     e0 = float(dcim["energy_per_mac_j"])
     t0 = float(dcim["cycles"])
     raw_preset = [{"name": k, "source": v} for k, v in p.sources.items() if k != "fit"]

@@ -937,7 +937,10 @@ def _summary_md(
     snr: list[dict],
     mid_total: float,
 ) -> str:
+    from cimkit.osa.energy import load_preset
+
     yes = {True: "met", False: "NOT met", None: "n/a"}
+    paper_scale = load_preset("osa65-paper").energy_scale
     d = checks["hcim_drop_pp"]
     hcim_drop = "n/a" if d is None else format(d, ".2f")
     cmd = (
@@ -971,7 +974,7 @@ each loss budget L (nats over the all-B_0 reference) is split into cumulative co
 L (i+1)/{len(s.candidates) - 1}. No ADC noise. TOPS/W from the event/energy model
 (`cimkit.osa.energy`, one constant fitted to the paper's HCIM/DCIM = 1.56x) on the paper's energy
 scale (preset osa65-paper: DCIM at Table I's 2.83 TOPS/W); `tops_per_w_components` in
-osa_fig9.csv is the same on cimkit's component scale (x 3.18).
+osa_fig9.csv is the same on cimkit's component scale (x {paper_scale:.2f}).
 
 ## Fig. 9: accuracy vs TOPS/W
 
