@@ -171,6 +171,15 @@ def test_counts_from_simulated_layers_match_the_simulator() -> None:
     conv(x)
     c = counts_from_layers([conv])
     assert float(c["ose_nq"]) == 36 * 16 * 3  # pixels x outputs x saliency cycles (1 chunk)
+    # 3 candidates: 2 compares per pixel and group of 8 outputs (not the preset's 6 - 1)
+    assert float(c["ose_compares"]) == 36 * 2 * 2
+    # s = 4 orders: 1 + 2 + 3 + 4 = 10 saliency one-bit MACs, and 3 more serial cycles at least
+    conv.calibrate_ose(x, s=4)
+    assert conv.ose.s == 4
+    conv(x)
+    c4 = counts_from_layers([conv])
+    assert float(c4["ose_nq"]) == 36 * 16 * 10
+    assert float(c4["cycles"]) >= float(c["cycles"])
 
 
 def test_dat_adder_is_neurosim_at_65nm_by_hand() -> None:

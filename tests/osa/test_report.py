@@ -83,6 +83,8 @@ def test_bad_settings_are_one_line_spec_errors():
         ({"constraints": (-1.0,)}, "--constraints"),
         ({"device": "tpu"}, "--device"),
         ({"calib_images": 4000, "search_images": 2000}, "--search-images"),
+        ({"ose_orders": 0}, "--ose-orders"),
+        ({"ose_orders": 4, "candidates": (9, 12)}, "--candidates"),  # 12 > 15 - 4
     ):
         with pytest.raises(SpecError, match=word) as e:
             ReportSettings(**kw).check()
@@ -243,3 +245,32 @@ def test_frontier_check_is_not_met_by_having_nothing_to_compare() -> None:
     # Outside the line's span: no number.
     c = frontier_checks(base + [_row("OSA L=0.5", "OSA-HCIM", 0.85, 20.0)])
     assert c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"] is None
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_ose_orders_rekey_only_the_osa_points(tmp_path):
+    """--ose-orders 4 recalibrates the OSE norms (not the ADC ranges or offsets) and keys OSA
+    evaluations apart from s = 2, while DCIM and fixed-B blocks are shared between the two."""
+    from cimkit.osa.report import ReportSettings, Runner
+
+    torch.set_num_threads(1)
+    r2 = Runner(tmp_path, ReportSettings(**TINY))
+    r4 = Runner(tmp_path, ReportSettings(**TINY, ose_orders=4))
+    assert all(lay.ose.s == 4 for lay in r4.layers)
+    assert r2.calib_key_no_ose == r4.calib_key_no_ose
+    assert r2.calib_key == r2.calib_key_no_ose and r4.calib_key != r2.calib_key
+    for a, b in zip(r2.layers, r4.layers, strict=True):
+        assert a.analog.full_scale == b.analog.full_scale
+    assert any(a.ose.norm != b.ose.norm for a, b in zip(r2.layers, r4.layers, strict=True))
+    r2.evaluate({"mode": "fixed", "boundary": 8}, "test", 0, 3)
+    n_files = len(list((tmp_path / "cache").glob("*.json")))
+    again = r4.evaluate({"mode": "fixed", "boundary": 8}, "test", 0, 3)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == n_files  # read back, not rerun
+    assert again.n == 3
+    spec = {"mode": "osa", "candidates": [8, 10], "thresholds": [[1.0]]}
+    o2 = r2.evaluate(spec, "test", 0, 3)
+    o4 = r4.evaluate(spec, "test", 0, 3)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == n_files + 2
+    # OSE work per pixel follows s: 10 saliency one-bit MACs at s = 4 vs 3 at s = 2
+    assert o4.counts["ose_nq"] == pytest.approx(o2.counts["ose_nq"] * 10 / 3)

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -347,13 +347,17 @@ def counts_from_layers(
         vals, cnt = np.unique(b, return_counts=True)
         shares = {int(v): c / b.size for v, c in zip(vals, cnt, strict=True)}
         k = int(np.prod(lay.w_int.shape[1:]))
-        c = counts_from_shares(
-            shares,
-            macs=float(lay.last_counts["macs"]),
-            k=k,
-            ose=getattr(lay, "mode", "") == "osa",
-            preset=p,
-        )
+        osa = getattr(lay, "mode", "") == "osa"
+        lp = p
+        if osa:
+            # The OSE's cycles, N/Q work and threshold compares follow the layer's own s and
+            # candidate list, not the preset's defaults.
+            s = getattr(getattr(lay, "ose", None), "s", None)
+            pairs = p.saliency_pairs if s is None else saliency_pair_count(p.w_bits, p.a_bits, s)
+            cands = tuple(getattr(lay, "candidates", None) or p.candidates)
+            if (pairs, cands) != (p.saliency_pairs, p.candidates):
+                lp = replace(p, saliency_pairs=pairs, candidates=cands)
+        c = counts_from_shares(shares, macs=float(lay.last_counts["macs"]), k=k, ose=osa, preset=lp)
         total = {key: total.get(key, 0.0) + v for key, v in c.items()}
         n += 1
     if not n:

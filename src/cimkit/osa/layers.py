@@ -248,6 +248,22 @@ class _HCIMBase(nn.Module):
             y = y + self.bias.to(mac.device).to(torch.float64)
         return y.to(torch.float32)
 
+    @torch.no_grad()
+    def calibrate_ose(
+        self, x: torch.Tensor, s: int | None = None, norm_percentile: float = 99.0
+    ) -> None:
+        """Set the OSE's order count ``s`` (default: keep it) and re-calibrate its N/Q norm on
+        inputs ``x`` (as :meth:`calibrate` does), leaving the ADC ranges and MAC offsets as
+        they are: they do not depend on the saliency evaluator."""
+        s = self.ose.s if s is None else s
+        ose = OSEConfig(s, self.ose.q_bits, self.ose.norm, self.ose.order_weighted)
+        if self.candidates is not None:
+            check_candidates(self.candidates, self.bits, ose.s)
+        rows = self.rows(x)
+        rows = rows[0] if isinstance(rows, tuple) else rows
+        norm = calibrate_norm(rows, self.w_int.to(rows.device), self.bits, ose.s, norm_percentile)
+        self.ose = OSEConfig(ose.s, ose.q_bits, norm, ose.order_weighted)
+
     def _calibrate_rows(
         self,
         rows: torch.Tensor,

@@ -138,6 +138,10 @@ class ReportSettings:
         refine: after each step's common-index bisection, raise each layer's threshold on its
             own while the constraint holds (:func:`cimkit.osa.thresholds.search_thresholds`
             ``refine``; about layers x log2(grid) more evaluations per step).
+        ose_orders: s, the highest output orders the OSE evaluates digitally before choosing B
+            (the paper's Fig. 2 example uses s = 2; more orders give a sharper saliency for a
+            little more N/Q work: :func:`cimkit.osa.energy.saliency_pair_count` one-bit MACs
+            per chunk). Every candidate B must keep those orders digital: B <= 15 - s.
     """
 
     images: int = 10000
@@ -154,6 +158,7 @@ class ReportSettings:
     threads: int = 1
     bias_correction: bool = True
     refine: bool = False
+    ose_orders: int = 2
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
@@ -168,8 +173,16 @@ class ReportSettings:
             raise SpecError(
                 f"--candidates {c}: give at least 2 strictly increasing B_D/A, e.g. 6,8,10"
             )
-        if any(not 1 <= b <= 13 for b in c):
-            raise SpecError(f"--candidates {c}: each B must be in 1..13 (8b x 8b, s = 2)")
+        if not 1 <= self.ose_orders <= 14:
+            raise SpecError(
+                f"--ose-orders {self.ose_orders}: give 1..14 (orders of an 8b x 8b MAC)"
+            )
+        top = 15 - self.ose_orders
+        if any(not 1 <= b <= top for b in c):
+            raise SpecError(
+                f"--candidates {c}: each B must be in 1..{top} (8b x 8b: the s = "
+                f"{self.ose_orders} saliency orders stay digital); lower B or --ose-orders"
+            )
         if any(not 1 <= b <= 15 for b in self.fixed):
             raise SpecError(f"--fixed {list(self.fixed)}: each B must be in 1..15")
         if not self.constraints:
@@ -308,14 +321,21 @@ class Runner:
             }
             for name, lay in zip(self.names, self.layers, strict=True)
         }
-        self.calib_key = _hash(
-            {
-                "cal": self.calibration,
-                "model": self.model_hash,
-                "v": SIM_VERSION,
-                **({"offsets": self._offset_digest()} if self.s.bias_correction else {}),
-            }
-        )
+        base = {
+            "cal": self.calibration,
+            "model": self.model_hash,
+            "v": SIM_VERSION,
+            **({"offsets": self._offset_digest()} if self.s.bias_correction else {}),
+        }
+        # DCIM and fixed-B points never consult the OSE: their key is that of the paper's s = 2
+        # calibration whatever --ose-orders is, so they are shared between runs with different s.
+        self.calib_key_no_ose = _hash(base)
+        if self.s.ose_orders != 2:
+            for i, lay in enumerate(self.layers):
+                lay.calibrate_ose(captured[i], s=self.s.ose_orders)
+                self.calibration[self.names[i]]["ose_norm"] = lay.ose.norm
+            base = {**base, "cal": self.calibration, "ose_orders": self.s.ose_orders}
+        self.calib_key = _hash(base)
         self.progress(f"calibrated {len(self.layers)} layers on {self.s.calib_images} images")
 
     def _offset_digest(self) -> str:
@@ -383,7 +403,8 @@ class Runner:
         """One cached block of images (see :meth:`evaluate`)."""
         from cimkit.osa.energy import counts_from_layers
 
-        key = _hash({"spec": spec, "split": split, "start": start, "n": n, "cal": self.calib_key})
+        cal = self.calib_key if spec["mode"] == "osa" else self.calib_key_no_ose
+        key = _hash({"spec": spec, "split": split, "start": start, "n": n, "cal": cal})
         path = self.cache / f"{key}.json"
         st: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
         if not st:
@@ -950,6 +971,8 @@ def _summary_md(
         f"{','.join(f'{c:g}' for c in s.constraints)} --grid {s.grid}"
         + ("" if s.bias_correction else " --no-bias-correction")
         + (" --refine" if s.refine else "")
+        + (f" --ose-orders {s.ose_orders}" if s.ose_orders != 2 else "")
+        + (f" --map-images {s.map_images}" if s.map_images != ReportSettings.map_images else "")
     )
     fig9 = _md_table(
         rows,

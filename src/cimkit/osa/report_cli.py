@@ -78,6 +78,13 @@ def osa_report_cmd(
             "log2(grid) more evaluations per step)."
         ),
     ] = False,
+    ose_orders: Annotated[
+        int,
+        typer.Option(
+            help="s: highest output orders the saliency evaluator computes digitally before it "
+            "chooses B (the paper's Fig. 2 example: 2). Candidates must be <= 15 - s."
+        ),
+    ] = 2,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -107,6 +114,7 @@ def osa_report_cmd(
         threads=threads,
         bias_correction=bias_correction,
         refine=refine,
+        ose_orders=ose_orders,
     )
     s.check()
     folder = prepare_out_dir(out)
@@ -121,9 +129,17 @@ def osa_report_cmd(
         emit_json(rep)
         return
     c = rep["checks"]
+
+    def pp(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2f} pp"
+
+    hcim = (
+        f"HCIM B={c['hcim_boundary']} drop {pp(c['hcim_drop_pp'])}"
+        if c.get("hcim_drop_pp") is not None
+        else f"HCIM B={c['hcim_boundary']} not in --fixed"
+    )
     note(
         f"DCIM {100 * c['dcim_accuracy']:.2f} %; tightest OSA drop "
-        f"{c['tight_osa_drop_pp']:.2f} pp; "
-        f"HCIM B={c['hcim_boundary']} drop {c['hcim_drop_pp']:.2f} pp; wrote "
+        f"{pp(c.get('tight_osa_drop_pp'))}; {hcim}; wrote "
         f"{len(rep['files'])} files to {folder} (osa_report.md)"
     )
