@@ -198,3 +198,31 @@ def test_bad_layer_inputs():
         HCIMConv2d.from_conv(nn.Conv2d(4, 4, 3, groups=2), act_scale=1.0)
     with pytest.raises(SpecError, match="thresholds has 1"):
         layer.set_mode("osa", candidates=[5, 6, 7], thresholds=[1.0])
+
+
+def test_random_mode_matches_the_shares_and_ignores_batching():
+    """Mode 'random' (the saliency-blind control): each decision's B follows the requested
+    demoted shares, does not depend on how the images are batched, varies between all-zero
+    rows at different positions, and its MACs are those of the same B map given explicitly."""
+    torch.manual_seed(0)
+    conv = HCIMConv2d.from_conv(nn.Conv2d(16, 16, 3, padding=1), act_scale=4 / 255)
+    x = torch.rand(12, 16, 12, 12) * 4
+    conv.set_mode("random", candidates=[8, 9, 10], thresholds=[0.5, 0.2])
+    y = conv(x)
+    b = conv.last_boundary
+    n = b.numel()
+    for v, want in ((8, 0.5), (9, 0.3), (10, 0.2)):
+        share = float((b == v).float().mean())
+        assert abs(share - want) < 4 * (want * (1 - want) / n) ** 0.5 + 1e-9, (v, share)
+    assert torch.equal(torch.cat([conv(x[:5]), conv(x[5:])]), y)
+    assert torch.equal(conv(x, boundary=b), y)
+    z = torch.zeros(1, 16, 12, 12)
+    conv(z)
+    assert conv.last_boundary.unique().numel() == 3  # zero rows: B still varies by position
+    from cimkit.osa.energy import counts_from_layers
+
+    conv(x)
+    assert float(counts_from_layers([conv])["ose_nq"]) == 0  # no saliency evaluator
+    for bad in ([0.2, 0.5], [1.5, 0.1], [0.5]):
+        with pytest.raises(SpecError, match="thresholds"):
+            conv.set_mode("random", candidates=[8, 9, 10], thresholds=bad)

@@ -165,7 +165,11 @@ def test_report_end_to_end_resume_and_cli(tmp_path):
               "osa_fig5.csv", "osa_fig5.png", "osa_table1.md", "osa_report.md"):  # fmt: skip
         assert (out / f).is_file(), f
     points = [r["point"] for r in csv.DictReader(open(out / "osa_fig9.csv"))]
-    assert points == ["DCIM", "HCIM B=8", "OSA L=0.01"]
+    assert points == ["DCIM", "HCIM B=8", "OSA L=0.01", "random-B L=0.01"]
+    ctrl = {r["point"]: r for r in fresh["rows"]}
+    # the control takes the OSA point's B shares, without the OSE
+    assert ctrl["random-B L=0.01"]["ose_ops"] == 0
+    assert fresh["checks"]["osa_vs_random_control"][0]["osa"] == "OSA L=0.01"
     for f in [*out.glob("*.json"), *out.glob("*.csv")]:  # strict JSON, no "nan" in any file
         text = f.read_text()
         assert "nan" not in text.lower().replace("fashion", ""), f
@@ -274,3 +278,18 @@ def test_ose_orders_rekey_only_the_osa_points(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.json"))) == n_files + 2
     # OSE work per pixel follows s: 10 saliency one-bit MACs at s = 4 vs 3 at s = 2
     assert o4.counts["ose_nq"] == pytest.approx(o2.counts["ose_nq"] * 10 / 3)
+
+
+def test_random_control_spec_by_hand() -> None:
+    """Demoted shares per layer from a B histogram: layer 0 holds 6/3/1 decisions at B = 8,
+    9, 10, so 40 % are at 9 or beyond and 10 % at 10; an empty layer demotes nobody."""
+    import numpy as np
+
+    from cimkit.osa.report import random_control_spec
+
+    h = np.zeros((2, 16), dtype=np.int64)
+    h[0, [8, 9, 10]] = [6, 3, 1]
+    spec = random_control_spec(h, [8, 9, 10])
+    assert spec["mode"] == "random" and spec["candidates"] == [8, 9, 10]
+    assert spec["thresholds"][0] == pytest.approx([0.4, 0.1])
+    assert spec["thresholds"][1] == [0.0, 0.0]

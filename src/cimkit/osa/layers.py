@@ -35,8 +35,8 @@ from cimkit.osa.analog import AnalogConfig, calibrate_full_scale
 from cimkit.osa.bitplane import BitConfig, allocation_lookup, hybrid_matmul
 from cimkit.osa.ose import OSEConfig, calibrate_norm, check_candidates, saliency, select_boundary
 
-Mode = Literal["dcim", "fixed", "osa"]
-MODES = ("dcim", "fixed", "osa")
+Mode = Literal["dcim", "fixed", "osa", "random"]
+MODES = ("dcim", "fixed", "osa", "random")
 
 
 def quantize_weights(
@@ -109,6 +109,7 @@ class _HCIMBase(nn.Module):
         self.noise_seed = int(noise_seed)
         self.block_rows = block_rows
         self.record_saliency = False
+        self._pixels_per_image = 1  # rows per image of the current forward (random mode)
         #: B -> (M,) float64 integer MAC offsets added to each output computed at that B (the
         #: per-channel mean error of the hybrid MAC on calibration data; empty: no correction).
         self.mac_offset: dict[int, torch.Tensor] = {}
@@ -132,8 +133,13 @@ class _HCIMBase(nn.Module):
         candidates: Sequence[int] | None = None,
         thresholds: Sequence[float] | None = None,
     ) -> None:
-        """Switch between ``"dcim"``, ``"fixed"`` (needs ``boundary``) and ``"osa"``
-        (needs ``candidates`` and ``thresholds``, len(thresholds) = len(candidates) - 1)."""
+        """Switch between ``"dcim"``, ``"fixed"`` (needs ``boundary``), ``"osa"`` (needs
+        ``candidates`` and ``thresholds``, len(thresholds) = len(candidates) - 1) and
+        ``"random"``: the saliency-blind control of OSA mode. It takes ``candidates`` and, as
+        ``thresholds``, the shares demoted past each step (non-increasing, in [0, 1]: element
+        t is the share of decisions at B_{t+1} or beyond), and draws each decision's B from a
+        pseudo-random number of its input row and position (:meth:`_pseudo_uniform`), so the
+        B shares match a given OSA point's with no saliency (and no OSE) behind the choice."""
         if mode not in MODES:
             raise SpecError(f"mode={mode!r} is not one of {', '.join(MODES)}")
         if mode == "fixed":
@@ -141,12 +147,21 @@ class _HCIMBase(nn.Module):
                 raise SpecError("mode='fixed' needs boundary=<int B_D/A> (e.g. 8)")
             if not 0 <= boundary <= self.bits.max_order + 1:
                 raise SpecError(f"boundary={boundary} must lie in 0..{self.bits.max_order + 1}")
-        if mode == "osa":
+        if mode in ("osa", "random"):
             if candidates is None or thresholds is None:
                 raise SpecError(
-                    "mode='osa' needs candidates=[B0, B1, ...] and thresholds=[T0, ...]"
+                    f"mode={mode!r} needs candidates=[B0, B1, ...] and thresholds=[T0, ...]"
                 )
-            c = check_candidates(candidates, self.bits, self.ose.s)
+            c = check_candidates(candidates, self.bits, self.ose.s if mode == "osa" else None)
+            if mode == "random":
+                sh = [float(v) for v in thresholds]
+                if any(not 0 <= v <= 1 for v in sh) or any(
+                    b > a for a, b in zip(sh, sh[1:], strict=False)
+                ):
+                    raise SpecError(
+                        f"mode='random' thresholds {sh}: give demoted shares in [0, 1], "
+                        "non-increasing (share at B_1 or beyond, at B_2 or beyond, ...)"
+                    )
             if len(list(thresholds)) != len(c) - 1:
                 raise SpecError(
                     f"thresholds has {len(list(thresholds))} values; {len(c)} candidates "
@@ -196,6 +211,9 @@ class _HCIMBase(nn.Module):
                 b = torch.zeros(r.shape[0], g, dtype=torch.int64, device=r.device)
             elif self.mode == "fixed":
                 b = torch.full((r.shape[0], g), int(self.boundary), device=r.device)
+            elif self.mode == "random":
+                u = self._pseudo_uniform(r, start)
+                b = select_boundary(u, self.candidates, self.thresholds)
             else:
                 b = select_boundary(s, self.candidates, self.thresholds)
             b = b.to(torch.int64).reshape(r.shape[0], -1).expand(r.shape[0], g)
@@ -207,6 +225,24 @@ class _HCIMBase(nn.Module):
             if s is not None:
                 ss.append(s)
         return torch.cat(outs), torch.cat(bs), (torch.cat(ss) if ss else None)
+
+    def _pseudo_uniform(self, r: torch.Tensor, start: int) -> torch.Tensor:
+        """(N, G) float64 in [0, 1): a hash of each row's integers, its pixel position in the
+        image (row index ``start + i`` modulo :attr:`_pixels_per_image`) and the group, so
+        the draw does not depend on batching, on resuming, or on other images in the batch.
+        All-zero rows at different positions get different draws."""
+        dev = r.device
+        k = r.shape[1]
+        g = torch.Generator().manual_seed(0x05A1 + self.noise_seed)
+        coef = torch.randint(1, 2**31 - 1, (k,), generator=g, dtype=torch.int64).to(dev)
+        pos = (torch.arange(r.shape[0], device=dev) + start) % max(self._pixels_per_image, 1)
+        h = (r.to(torch.int64) * coef).sum(1) + pos * 0x9E3779B1  # int64 arithmetic wraps
+        grp = torch.arange(self.groups, device=dev, dtype=torch.int64) * 0x632BE5AB
+        x = h[:, None] + grp[None, :]
+        for _ in range(2):  # xorshift-multiply mixing (splitmix64's finaliser, wrapping)
+            x = x ^ ((x >> 31) & 0x1FFFFFFFF)
+            x = x * 0x5851F42D4C957F2D
+        return ((x >> 11) & (2**40 - 1)).to(torch.float64) / 2.0**40
 
     def _correct(self, mac: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(N, M) MACs plus the calibrated offset of each output's own B (``mac_offset``).
@@ -389,6 +425,7 @@ class HCIMConv2d(_HCIMBase):
                     f"boundary map shape {tuple(b.shape)} must be ({n}, {ho}, {wo}) or "
                     f"({n}, {self.groups}, {ho}, {wo})"
                 )
+        self._pixels_per_image = ho * wo
         mac, bmap, sal = self._run_rows(rows, b)
         self._count(bmap, rows.shape[1])
         self.last_boundary = bmap.view(n, ho, wo, -1).permute(0, 3, 1, 2).contiguous()

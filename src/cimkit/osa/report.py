@@ -142,6 +142,11 @@ class ReportSettings:
             (the paper's Fig. 2 example uses s = 2; more orders give a sharper saliency for a
             little more N/Q work: :func:`cimkit.osa.energy.saliency_pair_count` one-bit MACs
             per chunk). Every candidate B must keep those orders digital: B <= 15 - s.
+        random_control: beside each OSA point, evaluate its saliency-blind control: the same
+            candidates and the same B shares in every layer (those the OSA point took on the
+            test images), each decision drawn at random instead of by S, and no OSE
+            (``HCIMConv2d`` mode ``"random"``). OSA minus control, in pp, is what choosing by
+            saliency buys at equal B shares.
     """
 
     images: int = 10000
@@ -159,6 +164,7 @@ class ReportSettings:
     bias_correction: bool = True
     refine: bool = False
     ose_orders: int = 2
+    random_control: bool = True
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
@@ -359,7 +365,7 @@ class Runner:
                 lay.set_mode("fixed", boundary=int(spec["boundary"]))
             else:
                 t = spec["thresholds"][i if len(spec["thresholds"]) > 1 else 0]
-                lay.set_mode("osa", candidates=spec["candidates"], thresholds=[float(v) for v in t])
+                lay.set_mode(mode, candidates=spec["candidates"], thresholds=[float(v) for v in t])
 
     def split(self, name: str, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         if name == "test":
@@ -555,7 +561,7 @@ def _plot_fig9(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for kind, style in (("DCIM", "ks"), ("HCIM", "o-"), ("OSA-HCIM", "^-")):
+    for kind, style in (("DCIM", "ks"), ("HCIM", "o-"), ("OSA-HCIM", "^-"), ("random-B", "x:")):
         pts = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["tops_per_w"])
         if not pts:
             continue
@@ -799,6 +805,11 @@ def run_report(
         rows.append(row)
         osa_specs.append((float(total), spec, r))
         searches.append({"loss_budget": float(total), **res.to_dict()})
+        if settings.random_control:
+            ctrl = run.evaluate(random_control_spec(r.b_hist, cands), "test", 0, n,
+                                label=f"random-B L={total:g}")  # fmt: skip
+            rows.append(_row(f"random-B L={total:g}", "random-B", ctrl, cands,
+                             loss_budget=float(total)))  # fmt: skip
     ref = rows[0]["accuracy"]
     for r in rows:
         r["accuracy_drop_pp"] = 100 * (ref - r["accuracy"])
@@ -863,6 +874,14 @@ def run_report(
     tight = min(osa_rows, key=lambda r: r["loss_budget"])
 
     frontier = frontier_checks(rows)
+    controls = {r["loss_budget"]: r for r in rows if r["kind"] == "random-B"}
+    vs_random = [
+        {"osa": r["point"], "osa_accuracy": r["accuracy"], "osa_tops_per_w": r["tops_per_w"],
+         "random_accuracy": controls[r["loss_budget"]]["accuracy"],
+         "random_tops_per_w": controls[r["loss_budget"]]["tops_per_w"],
+         "pp_osa_minus_random": 100 * (r["accuracy"] - controls[r["loss_budget"]]["accuracy"])}
+        for r in osa_rows if r["loss_budget"] in controls
+    ]  # fmt: skip
     checks = {
         "images": n,
         "dcim_accuracy": ref,
@@ -872,6 +891,7 @@ def run_report(
         "hcim_drop_pp": hc["accuracy_drop_pp"] if hc else None,
         "hcim_ok": (hc["accuracy_drop_pp"] < 2.0) if hc else None,
         **frontier,
+        "osa_vs_random_control": vs_random,
         "saliency_mean_b_foreground": content["mean_b_foreground"],
         "saliency_mean_b_background": content["mean_b_background"],
         # Foreground gets the lower (more precise) B; equal means means no content dependence.
@@ -885,6 +905,28 @@ def run_report(
     progress(f"wrote {len(files)} files to {out}")
     return {"out": str(out), "files": files, "rows": rows, "checks": checks,
             "settings": asdict(settings)}  # fmt: skip
+
+
+def random_control_spec(b_hist: np.ndarray, candidates: Sequence[int]) -> dict[str, Any]:
+    """The saliency-blind control of an OSA point: spec of mode ``"random"`` whose per-layer
+    demoted shares equal those of ``b_hist``.
+
+    Args:
+        b_hist: (layers, 16) decisions at each B of the OSA point.
+        candidates: its candidate list (B_0 first).
+
+    Returns:
+        {"mode": "random", "candidates": [...], "thresholds": (layers, b-1) nested list}: row l,
+        element t is the share of layer l's decisions at B_{t+1} or beyond (rounded to 1e-9,
+        so the cache key is stable).
+    """
+    c = list(candidates)
+    h = np.asarray(b_hist, dtype=np.float64)[:, c]
+    p = h / np.maximum(h.sum(1, keepdims=True), 1.0)
+    beyond = np.cumsum(p[:, ::-1], axis=1)[:, ::-1][:, 1:]  # share at B_{t+1} or beyond
+    levels = np.clip(np.round(beyond, 9), 0.0, 1.0)
+    levels = np.minimum.accumulate(levels, axis=1)  # non-increasing despite rounding
+    return {"mode": "random", "candidates": c, "thresholds": levels.tolist()}
 
 
 def frontier_checks(rows: list[dict]) -> dict[str, Any]:
@@ -938,6 +980,16 @@ def frontier_checks(rows: list[dict]) -> dict[str, Any]:
         ],
         "osa_vs_fixed_b_line": above,
     }
+
+
+def _control_gaps(checks: dict[str, Any]) -> str:
+    """'OSA L=0.03 +0.40 pp (control at 5.61 TOPS/W), ...' or 'not run'."""
+    parts = [
+        f"{g['osa']} {g['pp_osa_minus_random']:+.2f} pp (OSA at {g['osa_tops_per_w']:.2f}, "
+        f"control at {g['random_tops_per_w']:.2f} TOPS/W)"
+        for g in checks.get("osa_vs_random_control", [])
+    ]
+    return ", ".join(parts) or "not run (--no-random-control)"
 
 
 def _line_gaps(checks: dict[str, Any]) -> str:
@@ -1019,6 +1071,8 @@ osa_fig9.csv is the same on cimkit's component scale (x {paper_scale:.2f}).
   {", ".join(checks["hcim_points_beyond_osa_range"]) or "none"}.
 - OSA vs the fixed-B line (accuracy interpolated through DCIM and the fixed-B points at each
   OSA point's TOPS/W; > 0 is what choosing B per pixel buys): {_line_gaps(checks)}.
+- OSA vs its saliency-blind control (same B shares per layer, each B drawn at random, no OSE;
+  > 0 is what choosing by saliency buys at equal shares): {_control_gaps(checks)}.
 - Saliency follows content (28x28 layers, {s.map_images} test images, OSA L = {mid_total:g}):
   mean B on foreground pixels {content["mean_b_foreground"]:.2f} vs background
   {content["mean_b_background"]:.2f} (`osa_fig8a_content.csv`):

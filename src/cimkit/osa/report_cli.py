@@ -85,6 +85,13 @@ def osa_report_cmd(
             "chooses B (the paper's Fig. 2 example: 2). Candidates must be <= 15 - s."
         ),
     ] = 2,
+    random_control: Annotated[
+        bool,
+        typer.Option(
+            help="Beside each OSA point, its saliency-blind control: the same B shares per "
+            "layer, each B drawn at random, no OSE (--no-random-control: skip it)."
+        ),
+    ] = True,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -115,6 +122,7 @@ def osa_report_cmd(
         bias_correction=bias_correction,
         refine=refine,
         ose_orders=ose_orders,
+        random_control=random_control,
     )
     s.check()
     folder = prepare_out_dir(out)
