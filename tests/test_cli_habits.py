@@ -155,14 +155,12 @@ def test_plain_progress_has_elapsed_and_eta_when_piped(tmp_path: Path) -> None:
     assert "\x1b[" not in res.stderr  # no terminal control codes in a log
 
 
-def test_plain_progress_eta_arithmetic() -> None:
+def test_plain_progress_eta_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
     buf = io.StringIO()
     p = cli_output.PlainProgress(buf, interval_s=0.0)
-    p._tasks["t"] = {"start": 0.0, "done0": 0, "last": -1.0}
-    import time
-
-    now = time.monotonic()
-    p._tasks["t"]["start"] = now - 10.0  # 2 of 10 steps took 10 s: 8 more take 40 s
+    # A fixed clock: 2 of 10 steps took 10 s, so 8 more take 40 s (no race with a slow machine).
+    monkeypatch.setattr(cli_output.time, "monotonic", lambda: 1000.0)
+    p._tasks["t"] = {"start": 990.0, "done0": 0, "last": -1.0}
     p.update("t", 2, 10, "x")
     assert buf.getvalue().startswith("t: 2/10, x, elapsed 0:00:10, ETA 0:00:40")
     assert cli_output.fmt_seconds(3725) == "1:02:05" and cli_output.fmt_seconds(-1) == "-:--:--"
