@@ -235,6 +235,7 @@ def test_frontier_check_is_not_met_by_having_nothing_to_compare() -> None:
     # Every OSA point less efficient than every HCIM point: not shown, not "met".
     c = frontier_checks(base + [_row("OSA L=0.03", "OSA-HCIM", 0.916, 13.8)])
     assert c["osa_dominates_hcim"] is None
+    assert c["osa_dominates_every_fixed_b"] is False
     assert c["hcim_points_beyond_osa_range"] == ["HCIM B=8", "HCIM B=10"]
     # On the line 9.0 -> 14.0: at 13.8 the line is 0.92 - 0.004 * 4.8 / 5 = 0.91616.
     assert c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"] == pytest.approx(-0.016)
@@ -243,6 +244,15 @@ def test_frontier_check_is_not_met_by_having_nothing_to_compare() -> None:
     assert c["osa_dominates_hcim"] is False  # 0.91 < 0.916 at >= 14 TOPS/W
     c = frontier_checks(base + [_row("OSA L=0.1", "OSA-HCIM", 0.917, 16.0)])
     assert c["osa_dominates_hcim"] is True and c["hcim_points_beyond_osa_range"] == ["HCIM B=10"]
+    assert c["osa_dominates_every_fixed_b"] is False  # B=10 is beyond every OSA point
+    c = frontier_checks(
+        base + [_row("a", "OSA-HCIM", 0.917, 16.0), _row("b", "OSA-HCIM", 0.86, 20.0)]
+    )
+    assert c["osa_dominates_every_fixed_b"] is True
+    assert (
+        frontier_checks(base[:1] + [_row("a", "OSA-HCIM", 0.9, 9.5)])["osa_dominates_every_fixed_b"]
+        is None
+    )  # no fixed-B point at all
     # Line between B=8 (14, 0.916) and B=10 (19.5, 0.858) at 16: 0.916 - 0.058 * 2 / 5.5.
     gap = c["osa_vs_fixed_b_line"][0]["pp_above_fixed_b_line"]
     assert gap == pytest.approx(100 * (0.917 - (0.916 - 0.058 * 2 / 5.5)))
