@@ -152,6 +152,8 @@ NEVER = {
     # A toggle of a never-accepted command; the correction itself: tests/osa/test_bias_correction.py
     ("osa-report", "bias_correction"),
     ("osa-report", "refine"),  # search_thresholds(refine=True): tests/osa/test_thresholds.py
+    # the saliency-blind control: tests/osa/test_report.py (end to end) and test_osa_layers.py
+    ("osa-report", "random_control"),
 }
 SLOW_OPTIONS = {("generate", "simulate"), ("export", "onnx")}  # iverilog; torch + onnx export
 
