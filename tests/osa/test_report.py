@@ -245,6 +245,18 @@ def test_frontier_check_is_not_met_by_having_nothing_to_compare() -> None:
     c = frontier_checks(base + [_row("OSA L=0.1", "OSA-HCIM", 0.917, 16.0)])
     assert c["osa_dominates_hcim"] is True and c["hcim_points_beyond_osa_range"] == ["HCIM B=10"]
     assert c["osa_dominates_every_fixed_b"] is False  # B=10 is beyond every OSA point
+    c = frontier_checks(base + [_row("OSA L=0.1", "OSA-HCIM", 0.917, 16.0)], "HCIM B=8")
+    assert c["osa_dominates_paper_hcim"] is True
+    assert (
+        frontier_checks(base + [_row("a", "OSA-HCIM", 0.917, 16.0)], "HCIM B=10")[
+            "osa_dominates_paper_hcim"
+        ]
+        is False
+    )  # beyond every OSA point
+    assert (
+        c["osa_dominates_hcim"] is True
+        and frontier_checks(base)["osa_dominates_paper_hcim"] is None
+    )
     c = frontier_checks(
         base + [_row("a", "OSA-HCIM", 0.917, 16.0), _row("b", "OSA-HCIM", 0.86, 20.0)]
     )

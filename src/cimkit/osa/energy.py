@@ -618,8 +618,6 @@ def _anchor(p: Preset, anchor: Mapping[str, Any]) -> Preset:
     """``p`` on the paper's energy scale: one factor on every energy so that DCIM (at ``p``'s bit
     densities) runs at ``anchor['dcim_tops_per_w']``. The SAR fit is unchanged (a common factor
     leaves every ratio as it is), so this is a choice of units, not a second fit to a ratio."""
-    from dataclasses import replace
-
     target = float(anchor["dcim_tops_per_w"]["value"])
     dcim = counts_from_shares({0: 1.0}, ose=False, preset=p)
     e_model = float(sum(_energy_terms(dcim, p, p.sar_energy_scale).values()))
@@ -634,8 +632,6 @@ def _anchor(p: Preset, anchor: Mapping[str, Any]) -> Preset:
 
 def _fit(p: Preset) -> Preset:
     """``p`` with ``sar_energy_scale`` solving DCIM / HCIM = the paper's ratio exactly."""
-    from dataclasses import replace
-
     target = float(p.paper["hcim_over_dcim"])
     dcim = counts_from_shares({0: 1.0}, ose=False, preset=p)
     hcim = counts_from_shares({p.hcim_boundary: 1.0}, ose=False, preset=p)
