@@ -287,3 +287,46 @@ def test_init_from_starts_at_the_given_weights(tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", "--init-from", str(tmp_path / "none.pt"),
                               "--out", str(tmp_path / "c")])  # fmt: skip
     assert res.exit_code == 2 and "--init-from" in res.output
+
+
+def test_batch_statistic_is_max_or_percentile() -> None:
+    from cimkit.osa.resnet import _PERCENTILE_SAMPLE, batch_statistic
+
+    x = torch.arange(1, 1001, dtype=torch.float32).reshape(10, 100)  # 1 .. 1000
+    assert batch_statistic(x, 100.0).item() == 1000.0
+    assert batch_statistic(x, 99.9).item() == 999.0  # 999 of 1000 values are <= 999
+    assert batch_statistic(x, 50.0).item() == 500.0
+    # Above the sample size a strided subsample estimates it (uniform values: within 0.5 %).
+    big = torch.rand(4 * _PERCENTILE_SAMPLE + 3, generator=torch.Generator().manual_seed(0))
+    assert abs(batch_statistic(big, 99.0).item() - 0.99) < 0.005
+
+
+def test_clip_percentile_follows_the_batch_percentile(tmp_path: Path) -> None:
+    """A training step with clip_percentile < 100 moves the clips towards that percentile, so
+    they end below the max-clip run's; the exported model starts a fine-tuning run."""
+    torch.set_num_threads(1)
+    a = train(tmp_path / "a", _cfg(), log=lambda m: None)
+    b = train(tmp_path / "b", _cfg(clip_percentile=99.0), log=lambda m: None)
+    assert b["config"]["clip_percentile"] == 99.0 and a["config"]["clip_percentile"] == 100.0
+    ca = load_checkpoint(tmp_path / "a" / CHECKPOINT)["model"]
+    cb = load_checkpoint(tmp_path / "b" / CHECKPOINT)["model"]
+    inner = [k for k in ca if k.endswith("act.clip") and k != "conv1.act.clip"]
+    assert len(inner) == 19
+    assert all(cb[k] < ca[k] for k in inner)
+    assert cb["conv1.act.clip"] == ca["conv1.act.clip"] == 1.0  # the pixels' fixed range
+    # Fine-tune from the exported file (not a checkpoint): starts at its int8 weights.
+    export_int8(tmp_path / "b", tmp_path / "m", "x")
+    model = tmp_path / "m" / "resnet20_fmnist_int8.pt"
+    cfg = _cfg(lr=1e-12, clip_percentile=99.0, init_from=str(model))
+    train(tmp_path / "c", cfg, log=lambda m: None, max_steps=1)
+    got = load_checkpoint(tmp_path / "c" / CHECKPOINT)["model"]
+    ref = load_shipped(model).state_dict()
+    torch.testing.assert_close(got["blocks.0.conv1.weight"], ref["blocks.0.conv1.weight"],
+                               rtol=0, atol=1e-9)  # fmt: skip
+    cfg_full = _cfg(clip_percentile=99.0, init_from=str(model))
+    train(tmp_path / "d", cfg_full, log=lambda m: None)
+    m = export_int8(tmp_path / "d", tmp_path / "m2", "y")
+    assert m["previous_phase"]["model"] == str(model)
+    assert m["previous_phase"]["manifest"]["command"] == "x"
+    res = runner.invoke(app, ["train", "--clip-percentile", "20", "--out", str(tmp_path / "e")])
+    assert res.exit_code == 2 and "--clip-percentile" in res.output

@@ -147,6 +147,9 @@ class ReportSettings:
             test images), each decision drawn at random instead of by S, and no OSE
             (``HCIMConv2d`` mode ``"random"``). OSA minus control, in pp, is what choosing by
             saliency buys at equal B shares.
+        model: the int8 ResNet-20 file to simulate ("" = the shipped
+            ``resnet20_fmnist_int8.pt``; another file written by ``python -m cimkit.osa.train
+            export``). Its hash is part of every cache key.
     """
 
     images: int = 10000
@@ -165,9 +168,15 @@ class ReportSettings:
     refine: bool = False
     ose_orders: int = 2
     random_control: bool = True
+    model: str = ""
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
+        if self.model and not Path(self.model).is_file():
+            raise SpecError(
+                f"--model {self.model}: no such file; give a model written by "
+                "'python -m cimkit.osa.train export' or omit it for the shipped one"
+            )
         if not 1 <= self.images <= 10000:
             raise SpecError(f"--images {self.images}: give 1..10000 (test images)")
         if self.calib_images < 1 or self.search_images < 1:
@@ -287,13 +296,11 @@ class Runner:
         if self.dev.type == "cuda":  # float32 matmuls must stay exact (no TF32)
             torch.set_float32_matmul_precision("highest")
         self.data = load("fashion-mnist")
-        from cimkit.osa import train as _train
+        from cimkit.osa.train import SHIPPED_MODEL
 
-        model_file = (
-            Path(_train.__file__).parent.parent / "data" / "osa" / "resnet20_fmnist_int8.pt"
-        )
+        model_file = Path(settings.model) if settings.model else SHIPPED_MODEL
         self.model_hash = hashlib.sha256(model_file.read_bytes()).hexdigest()[:16]
-        self.sim, named = to_hcim(load_shipped())
+        self.sim, named = to_hcim(load_shipped(model_file))
         self.sim.to(self.dev)
         self.names = [n for n, _ in named]
         self.layers = [lay for _, lay in named]

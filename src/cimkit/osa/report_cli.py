@@ -92,6 +92,13 @@ def osa_report_cmd(
             "layer, each B drawn at random, no OSE (--no-random-control: skip it)."
         ),
     ] = True,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="int8 ResNet-20 file to simulate (default: the shipped one; others come from "
+            "'python -m cimkit.osa.train export')."
+        ),
+    ] = None,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -123,6 +130,7 @@ def osa_report_cmd(
         refine=refine,
         ose_orders=ose_orders,
         random_control=random_control,
+        model=str(model) if model is not None else "",
     )
     s.check()
     folder = prepare_out_dir(out)

@@ -50,7 +50,14 @@ class InputQuant(nn.Module):
     Args:
         bits: levels 0..2**bits-1.
         fixed_clip: a fixed range (the image input, 1.0); None calibrates the clip while
-            training (EMA of the batch max with ``momentum``).
+            training (EMA of a batch statistic with ``momentum``).
+
+    Attributes:
+        percentile: the batch statistic the clip follows while training, in (0, 100]: 100 is
+            the batch maximum (the first shipped model); below it, that percentile of the batch's
+            values (zeros included), so the top levels are used more often and the largest
+            values saturate (set by ``TrainConfig.clip_percentile``; not saved, eval mode only
+            reads ``clip``).
     """
 
     def __init__(self, bits: int = ACT_BITS, fixed_clip: float | None = None) -> None:
@@ -58,6 +65,7 @@ class InputQuant(nn.Module):
         self.bits = bits
         self.fixed = fixed_clip is not None
         self.momentum = 0.1
+        self.percentile = 100.0
         self.register_buffer("clip", torch.tensor(1.0 if fixed_clip is None else fixed_clip))
         self.register_buffer("n_seen", torch.tensor(0, dtype=torch.long))
 
@@ -69,7 +77,7 @@ class InputQuant(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and not self.fixed:
             with torch.no_grad():
-                m = x.detach().amax()
+                m = batch_statistic(x.detach(), self.percentile)
                 if self.n_seen.item() == 0:
                     self.clip.copy_(m)
                 else:
@@ -84,6 +92,26 @@ class InputQuant(nn.Module):
 
 
 _ZERO = torch.zeros((), dtype=torch.int32)
+
+#: Values of a batch the percentile clip is estimated from at most (a strided subsample above it:
+#: kthvalue on every value of a 128-image batch would cost more than the convolution).
+_PERCENTILE_SAMPLE = 1 << 18
+
+
+def batch_statistic(x: torch.Tensor, percentile: float) -> torch.Tensor:
+    """The clip target of one batch: its max (``percentile >= 100``) or that percentile (scalar).
+
+    Args:
+        x: the layer input, any shape (post-ReLU: non-negative).
+        percentile: in (0, 100].
+    """
+    if percentile >= 100.0:
+        return x.amax()
+    flat = x.reshape(-1)
+    if flat.numel() > _PERCENTILE_SAMPLE:
+        flat = flat[:: -(-flat.numel() // _PERCENTILE_SAMPLE)]
+    k = max(1, min(flat.numel(), round(flat.numel() * percentile / 100.0)))
+    return flat.float().kthvalue(k).values.to(x.dtype)
 
 
 def fake_quant_unsigned(x: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:

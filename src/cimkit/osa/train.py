@@ -30,6 +30,7 @@ shipped recipe)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -92,8 +93,12 @@ class TrainConfig:
     ckpt_every: int = 100
     data: str = "fashion-mnist"
     zero_init_residual: bool = True
-    #: Start from the weights of a finished run's checkpoint (a fine-tuning phase); "" = init.
+    #: Start from the weights of a finished run's checkpoint or of an exported model file (a
+    #: fine-tuning phase); "" = init.
     init_from: str = ""
+    #: Percentile of each batch's layer input that the input clips follow (100 = the batch max;
+    #: :class:`cimkit.osa.resnet.InputQuant`).
+    clip_percentile: float = 100.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +145,22 @@ def _param_groups(net: nn.Module, weight_decay: float) -> list[dict]:
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def _is_model_file(path: Path) -> bool:
+    """Whether ``path`` is an exported int8 model (:func:`export_int8`), not a run checkpoint."""
+    try:
+        head = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError):
+        return False
+    return isinstance(head, dict) and head.get("format") == FORMAT
+
+
+def _initial_state(path: Path, dev: torch.device) -> dict[str, torch.Tensor]:
+    """Model weights to start a fine-tuning run from: a run's checkpoint or an exported model."""
+    if _is_model_file(path):
+        return {k: v.to(dev) for k, v in load_shipped(path).state_dict().items()}
+    return load_checkpoint(path, dev)["model"]
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict:
@@ -231,8 +252,10 @@ def train(
         step, elapsed_before, history = state["step"], state["elapsed"], list(state["history"])
         log(f"resumed from {ckpt} at step {step}")
     elif cfg.init_from:
-        net.load_state_dict(load_checkpoint(Path(cfg.init_from), dev)["model"])
+        net.load_state_dict(_initial_state(Path(cfg.init_from), dev))
         log(f"initialized from {cfg.init_from}")
+    for _, layer in net.quantized_layers():
+        layer.act.percentile = cfg.clip_percentile
     n = len(sp.y_train)
     per_epoch = steps_per_epoch(n, cfg.batch_size)
     total = per_epoch * cfg.epochs
@@ -393,7 +416,18 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
         "file_bytes": model_path.stat().st_size,
         "parameters": sum(q.numel() for q in payload["levels"].values()),
     }
-    if cfg.init_from and Path(cfg.init_from).is_file():
+    init_manifest = Path(cfg.init_from).with_suffix(".json") if cfg.init_from else None
+    if _is_model_file(Path(cfg.init_from)) if cfg.init_from else False:
+        # Fine-tuned from an exported model: its manifest (beside it) is the previous phase.
+        prev_m = json.loads(init_manifest.read_text()) if init_manifest.is_file() else {}
+        manifest["previous_phase"] = {
+            "model": cfg.init_from,
+            "sha256": hashlib.sha256(Path(cfg.init_from).read_bytes()).hexdigest(),
+            "manifest": prev_m,
+        }
+        prev_wall = float(prev_m.get("wall_s_all_phases", prev_m.get("wall_s", 0.0)))
+        manifest["wall_s_all_phases"] = round(prev_wall + state["elapsed"], 1)
+    elif cfg.init_from and Path(cfg.init_from).is_file():
         prev = load_checkpoint(Path(cfg.init_from))
         manifest["previous_phase"] = {
             "checkpoint": cfg.init_from,
@@ -534,8 +568,13 @@ def train_cmd(
     ckpt_every: Annotated[int, typer.Option(help="steps between checkpoints (1..100000)")] = 100,
     warmup_steps: Annotated[int, typer.Option(help="linear warm-up steps (0..100000)")] = 100,
     init_from: Annotated[
-        Path | None, typer.Option(help="start from this finished run's checkpoint.pt")
+        Path | None,
+        typer.Option(help="start from this finished run's checkpoint.pt or an exported model .pt"),
     ] = None,
+    clip_percentile: Annotated[
+        float,
+        typer.Option(help="percentile of each batch's layer input the clips follow (50..100)"),
+    ] = 100.0,
 ) -> None:
     """Train (or resume) the 8-bit ResNet-20; prints one line per epoch."""
     check_number(epochs, "--epochs", 1, 500)
@@ -545,6 +584,7 @@ def train_cmd(
     check_number(threads, "--threads", 1, 256)
     check_number(ckpt_every, "--ckpt-every", 1, 100_000)
     check_number(warmup_steps, "--warmup-steps", 0, 100_000)
+    check_number(clip_percentile, "--clip-percentile", 50.0, 100.0)
     if init_from is not None and not init_from.is_file():
         raise SpecError(f"--init-from {init_from}: no such checkpoint; give a run's checkpoint.pt")
     out = prepare_out_dir(out)
@@ -557,6 +597,7 @@ def train_cmd(
         ckpt_every=ckpt_every,
         warmup_steps=warmup_steps,
         init_from=str(init_from) if init_from is not None else "",
+        clip_percentile=clip_percentile,
     )
     s = train(out, cfg)
     print(json.dumps({k: v for k, v in s.items() if k != "history"}))
