@@ -220,7 +220,7 @@ _role("search", "pareto", "enum_list")
 _role("pimhls-report", "networks", "enum_list")
 _role("pimhls-report", "areas", "number_list")
 _role("osa-report", "candidates,fixed,constraints", "number_list")
-_role("osa-report", "device", "enum")
+_role("osa-report", "device,bias_model", "enum")
 _role("osa-report", "out", "out_dir")
 _role("search,compare", "priority", "irrelevant")  # objective edap: priority does not apply
 _role("evaluate,import", "input_shape,input_dtype", "irrelevant")  # not a --torch model

@@ -200,3 +200,29 @@ def test_dat_adder_is_neurosim_at_65nm_by_hand() -> None:
     assert neurosim_fj_per_bit("adder", 8, 65, 0.9) == pytest.approx(46.1603 / 8, rel=1e-9)
     with pytest.raises(SpecError, match="not tabulated at 60 nm"):
         neurosim_fj_per_bit("adder", 8, 60, 0.6)
+
+
+def test_bitcount_correction_counts_and_energy_by_hand() -> None:
+    """10 input rows x 16 outputs of a 144-long reduction, half the work at B = 9: the
+    correction multiplies 9 terms for each of the 80 corrected outputs (720) and takes 8
+    bit-plane popcounts for each row's corrected half (10 x 8 x 0.5 = 40); its energy is
+    40 full adder trees (2 e_fa x 144) + 720 multiply-adds of 9 x (9 + 16) bit-adds. Without
+    it the counts are 0 and every other count is unchanged."""
+    from cimkit.osa.energy import _energy_terms, load_preset
+
+    p = load_preset("osa65")
+    macs = 10 * 16 * 144
+    base = counts_from_shares({0: 0.5, 9: 0.5}, macs=macs, k=144, ose=False, preset=p)
+    corr = counts_from_shares({0: 0.5, 9: 0.5}, macs=macs, k=144, ose=False, preset=p,
+                              correction_terms=9, cols=16)  # fmt: skip
+    assert float(corr["correction_macs"]) == pytest.approx(720.0)
+    assert float(corr["popcounts"]) == pytest.approx(40.0)
+    assert float(base["correction_macs"]) == float(base["popcounts"]) == 0.0
+    for key in base:
+        if key not in ("correction_macs", "popcounts"):
+            assert float(corr[key]) == float(base[key]), key
+    e = _energy_terms(corr, p, p.sar_energy_scale)["correction"]
+    assert float(e) == pytest.approx(40 * 2 * p.e_fa_j * 144 + 720 * 9 * 25 * p.e_add_j)
+    assert float(_energy_terms(base, p, p.sar_energy_scale)["correction"]) == 0.0
+    with pytest.raises(SpecError, match="cols"):
+        counts_from_shares({9: 1.0}, macs=macs, k=144, preset=p, correction_terms=9)

@@ -85,6 +85,7 @@ def test_bad_settings_are_one_line_spec_errors():
         ({"calib_images": 4000, "search_images": 2000}, "--search-images"),
         ({"ose_orders": 0}, "--ose-orders"),
         ({"ose_orders": 4, "candidates": (9, 12)}, "--candidates"),  # 12 > 15 - 4
+        ({"model": "/nonexistent/model.pt"}, "--model"),
     ):
         with pytest.raises(SpecError, match=word) as e:
             ReportSettings(**kw).check()
@@ -300,6 +301,28 @@ def test_ose_orders_rekey_only_the_osa_points(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.json"))) == n_files + 2
     # OSE work per pixel follows s: 10 saliency one-bit MACs at s = 4 vs 3 at s = 2
     assert o4.counts["ose_nq"] == pytest.approx(o2.counts["ose_nq"] * 10 / 3)
+
+
+def test_other_model_file_is_simulated_and_keyed_apart(tmp_path):
+    """--model loads that file (its weights reach the simulator) and its hash keys every cache
+    block apart from the shipped model's, so two models never share a cached result."""
+    from cimkit.osa.report import ReportSettings, Runner
+    from cimkit.osa.train import SHIPPED_MODEL
+
+    torch.set_num_threads(1)
+    payload = torch.load(SHIPPED_MODEL, weights_only=True)
+    payload["levels"]["fc"] = -payload["levels"]["fc"]  # another network, same format
+    other = tmp_path / "other.pt"
+    torch.save(payload, other)
+    r0 = Runner(tmp_path, ReportSettings(**TINY))
+    r1 = Runner(tmp_path, ReportSettings(**TINY, model=str(other)))
+    assert r0.model_hash != r1.model_hash and r0.calib_key_no_ose != r1.calib_key_no_ose
+    fc0, fc1 = r0.layers[-1], r1.layers[-1]
+    assert torch.equal(fc1.w_int, -fc0.w_int)
+    a = r0.evaluate({"mode": "dcim"}, "test", 0, 3)
+    b = r1.evaluate({"mode": "dcim"}, "test", 0, 3)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    assert a.loss != b.loss
 
 
 def test_random_control_spec_by_hand() -> None:

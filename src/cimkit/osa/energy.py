@@ -19,6 +19,10 @@ and the rest is discarded. The events, counted per inference:
 ``ose_nq`` / ``ose_compares`` OSE work: one 3-bit N/Q of a saliency DMAC (and its add into S)
                               per HMU, chunk and saliency cycle; b-1 threshold compares per
                               decision (one decision per pixel and group of 8 outputs)
+``popcounts``                 DAT sums of an all-ones column, one per input bit plane, row
+                              and chunk (the bit-count correction's n_j; 0 without it)
+``correction_macs``           multiply-adds n_j x coef of the bit-count correction, a_bits + 1
+                              per output computed at a B > 0 (0 without it)
 ``cycles``                    DCIM clock cycles of one macro (digital and analog run in
                               parallel: per activation max(n_D, r n_Aop), r = ACIM / DCIM
                               latency ratio; OSA first runs its s-order saliency cycles)
@@ -38,6 +42,10 @@ Energy per inference (J), every per-event energy from :func:`load_preset`::
       + SAR    sar_energy_scale e_sar adc_conversions (the one fitted constant)
       + DAC    e_dac dac_steps
       + OSE    ose_nq (3 d + 12) e_add + ose_compares 12 e_add
+      + corr   popcounts 2 e_fa rows + correction_macs d (d + 16) e_add
+                     (bit-count correction, ``bias_correction="bitcount"``: a full-activity
+                     adder tree per popcount; a shift-add multiply of the d-bit count by a
+                     16-bit coefficient per term)
 
 Latency = cycles x t_DCIM on one macro with its weights resident (no weight loading, no
 periphery outside the macro). The three operating points: DCIM (every order digital, B = 0),
@@ -73,6 +81,8 @@ COUNT_KEYS: tuple[str, ...] = (
     "dac_steps",
     "ose_nq",
     "ose_compares",
+    "popcounts",
+    "correction_macs",
     "cycles",
 )
 #: Energy components of :func:`osa_energy` (``energy_<name>_j``), in breakdown order.
@@ -85,6 +95,7 @@ COMPONENTS: tuple[str, ...] = (
     "sar",
     "dac",
     "ose",
+    "correction",
 )
 #: ``osa65``: per-event energies from cimkit's component models at 65 nm / 0.6 V (NeuroSim's
 #: adder and flip-flop, constants.yaml). ``osa65-paper``: the same macro on the paper's energy
@@ -97,6 +108,8 @@ _SHIFT_BITS = 16
 #: Width of the OSE's saliency accumulator and threshold compares (bits): S stays below 2^12 for
 #: 3-bit codes x order weights x 8 HMUs x a few chunks.
 _OSE_BITS = 12
+#: Fixed-point width of the bit-count correction's coefficients (bits).
+_COEF_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,8 @@ def counts_from_shares(
     k: int = 144,
     ose: bool = True,
     preset: str | Preset = "osa65",
+    correction_terms: int = 0,
+    cols: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Event counts of ``macs`` 8b x 8b MACs whose one-bit work is split by a B distribution.
 
@@ -261,6 +276,10 @@ def counts_from_shares(
         k: reduction length of each output (rows of one dot product); ceil(k / rows) chunks.
         ose: count the saliency evaluator (OSA mode); False for DCIM and fixed-B HCIM.
         preset: preset name or a loaded :class:`Preset`.
+        correction_terms: multiply-adds per output of the bit-count correction (a_bits + 1;
+            0 = none or the constant one, which the accumulator adds with the bias).
+        cols: outputs per input row (the layer's output channels M), for the popcounts the
+            correction shares between them; required with ``correction_terms``.
 
     Returns:
         dict of :data:`COUNT_KEYS` -> float arrays of the leading shape (counts per inference).
@@ -286,6 +305,10 @@ def counts_from_shares(
     else:
         per_act = np.maximum(t.n_digital, r * t.n_ops)
     zero = np.zeros(np.broadcast_shapes(macs.shape, s.shape[:-1]))
+    if correction_terms and (cols is None or cols < 1):
+        raise SpecError("correction_terms needs cols (output channels per input row) >= 1")
+    # Share of the work at a B > 0: only those outputs are corrected (B = 0 is exact).
+    corrected = 1.0 - (s * (idx == 0)).sum(axis=-1) if correction_terms else zero
     out = {
         "macs": macs + zero,
         "digital": macs * mean(t.n_digital),
@@ -296,6 +319,8 @@ def counts_from_shares(
         "dac_steps": outputs * chunks * min(k, p.rows) * mean(t.dac_steps) / p.hmus,
         "ose_nq": outputs * chunks * p.saliency_pairs * float(ose) + zero,
         "ose_compares": outputs / p.hmus * (len(p.candidates) - 1) * float(ose) + zero,
+        "popcounts": (outputs / cols * chunks * p.a_bits * corrected) if correction_terms else zero,
+        "correction_macs": outputs * correction_terms * corrected,
         "cycles": activations * mean(per_act),
     }
     return {key: np.asarray(v, dtype=np.float64) + zero for key, v in out.items()}
@@ -357,7 +382,10 @@ def counts_from_layers(
             cands = tuple(getattr(lay, "candidates", None) or p.candidates)
             if (pairs, cands) != (p.saliency_pairs, p.candidates):
                 lp = replace(p, saliency_pairs=pairs, candidates=cands)
-        c = counts_from_shares(shares, macs=float(lay.last_counts["macs"]), k=k, ose=osa, preset=lp)
+        terms = int(getattr(lay, "correction_terms", 0))
+        c = counts_from_shares(shares, macs=float(lay.last_counts["macs"]), k=k, ose=osa,
+                               preset=lp, correction_terms=terms,
+                               cols=int(lay.w_int.shape[0]))  # fmt: skip
         total = {key: total.get(key, 0.0) + v for key, v in c.items()}
         n += 1
     if not n:
@@ -404,6 +432,8 @@ def _energy_terms(c: Mapping[str, Any], p: Preset, sar_scale: float) -> dict[str
         # (q_bits compares of out_bits), then its add into S; decisions: b-1 compares of S.
         "ose": g["ose_nq"] * (p.ose_q_bits * np.ceil(out_bits) + _OSE_BITS) * p.e_add_j
         + g["ose_compares"] * _OSE_BITS * p.e_add_j,
+        "correction": g["popcounts"] * 2.0 * p.e_fa_j * p.rows
+        + g["correction_macs"] * dmac_bits * (dmac_bits + _COEF_BITS) * p.e_add_j,
     }
 
 

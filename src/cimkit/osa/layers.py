@@ -39,6 +39,31 @@ Mode = Literal["dcim", "fixed", "osa", "random"]
 MODES = ("dcim", "fixed", "osa", "random")
 
 
+#: Corrections of the hybrid MAC's error (``calibrate(bias_correction=...)``).
+BIAS_MODELS = ("none", "mean", "bitcount")
+
+
+def bias_model(value: bool | str) -> str:
+    """The correction named by a ``bias_correction`` value (True = "mean", False = "none")."""
+    if value is True:
+        return "mean"
+    if value is False:
+        return "none"
+    if value not in BIAS_MODELS:
+        raise SpecError(f"bias_correction={value!r}: use one of {list(BIAS_MODELS)} or a bool")
+    return str(value)
+
+
+def bitplane_counts(rows: torch.Tensor, a_bits: int) -> torch.Tensor:
+    """(N, a_bits + 1) float64: per row, how many of its K inputs have bit j set (j = 0 ..
+    a_bits - 1), and a constant 1. In the macro these are the DAT sums of an all-ones weight
+    column, one per input bit plane."""
+    r = rows.to(torch.int64)
+    cols = [((r >> j) & 1).sum(1).to(torch.float64) for j in range(a_bits)]
+    cols.append(torch.ones(r.shape[0], dtype=torch.float64, device=r.device))
+    return torch.stack(cols, 1)
+
+
 def quantize_weights(
     weight: torch.Tensor, cfg: BitConfig = BitConfig()
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,6 +138,11 @@ class _HCIMBase(nn.Module):
         #: B -> (M,) float64 integer MAC offsets added to each output computed at that B (the
         #: per-channel mean error of the hybrid MAC on calibration data; empty: no correction).
         self.mac_offset: dict[int, torch.Tensor] = {}
+        #: B -> (a_bits + 1, M) float64 coefficients of the input-conditional correction
+        #: (``bias_correction="bitcount"``): the offset added to output m of a row at B is
+        #: round([n_0 .. n_{a-1}, 1] . coef[:, m]), n_j = the row's count of inputs with bit j
+        #: set (empty: none; at most one of this and ``mac_offset`` is set).
+        self.mac_offset_coef: dict[int, torch.Tensor] = {}
         self._generator: torch.Generator | None = None
         self.candidates: list[int] | None = None
         self.thresholds: list[float] | None = None
@@ -220,7 +250,7 @@ class _HCIMBase(nn.Module):
             if self.analog is not None and self.analog.full_scale is not None:
                 self.analog.full_scale_for(b.unique())  # a missing B fails before the work
             out = hybrid_matmul(r, w, b, self.bits, self.analog, self._gen(r.device), check=False)
-            outs.append(self._correct(out, b))
+            outs.append(self._correct(out, b, r))
             bs.append(b)
             if s is not None:
                 ss.append(s)
@@ -244,13 +274,36 @@ class _HCIMBase(nn.Module):
             x = x * 0x5851F42D4C957F2D
         return ((x >> 11) & (2**40 - 1)).to(torch.float64) / 2.0**40
 
-    def _correct(self, mac: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """(N, M) MACs plus the calibrated offset of each output's own B (``mac_offset``).
+    @property
+    def correction_terms(self) -> int:
+        """Multiply-adds per output of the input-conditional correction (0: none or a constant)."""
+        return self.bits.a_bits + 1 if self.mac_offset_coef else 0
 
-        The accumulator adds one integer constant per output channel and B (it already adds the
-        bias): the expected value of what the discarded orders and the ADC's rounding and
-        clipping remove. B = 0 (all digital, exact) and a B without an offset get none.
+    def _correct(
+        self, mac: torch.Tensor, b: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(N, M) MACs plus the calibrated offset of each output's own B.
+
+        ``mac_offset``: the accumulator adds one integer constant per output channel and B (it
+        already adds the bias): the expected value of what the discarded orders and the ADC's
+        rounding and clipping remove. ``mac_offset_coef`` (needs ``rows``): that expectation
+        given the row's bit-plane counts (:func:`bitplane_counts`), so a row of small inputs,
+        which loses less, is corrected by less. B = 0 (all digital, exact) and a B without an
+        offset get none.
         """
+        if self.mac_offset_coef:
+            if rows is None:
+                raise SpecError("the bit-count correction needs the rows of the MACs")
+            m = mac.shape[1]
+            feats = bitplane_counts(rows, self.bits.a_bits)  # (N, a + 1)
+            bm = b.repeat_interleave(self.bits.hmus, dim=1)[:, :m]
+            out = mac
+            for bb, coef in self.mac_offset_coef.items():
+                sel = bm == bb
+                if bool(sel.any()):
+                    off = torch.round(feats @ coef.to(mac.device))
+                    out = torch.where(sel, out + off, out)
+            return out
         if not self.mac_offset:
             return mac
         m = mac.shape[1]
@@ -307,8 +360,9 @@ class _HCIMBase(nn.Module):
         fs_percentile: float,
         norm_percentile: float,
         noise_lsb: float | None,
-        bias_correction: bool = False,
+        bias_correction: bool | str = False,
     ) -> None:
+        model = bias_model(bias_correction)
         w = self.w_int.to(rows.device)
         cands = list(boundaries) if boundaries is not None else (
             self.candidates or ([self.boundary] if self.boundary is not None else [])
@@ -322,7 +376,8 @@ class _HCIMBase(nn.Module):
         norm = calibrate_norm(rows, w, self.bits, self.ose.s, norm_percentile)
         self.ose = OSEConfig(self.ose.s, self.ose.q_bits, norm, self.ose.order_weighted)
         self.mac_offset = {}
-        if bias_correction:
+        self.mac_offset_coef = {}
+        if model != "none":
             # Post-training bias correction (Nagel et al., ICCV 2019, "Data-Free Quantization
             # Through Weight Equalization and Bias Correction", Sec. 4.2, here with data): the
             # discarded orders (k < B - 4) only ever drop the same-signed part of each weight
@@ -331,9 +386,19 @@ class _HCIMBase(nn.Module):
             # noise has zero mean) is added back per B.
             exact = hybrid_matmul(rows, w, 0, self.bits, None)
             ideal = AnalogConfig(full_scale=fs, adc_bits=adc_bits, noise_lsb=0.0)
+            feats = bitplane_counts(rows, self.bits.a_bits) if model == "bitcount" else None
             for bb in sorted({int(v) for v in cands if int(v) > 0}):
                 err = exact - hybrid_matmul(rows, w, bb, self.bits, ideal)
-                self.mac_offset[bb] = err.mean(0).round()
+                if feats is None:
+                    self.mac_offset[bb] = err.mean(0).round()
+                else:
+                    # Least squares of the error on the row's bit-plane counts and a constant
+                    # (one fit per output channel: the discarded orders of output m are
+                    # sum_{i+j<B-4} sign_i 2^(i+j) sum_r W_i[m, r] A_j[r], whose expectation
+                    # given the counts n_j = sum_r A_j[r] is linear in them). gelsd: rank-
+                    # deficient columns (a bit plane that is never set) get a minimum-norm 0.
+                    sol = torch.linalg.lstsq(feats.cpu(), err.cpu(), driver="gelsd").solution
+                    self.mac_offset_coef[bb] = sol.to(torch.float64)
 
 
 class HCIMConv2d(_HCIMBase):
@@ -443,11 +508,13 @@ class HCIMConv2d(_HCIMBase):
         fs_percentile: float = 99.9,
         norm_percentile: float = 99.0,
         noise_lsb: float | None = None,
-        bias_correction: bool = False,
+        bias_correction: bool | str = False,
     ) -> None:
         """Set the ADC full scale per boundary and the OSE norm from calibration inputs ``x``;
-        with ``bias_correction`` also the per-channel MAC offset of each boundary
-        (:attr:`mac_offset`, in integer MAC units)."""
+        with ``bias_correction`` also the correction of each boundary's MAC error: True or
+        ``"mean"``, the per-channel mean (:attr:`mac_offset`, integer MAC units);
+        ``"bitcount"``, its regression on the row's bit-plane counts
+        (:attr:`mac_offset_coef`); False or ``"none"``, no correction."""
         rows, _ = self.rows(x)
         self._calibrate_rows(
             rows, boundaries, fs_percentile, norm_percentile, noise_lsb, bias_correction
@@ -525,7 +592,7 @@ class HCIMLinear(_HCIMBase):
         fs_percentile: float = 99.9,
         norm_percentile: float = 99.0,
         noise_lsb: float | None = None,
-        bias_correction: bool = False,
+        bias_correction: bool | str = False,
     ) -> None:
         """As :meth:`HCIMConv2d.calibrate`."""
         self._calibrate_rows(

@@ -147,6 +147,10 @@ class ReportSettings:
             test images), each decision drawn at random instead of by S, and no OSE
             (``HCIMConv2d`` mode ``"random"``). OSA minus control, in pp, is what choosing by
             saliency buys at equal B shares.
+        bias_model: the correction ``bias_correction`` applies: ``"mean"`` (one offset per
+            channel and B) or ``"bitcount"`` (that offset given the row's count of inputs with
+            each bit set, a least-squares fit on the calibration images; its popcounts and
+            multiply-adds are counted in the energy): :meth:`HCIMConv2d.calibrate`.
         model: the int8 ResNet-20 file to simulate ("" = the shipped
             ``resnet20_fmnist_int8.pt``; another file written by ``python -m cimkit.osa.train
             export``). Its hash is part of every cache key.
@@ -168,10 +172,13 @@ class ReportSettings:
     refine: bool = False
     ose_orders: int = 2
     random_control: bool = True
+    bias_model: str = "mean"
     model: str = ""
 
     def check(self) -> None:
         """One-line SpecErrors naming the field for bad settings."""
+        if self.bias_model not in ("mean", "bitcount"):
+            raise SpecError(f"--bias-model {self.bias_model!r}: use mean or bitcount")
         if self.model and not Path(self.model).is_file():
             raise SpecError(
                 f"--model {self.model}: no such file; give a model written by "
@@ -325,7 +332,8 @@ class Runner:
         for h in hooks:
             h.remove()
         for i, lay in enumerate(self.layers):
-            lay.calibrate(captured[i], boundaries=bs, bias_correction=self.s.bias_correction)
+            corr = self.s.bias_model if self.s.bias_correction else False
+            lay.calibrate(captured[i], boundaries=bs, bias_correction=corr)
         self.calib_inputs = captured
         self.calibration = {
             name: {
@@ -339,6 +347,8 @@ class Runner:
             "model": self.model_hash,
             "v": SIM_VERSION,
             **({"offsets": self._offset_digest()} if self.s.bias_correction else {}),
+            # (absent for "mean", so the caches of earlier reports stay valid)
+            **({"bias_model": self.s.bias_model} if self.s.bias_model != "mean" else {}),
         }
         # DCIM and fixed-B points never consult the OSE: their key is that of the paper's s = 2
         # calibration whatever --ose-orders is, so they are shared between runs with different s.
@@ -357,6 +367,8 @@ class Runner:
         for lay in self.layers:
             for b in sorted(lay.mac_offset):
                 h.update(f"{b}:".encode() + lay.mac_offset[b].cpu().numpy().tobytes())
+            for b in sorted(lay.mac_offset_coef):
+                h.update(f"c{b}:".encode() + lay.mac_offset_coef[b].cpu().numpy().tobytes())
         return h.hexdigest()[:16]
 
     # -- configurations ----------------------------------------------------------------
@@ -1044,6 +1056,8 @@ def _summary_md(
         + (" --refine" if s.refine else "")
         + (f" --ose-orders {s.ose_orders}" if s.ose_orders != 2 else "")
         + (f" --map-images {s.map_images}" if s.map_images != ReportSettings.map_images else "")
+        + (f" --bias-model {s.bias_model}" if s.bias_model != "mean" else "")
+        + (f" --model {s.model}" if s.model else "")
     )
     fig9 = _md_table(
         rows,
@@ -1052,12 +1066,18 @@ def _summary_md(
         {"accuracy": ".4f", "accuracy_drop_pp": ".2f", "tops_per_w": ".3f",
          "efficiency_vs_dcim": ".3f", "energy_per_inference_j": ".3e", "mean_boundary": ".2f"},
     )  # fmt: skip
-    return f"""# OSA-HCIM report: shipped 8-bit ResNet-20 on Fashion-MNIST
+    net = f"8-bit ResNet-20 `{s.model}`" if s.model else "shipped 8-bit ResNet-20"
+    return f"""# OSA-HCIM report: {net} on Fashion-MNIST
 
 Command: `{cmd}`
 
 Splits: ADC full scales (99.9th percentile, per layer and B), OSE norms and {
-        "per-channel MAC offsets per B (bias correction)"
+        (
+            "per-channel MAC offsets per B (bias correction)"
+            if s.bias_model == "mean"
+            else "per-channel MAC offsets per B given each row's bit-plane counts (bit-count bias "
+            "correction)"
+        )
         if s.bias_correction
         else "no MAC offsets (no bias correction)"
     } on validation images

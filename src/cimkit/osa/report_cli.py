@@ -70,6 +70,14 @@ def osa_report_cmd(
             "images (--no-bias-correction: the uncorrected simulator)."
         ),
     ] = True,
+    bias_model: Annotated[
+        str,
+        typer.Option(
+            help="Correction of the hybrid MAC's error: mean (one offset per channel and B) or "
+            "bitcount (the offset given the row's count of inputs with each bit set; its work "
+            "is counted in the energy)."
+        ),
+    ] = "mean",
     refine: Annotated[
         bool,
         typer.Option(
@@ -127,6 +135,7 @@ def osa_report_cmd(
         device=device,
         threads=threads,
         bias_correction=bias_correction,
+        bias_model=bias_model,
         refine=refine,
         ose_orders=ose_orders,
         random_control=random_control,
