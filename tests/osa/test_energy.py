@@ -206,7 +206,7 @@ def test_bitcount_correction_counts_and_energy_by_hand() -> None:
     """10 input rows x 16 outputs of a 144-long reduction, half the work at B = 9: the
     correction multiplies 9 terms for each of the 80 corrected outputs (720) and takes 8
     bit-plane popcounts for each row's corrected half (10 x 8 x 0.5 = 40); its energy is
-    40 full adder trees (2 e_fa x 144) + 720 multiply-adds of 9 x (9 + 16) bit-adds. Without
+    40 adder-tree evaluations (2 e_fa x 144 at an input plane's activity) + 720 multiply-adds of 9 x (9 + 16) bit-adds. Without
     it the counts are 0 and every other count is unchanged."""
     from cimkit.osa.energy import _energy_terms, load_preset
 
@@ -222,7 +222,8 @@ def test_bitcount_correction_counts_and_energy_by_hand() -> None:
         if key not in ("correction_macs", "popcounts"):
             assert float(corr[key]) == float(base[key]), key
     e = _energy_terms(corr, p, p.sar_energy_scale)["correction"]
-    assert float(e) == pytest.approx(40 * 2 * p.e_fa_j * 144 + 720 * 9 * 25 * p.e_add_j)
+    tree = 2 * p.e_fa_j * 144 * (p.tree_floor + (1 - p.tree_floor) * float(np.mean(p.density_a)))
+    assert float(e) == pytest.approx(40 * tree + 720 * 9 * 25 * p.e_add_j)
     assert float(_energy_terms(base, p, p.sar_energy_scale)["correction"]) == 0.0
     with pytest.raises(SpecError, match="cols"):
         counts_from_shares({9: 1.0}, macs=macs, k=144, preset=p, correction_terms=9)

@@ -86,6 +86,7 @@ def test_bad_settings_are_one_line_spec_errors():
         ({"ose_orders": 0}, "--ose-orders"),
         ({"ose_orders": 4, "candidates": (9, 12)}, "--candidates"),  # 12 > 15 - 4
         ({"model": "/nonexistent/model.pt"}, "--model"),
+        ({"bias_model": "median"}, "--bias-model"),
     ):
         with pytest.raises(SpecError, match=word) as e:
             ReportSettings(**kw).check()

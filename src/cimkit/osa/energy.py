@@ -42,10 +42,11 @@ Energy per inference (J), every per-event energy from :func:`load_preset`::
       + SAR    sar_energy_scale e_sar adc_conversions (the one fitted constant)
       + DAC    e_dac dac_steps
       + OSE    ose_nq (3 d + 12) e_add + ose_compares 12 e_add
-      + corr   popcounts 2 e_fa rows + correction_macs d (d + 16) e_add
-                     (bit-count correction, ``bias_correction="bitcount"``: a full-activity
-                     adder tree per popcount; a shift-add multiply of the d-bit count by a
-                     16-bit coefficient per term)
+      + corr   popcounts 2 e_fa rows (floor + (1 - floor) mean(density_a))
+                     + correction_macs d (d + 16) e_add
+                     (bit-count correction, ``bias_correction="bitcount"``: one adder-tree
+                     evaluation per popcount at an input plane's activity; a shift-add
+                     multiply of the d-bit count by a 16-bit coefficient per term)
 
 Latency = cycles x t_DCIM on one macro with its weights resident (no weight loading, no
 periphery outside the macro). The three operating points: DCIM (every order digital, B = 0),
@@ -432,7 +433,13 @@ def _energy_terms(c: Mapping[str, Any], p: Preset, sar_scale: float) -> dict[str
         # (q_bits compares of out_bits), then its add into S; decisions: b-1 compares of S.
         "ose": g["ose_nq"] * (p.ose_q_bits * np.ceil(out_bits) + _OSE_BITS) * p.e_add_j
         + g["ose_compares"] * _OSE_BITS * p.e_add_j,
-        "correction": g["popcounts"] * 2.0 * p.e_fa_j * p.rows
+        # A popcount is one more DAT evaluation (an all-ones weight column), with the adder
+        # tree's activity of an input bit plane (the preset's mean activation density).
+        "correction": g["popcounts"]
+        * 2.0
+        * p.e_fa_j
+        * p.rows
+        * (p.tree_floor + (1.0 - p.tree_floor) * float(np.mean(p.density_a)))
         + g["correction_macs"] * dmac_bits * (dmac_bits + _COEF_BITS) * p.e_add_j,
     }
 
