@@ -205,9 +205,9 @@ def test_dat_adder_is_neurosim_at_65nm_by_hand() -> None:
 def test_bitcount_correction_counts_and_energy_by_hand() -> None:
     """10 input rows x 16 outputs of a 144-long reduction, half the work at B = 9: the
     correction multiplies 9 terms for each of the 80 corrected outputs (720) and takes 8
-    bit-plane popcounts for each row's corrected half (10 x 8 x 0.5 = 40); its energy is
-    40 adder-tree evaluations (2 e_fa x 144 at an input plane's activity) + 720 multiply-adds of 9 x (9 + 16) bit-adds. Without
-    it the counts are 0 and every other count is unchanged."""
+    bit-plane popcounts for each row's corrected half (10 x 8 x 0.5 = 40); its energy is 40
+    adder-tree evaluations (2 e_fa x 144 at an input plane's activity) + 720 multiply-adds of
+    9 x (9 + 16) bit-adds. Without it the counts are 0 and every other count is unchanged."""
     from cimkit.osa.energy import _energy_terms, load_preset
 
     p = load_preset("osa65")
