@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Upper bound of the OSE: osa-report on validation images with an *oracle* saliency.
+
+Not an OSE (it reads the float network's gradients): per pixel and group of 8 outputs, S is the
+norm of the gradient of the QAT network's log-probability of its own prediction (no labels)
+with respect to that layer's outputs, computed per batch before the simulated forward. The
+threshold search, the controls and the energy (the OSE still charged) are those of
+``cimkit osa-report``; the test split is swapped for validation images 3000.. as in
+``tools/osa_screen.py``. docs/osa-hcim.md, "An oracle saliency", reports what it gives.
+
+Usage (same options as osa-report; use its own --out: the cache keys carry an "oracle" tag):
+    .venv/bin/python tools/osa_oracle_screen.py --out runs/screen/oracle --images 1000 \
+        --calib-images 32 --search-images 256 --map-images 8 --fixed 8,9,10 \
+        --candidates 9,10 --constraints 0.04 --grid 4 --ose-orders 3
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+import cimkit.osa.layers as L
+import cimkit.osa.report as R
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import osa_screen  # noqa: E402  (the validation swap)
+
+ORACLE = {}  # layer index -> (rows, G) float64 for the current batch
+IDX = {}  # w_int data_ptr -> layer index
+_orig = L.saliency
+
+
+def oracle_saliency(a, w, cfg, ose):
+    i = IDX.get(w.data_ptr())
+    if i is None or i not in ORACLE:
+        return _orig(a, w, cfg, ose)
+    s = ORACLE[i]
+    assert s.shape[0] == a.shape[0], (s.shape, a.shape)
+    return s
+
+
+L.saliency = oracle_saliency
+
+
+def _install(runner):
+    from cimkit.osa.train import SHIPPED_MODEL, load_shipped
+
+    qat = load_shipped(Path(runner.s.model) if runner.s.model else SHIPPED_MODEL)
+    qlayers = [m for _, m in qat.quantized_layers()]
+    for i, lay in enumerate(runner.layers):
+        IDX[lay.w_int.data_ptr()] = i
+        lay.block_rows = 10**9
+    sim_forward = runner.sim.forward
+
+    def forward(x):
+        outs = {}
+        hs = [
+            m.register_forward_hook(lambda mod, inp, out, i=i: outs.__setitem__(i, out))
+            for i, m in enumerate(qlayers)
+        ]
+        with torch.enable_grad():
+            xx = x.detach().clone()
+            logits = qat(xx)
+            for o in outs.values():
+                o.retain_grad()
+            lp = torch.log_softmax(logits, 1)
+            lp.gather(1, lp.argmax(1, keepdim=True)).sum().backward()
+        for h in hs:
+            h.remove()
+        for i, o in outs.items():
+            g = o.grad.detach().double()
+            hm = runner.layers[i].bits.hmus
+            if g.dim() == 4:
+                n, m, hh, ww = g.shape
+                gg = -(-m // hm)
+                g = torch.nn.functional.pad(g, (0, 0, 0, 0, 0, gg * hm - m))
+                s = (
+                    g.view(n, gg, hm, hh, ww)
+                    .pow(2)
+                    .sum(2)
+                    .sqrt()
+                    .permute(0, 2, 3, 1)
+                    .reshape(n * hh * ww, gg)
+                )
+            else:
+                n, m = g.shape
+                gg = -(-m // hm)
+                g = torch.nn.functional.pad(g, (0, gg * hm - m))
+                s = g.view(n, gg, hm).pow(2).sum(2).sqrt()
+            ORACLE[i] = s
+        qat.zero_grad(set_to_none=True)
+        return sim_forward(x)
+
+    runner.sim.forward = forward
+
+
+_cal = R.Runner._calibrate
+
+
+def _calibrate(self):
+    _cal(self)
+    _install(self)
+    self.calib_key = R._hash({"k": self.calib_key, "oracle": 1})
+    self.progress("oracle saliency installed")
+
+
+R.Runner._calibrate = _calibrate
+
+
+if __name__ == "__main__":
+    raise SystemExit(osa_screen.main())
