@@ -45,9 +45,9 @@ L.saliency = oracle_saliency
 
 
 def _install(runner):
-    from cimkit.osa.train import SHIPPED_MODEL, load_shipped
+    from cimkit.osa.train import load_shipped
 
-    qat = load_shipped(Path(runner.s.model) if runner.s.model else SHIPPED_MODEL)
+    qat = load_shipped(runner.model_file)
     qlayers = [m for _, m in qat.quantized_layers()]
     for i, lay in enumerate(runner.layers):
         IDX[lay.w_int.data_ptr()] = i
@@ -61,8 +61,7 @@ def _install(runner):
             for i, m in enumerate(qlayers)
         ]
         with torch.enable_grad():
-            xx = x.detach().clone()
-            logits = qat(xx)
+            logits = qat(x)
             for o in outs.values():
                 o.retain_grad()
             lp = torch.log_softmax(logits, 1)
@@ -71,25 +70,13 @@ def _install(runner):
             h.remove()
         for i, o in outs.items():
             g = o.grad.detach().double()
+            if g.dim() == 4:  # (N, M, H, W) -> one row per pixel, in the im2col row order
+                g = g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
             hm = runner.layers[i].bits.hmus
-            if g.dim() == 4:
-                n, m, hh, ww = g.shape
-                gg = -(-m // hm)
-                g = torch.nn.functional.pad(g, (0, 0, 0, 0, 0, gg * hm - m))
-                s = (
-                    g.view(n, gg, hm, hh, ww)
-                    .pow(2)
-                    .sum(2)
-                    .sqrt()
-                    .permute(0, 2, 3, 1)
-                    .reshape(n * hh * ww, gg)
-                )
-            else:
-                n, m = g.shape
-                gg = -(-m // hm)
-                g = torch.nn.functional.pad(g, (0, gg * hm - m))
-                s = g.view(n, gg, hm).pow(2).sum(2).sqrt()
-            ORACLE[i] = s
+            m = g.shape[1]
+            groups = -(-m // hm)
+            g = torch.nn.functional.pad(g, (0, groups * hm - m))
+            ORACLE[i] = g.view(g.shape[0], groups, hm).norm(dim=2)
         qat.zero_grad(set_to_none=True)
         return sim_forward(x)
 

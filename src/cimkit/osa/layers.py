@@ -291,12 +291,14 @@ class _HCIMBase(nn.Module):
         which loses less, is corrected by less. B = 0 (all digital, exact) and a B without an
         offset get none.
         """
+        if not (self.mac_offset or self.mac_offset_coef):
+            return mac
+        m = mac.shape[1]
+        bm = b.repeat_interleave(self.bits.hmus, dim=1)[:, :m]  # (N, M) B of each output
         if self.mac_offset_coef:
             if rows is None:
                 raise SpecError("the bit-count correction needs the rows of the MACs")
-            m = mac.shape[1]
             feats = bitplane_counts(rows, self.bits.a_bits)  # (N, a + 1)
-            bm = b.repeat_interleave(self.bits.hmus, dim=1)[:, :m]
             out = mac
             for bb, coef in self.mac_offset_coef.items():
                 sel = bm == bb
@@ -304,13 +306,9 @@ class _HCIMBase(nn.Module):
                     off = torch.round(feats @ coef.to(mac.device))
                     out = torch.where(sel, out + off, out)
             return out
-        if not self.mac_offset:
-            return mac
-        m = mac.shape[1]
         table = torch.zeros(self.bits.max_order + 2, m, dtype=torch.float64, device=mac.device)
         for bb, off in self.mac_offset.items():
             table[bb] = off.to(mac.device)
-        bm = b.repeat_interleave(self.bits.hmus, dim=1)[:, :m]  # (N, M) B of each output
         return mac + table[bm, torch.arange(m, device=mac.device)]
 
     def _count(self, b: torch.Tensor, k: int) -> None:

@@ -305,9 +305,10 @@ class Runner:
         self.data = load("fashion-mnist")
         from cimkit.osa.train import SHIPPED_MODEL
 
-        model_file = Path(settings.model) if settings.model else SHIPPED_MODEL
-        self.model_hash = hashlib.sha256(model_file.read_bytes()).hexdigest()[:16]
-        self.sim, named = to_hcim(load_shipped(model_file))
+        #: The simulated model's file (``--model`` or the shipped one).
+        self.model_file = Path(settings.model) if settings.model else SHIPPED_MODEL
+        self.model_hash = hashlib.sha256(self.model_file.read_bytes()).hexdigest()[:16]
+        self.sim, named = to_hcim(load_shipped(self.model_file))
         self.sim.to(self.dev)
         self.names = [n for n, _ in named]
         self.layers = [lay for _, lay in named]

@@ -416,19 +416,20 @@ def export_int8(run: Path, dest: Path, command: str, manifest_extra: dict | None
         "file_bytes": model_path.stat().st_size,
         "parameters": sum(q.numel() for q in payload["levels"].values()),
     }
-    init_manifest = Path(cfg.init_from).with_suffix(".json") if cfg.init_from else None
-    if _is_model_file(Path(cfg.init_from)) if cfg.init_from else False:
+    init = Path(cfg.init_from) if cfg.init_from else None
+    if init is not None and _is_model_file(init):
         # Fine-tuned from an exported model: its manifest (beside it) is the previous phase.
+        init_manifest = init.with_suffix(".json")
         prev_m = json.loads(init_manifest.read_text()) if init_manifest.is_file() else {}
         manifest["previous_phase"] = {
             "model": cfg.init_from,
-            "sha256": hashlib.sha256(Path(cfg.init_from).read_bytes()).hexdigest(),
+            "sha256": hashlib.sha256(init.read_bytes()).hexdigest(),
             "manifest": prev_m,
         }
         prev_wall = float(prev_m.get("wall_s_all_phases", prev_m.get("wall_s", 0.0)))
         manifest["wall_s_all_phases"] = round(prev_wall + state["elapsed"], 1)
-    elif cfg.init_from and Path(cfg.init_from).is_file():
-        prev = load_checkpoint(Path(cfg.init_from))
+    elif init is not None and init.is_file():
+        prev = load_checkpoint(init)
         manifest["previous_phase"] = {
             "checkpoint": cfg.init_from,
             "config": prev["config"],
