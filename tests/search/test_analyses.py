@@ -153,7 +153,10 @@ def test_sensitivity_with_the_shipped_predictor(space) -> None:
     # Spearman rho 0.26 since the SAR's static power is its area x a bias density (0.49 while it
     # was hwcomponents-adc's 20 % of the energy at the design rate, which the bound was set on).
     assert r[("cols", "energy_j")] > 0.2
-    assert r[("expand", "accuracy_pct")] > 0.1 and r[("pw_a", "accuracy_pct")] > 0.1
+    # Measured (checkpoints/accuracy/measure_q.jsonl, 2,000 subnets x policies): Spearman rho of
+    # quantized accuracy with the mean bit width 0.86, with the mean expand ratio only 0.06 (the
+    # 8-epoch supernet's subnets differ by ~1.5 pp FP); the predictor must keep both signs.
+    assert r[("expand", "accuracy_pct")] > 0.0 and r[("pw_a", "accuracy_pct")] > 0.3
     assert (s.designs["area_m2"] <= 800e-6 * (1 + 1e-12)).all()
 
 

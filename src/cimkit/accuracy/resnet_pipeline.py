@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cimkit.accuracy.pipeline import ship_copy
 from cimkit.accuracy.resnet_space import GENES, ResNetGenome, ResNetSupernetConfig
 from cimkit.errors import CimkitError
 
@@ -339,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                  "measure_fp.jsonl", "measure_q.jsonl")  # fmt: skip
         files = {}
         for n in names:
-            shutil.copy2(out / n, ship / n)
-            files[n] = {"bytes": (ship / n).stat().st_size}
+            dst = ship_copy(out / n, ship)
+            files[dst.name] = {"bytes": dst.stat().st_size}
         manifest = {"family": "resnet50", "command": TRAIN_COMMAND, "files": files,
                     "python": sys.version.split()[0], **summary}  # fmt: skip
         (ship / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
