@@ -8,6 +8,10 @@
 # the log), so a run killed with its session continues from a fresh checkout. Runs on CPU
 # (2 threads) by default, on the GPU when torch sees one. Extra arguments go to
 # `python -m cimkit.accuracy.pipeline` (e.g. --threads 16 on a larger machine).
+# Search-chosen labels (docs/accuracy.md, "Predictors"): after the first complete run, measure the
+# networks that searches pick with the shipped predictor, then refit and reship:
+#   .venv/bin/python tools/measure_search_designs.py --seeds 1-8 --objectives edap,delay,ea
+#   tools/train_accuracy.sh          # again: refits with checkpoints/accuracy/measure_q_search.jsonl
 #
 # --family resnet50 (first argument): the elastic ResNet proxy of the CIMNAS IV-D ResNet50 space
 # instead (python -m cimkit.accuracy.resnet_pipeline; OUT=runs/accuracy-resnet50,
@@ -19,7 +23,7 @@ set -euo pipefail
 link_caches() {
     mkdir -p "$OUT" "$CKPT"
     local f
-    for f in measure_fp.jsonl measure_q.jsonl; do
+    for f in measure_fp.jsonl measure_q.jsonl measure_q_search.jsonl; do
         if [ -f "$OUT/$f" ] && [ ! -L "$OUT/$f" ]; then
             # An older run's private cache: keep whichever file holds more lines.
             if [ ! -f "$CKPT/$f" ] || [ "$(wc -l < "$OUT/$f")" -gt "$(wc -l < "$CKPT/$f")" ]; then

@@ -17,6 +17,9 @@ from cimkit.accuracy.predictor import (
     select_predictor,
 )
 
+#: A small MLP candidate: these tests check the plumbing, not the paper's 3 x 400 model.
+SMALL_MLP = {"hidden_size": 16, "epochs": 30}
+
 
 def _linear_data(n: int, seed: int, quantized: bool, noise: float = 0.0):
     d, k, e, b = enc.random_arrays(n, np.random.default_rng(seed), quantized)
@@ -74,7 +77,7 @@ def test_selection_prefers_the_model_that_generalizes() -> None:
     _, x, y = _linear_data(400, 1, False, noise=0.002)
     sid = np.arange(len(y))
     cands = {
-        "mlp": lambda: AccuracyPredictor(hidden_size=64, epochs=300, weight_decay=0.0),
+        "mlp": lambda: AccuracyPredictor(hidden_size=32, epochs=200, weight_decay=0.0),
         "linear": lambda: AccuracyPredictor(n_layers=0, alpha=10.0),
     }
     best, scores = select_predictor(cands, x, y, sid, k=4, seed=0)
@@ -97,7 +100,7 @@ def test_fit_predictors_records_the_choice(tmp_path: Path) -> None:
             )  # fmt: skip
             lines.append(json.dumps({"genome": g.to_dict(), "acc": float(y[i])}))
         (tmp_path / name).write_text("\n".join(lines) + "\n")
-    res = fit_predictors(tmp_path, seed=0, log=lambda m: None)
+    res = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP)
     for kind in ("fp", "q"):
         info = res[kind]
         assert info["model"] in info["selection"]
@@ -105,3 +108,74 @@ def test_fit_predictors_records_the_choice(tmp_path: Path) -> None:
         assert info["model"] == best
         p = load_predictor(path=tmp_path / f"predictor_{kind}.npz")
         assert p.n_layers == (3 if info["model"] == "mlp" else 0)
+
+
+def test_search_labels_join_training_only(tmp_path: Path) -> None:
+    """measure_q_search.jsonl rows are training rows; one of a held-out network is dropped."""
+    recs = {}
+    for name, quantized, n in (("measure_fp.jsonl", False, 40), ("measure_q.jsonl", True, 60)):
+        (d, k, e, b), _, y = _linear_data(n, 5 if quantized else 4, quantized, noise=0.001)
+        recs[name] = [
+            {
+                "genome": enc.Genome(
+                    tuple(int(v) for v in d[i]), tuple(int(v) for v in k[i]),
+                    tuple(int(v) for v in e[i]),
+                    None if b is None else tuple(tuple(int(v) for v in r) for r in b[i]),
+                ).to_dict(),
+                "acc": float(y[i]),
+            }
+            for i in range(n)
+        ]  # fmt: skip
+        (tmp_path / name).write_text("\n".join(json.dumps(r) for r in recs[name]) + "\n")
+    base = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP)
+    assert "n_search_labels" not in base["q"]
+    # every quantized network once more, with another policy: the held-out ones must be dropped
+    extra = []
+    for r in recs["measure_q.jsonl"]:
+        g = dict(r["genome"])
+        g["bits"] = [[4, 4, 4, 4]] * 20
+        extra.append({"genome": g, "acc": r["acc"] - 0.01})
+    (tmp_path / "measure_q_search.jsonl").write_text("\n".join(json.dumps(r) for r in extra))
+    res = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP)
+    q = res["q"]
+    n_held = q["heldout"]["n"]
+    assert q["n_search_labels_dropped"] == n_held > 0
+    assert q["n_search_labels"] == 60 - n_held
+    assert q["n_train"] == base["q"]["n_train"]  # the random training split is unchanged
+    assert q["heldout"]["n"] == base["q"]["heldout"]["n"]
+
+
+def test_test_split_offset_is_the_mean_reference_gap(tmp_path: Path) -> None:
+    """With the pipeline's final stage in summary.json, each predictor is shifted by the mean
+    (test - val) of its reference subnets; metrics stay those of the unshifted fit."""
+    for name, quantized, n in (("measure_fp.jsonl", False, 40), ("measure_q.jsonl", True, 40)):
+        (d, k, e, b), _, y = _linear_data(n, 7 if quantized else 6, quantized)
+        lines = [
+            json.dumps({"genome": enc.Genome(
+                tuple(int(v) for v in d[i]), tuple(int(v) for v in k[i]),
+                tuple(int(v) for v in e[i]),
+                None if b is None else tuple(tuple(int(v) for v in r) for r in b[i]),
+            ).to_dict(), "acc": float(y[i])})
+            for i in range(n)
+        ]  # fmt: skip
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    plain = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP)
+    ref = {kind: load_predictor(path=tmp_path / f"predictor_{kind}.npz") for kind in ("fp", "q")}
+    final = {
+        "largest_fp": {"test": 0.93, "val": 0.94},  # FP: -1.0 and -0.4 -> -0.7 pp
+        "smallest_fp": {"test": 0.92, "val": 0.924},
+        "largest_8bit": {"test": 0.92, "val": 0.922},  # quantized: -0.2 and -0.6 -> -0.4 pp
+        "smallest_4bit": {"test": 0.86, "val": 0.866},
+        "largest_4bit_no_qat": {"test": 0.87},  # no val: not a reference
+    }
+    (tmp_path / "summary.json").write_text(json.dumps({"final": final}))
+    res = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP)
+    for kind, shift in (("fp", -0.007), ("q", -0.004)):
+        assert res[kind]["test_offset_pp"] == pytest.approx(100 * shift)
+        assert len(res[kind]["test_offset_from"]) == 2
+        assert res[kind]["heldout"] == plain[kind]["heldout"]
+        (d, k, e, b), x, _ = _linear_data(30, 11, kind == "q")
+        p = load_predictor(path=tmp_path / f"predictor_{kind}.npz")
+        assert np.allclose(p.predict(x), ref[kind].predict(x) + shift, atol=1e-6)
+    off = fit_predictors(tmp_path, seed=0, log=lambda m: None, mlp=SMALL_MLP, test_offset=False)
+    assert "test_offset_pp" not in off["q"]
