@@ -78,6 +78,23 @@ def test_small_stem_block_channels_equal_workload() -> None:
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
+def test_stride2_small_stem_halves_every_side() -> None:
+    """stem='small2' (the pipeline's): the same channels, every map side of 28 -> 14 by hand."""
+    g = rs.ResNetGenome((3, 4, 5, 2), (0.2, 0.35, 0.25, 0.2), 0.8)
+    one = rs.ResNetSupernet(rs.ResNetSupernetConfig()).layer_shapes(g)
+    net = rs.ResNetSupernet(rs.ResNetSupernetConfig(stem="small2"))
+    two = net.layer_shapes(g)
+    assert two["conv1"] == (1, 16, 3, 2, 14)
+    assert [two[f"layer{s}.0.conv2"][4] for s in (1, 2, 3, 4)] == [14, 7, 4, 2]
+    assert {k: v[:4] for k, v in two.items()} == {k: v[:4] for k, v in one.items() if k} | {
+        "conv1": (1, 16, 3, 2)
+    }
+    net.set_active(g)
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="small2"):
+        rs.ResNetSupernetConfig(stem="tiny")
+
+
 def test_genome_outside_choices_is_refused() -> None:
     net = rs.ResNetSupernet(TINY)
     with pytest.raises(ValueError, match=r"width: 0.5 not in"):

@@ -19,10 +19,12 @@ BatchNorm keeps statistics of the widest channels; a subnet uses the prefix and
 Scale (stated plainly): the *hardware* workload of the space is the ImageNet ResNet50 at 224 x 224
 (:func:`cimkit.workload.builtin.resnet50`); the *accuracy proxy* is the same elastic family at
 small scale, on Fashion-MNIST 28 x 28 (as the MobileNetV2 proxy): ``scale`` multiplies every
-width (default 0.25: stage outputs 64/128/256/512 at width 1.0) and the stem is a 3 x 3 stride-1
-conv without max-pool (28 -> 28 -> 14 -> 7 -> 4 through the stages) instead of the 7 x 7
-stride-2 conv + max-pool of ImageNet. With ``stem="imagenet"`` and ``scale`` s the subnet of a
-genome is exactly ``resnet50(depths, width * s, expands)``: same layer names, shapes and MACs
+width (default 0.25: stage outputs 64/128/256/512 at width 1.0) and the stem is a 3 x 3 conv
+without max-pool, stride 1 (``stem="small"``: 28 -> 28 -> 14 -> 7 -> 4 through the stages) or
+stride 2 (``"small2"``, what the training pipeline uses: 28 -> 14 -> 7 -> 4 -> 2, as the
+MobileNetV2 proxy's stride-2 stem), instead of the 7 x 7 stride-2 conv + max-pool of ImageNet.
+With ``stem="imagenet"`` and ``scale`` s the subnet of a genome is exactly
+``resnet50(depths, width * s, expands)``: same layer names, shapes and MACs
 (checked in tests/accuracy/test_resnet_supernet.py).
 
 Tensors are NCHW float32.
@@ -47,6 +49,7 @@ from cimkit.accuracy.resnet_space import (
     GENES,
     STAGE_OUTS,
     STEM,
+    STEMS,
     Bits4,
     ResNetGenome,
     ResNetSupernetConfig,
@@ -112,7 +115,7 @@ class ResNetSupernet(nn.Module):
         cfg = config or ResNetSupernetConfig()
         self.config = cfg
         wmax, emax = max(cfg.width_choices), max(cfg.expand_choices)
-        k, s = (7, 2) if cfg.stem == "imagenet" else (3, 1)
+        k, s = STEMS[cfg.stem]
         self.stem = _QConv(cfg.in_channels, cfg.stem_channels(wmax), k, s, signed=True)
         self.max_depths = tuple(max(c) for c in cfg.depth_choices)
         blocks: list[ElasticBottleneck] = []
@@ -209,7 +212,7 @@ class ResNetSupernet(nn.Module):
         ``fc`` with kernel 1 and side 1)."""
         self.set_active(genome)
         cfg = self.config
-        k, s = (7, 2) if cfg.stem == "imagenet" else (3, 1)
+        k, s = STEMS[cfg.stem]
         side = math.floor((cfg.resolution + 2 * (k // 2) - k) / s) + 1
         out = {"conv1": (cfg.in_channels, self.stem_cout, k, s, side)}
         if cfg.stem == "imagenet":
