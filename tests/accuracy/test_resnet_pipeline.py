@@ -38,6 +38,9 @@ def test_stages_write_their_results(run: tuple[Path, Path]) -> None:
         assert len(lines) == 6 and len({json.loads(s)["key"] for s in lines}) == 6
     manifest = json.loads((ship / "manifest.json").read_text())
     assert manifest["family"] == "resnet50" and "predictor_q.npz" in manifest["files"]
+    # what re-measurement needs, under the package budget: no FP supernet, gzipped records
+    assert {"supernet_q.pt", "measure_q.jsonl.gz"} <= set(manifest["files"])
+    assert not (ship / "supernet_fp.pt").exists() and not (ship / "measure_q.jsonl").exists()
     assert ResNetSupernetConfig.from_dict(manifest["config"]).scale == 0.0625
 
 

@@ -4,8 +4,8 @@ measurements -> predictors, the counterpart of :mod:`cimkit.accuracy.pipeline` (
 ``python -m cimkit.accuracy.resnet_pipeline --out runs/accuracy-resnet50`` (what
 ``tools/train_accuracy.sh --family resnet50`` runs). Every stage writes its result into ``--out``
 and is skipped when it exists; training resumes from its checkpoints, measurements from their
-JSON lines. ``--ship`` copies the predictors (``.npz``, read without torch), the supernets and
-the measurements to ``src/cimkit/data/accuracy/resnet50/`` with a ``manifest.json``.
+JSON lines. ``--ship`` copies the predictors (``.npz``, read without torch), the QAT supernet and
+the measurements (gzipped) to ``src/cimkit/data/accuracy/resnet50/`` with a ``manifest.json``.
 
 Stages:
   1. supernet_fp  sandwich-rule training (largest + smallest + 2 random, in-place distillation)
@@ -339,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.ship:
         ship = a.ship_dir or SHIP_DIR
         ship.mkdir(parents=True, exist_ok=True)
-        names = ("supernet_fp.pt", "supernet_q.pt", "predictor_fp.npz", "predictor_q.npz",
+        # Not the FP supernet: re-measurement runs on the QAT one, and the package's accuracy
+        # data stay under 20 MiB (the FP weights are in the committed compact checkpoint).
+        names = ("supernet_q.pt", "predictor_fp.npz", "predictor_q.npz",
                  "measure_fp.jsonl", "measure_q.jsonl")  # fmt: skip
         files = {}
         for n in names:
