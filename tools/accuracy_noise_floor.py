@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from cimkit.accuracy.encoding import Genome
     from cimkit.accuracy.pipeline import SHIP_DIR
     from cimkit.accuracy.supernet import SupernetConfig, load_state
-    from cimkit.accuracy.train import _as_input, hardware, new_supernet, recalibrate
+    from cimkit.accuracy.train import correct, hardware, new_supernet, recalibrate
 
     torch.set_num_threads(a.threads)
     summary = json.loads((a.run / "summary.json").read_text())
@@ -115,11 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             g = Genome.from_dict(rec["genome"])
             recalibrate(net, g, x_calib)
-            ok = np.empty(len(ye), dtype=bool)
-            with torch.inference_mode():
-                for b in range(0, len(ye), 1000):
-                    logits = net(_as_input(xe[b : b + 1000], net, torch.device("cpu")))
-                    ok[b : b + 1000] = logits.argmax(1).numpy() == ye[b : b + 1000]
+            ok = correct(net, xe, ye)  # what measure() counts, kept per image
             acc = float(ok.mean())
             # Quantized subnets need not repeat their cached label exactly on another machine or
             # thread count: float sums move a calibrated activation clip, a 4-bit rounding flips

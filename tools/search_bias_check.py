@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cimkit.accuracy.encoding import Genome
     from cimkit.accuracy.train import genome_key
+    from cimkit.search.remeasure import error_stats
 
     known = set()
     if a.labels.is_file():
@@ -70,14 +71,16 @@ def main(argv: list[str] | None = None) -> int:
                     "in_labels": inside == {True},
                     "ambiguous": len(inside) != 1,
                 })  # fmt: skip
-    err = np.array([r["error_pp"] for r in rows])
     ins = np.array([r["in_labels"] for r in rows])
+
+    pred = np.array([r["predicted_pct"] for r in rows])
+    meas = np.array([r["measured_pct"] for r in rows])
 
     def stats(m: np.ndarray) -> str:
         if not m.any():
             return "n 0"
-        e = err[m]
-        return f"n {m.sum()}, bias {e.mean():+.2f} pp, RMSE {np.sqrt((e**2).mean()):.2f} pp"
+        e = error_stats(pred[m], meas[m])  # the reports' own bias / RMSE
+        return f"n {e['n']}, bias {e['bias_pp']:+.2f} pp, RMSE {e['rmse_pp']:.2f} pp"
 
     print(f"all distinct networks: {stats(np.ones(len(rows), bool))}")
     print(f"not among the search-chosen labels: {stats(~ins)}")

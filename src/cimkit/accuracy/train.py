@@ -515,15 +515,20 @@ def _as_input(x: np.ndarray, net: nn.Module, dev: torch.device) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (fraction) of ``net`` (eval mode) on images x (N,C,H,W), labels y (N,)."""
+def correct(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """(N,) bool: is ``net``'s (eval mode) top-1 class right on each image of x (N,C,H,W)?"""
     dev = next(net.parameters()).device
     net.eval()
-    correct = 0
+    ok = np.empty(len(y), dtype=bool)
     for i in range(0, len(y), batch_size):
         logits = net(_as_input(x[i : i + batch_size], net, dev))
-        correct += int((logits.argmax(1).cpu().numpy() == y[i : i + batch_size]).sum())
-    return correct / len(y)
+        ok[i : i + batch_size] = logits.argmax(1).cpu().numpy() == y[i : i + batch_size]
+    return ok
+
+
+def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (fraction) of ``net`` (eval mode) on images x (N,C,H,W), labels y (N,)."""
+    return int(correct(net, x, y, batch_size).sum()) / len(y)
 
 
 def measure(
