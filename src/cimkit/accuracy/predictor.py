@@ -499,10 +499,9 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _arch_of(record: dict) -> tuple:
-    """(depths, kernels, expands) of a measurement record: its network without the policy,
-    genes of unused block slots masked (0), so one network always gives one key."""
-    g = enc.Genome.from_dict(record["genome"])
+def _arch_key(g: enc.Genome) -> tuple:
+    """(depths, kernels, expands) of a genome: its network without the policy, genes of unused
+    block slots masked (0), so one network always gives one key."""
     act = g.active()
     return (
         g.depths,
@@ -511,16 +510,17 @@ def _arch_of(record: dict) -> tuple:
     )
 
 
-def _arrays(records: list[dict], quantized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, y, subnet id) from measurement records; subnet id groups policies of one subnet."""
+def _arrays(
+    records: list[dict], quantized: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
+    """(X, y, subnet id, networks) from measurement records; the subnet id groups policies of
+    one subnet, and ``networks[sid[i]]`` is row i's :func:`_arch_key`."""
     gs = [enc.Genome.from_dict(r["genome"]) for r in records]
     d, k, e, b = enc.stack(gs)
     x = enc.encode(d, k, e, b if quantized else None)
-    keys = {}
-    sid = np.array(
-        [keys.setdefault((g.depths, g.kernels, g.expands), len(keys)) for g in gs], dtype=np.int64
-    )
-    return x, np.array([r["acc"] for r in records], dtype=np.float32), sid
+    keys: dict[tuple, int] = {}
+    sid = np.array([keys.setdefault(_arch_key(g), len(keys)) for g in gs], dtype=np.int64)
+    return x, np.array([r["acc"] for r in records], dtype=np.float32), sid, list(keys)
 
 
 #: Ridge penalties of the linear candidates that :func:`fit_predictors` cross-validates.
@@ -636,18 +636,18 @@ def fit_predictors(
 
     def fit_one(
         kind: str, x: np.ndarray, y: np.ndarray, sid: np.ndarray, mlp: dict,
-        init: AccuracyPredictor | None, arch: list | None = None, extra: list[dict] | None = None,
+        init: AccuracyPredictor | None, nets: list[tuple], extra: list[dict] | None = None,
     ) -> tuple[AccuracyPredictor, AccuracyPredictor, dict, np.ndarray]:  # fmt: skip
         tr, te = split(sid)
         ex: tuple[np.ndarray, np.ndarray] | None = None
         n_dropped = 0
         if extra:
-            held = {arch[i] for i in np.flatnonzero(te)}  # type: ignore[index]
-            keep = [r for r in extra if _arch_of(r) not in held]
-            n_dropped = len(extra) - len(keep)
-            if keep:
-                xe, ye, _ = _arrays(keep, quantized=True)
-                ex = (xe, ye)
+            xe, ye, sid_e, nets_e = _arrays(extra, quantized=True)
+            held = {nets[i] for i in np.unique(sid[te])}
+            keep = np.array([nets_e[i] not in held for i in sid_e], dtype=bool)
+            n_dropped = int((~keep).sum())
+            if keep.any():
+                ex = (xe[keep], ye[keep])
         xt, yt = x[tr], y[tr]
         if ex is not None:
             xt, yt = np.concatenate([xt, ex[0]]), np.concatenate([yt, ex[1]])
@@ -692,23 +692,15 @@ def fit_predictors(
                 kind = "fp" if name.endswith("_fp") else "q"
                 offsets.setdefault(kind, {})[name] = float(v["test"]) - float(v["val"])
 
-    x, y, sid = _arrays(_read_jsonl(out / "measure_fp.jsonl"), quantized=False)
-    fp, fp_mlp, res["fp"], _ = fit_one("fp", x, y, sid, {**(mlp or {})}, None)
+    x, y, sid, nets = _arrays(_read_jsonl(out / "measure_fp.jsonl"), quantized=False)
+    fp, fp_mlp, res["fp"], _ = fit_one("fp", x, y, sid, mlp or {}, None, nets)
     log(f"FP predictor ({res['fp']['model']}): held-out {res['fp']['heldout']}")
 
-    recs_q = _read_jsonl(out / "measure_q.jsonl")
-    xq, yq, sidq = _arrays(recs_q, quantized=True)
+    xq, yq, sidq, nets_q = _arrays(_read_jsonl(out / "measure_q.jsonl"), quantized=True)
     search_file = out / "measure_q_search.jsonl"
     extra = _read_jsonl(search_file) if search_file.is_file() else None
     _, _, res["q"], teq = fit_one(
-        "q",
-        xq,
-        yq,
-        sidq,
-        {"epochs": 400, **(mlp or {})},
-        fp_mlp,
-        [_arch_of(r) for r in recs_q],
-        extra,
+        "q", xq, yq, sidq, {"epochs": 400, **(mlp or {})}, fp_mlp, nets_q, extra
     )
     # Reference: the FP predictor alone (ignores the policy) on the same held-out points.
     fp_val = fp.predict(xq[teq][:, : enc.ARCH_DIM]) - res["fp"].get("test_offset_pp", 0.0) / 100
