@@ -44,6 +44,30 @@ def test_stages_write_their_results(run: tuple[Path, Path]) -> None:
     assert ResNetSupernetConfig.from_dict(manifest["config"]).scale == 0.0625
 
 
+def test_predictors_chosen_by_cv_with_test_offset(run: tuple[Path, Path]) -> None:
+    """The resnet50 predictors go through the same selection as MobileNetV2's (MLP or ridge by
+    grouped CV) and carry the test - val shift of the reference subnets, computed here by hand
+    from the final stage and the first measurement records."""
+    from cimkit.accuracy.predictor import LINEAR_ALPHAS
+
+    out, ship = run
+    summary = json.loads((out / "summary.json").read_text())
+    names = {"mlp", *(f"linear_alpha{a:g}" for a in LINEAR_ALPHAS)}
+    recs = {k: [json.loads(s) for s in (out / f"measure_{k}.jsonl").read_text().splitlines()]
+            for k in ("fp", "q")}  # fmt: skip
+    # records 0/1: largest and smallest (FP; quantized at 8 and 4 bit), as the pipeline orders them
+    refs = {"fp": {"largest_fp": recs["fp"][0], "smallest_fp": recs["fp"][1]},
+            "q": {"largest_8bit": recs["q"][0], "smallest_4bit": recs["q"][1]}}  # fmt: skip
+    for kind in ("fp", "q"):
+        p = summary["predictors"][kind]
+        assert p["model"] in names and set(p["selection"]) == names
+        want = np.mean([summary["final"][k] - r["acc"] for k, r in refs[kind].items()])
+        assert p["test_offset_pp"] == pytest.approx(100 * want, abs=1e-9)
+        assert set(p["test_offset_from"]) == set(refs[kind])
+    m = json.loads((ship / "manifest.json").read_text())
+    assert m["predictors"]["q"]["model"] == summary["predictors"]["q"]["model"]
+
+
 def test_rerun_resumes_without_measuring(run: tuple[Path, Path]) -> None:
     out, _ = run
     before = {n: (out / n).read_text() for n in ("measure_fp.jsonl", "measure_q.jsonl")}

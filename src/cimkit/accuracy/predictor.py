@@ -591,6 +591,10 @@ def fit_predictors(
     select: bool = True,
     mlp: dict | None = None,
     test_offset: bool = True,
+    arrays: Callable[[list[dict], bool], tuple[np.ndarray, np.ndarray, np.ndarray, list]]
+    | None = None,
+    offsets: dict[str, dict[str, float]] | None = None,
+    arch_dim: int = enc.ARCH_DIM,
 ) -> dict:
     """Fit the FP and the quantized predictor on ``out``/measure_{fp,q}.jsonl; write
     ``out``/predictor_{fp,q}.pt and .npz; return held-out metrics.
@@ -621,6 +625,12 @@ def fit_predictors(
     what re-measurement on the test split reports. A calibration on those 2 / 4 stated subnets
     only; every metric in the result (held-out, CV) is of the unshifted fit against validation
     labels, and the shift is recorded (``test_offset_pp``, ``test_offset_from``).
+
+    Other families (the ``resnet50`` proxy): ``arrays(records, quantized)`` -> (X, y, subnet id,
+    networks) replaces the MobileNetV2 encoding (:func:`_arrays`; subnet id 0/1 = largest and
+    smallest, the first two records), ``offsets`` = {"fp"/"q": {reference: test - val}} replaces
+    the reading of summary.json (used only with ``test_offset``), and ``arch_dim`` is the number
+    of leading architecture columns of the quantized features (the FP-only reference metric).
     """
     t0 = time.time()
     res: dict = {}
@@ -642,7 +652,7 @@ def fit_predictors(
         ex: tuple[np.ndarray, np.ndarray] | None = None
         n_dropped = 0
         if extra:
-            xe, ye, sid_e, nets_e = _arrays(extra, quantized=True)
+            xe, ye, sid_e, nets_e = to_arrays(extra, True)
             held = {nets[i] for i in np.unique(sid[te])}
             keep = np.array([nets_e[i] not in held for i in sid_e], dtype=bool)
             n_dropped = int((~keep).sum())
@@ -684,26 +694,30 @@ def fit_predictors(
         pred.save_npz(out / f"predictor_{kind}.npz")  # what load_predictor reads (no torch)
         return pred, mlp_fit, info, te
 
-    offsets: dict[str, dict[str, float]] = {}  # kind -> {reference subnet: test - val}
-    if test_offset and (out / "summary.json").is_file():
+    to_arrays = arrays or _arrays
+    given = offsets
+    offsets = {}  # kind -> {reference subnet: test - val}
+    if test_offset and given is not None:
+        offsets = {k: dict(v) for k, v in given.items()}
+    elif test_offset and (out / "summary.json").is_file():
         final = json.loads((out / "summary.json").read_text()).get("final") or {}
         for name, v in final.items():
             if isinstance(v, dict) and "test" in v and "val" in v:
                 kind = "fp" if name.endswith("_fp") else "q"
                 offsets.setdefault(kind, {})[name] = float(v["test"]) - float(v["val"])
 
-    x, y, sid, nets = _arrays(_read_jsonl(out / "measure_fp.jsonl"), quantized=False)
+    x, y, sid, nets = to_arrays(_read_jsonl(out / "measure_fp.jsonl"), False)
     fp, fp_mlp, res["fp"], _ = fit_one("fp", x, y, sid, mlp or {}, None, nets)
     log(f"FP predictor ({res['fp']['model']}): held-out {res['fp']['heldout']}")
 
-    xq, yq, sidq, nets_q = _arrays(_read_jsonl(out / "measure_q.jsonl"), quantized=True)
+    xq, yq, sidq, nets_q = to_arrays(_read_jsonl(out / "measure_q.jsonl"), True)
     search_file = out / "measure_q_search.jsonl"
     extra = _read_jsonl(search_file) if search_file.is_file() else None
     _, _, res["q"], teq = fit_one(
         "q", xq, yq, sidq, {"epochs": 400, **(mlp or {})}, fp_mlp, nets_q, extra
     )
     # Reference: the FP predictor alone (ignores the policy) on the same held-out points.
-    fp_val = fp.predict(xq[teq][:, : enc.ARCH_DIM]) - res["fp"].get("test_offset_pp", 0.0) / 100
+    fp_val = fp.predict(xq[teq][:, :arch_dim]) - res["fp"].get("test_offset_pp", 0.0) / 100
     res["q"]["heldout_fp_predictor_only"] = metrics(yq[teq], fp_val)
     log(f"quantized predictor ({res['q']['model']}): held-out {res['q']['heldout']}")
     res["fit_s"] = round(time.time() - t0, 1)

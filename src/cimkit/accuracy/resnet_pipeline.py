@@ -13,7 +13,7 @@ Stages:
   3. final        test accuracy of the largest / smallest subnet (FP, 8 and 4 bit)
   4. measure_fp   validation accuracy of random FP subnets (BN recalibrated; cached jsonl)
   5. measure_q    random subnets x policies on the QAT supernet (cached jsonl)
-  6. predictors   FP MLP, then the quantized MLP started from it (held-out RMSE / Kendall tau)
+  6. predictors   FP and quantized, the MLP or ridge by cross-validation (held-out RMSE / tau)
 
 Predictor features (:func:`encode`): one-hot per-stage depth (the space's choices per stage),
 per-stage expand, width, and with bits one-hot per stage and gene (conv_w, conv_a, pw_w, pw_a).
@@ -140,6 +140,51 @@ def predict_values(values: dict[str, np.ndarray], ship_dir: Path | None = None) 
 
 
 # --------------------------------------------------------------------------- predictors
+def _arch_key(g: ResNetGenome) -> tuple:
+    """(depths, expands, width): a subnet without its quantization policy."""
+    return (tuple(g.depths), tuple(g.expands), g.width)
+
+
+def records_arrays(
+    cfg: ResNetSupernetConfig, records: list[dict], quantized: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
+    """(X (N, F), y (N,), subnet id (N,), networks) of measurement records: all policies of one
+    subnet share an id, and ``networks[sid[i]]`` is row i's :func:`_arch_key`."""
+    gs = [ResNetGenome.from_dict(r["genome"]) for r in records]
+    keys: dict[tuple, int] = {}
+    sid = np.array([keys.setdefault(_arch_key(g), len(keys)) for g in gs], dtype=np.int64)
+    y = np.array([r["acc"] for r in records], dtype=np.float32)
+    return encode(cfg, gs, quantized), y, sid, list(keys)
+
+
+def test_offsets(out: Path, cfg: ResNetSupernetConfig) -> dict[str, dict[str, float]]:
+    """{"fp"/"q": {reference: test - val accuracy}} of the reference subnets that were measured
+    on both splits: the ``final`` stage (test split, summary.json) against the same genome's
+    record in measure_{fp,q}.jsonl (validation split). FP: largest and smallest; quantized: the
+    largest at 8 bit and the smallest at 4 bit (the two extremes the measurements start with)."""
+    summ = out / "summary.json"
+    final = json.loads(summ.read_text()).get("final", {}) if summ.is_file() else {}
+    res: dict[str, dict[str, float]] = {}
+    for kind, name in (("fp", "measure_fp.jsonl"), ("q", "measure_q.jsonl")):
+        if not (out / name).is_file():
+            continue
+        val = {}
+        for line in (out / name).read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                val[json.dumps(r["genome"], sort_keys=True)] = float(r["acc"])
+        for ext, make in (("largest", cfg.largest), ("smallest", cfg.smallest)):
+            for bits in (None, 8, 4):
+                key = f"{ext}_{'fp' if bits is None else f'{bits}bit'}"
+                if (bits is None) != (kind == "fp") or not isinstance(final.get(key), float):
+                    continue
+                g = make(None if bits is None else ((bits,) * 4,) * 4)
+                v = val.get(json.dumps(g.to_dict(), sort_keys=True))
+                if v is not None:
+                    res.setdefault(kind, {})[key] = float(final[key]) - v
+    return res
+
+
 def fit_predictors(
     out: Path,
     cfg: ResNetSupernetConfig,
@@ -147,53 +192,24 @@ def fit_predictors(
     holdout: float = 0.2,
     epochs: int = 600,
     log: Callable[[str], None] = print,
+    test_offset: bool = True,
 ) -> dict:
-    """Fit FP and quantized MLP predictors on ``out``/measure_{fp,q}.jsonl (held-out = a seeded
-    fraction of the subnets, all policies of a held-out subnet held out; largest and smallest
-    always train); write ``out``/predictor_{fp,q}.{pt,npz}; return the metrics."""
-    from cimkit.accuracy.predictor import AccuracyPredictor, metrics
+    """Fit the FP and quantized predictors on ``out``/measure_{fp,q}.jsonl exactly as the
+    MobileNetV2 pipeline does (:func:`cimkit.accuracy.predictor.fit_predictors`: held-out = a
+    seeded ``holdout`` fraction of the subnets, all policies of a held-out subnet held out,
+    largest and smallest always train; the model -- the paper's MLP or ridge -- chosen by 4-fold
+    subnet-grouped cross-validation on the training split; the shipped output shifted by the
+    test - val offset of the reference subnets, :func:`test_offsets`). ``epochs``: both MLPs'
+    epochs when not the default 600 (then the quantized one trains 400). Writes
+    ``out``/predictor_{fp,q}.{pt,npz}; returns the metrics."""
+    from cimkit.accuracy.predictor import fit_predictors as fit
 
-    rng = np.random.default_rng(seed)
-    res: dict = {}
-
-    def load(name: str, quantized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        recs = [json.loads(s) for s in (out / name).read_text().splitlines() if s.strip()]
-        gs = [ResNetGenome.from_dict(r["genome"]) for r in recs]
-        ids: dict = {}
-        sid = np.array([ids.setdefault((g.depths, g.expands, g.width), len(ids)) for g in gs])
-        y = np.array([r["acc"] for r in recs], dtype=np.float32)
-        return encode(cfg, gs, quantized), y, sid
-
-    def split(sid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.unique(sid)
-        cand = ids[ids >= 2]
-        n_out = min(max(1, round(holdout * len(ids))), len(cand))
-        test = np.isin(sid, rng.choice(cand, size=n_out, replace=False))
-        return ~test, test
-
-    def score(p: AccuracyPredictor, x: np.ndarray, y: np.ndarray, te: np.ndarray) -> dict:
-        return metrics(y[te], p.predict(x[te])) if te.sum() >= 2 else {"n": int(te.sum())}
-
-    x, y, sid = load("measure_fp.jsonl", False)
-    tr_, te = split(sid)
-    fp = AccuracyPredictor(epochs=epochs, random_state=seed).fit(x[tr_], y[tr_])
-    res["fp"] = {
-        "heldout": score(fp, x, y, te),
-        "n_train": int(tr_.sum()),
-        "n_features": x.shape[1],
-    }
-    fp.save(out / "predictor_fp.pt")
-    fp.save_npz(out / NPZ_FILES["fp"])
-    xq, yq, sidq = load("measure_q.jsonl", True)
-    trq, teq = split(sidq)
-    q = AccuracyPredictor(init_predictor=fp, epochs=max(1, 2 * epochs // 3), random_state=seed)
-    q.fit(xq[trq], yq[trq])
-    res["q"] = {"heldout": score(q, xq, yq, teq), "n_train": int(trq.sum()),
-                "n_features": xq.shape[1]}  # fmt: skip
-    q.save(out / "predictor_q.pt")
-    q.save_npz(out / NPZ_FILES["q"])
-    log(f"resnet50 predictors: FP {res['fp']['heldout']}, quantized {res['q']['heldout']}")
-    return res
+    arch_dim = encode(cfg, [cfg.largest()], False).shape[1]
+    return fit(
+        out, seed=seed, holdout=holdout, log=log, mlp=None if epochs == 600 else {"epochs": epochs},
+        test_offset=test_offset, arrays=lambda recs, q: records_arrays(cfg, recs, q),
+        offsets=test_offsets(out, cfg), arch_dim=arch_dim,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -224,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compact-dir", type=Path, default=None)
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--n-fp", type=int, default=1000, help="FP subnets measured")
-    p.add_argument("--n-q", type=int, default=2000, help="quantized subnets x policies measured")
+    p.add_argument("--n-q", type=int, default=1000, help="quantized subnets x policies measured")
     p.add_argument("--n-calib", type=int, default=2048)
     p.add_argument("--n-eval", type=int, default=5000)
     p.add_argument("--n-test", type=int, default=0, help="test images of 'final' (0 = all)")
