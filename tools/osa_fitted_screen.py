@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""osa-report on validation images with a *fitted* OSE saliency (an OSE-computable score).
+
+The OSE's accumulate step sums the N/Q codes q of the s-order one-bit MACs of the 8 outputs of a
+group, each shifted by its order (paper Sec. III). Here the shifts are replaced by a weight
+table: per layer, output channel m and saliency pair p one weight W[p, m], plus one constant per
+group, so S(n, g) = c_g + sum over the group's outputs m and the pairs p of W[p, m] q[p, n, m]
+(q summed over the row chunks, as the accumulator does). At run time that is the OSE's work
+with multiply-adds in place of shifts; only the table is new.
+
+The table is fitted once, offline, by least squares on the calibration images (validation
+0..calib-1) to the log of the oracle of ``tools/osa_oracle_screen.py`` (the norm of the gradient
+of the QAT net's log-probability of its own prediction w.r.t. the layer's outputs, per pixel and
+group of 8). The threshold search (search images) and the screen (validation 3000..) never see
+the oracle. Same options as osa-report; use its own --out (cache keys carry a "fitted" tag).
+
+    .venv/bin/python tools/osa_fitted_screen.py --out runs/screen/f --images 1000 \
+        --calib-images 32 --search-images 256 --map-images 8 --fixed 8,9,10 \
+        --candidates 9,10 --constraints 0.02 --grid 4 --ose-orders 3 --bias-model bitcount
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+import cimkit.osa.layers as L
+import cimkit.osa.report as R
+from cimkit.osa.ose import saliency_dmacs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import osa_screen  # noqa: E402  (the validation swap)
+
+TABLES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # w_int data_ptr -> (W (P, M), c (G,))
+RIDGE = 1e-3  #: relative ridge on the normal equations (keeps rare codes finite)
+_orig = L.saliency
+
+
+def codes(a: torch.Tensor, w: torch.Tensor, cfg, ose) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """N/Q codes summed over chunks: (P, N, M) float64."""
+    d = saliency_dmacs(a, w, cfg, ose.s).to(torch.float64)  # (P, C, N, M)
+    top = 2**ose.q_bits - 1
+    norm = float(cfg.chunk if ose.norm is None else ose.norm)
+    return torch.clamp(torch.floor(d * top / norm + 0.5), 0, top).sum(1)
+
+
+def fitted_saliency(a, w, cfg, ose):  # type: ignore[no-untyped-def]
+    t = TABLES.get(w.data_ptr())
+    if t is None:
+        return _orig(a, w, cfg, ose)
+    wt, c = t
+    q = codes(a, w, cfg, ose)  # (P, N, M)
+    per_out = torch.einsum("pnm,pm->nm", q, wt)
+    n, m = per_out.shape
+    g = -(-m // cfg.hmus)
+    per_out = torch.nn.functional.pad(per_out, (0, g * cfg.hmus - m))
+    return per_out.view(n, g, cfg.hmus).sum(-1) + c
+
+
+L.saliency = fitted_saliency
+
+
+def _oracle(runner, x: torch.Tensor) -> dict[int, torch.Tensor]:  # type: ignore[no-untyped-def]
+    """Per layer, the oracle (rows, G) float64 of images ``x`` (as osa_oracle_screen)."""
+    from cimkit.osa.train import load_shipped
+
+    qat = load_shipped(runner.model_file)
+    qlayers = [m for _, m in qat.quantized_layers()]
+    outs: dict[int, torch.Tensor] = {}
+    hs = [
+        m.register_forward_hook(lambda mod, inp, out, i=i: outs.__setitem__(i, out))
+        for i, m in enumerate(qlayers)
+    ]
+    with torch.enable_grad():
+        logits = qat(x)
+        for o in outs.values():
+            o.retain_grad()
+        lp = torch.log_softmax(logits, 1)
+        lp.gather(1, lp.argmax(1, keepdim=True)).sum().backward()
+    for h in hs:
+        h.remove()
+    res = {}
+    for i, o in outs.items():
+        g = o.grad.detach().double()
+        if g.dim() == 4:
+            g = g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
+        hm = runner.layers[i].bits.hmus
+        m = g.shape[1]
+        groups = -(-m // hm)
+        g = torch.nn.functional.pad(g, (0, groups * hm - m))
+        res[i] = g.view(g.shape[0], groups, hm).norm(dim=2)
+    return res
+
+
+def fit_table(
+    q: torch.Tensor, target: torch.Tensor, hmus: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least squares per group: q (P, N, M) codes, target (N, G) -> W (P, M), c (G,)."""
+    p, n, m = q.shape
+    g = target.shape[1]
+    qp = torch.nn.functional.pad(q, (0, g * hmus - m))  # (P, N, G*h)
+    x = qp.view(p, n, g, hmus).permute(2, 1, 0, 3).reshape(g, n, p * hmus)  # (G, N, F)
+    x = torch.cat([x, torch.ones(g, n, 1, dtype=x.dtype)], 2)
+    y = target.T.unsqueeze(2)  # (G, N, 1)
+    xtx = x.transpose(1, 2) @ x
+    lam = RIDGE * xtx.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-12)
+    eye = torch.eye(xtx.shape[1], dtype=x.dtype)
+    eye[-1, -1] = 0  # the constant is not shrunk
+    beta = torch.linalg.solve(xtx + lam[:, None, None] * eye, x.transpose(1, 2) @ y)[..., 0]
+    w = beta[:, :-1].reshape(g, p, hmus).permute(1, 0, 2).reshape(p, g * hmus)[:, :m]
+    return w.contiguous(), beta[:, -1].contiguous()
+
+
+_cal = R.Runner._calibrate
+
+
+def _calibrate(self):  # type: ignore[no-untyped-def]
+    _cal(self)
+    xc = torch.from_numpy(self.data.x_val[: self.s.calib_images]).to(self.dev)
+    target = _oracle(self, xc)
+    from scipy.stats import spearmanr
+
+    for i, lay in enumerate(self.layers):
+        x_in = self.calib_inputs[i]
+        rows = lay.rows(x_in)
+        rows = rows[0] if isinstance(rows, tuple) else rows
+        w = lay.w_int.to(rows.device)
+        q = codes(rows, w, lay.bits, lay.ose)
+        y = torch.log(target[i] + 1e-6 * target[i].mean().clamp_min(1e-30))
+        wt, c = fit_table(q, y, lay.bits.hmus)
+        TABLES[w.data_ptr()] = (wt, c)
+        lay.w_int = w  # the same tensor the table is keyed on
+        s_fit = fitted_saliency(rows, w, lay.bits, lay.ose)
+        rho = spearmanr(s_fit.reshape(-1).numpy(), y.reshape(-1).numpy()).statistic
+        self.progress(f"fitted saliency {self.names[i]}: in-sample Spearman {rho:.2f}")
+    self.calib_key = R._hash({"k": self.calib_key, "fitted": 1, "ridge": RIDGE})
+    self.progress("fitted saliency installed")
+
+
+R.Runner._calibrate = _calibrate
+
+
+if __name__ == "__main__":
+    raise SystemExit(osa_screen.main())
