@@ -17,6 +17,9 @@ the oracle. Same options as osa-report; use its own --out (cache keys carry a "f
     .venv/bin/python tools/osa_fitted_screen.py --out runs/screen/f --images 1000 \
         --calib-images 32 --search-images 256 --map-images 8 --fixed 8,9,10 \
         --candidates 9,10 --constraints 0.02 --grid 4 --ose-orders 3 --bias-model bitcount
+
+``--popcounts`` (this tool's own flag) adds the row's input bit-plane counts to the fit (one
+weight per plane and group): with ``--bias-model bitcount`` the macro computes them already.
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from cimkit.osa.ose import saliency_dmacs
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import osa_screen  # noqa: E402  (the validation swap)
 
-TABLES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # w_int data_ptr -> (W (P, M), c (G,))
+# w_int data_ptr -> (W (P, M), c (G,), V (a_bits, G) or None)
+TABLES: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
+#: --popcounts: also the row's input bit-plane counts (the popcounts the bit-count correction
+#: already computes), one weight per bit plane and group
+POPCOUNTS = "--popcounts" in sys.argv
+if POPCOUNTS:
+    sys.argv.remove("--popcounts")
 RIDGE = 1e-3  #: relative ridge on the normal equations (keeps rare codes finite)
 _orig = L.saliency
 
@@ -50,13 +59,16 @@ def fitted_saliency(a, w, cfg, ose):  # type: ignore[no-untyped-def]
     t = TABLES.get(w.data_ptr())
     if t is None:
         return _orig(a, w, cfg, ose)
-    wt, c = t
+    wt, c, v = t
     q = codes(a, w, cfg, ose)  # (P, N, M)
     per_out = torch.einsum("pnm,pm->nm", q, wt)
     n, m = per_out.shape
     g = -(-m // cfg.hmus)
     per_out = torch.nn.functional.pad(per_out, (0, g * cfg.hmus - m))
-    return per_out.view(n, g, cfg.hmus).sum(-1) + c
+    s = per_out.view(n, g, cfg.hmus).sum(-1) + c
+    if v is not None:
+        s = s + L.bitplane_counts(a, cfg.a_bits)[:, :-1] @ v
+    return s
 
 
 L.saliency = fitted_saliency
@@ -95,13 +107,16 @@ def _oracle(runner, x: torch.Tensor) -> dict[int, torch.Tensor]:  # type: ignore
 
 
 def fit_table(
-    q: torch.Tensor, target: torch.Tensor, hmus: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least squares per group: q (P, N, M) codes, target (N, G) -> W (P, M), c (G,)."""
+    q: torch.Tensor, target: torch.Tensor, hmus: int, pc: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Least squares per group: q (P, N, M) codes, target (N, G), popcounts pc (N, a_bits) or
+    None -> W (P, M), c (G,), V (a_bits, G) or None."""
     p, n, m = q.shape
     g = target.shape[1]
     qp = torch.nn.functional.pad(q, (0, g * hmus - m))  # (P, N, G*h)
     x = qp.view(p, n, g, hmus).permute(2, 1, 0, 3).reshape(g, n, p * hmus)  # (G, N, F)
+    if pc is not None:
+        x = torch.cat([x, pc.unsqueeze(0).expand(g, n, pc.shape[1])], 2)
     x = torch.cat([x, torch.ones(g, n, 1, dtype=x.dtype)], 2)
     y = target.T.unsqueeze(2)  # (G, N, 1)
     xtx = x.transpose(1, 2) @ x
@@ -109,8 +124,10 @@ def fit_table(
     eye = torch.eye(xtx.shape[1], dtype=x.dtype)
     eye[-1, -1] = 0  # the constant is not shrunk
     beta = torch.linalg.solve(xtx + lam[:, None, None] * eye, x.transpose(1, 2) @ y)[..., 0]
-    w = beta[:, :-1].reshape(g, p, hmus).permute(1, 0, 2).reshape(p, g * hmus)[:, :m]
-    return w.contiguous(), beta[:, -1].contiguous()
+    k = p * hmus
+    w = beta[:, :k].reshape(g, p, hmus).permute(1, 0, 2).reshape(p, g * hmus)[:, :m]
+    v = None if pc is None else beta[:, k:-1].T.contiguous()
+    return w.contiguous(), beta[:, -1].contiguous(), v
 
 
 _cal = R.Runner._calibrate
@@ -129,13 +146,14 @@ def _calibrate(self):  # type: ignore[no-untyped-def]
         w = lay.w_int.to(rows.device)
         q = codes(rows, w, lay.bits, lay.ose)
         y = torch.log(target[i] + 1e-6 * target[i].mean().clamp_min(1e-30))
-        wt, c = fit_table(q, y, lay.bits.hmus)
-        TABLES[w.data_ptr()] = (wt, c)
+        pc = L.bitplane_counts(rows, lay.bits.a_bits)[:, :-1] if POPCOUNTS else None
+        TABLES[w.data_ptr()] = fit_table(q, y, lay.bits.hmus, pc)
         lay.w_int = w  # the same tensor the table is keyed on
         s_fit = fitted_saliency(rows, w, lay.bits, lay.ose)
         rho = spearmanr(s_fit.reshape(-1).numpy(), y.reshape(-1).numpy()).statistic
         self.progress(f"fitted saliency {self.names[i]}: in-sample Spearman {rho:.2f}")
-    self.calib_key = R._hash({"k": self.calib_key, "fitted": 1, "ridge": RIDGE})
+    tag = {"k": self.calib_key, "fitted": 1, "ridge": RIDGE}
+    self.calib_key = R._hash({**tag, "popcounts": 1} if POPCOUNTS else tag)
     self.progress("fitted saliency installed")
 
 
