@@ -37,9 +37,10 @@ def test_cimnas_space_sizes_and_baseline() -> None:
     assert base["depth_s2"][0] == 4 and base["kernel_b0"][0] == 3 and base["dw_w_b0"][0] == 8
 
 
-def test_resnet50_space_loads_with_explicit_constant_accuracy() -> None:
+def test_resnet50_space_loads_with_its_shipped_predictor() -> None:
     sp = load_space(SPACES / "cimnas_sram_resnet50_7nm.yaml")
-    assert sp.spec.accuracy.source == "constant" and sp.base_chip.chip.mode == "weight_swapping"
+    assert sp.spec.accuracy.source == "predictor" and sp.family.has_predictor
+    assert sp.base_chip.chip.mode == "weight_swapping"
     base = sp.joint.decode(sp.baseline_genome()[None])
     assert (base["rows"][0], base["macros_per_tile"][0], base["tile_groups"][0]) == (128, 32, 32)
 

@@ -58,7 +58,7 @@ def _error(path: Path) -> str:
         ("[4, 5, 6], [2, 3, 4]]", "[4, 5, 0], [2, 3, 4]]", "model.depths"),
         ("[4, 5, 6], [2, 3, 4]]", "[], [2, 3, 4]]", "model.depths"),
         ("num_classes: 1000", "num_classes: 1e9", "model.num_classes"),
-        ("value: 0.782", "value: .nan", "accuracy.value"),
+        ("source: predictor", "source: constant\n  value: .nan", "accuracy.value"),
     ],
 )
 def test_resnet50_model_and_bits_values_are_checked(

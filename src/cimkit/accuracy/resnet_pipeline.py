@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -355,10 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.ship:
         ship = a.ship_dir or SHIP_DIR
         ship.mkdir(parents=True, exist_ok=True)
-        # Not the FP supernet: re-measurement runs on the QAT one, and the package's accuracy
-        # data stay under 20 MiB (the FP weights are in the committed compact checkpoint).
-        names = ("supernet_q.pt", "predictor_fp.npz", "predictor_q.npz",
-                 "measure_fp.jsonl", "measure_q.jsonl")  # fmt: skip
+        # Not the FP supernet (re-measurement runs on the QAT one) nor the FP predictor (the
+        # family's searches read the quantized one): the package's accuracy data stay under
+        # 20 MiB. Both are kept with the committed compact checkpoints (--compact-dir).
+        names = ("supernet_q.pt", "predictor_q.npz", "measure_fp.jsonl", "measure_q.jsonl")
+        if cdir is not None:
+            shutil.copyfile(out / NPZ_FILES["fp"], cdir / NPZ_FILES["fp"])
         files = {}
         for n in names:
             dst = ship_copy(out / n, ship)
