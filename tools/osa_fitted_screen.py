@@ -35,6 +35,7 @@ from cimkit.osa.ose import saliency_dmacs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import osa_screen  # noqa: E402  (the validation swap)
+from osa_oracle_screen import oracle  # noqa: E402
 
 # w_int data_ptr -> (W (P, M), c (G,), V (a_bits, G) or None)
 TABLES: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
@@ -74,38 +75,6 @@ def fitted_saliency(a, w, cfg, ose):  # type: ignore[no-untyped-def]
 L.saliency = fitted_saliency
 
 
-def _oracle(runner, x: torch.Tensor) -> dict[int, torch.Tensor]:  # type: ignore[no-untyped-def]
-    """Per layer, the oracle (rows, G) float64 of images ``x`` (as osa_oracle_screen)."""
-    from cimkit.osa.train import load_shipped
-
-    qat = load_shipped(runner.model_file)
-    qlayers = [m for _, m in qat.quantized_layers()]
-    outs: dict[int, torch.Tensor] = {}
-    hs = [
-        m.register_forward_hook(lambda mod, inp, out, i=i: outs.__setitem__(i, out))
-        for i, m in enumerate(qlayers)
-    ]
-    with torch.enable_grad():
-        logits = qat(x)
-        for o in outs.values():
-            o.retain_grad()
-        lp = torch.log_softmax(logits, 1)
-        lp.gather(1, lp.argmax(1, keepdim=True)).sum().backward()
-    for h in hs:
-        h.remove()
-    res = {}
-    for i, o in outs.items():
-        g = o.grad.detach().double()
-        if g.dim() == 4:
-            g = g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
-        hm = runner.layers[i].bits.hmus
-        m = g.shape[1]
-        groups = -(-m // hm)
-        g = torch.nn.functional.pad(g, (0, groups * hm - m))
-        res[i] = g.view(g.shape[0], groups, hm).norm(dim=2)
-    return res
-
-
 def fit_table(
     q: torch.Tensor, target: torch.Tensor, hmus: int, pc: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -136,7 +105,9 @@ _cal = R.Runner._calibrate
 def _calibrate(self):  # type: ignore[no-untyped-def]
     _cal(self)
     xc = torch.from_numpy(self.data.x_val[: self.s.calib_images]).to(self.dev)
-    target = _oracle(self, xc)
+    from cimkit.osa.train import load_shipped
+
+    target = oracle(self, load_shipped(self.model_file), xc)
     from scipy.stats import spearmanr
 
     for i, lay in enumerate(self.layers):

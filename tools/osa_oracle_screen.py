@@ -41,43 +41,50 @@ def oracle_saliency(a, w, cfg, ose):
     return s
 
 
-L.saliency = oracle_saliency
+def oracle(runner, qat, x: torch.Tensor) -> dict[int, torch.Tensor]:
+    """Per simulated layer i, the oracle (rows, G) float64 of images ``x``: per pixel (in the
+    im2col row order) and group of ``hmus`` outputs, the norm of the gradient of the QAT
+    network's log-probability of its own prediction w.r.t. that layer's outputs."""
+    qlayers = [m for _, m in qat.quantized_layers()]
+    outs = {}
+    hs = [
+        m.register_forward_hook(lambda mod, inp, out, i=i: outs.__setitem__(i, out))
+        for i, m in enumerate(qlayers)
+    ]
+    with torch.enable_grad():
+        logits = qat(x)
+        for o in outs.values():
+            o.retain_grad()
+        lp = torch.log_softmax(logits, 1)
+        lp.gather(1, lp.argmax(1, keepdim=True)).sum().backward()
+    for h in hs:
+        h.remove()
+    res = {}
+    for i, o in outs.items():
+        g = o.grad.detach().double()
+        if g.dim() == 4:  # (N, M, H, W) -> one row per pixel, in the im2col row order
+            g = g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
+        hm = runner.layers[i].bits.hmus
+        m = g.shape[1]
+        groups = -(-m // hm)
+        g = torch.nn.functional.pad(g, (0, groups * hm - m))
+        res[i] = g.view(g.shape[0], groups, hm).norm(dim=2)
+    qat.zero_grad(set_to_none=True)
+    return res
 
 
 def _install(runner):
     from cimkit.osa.train import load_shipped
 
     qat = load_shipped(runner.model_file)
-    qlayers = [m for _, m in qat.quantized_layers()]
     for i, lay in enumerate(runner.layers):
         IDX[lay.w_int.data_ptr()] = i
         lay.block_rows = 10**9
     sim_forward = runner.sim.forward
 
     def forward(x):
-        outs = {}
-        hs = [
-            m.register_forward_hook(lambda mod, inp, out, i=i: outs.__setitem__(i, out))
-            for i, m in enumerate(qlayers)
-        ]
-        with torch.enable_grad():
-            logits = qat(x)
-            for o in outs.values():
-                o.retain_grad()
-            lp = torch.log_softmax(logits, 1)
-            lp.gather(1, lp.argmax(1, keepdim=True)).sum().backward()
-        for h in hs:
-            h.remove()
-        for i, o in outs.items():
-            g = o.grad.detach().double()
-            if g.dim() == 4:  # (N, M, H, W) -> one row per pixel, in the im2col row order
-                g = g.permute(0, 2, 3, 1).reshape(-1, g.shape[1])
-            hm = runner.layers[i].bits.hmus
-            m = g.shape[1]
-            groups = -(-m // hm)
-            g = torch.nn.functional.pad(g, (0, groups * hm - m))
-            ORACLE[i] = g.view(g.shape[0], groups, hm).norm(dim=2)
-        qat.zero_grad(set_to_none=True)
+        ORACLE.clear()
+        ORACLE.update(oracle(runner, qat, x))
         return sim_forward(x)
 
     runner.sim.forward = forward
@@ -93,8 +100,7 @@ def _calibrate(self):
     self.progress("oracle saliency installed")
 
 
-R.Runner._calibrate = _calibrate
-
-
 if __name__ == "__main__":
+    L.saliency = oracle_saliency
+    R.Runner._calibrate = _calibrate
     raise SystemExit(osa_screen.main())
