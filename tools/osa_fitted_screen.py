@@ -31,7 +31,7 @@ import torch
 
 import cimkit.osa.layers as L
 import cimkit.osa.report as R
-from cimkit.osa.ose import saliency_dmacs
+from cimkit.osa.ose import group_sum, nq_codes, saliency_dmacs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import osa_screen  # noqa: E402  (the validation swap)
@@ -50,10 +50,7 @@ _orig = L.saliency
 
 def codes(a: torch.Tensor, w: torch.Tensor, cfg, ose) -> torch.Tensor:  # type: ignore[no-untyped-def]
     """N/Q codes summed over chunks: (P, N, M) float64."""
-    d = saliency_dmacs(a, w, cfg, ose.s).to(torch.float64)  # (P, C, N, M)
-    top = 2**ose.q_bits - 1
-    norm = float(cfg.chunk if ose.norm is None else ose.norm)
-    return torch.clamp(torch.floor(d * top / norm + 0.5), 0, top).sum(1)
+    return nq_codes(saliency_dmacs(a, w, cfg, ose.s), cfg, ose).sum(1)
 
 
 def fitted_saliency(a, w, cfg, ose):  # type: ignore[no-untyped-def]
@@ -62,11 +59,7 @@ def fitted_saliency(a, w, cfg, ose):  # type: ignore[no-untyped-def]
         return _orig(a, w, cfg, ose)
     wt, c, v = t
     q = codes(a, w, cfg, ose)  # (P, N, M)
-    per_out = torch.einsum("pnm,pm->nm", q, wt)
-    n, m = per_out.shape
-    g = -(-m // cfg.hmus)
-    per_out = torch.nn.functional.pad(per_out, (0, g * cfg.hmus - m))
-    s = per_out.view(n, g, cfg.hmus).sum(-1) + c
+    s = group_sum(torch.einsum("pnm,pm->nm", q, wt), cfg.hmus) + c
     if v is not None:
         s = s + L.bitplane_counts(a, cfg.a_bits)[:, :-1] @ v
     return s

@@ -695,12 +695,12 @@ def fit_predictors(
         return pred, mlp_fit, info, te
 
     to_arrays = arrays or _arrays
-    given = offsets
-    offsets = {}  # kind -> {reference subnet: test - val}
-    if test_offset and given is not None:
-        offsets = {k: dict(v) for k, v in given.items()}
-    elif test_offset and (out / "summary.json").is_file():
-        final = json.loads((out / "summary.json").read_text()).get("final") or {}
+    if not test_offset:
+        offsets = {}  # kind -> {reference subnet: test - val}
+    elif offsets is None:
+        offsets = {}
+        summary = out / "summary.json"
+        final = (json.loads(summary.read_text()).get("final") or {}) if summary.is_file() else {}
         for name, v in final.items():
             if isinstance(v, dict) and "test" in v and "val" in v:
                 kind = "fp" if name.endswith("_fp") else "q"

@@ -163,17 +163,16 @@ def test_offsets(out: Path, cfg: ResNetSupernetConfig) -> dict[str, dict[str, fl
     on both splits: the ``final`` stage (test split, summary.json) against the same genome's
     record in measure_{fp,q}.jsonl (validation split). FP: largest and smallest; quantized: the
     largest at 8 bit and the smallest at 4 bit (the two extremes the measurements start with)."""
+    from cimkit.accuracy.predictor import _read_jsonl
+
     summ = out / "summary.json"
     final = json.loads(summ.read_text()).get("final", {}) if summ.is_file() else {}
     res: dict[str, dict[str, float]] = {}
     for kind, name in (("fp", "measure_fp.jsonl"), ("q", "measure_q.jsonl")):
         if not (out / name).is_file():
             continue
-        val = {}
-        for line in (out / name).read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                val[json.dumps(r["genome"], sort_keys=True)] = float(r["acc"])
+        val = {json.dumps(r["genome"], sort_keys=True): float(r["acc"])
+               for r in _read_jsonl(out / name)}  # fmt: skip
         for ext, make in (("largest", cfg.largest), ("smallest", cfg.smallest)):
             for bits in (None, 8, 4):
                 key = f"{ext}_{'fp' if bits is None else f'{bits}bit'}"

@@ -107,22 +107,31 @@ def saliency(
     Returns:
         (N, G) float64, G = ceil(M / hmus); integer-valued.
     """
-    d = saliency_dmacs(a_int, w_int, cfg, ose.s).to(torch.float64)  # (P, C, N, M)
-    top = 2**ose.q_bits - 1
-    norm = float(cfg.chunk if ose.norm is None else ose.norm)
-    q = torch.clamp(torch.floor(d * top / norm + 0.5), 0, top)
+    q = nq_codes(saliency_dmacs(a_int, w_int, cfg, ose.s), cfg, ose)  # (P, C, N, M)
     pairs = saliency_pairs(cfg, ose.s)
     k_low = cfg.max_order + 1 - ose.s
     wts = torch.tensor(
         [2.0 ** (k - k_low) if ose.order_weighted else 1.0 for _, _, k in pairs],
         dtype=torch.float64,
-        device=d.device,
+        device=q.device,
     )
-    per_out = torch.einsum("pcnm,p->nm", q, wts)  # (N, M)
+    return group_sum(torch.einsum("pcnm,p->nm", q, wts), cfg.hmus)
+
+
+def nq_codes(dmacs: torch.Tensor, cfg: BitConfig, ose: OSEConfig) -> torch.Tensor:
+    """Step 2 (N/Q): DMAC counts (any shape) -> float64 codes in 0 .. 2^q_bits - 1."""
+    top = 2**ose.q_bits - 1
+    norm = float(cfg.chunk if ose.norm is None else ose.norm)
+    return torch.clamp(torch.floor(dmacs.to(torch.float64) * top / norm + 0.5), 0, top)
+
+
+def group_sum(per_out: torch.Tensor, hmus: int) -> torch.Tensor:
+    """(N, M) per-output values -> (N, G) sums over groups of ``hmus`` outputs (the last group
+    zero-padded), G = ceil(M / hmus)."""
     n, m = per_out.shape
-    g = -(-m // cfg.hmus)
-    per_out = torch.nn.functional.pad(per_out, (0, g * cfg.hmus - m))
-    return per_out.view(n, g, cfg.hmus).sum(-1)
+    g = -(-m // hmus)
+    per_out = torch.nn.functional.pad(per_out, (0, g * hmus - m))
+    return per_out.view(n, g, hmus).sum(-1)
 
 
 def check_candidates(candidates: Sequence[int], cfg: BitConfig, s: int | None = None) -> list[int]:
