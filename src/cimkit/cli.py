@@ -262,7 +262,14 @@ def _si(value: float, unit: str) -> str:
 @app.command()
 @user_errors
 def evaluate(
-    hw: Annotated[Path, typer.Option("--hw", help="Chip spec YAML.")],
+    hw: Annotated[
+        Path,
+        typer.Option(
+            "--hw",
+            help="Chip spec YAML, or an NPU + CIM system spec (kind: npu_cim_system; "
+            "docs/h4h-hardware.md).",
+        ),
+    ],
     network: Annotated[
         str | None, typer.Option("--network", help="Built-in network (see `cimkit networks`).")
     ] = None,
@@ -302,14 +309,19 @@ def evaluate(
 
     --json prints {chip, network, layers, feasible, reason, metrics} with the metrics in SI
     units (energy_j in J, latency_s in s, area_mm2 in mm^2, edap_j_s_m2 in J*s*m^2).
+
+    With a system spec (kind: npu_cim_system) it prints the per-layer NPU/CIM split and the
+    per-engine breakdown; --json prints {system, network, layers, metrics, engines, split}.
     """
     from cimkit.cost import evaluate as run
-    from cimkit.specs import load_chip
+    from cimkit.specs import load_chip, read_yaml
+    from cimkit.specs.system import is_system_spec, load_system
 
     out_mode.set_mode(json_output, quiet)
     _bits(weight_bits, act_bits)
+    system = is_system_spec(read_yaml(hw))
+    spec = load_system(str(hw)) if system else load_chip(hw)
     out = prepare_out_dir(out) if out is not None else None
-    spec = load_chip(hw)
     wl = _load_workload(
         network,
         onnx,
@@ -321,6 +333,11 @@ def evaluate(
         input_dtype,
         genome,
     )
+    if system:
+        from cimkit.hetero.report import run_system_cli
+
+        run_system_cli(spec, wl, out, json_output)
+        return
     ev = run(spec, wl, breakdown=True)
     m = {k: float(v[0]) for k, v in ev.metrics.items()}
     if ev.feasible[0]:  # an infeasible design exits 1 with its reason below

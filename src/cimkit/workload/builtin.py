@@ -885,7 +885,29 @@ def mlp(
     return Workload(name="mlp", layers=tuple(layers))
 
 
+def h4h_hybrid(
+    subnet: str = "max",
+    resolution: int = 224,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+    cnn_only: bool = False,
+) -> Workload:
+    """The largest / smallest subnet of H4H-NAS's hybrid space (cimkit.workload.h4h)."""
+    from cimkit.workload.h4h import h4h_hybrid as build
+
+    return build(subnet, resolution, weight_bits, act_bits, cnn_only)
+
+
+def h4h_hybrid_min(
+    resolution: int = 224, weight_bits: int = 8, act_bits: int = 8, cnn_only: bool = False
+) -> Workload:
+    """The smallest subnet of H4H-NAS's hybrid space (no ViT block: Table 1's minimum depths)."""
+    return h4h_hybrid("min", resolution, weight_bits, act_bits, cnn_only)
+
+
 NETWORKS: dict[str, Callable[..., Workload]] = {
+    "h4h_hybrid": h4h_hybrid,
+    "h4h_hybrid_min": h4h_hybrid_min,
     "mlp": mlp,
     "mobilenetv2": mobilenetv2_standard,
     "mobilenetv2_ofa": mobilenetv2,
@@ -895,6 +917,10 @@ NETWORKS: dict[str, Callable[..., Workload]] = {
 }
 
 NETWORK_DESCRIPTIONS: dict[str, str] = {
+    "h4h_hybrid": "H4H-NAS hybrid MBConv/ViT space, largest subnet (Table 1; 16 ViT blocks), "
+    "ImageNet 224x224",
+    "h4h_hybrid_min": "H4H-NAS hybrid space, smallest subnet (Table 1's minimum; no ViT block), "
+    "ImageNet 224x224",
     "mlp": "MLP 64-128-128-10 with ReLU, 16 tokens (features, tokens); small enough for Verilog",
     "mobilenetv2": "MobileNetV2 (torchvision), ImageNet 224x224",
     "mobilenetv2_ofa": "once-for-all MobileNetV2 space (depths/kernels/expands), largest by "

@@ -1,0 +1,235 @@
+"""The H4H-NAS hybrid CNN/ViT space (H4H-NAS Table 1) as layer tables.
+
+Stages in order (Table 1; stride on a stage's first block only): a stem conv, MBConv stages
+(MobileNetV2 inverted residual blocks: searched width = output channels, depth, expansion ratio)
+each optionally followed by a ViT stage (EfficientFormer-style blocks: searched Q/K/V width,
+depth 0 allowed, MLP ratio; input channels = output channels so the residual bypasses it), and
+the MBPool last stage. All convolutions 3x3; heads are 8-dimensional, heads = width / 8.
+
+Choices the paper leaves open (docs/h4h-hardware.md, ../shared/papers/h4h-osa-notes.md A9):
+
+* widths step by 8, expansion ratios {4, 5, 6}, MLP ratios {1.0, 1.5, 2.0};
+* a ViT block: LayerNorm -> Q/K/V linear C -> 3d -> per head Q K^T (N x 8 x N), softmax, A V
+  (N x N x 8) -> projection d -> C -> residual add -> LayerNorm -> MLP C -> rC (GELU) -> C ->
+  residual add, over the N = H x W tokens of the stage's feature map (no positional encoding);
+* MBPool: 1x1 conv C -> 6C, global average pool, linear 6C -> width, classifier;
+* MBConv-1 has stride 1 and expansion 1 (as MobileNetV2's first block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cimkit.errors import WorkloadError
+from cimkit.workload.builtin import _T, _check_bits, _Net
+from cimkit.workload.table import Workload
+
+WIDTH_STEP = 8
+EXPANDS: tuple[int, ...] = (4, 5, 6)
+MLP_RATIOS: tuple[float, ...] = (1.0, 1.5, 2.0)
+RESOLUTIONS: tuple[int, ...] = (192, 224, 256, 288)
+HEAD_DIM = 8
+
+
+@dataclass(frozen=True)
+class MBStage:
+    """An MBConv stage of Table 1: width and depth ranges, expansion ratios, stride."""
+
+    name: str
+    widths: tuple[int, int]
+    depths: tuple[int, int]
+    expands: tuple[int, ...]
+    stride: int
+
+
+@dataclass(frozen=True)
+class ViTStage:
+    """A ViT stage of Table 1 (after the MBConv stage it is named after)."""
+
+    name: str
+    widths: tuple[int, int]
+    depths: tuple[int, int]
+
+
+#: Table 1, in order: (MBConv stage, ViT stage or None).
+STEM_WIDTHS = (16, 32)
+STAGES: tuple[tuple[MBStage, ViTStage | None], ...] = (
+    (MBStage("mb1", (16, 32), (1, 2), (1,), 1), None),
+    (MBStage("mb2", (32, 64), (2, 6), EXPANDS, 2), None),
+    (MBStage("mb3", (32, 64), (2, 6), EXPANDS, 2), ViTStage("vit3", (24, 64), (0, 1))),
+    (MBStage("mb4_1", (64, 96), (1, 3), EXPANDS, 2), ViTStage("vit4_1", (48, 96), (0, 2))),
+    (MBStage("mb4_2", (64, 96), (0, 3), EXPANDS, 1), ViTStage("vit4_2", (48, 96), (0, 2))),
+    (MBStage("mb5_1", (96, 128), (3, 4), EXPANDS, 1), ViTStage("vit5_1", (64, 128), (0, 2))),
+    (MBStage("mb5_2", (96, 128), (0, 4), EXPANDS, 1), ViTStage("vit5_2", (64, 128), (0, 2))),
+    (MBStage("mb6_1", (192, 224), (2, 4), EXPANDS, 2), ViTStage("vit6_1", (144, 224), (0, 2))),
+    (MBStage("mb6_2", (192, 224), (0, 4), EXPANDS, 1), ViTStage("vit6_2", (144, 224), (0, 2))),
+    (MBStage("mb7", (224, 240), (1, 2), (6,), 1), ViTStage("vit7", (176, 240), (0, 3))),
+)
+POOL_WIDTHS = (1792, 1984)
+POOL_EXPAND = 6
+
+
+@dataclass(frozen=True)
+class H4HConfig:
+    """One subnet: per MBConv stage (width, depth, expand), per ViT stage (width, depth, mlp)."""
+
+    stem: int
+    mb: tuple[tuple[int, int, int], ...]
+    vit: tuple[tuple[int, int, float] | None, ...]
+    pool: int
+    num_classes: int = 1000
+
+    def __post_init__(self) -> None:
+        if len(self.mb) != len(STAGES) or len(self.vit) != len(STAGES):
+            raise WorkloadError(f"h4h_hybrid: {len(STAGES)} MBConv and ViT entries needed")
+        _in_range("stem width", self.stem, STEM_WIDTHS)
+        _in_range("MBPool width", self.pool, POOL_WIDTHS)
+        for (st, vt), (w, dep, e), v in zip(STAGES, self.mb, self.vit, strict=True):
+            _in_range(f"{st.name} width", w, st.widths)
+            _in_range(f"{st.name} depth", dep, st.depths, step=1)
+            if e not in st.expands:
+                raise WorkloadError(f"h4h_hybrid: {st.name} expand {e} not in {st.expands}")
+            if vt is None:
+                if v is not None:
+                    raise WorkloadError(f"h4h_hybrid: {st.name} has no ViT stage")
+                continue
+            if v is None:
+                raise WorkloadError(f"h4h_hybrid: {vt.name} needs (width, depth, mlp_ratio)")
+            _in_range(f"{vt.name} width", v[0], vt.widths)
+            _in_range(f"{vt.name} depth", v[1], vt.depths, step=1)
+            if v[2] not in MLP_RATIOS:
+                raise WorkloadError(f"h4h_hybrid: {vt.name} mlp_ratio {v[2]} not in {MLP_RATIOS}")
+
+    @property
+    def vit_blocks(self) -> int:
+        return sum(v[1] for v in self.vit if v is not None)
+
+    @property
+    def mb_blocks(self) -> int:
+        return sum(m[1] for m in self.mb)
+
+    def cnn_only(self) -> H4HConfig:
+        """The same subnet with every ViT stage at depth 0 (the CNN-only space's member)."""
+        vit = tuple(None if v is None else (v[0], 0, v[2]) for v in self.vit)
+        return H4HConfig(self.stem, self.mb, vit, self.pool, self.num_classes)
+
+
+def _in_range(what: str, value: int, bounds: tuple[int, int], step: int = WIDTH_STEP) -> None:
+    lo, hi = bounds
+    if not lo <= value <= hi or (value - lo) % step:
+        raise WorkloadError(
+            f"h4h_hybrid: {what} {value} not in {lo}..{hi} (step {step}); Table 1's range"
+        )
+
+
+def h4h_config(which: str = "max") -> H4HConfig:
+    """The largest (``max``) or smallest (``min``) subnet of Table 1."""
+    pick = 1 if which == "max" else 0
+    if which not in ("max", "min"):
+        raise WorkloadError(f"h4h_hybrid: subnet {which!r}; use 'max' or 'min'")
+    mb = tuple((st.widths[pick], st.depths[pick], max(st.expands) if pick else min(st.expands))
+               for st, _ in STAGES)  # fmt: skip
+    mlp = MLP_RATIOS[-1 if pick else 0]
+    vit = tuple(None if vt is None else (vt.widths[pick], vt.depths[pick], mlp)
+                for _, vt in STAGES)  # fmt: skip
+    return H4HConfig(STEM_WIDTHS[pick], mb, vit, POOL_WIDTHS[pick])
+
+
+class _HybridNet(_Net):
+    """_Net with the token-wise rows of transformer blocks (tokens x features layout)."""
+
+    def tok_norm(self, name: str, x: _T) -> _T:
+        n = x.h * x.w
+        self._row(name, "norm", (x.src,), in_channels=x.c, out_channels=x.c, in_h=n, out_h=n)
+        return _T(name, x.c, x.h, x.w)
+
+    def tok_linear(self, name: str, x: _T, out_c: int) -> _T:
+        n = x.h * x.w
+        self._row(name, "linear", (x.src,), in_channels=x.c, out_channels=out_c, in_h=n, out_h=n)
+        return _T(name, out_c, x.h, x.w)
+
+    def tok_act(self, name: str, x: _T) -> _T:
+        n = x.h * x.w
+        self._row(name, "act", (x.src,), in_channels=x.c, out_channels=x.c, in_h=n, out_h=n)
+        return _T(name, x.c, x.h, x.w)
+
+    def tok_add(self, name: str, a: _T, b: _T) -> _T:
+        n = a.h * a.w
+        self._row(name, "eltwise", (a.src, b.src), in_channels=a.c, out_channels=a.c, in_h=n,
+                  out_h=n)  # fmt: skip
+        return _T(name, a.c, a.h, a.w)
+
+    def attention(self, p: str, qkv: _T, width: int) -> _T:
+        n = qkv.h * qkv.w
+        heads = width // HEAD_DIM
+        self._row(f"{p}.qk", "matmul", (qkv.src,), in_channels=HEAD_DIM, out_channels=n,
+                  in_h=n, out_h=n, repeat=heads)  # fmt: skip
+        self._row(f"{p}.softmax", "softmax", (f"{p}.qk",), in_channels=heads,
+                  out_channels=heads, in_h=n, in_w=n, out_h=n, out_w=n)  # fmt: skip
+        self._row(f"{p}.av", "matmul", (f"{p}.softmax", qkv.src), in_channels=n,
+                  out_channels=HEAD_DIM, in_h=n, out_h=n, repeat=heads)  # fmt: skip
+        return _T(f"{p}.av", width, qkv.h, qkv.w)
+
+
+def _round8(v: float) -> int:
+    return max(WIDTH_STEP, int(round(v / WIDTH_STEP)) * WIDTH_STEP)
+
+
+def h4h_table(
+    cfg: H4HConfig, resolution: int = 224, weight_bits: int = 8, act_bits: int = 8,
+    name: str = "h4h_hybrid",
+) -> Workload:  # fmt: skip
+    """Layer table of one H4H-NAS subnet at ``resolution`` (module docstring)."""
+    _check_bits(weight_bits, act_bits)
+    if resolution < 32:
+        raise WorkloadError(f"h4h_hybrid: resolution {resolution} < 32 (total stride 32)")
+    net = _HybridNet(weight_bits, act_bits)
+    x = _T("", 3, resolution, resolution)
+    x = net.act("stem.act", net.conv("stem.conv", x, cfg.stem, 3, 2))
+    for (st, vt), (width, depth, expand), v in zip(STAGES, cfg.mb, cfg.vit, strict=True):
+        for b in range(depth):
+            p = f"{st.name}.{b}"
+            stride = st.stride if b == 0 else 1
+            inp = x
+            mid = x.c * expand
+            if expand != 1:
+                x = net.act(f"{p}.expand.act", net.conv(f"{p}.expand", x, mid, 1))
+            x = net.act(f"{p}.dw.act", net.conv(f"{p}.dw", x, mid, 3, stride, groups=mid))
+            x = net.conv(f"{p}.project", x, width, 1)
+            if stride == 1 and inp.c == width:
+                x = net.add(f"{p}.add", inp, x)
+        if vt is None or v is None:
+            continue
+        vwidth, vdepth, mlp = v
+        for b in range(vdepth):
+            p = f"{vt.name}.{b}"
+            inp = x
+            h = net.tok_norm(f"{p}.norm1", x)
+            qkv = net.tok_linear(f"{p}.qkv", h, 3 * vwidth)
+            att = net.attention(f"{p}.attn", qkv, vwidth)
+            h = net.tok_linear(f"{p}.proj", att, x.c)
+            x = net.tok_add(f"{p}.add1", inp, h)
+            inp = x
+            h = net.tok_norm(f"{p}.norm2", x)
+            h = net.tok_act(f"{p}.mlp.act", net.tok_linear(f"{p}.mlp.fc1", h, _round8(mlp * x.c)))
+            h = net.tok_linear(f"{p}.mlp.fc2", h, x.c)
+            x = net.tok_add(f"{p}.add2", inp, h)
+    x = net.act("pool.expand.act", net.conv("pool.expand", x, POOL_EXPAND * x.c, 1))
+    x = net.global_pool("pool.avg", x)
+    x = net.act("pool.fc.act", net.linear("pool.fc", x, cfg.pool))
+    net.linear("classifier", x, cfg.num_classes)
+    return net.workload(name)
+
+
+def h4h_hybrid(
+    subnet: str = "max", resolution: int = 224, weight_bits: int = 8, act_bits: int = 8,
+    cnn_only: bool = False,
+) -> Workload:  # fmt: skip
+    """The largest or smallest H4H-NAS subnet (``subnet`` 'max' / 'min'); ``cnn_only`` drops its
+    ViT blocks (the CNN-only space's member)."""
+    if resolution not in RESOLUTIONS and resolution < 32:
+        raise WorkloadError(f"h4h_hybrid: resolution {resolution}; Table 1: {RESOLUTIONS}")
+    cfg = h4h_config(subnet)
+    if cnn_only:
+        cfg = cfg.cnn_only()
+    return h4h_table(cfg, resolution, weight_bits, act_bits, name=f"h4h_{subnet}")

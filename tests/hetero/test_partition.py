@@ -1,0 +1,117 @@
+"""The split solver: exact = brute force, fast is feasible and certified, and the system model's
+invariants (NPU-only split = no macros, more macros never slower)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cimkit.hetero import nmc
+from cimkit.hetero.model import SystemDesigns, evaluate_system
+from cimkit.hetero.partition import lagrangian_bound, solve_brute, solve_exact, solve_fast
+from cimkit.hetero.plan import build_plan
+from cimkit.specs.system import SystemSpec
+from cimkit.workload.builtin import get_network
+
+
+def _random_case(rng: np.random.Generator, n: int, L: int, K: int):
+    words = np.sort(rng.integers(0, 50, size=(L, K)), axis=1).astype(float)
+    words[:, 0] = 0.0
+    obj = rng.uniform(1.0, 10.0, size=(n, L, K))
+    cap = rng.uniform(0, words[:, -1].sum(), size=n)
+    return obj, words, cap
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_exact_equals_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    obj, words, cap = _random_case(rng, 8, int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+    ex = solve_exact(obj, words, cap)
+    bf = solve_brute(obj, words, cap)
+    np.testing.assert_allclose(ex.objective, bf.objective, rtol=1e-12)
+    assert (ex.words <= cap + 1e-9).all()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_fast_is_feasible_and_its_bound_holds(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    obj, words, cap = _random_case(rng, 16, int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+    fast = solve_fast(obj, words, cap)
+    bf = solve_brute(obj, words, cap)
+    used = words[np.arange(words.shape[0])[None, :], fast.choice].sum(axis=1)
+    assert (used <= cap + 1e-9).all()
+    np.testing.assert_allclose(used, fast.words)
+    assert (fast.objective >= bf.objective - 1e-9).all()
+    assert (fast.lower_bound <= bf.objective + 1e-9).all()
+    # the reported objective is the chosen candidates' sum
+    chosen = np.take_along_axis(obj, fast.choice[..., None], -1)[..., 0].sum(axis=1)
+    np.testing.assert_allclose(chosen, fast.objective)
+
+
+def test_fast_is_exact_when_capacity_is_slack() -> None:
+    rng = np.random.default_rng(7)
+    obj, words, _ = _random_case(rng, 20, 5, 4)
+    cap = np.full(20, words[:, -1].sum())
+    fast = solve_fast(obj, words, cap)
+    np.testing.assert_allclose(fast.objective, obj.min(axis=-1).sum(axis=1))
+    assert (fast.gap == 0).all()
+
+
+def test_lagrangian_bound_is_a_lower_bound() -> None:
+    rng = np.random.default_rng(3)
+    obj, words, cap = _random_case(rng, 10, 4, 4)
+    bf = solve_brute(obj, words, cap)
+    for lam in (0.0, 0.01, 0.1, 1.0, 10.0):
+        b = lagrangian_bound(obj, words, cap, np.full(10, lam))
+        assert (b <= bf.objective + 1e-9).all()
+
+
+def _designs(macros: list[int], **kw: object) -> SystemDesigns:
+    specs = [SystemSpec.model_validate({"cim": {"macros": m, **kw}}) for m in macros]
+    return SystemDesigns.from_specs(specs)
+
+
+@pytest.mark.parametrize("network", ["h4h_hybrid_min", "mobilenetv2"])
+@pytest.mark.parametrize("mode", ["Shared_Sram", "Sram_Only"])
+def test_split_zero_reproduces_npu_only_exactly(network: str, mode: str) -> None:
+    wl = get_network(network)
+    specs = [SystemSpec.model_validate({"npu": {"memory_mode": mode}, "cim": {"macros": m}})
+             for m in (0, 4)]  # fmt: skip
+    plan = build_plan(wl)
+    npu_only = evaluate_system(plan, specs[:1])
+    forced = evaluate_system(plan, specs[1:], force_split=np.zeros(plan.n_layers, dtype=int))
+    assert forced.latency_s[0] == npu_only.latency_s[0]
+    assert forced.energy_j[0] == npu_only.energy_j[0]
+    assert (forced.split == 0).all() and (npu_only.split == 0).all()
+    np.testing.assert_array_equal(forced.layer_time_s, npu_only.layer_time_s)
+
+
+@pytest.mark.parametrize("method", ["fast", "exact"])
+@pytest.mark.parametrize("cu", [1, 4])
+def test_latency_never_increases_with_more_macros(method: str, cu: int) -> None:
+    wl = get_network("h4h_hybrid_min")
+    macros = [0, 1, 2, 3, 4, 6, 8, 12, 16]
+    d = replace(_designs(macros, compute_units=cu), method=method)
+    ev = evaluate_system(wl, d)
+    assert (np.diff(ev.latency_s) <= 1e-12 * ev.latency_s[:-1]).all(), ev.latency_s
+    assert (ev.words_used <= np.array(macros) * nmc.WORDS_PER_MACRO).all()
+
+
+def test_fast_matches_exact_on_a_real_network_within_its_bound() -> None:
+    wl = get_network("h4h_hybrid_min")
+    d = _designs([1, 2, 4])
+    fast = evaluate_system(wl, d)
+    exact = evaluate_system(wl, replace(d, method="exact"))
+    assert (fast.solution.objective >= exact.solution.objective - 1e-15).all()
+    assert (fast.solution.lower_bound <= exact.solution.objective + 1e-15).all()
+    assert (exact.solution.gap == 0).all()
+
+
+def test_energy_objective_minimises_energy() -> None:
+    wl = get_network("h4h_hybrid_min")
+    lat = evaluate_system(wl, replace(_designs([4]), method="exact"))
+    en = evaluate_system(wl, replace(_designs([4]), objective="energy", method="exact"))
+    assert en.energy_j[0] <= lat.energy_j[0]
+    assert en.latency_s[0] >= lat.latency_s[0] - 1e-15
