@@ -1185,3 +1185,74 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@app.command("h4h-figures")
+@user_errors
+def h4h_figures(
+    out: Annotated[Path, typer.Option(help="Directory for fig3/fig5 PNG + CSV and claims.csv.")],
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
+) -> None:
+    """H4H-NAS Fig. 3 (U55 throughput / energy efficiency vs data size per layer type) and Fig. 5
+    (8 MRAM macros vs one U55 on FC and 3x3 depthwise layers) analogues, and the paper's
+    qualitative claims checked one by one (docs/h4h-hardware.md).
+
+    --json prints {out, files, claims: [{figure, claim, holds, evidence}]}.
+    """
+    from cimkit.hetero.figures import write_figures
+
+    out_mode.set_mode(json_output, quiet)
+    out = prepare_out_dir(out)
+    _, _, claims = write_figures(out)
+    files = ["fig3.png", "fig3.csv", "fig5.png", "fig5.csv", "claims.csv"]
+    if json_output:
+        emit_json({"out": str(out), "files": files, "claims": [c.__dict__ for c in claims]})
+    table = Table(title="H4H-NAS claims, checked on cimkit's figures")
+    for c in ("figure", "claim", "holds", "evidence"):
+        table.add_column(c, overflow="fold")
+    for c in claims:
+        table.add_row(c.figure, c.claim, "yes" if c.holds else "NO", c.evidence)
+    print_table(table)
+    note(f"wrote {', '.join(files)} to {out}")
+
+
+@app.command("npu-validate")
+@user_errors
+def npu_validate(
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for npu_errors.csv (every held-out row).")
+    ] = None,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
+) -> None:
+    """The NPU engine's cycles vs Vela on the held-out layers (never used to build or choose the
+    engine), per layer type, beside a plain roofline fitted on the same calibration grid.
+
+    --json prints {vela_version, engine: {kind: {count, median_abs_error, worst_abs_error,
+    worst_config_median}}, roofline: {...}} (errors as fractions).
+    """
+    from cimkit.hetero import npu
+
+    out_mode.set_mode(json_output, quiet)
+    out = prepare_out_dir(out) if out is not None else None
+    errors = npu.validation_errors("test")
+    eng = npu.validation_summary(errors)
+    roof = npu.validation_summary(npu.roofline_errors("test"))
+    if json_output:
+        emit_json({"vela_version": npu.provenance()["vela_version"],
+                   "engine": eng.to_dict(orient="index"), "roofline": roof.to_dict(orient="index")})  # fmt: skip
+    table = Table(title=f"NPU cycles vs Vela {npu.provenance()['vela_version']}, held-out layers "
+                  "(6 U55 configurations)")  # fmt: skip
+    for c in ("layer type", "rows", "median |err|", "worst config median", "worst |err|",
+              "roofline median", "roofline worst"):  # fmt: skip
+        table.add_column(c, justify="left" if c == "layer type" else "right")
+    for kind, r in eng.iterrows():
+        rr = roof.loc[kind]
+        table.add_row(str(kind), f"{int(r['count'])}", f"{r['median_abs_error']:.1%}",
+                      f"{r['worst_config_median']:.1%}", f"{r['worst_abs_error']:.0%}",
+                      f"{rr['median_abs_error']:.1%}", f"{rr['worst_abs_error']:.0%}")  # fmt: skip
+    print_table(table)
+    if out is not None:
+        errors.rename(columns={"kind": "layer_type"}).to_csv(out / "npu_errors.csv", index=False)
+        note(f"wrote npu_errors.csv to {out}")

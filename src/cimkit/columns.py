@@ -308,6 +308,130 @@ _ALL: list[Column] = [
         "float",
         "Signed relative error with the constants fitted without this macro.",
     ),
+    # --- NPU + CIM systems (`cimkit evaluate --hw system.yaml`, h4h-figures, npu-validate) ----
+    Column("op", "op", "", "str", "Layer op kind (conv, dwconv, pwconv, linear, matmul, ...)."),
+    Column("units", "units", "", "int", "Splittable units of a layer: output channels or heads."),
+    Column("cim_units", "CIM units", "", "int", "Units of the layer run on the CIM macros."),
+    Column("cim_share", "CIM share", "1", "float", "cim_units / units."),
+    Column("npu_time_s", "NPU time", "s", "float", "NPU busy time of the layer.", "us", 1e6),
+    Column(
+        "cim_time_s", "CIM time", "s", "float", "Macros' compute time of the layer.", "us", 1e6
+    ),  # fmt: skip
+    Column(
+        "noc_time_s",
+        "NoC time",
+        "s",
+        "float",
+        "NoC transfers of the CIM share (with warm-up).",
+        "us",
+        1e6,
+    ),  # fmt: skip
+    Column(
+        "npu_energy_j", "NPU energy", "J", "float", "NPU MACs, SRAM and flash bytes.", "uJ", 1e6
+    ),  # fmt: skip
+    Column(
+        "cim_energy_j",
+        "CIM energy",
+        "J",
+        "float",
+        "Macros' compute, weight and input reads.",
+        "uJ",
+        1e6,
+    ),  # fmt: skip
+    Column("noc_energy_j", "NoC energy", "J", "float", "NoC bytes of the CIM share.", "uJ", 1e6),
+    Column(
+        "static_energy_j",
+        "static energy",
+        "J",
+        "float",
+        "Leakage of the NPU over the layer and of busy macros' compute units.",
+        "uJ",
+        1e6,
+    ),  # fmt: skip
+    Column("cim_words", "CIM words", "", "int", "MRAM words (16 x 9 weights) the CIM share holds."),
+    Column("system", "system", "", "str", "System spec name."),
+    Column("npu_macs_per_cycle", "NPU MACs/cycle", "", "int", "U55 configuration (64/128/256)."),
+    Column("memory_mode", "memory mode", "", "str", "Vela memory mode: Shared_Sram or Sram_Only."),
+    Column("macros", "macros", "", "int", "MRAM NMC macros of the system."),
+    Column("compute_units", "compute units", "", "int", "Compute units per macro."),
+    Column("cim_area_m2", "CIM area", "m^2", "float", "Area of the macros.", "mm^2", 1e6),
+    Column("cim_words_used", "CIM words used", "", "int", "MRAM words holding weights."),
+    Column("cim_words_capacity", "CIM words", "", "int", "MRAM words of all macros."),
+    Column(
+        "partition_gap",
+        "partition gap",
+        "1",
+        "float",
+        "Certified bound on the split's relative distance from the optimum (0: optimal).",
+    ),  # fmt: skip
+    Column(
+        "layer_type",
+        "layer type",
+        "",
+        "str",
+        "Layer type (Conv, DConv, PConv, FC; conv, dw, "
+        "pw, fc, bmm, add, softmax in the Vela table).",
+    ),  # fmt: skip
+    Column("data_bytes", "data size", "byte", "float", "Input feature-map bytes of the layer."),
+    Column("macs", "MACs", "", "int", "Multiply-accumulates of the layer per inference."),
+    Column("cycles", "cycles", "", "float", "NPU cycles (500 MHz) of the layer."),
+    Column(
+        "throughput_norm",
+        "throughput / peak",
+        "1",
+        "float",
+        "MACs per cycle / configured MACs per cycle.",
+    ),  # fmt: skip
+    Column(
+        "energy_efficiency_norm",
+        "energy efficiency / MAC-only",
+        "1",
+        "float",
+        "MAC energy / total energy (1: only MACs cost energy).",
+    ),  # fmt: skip
+    Column(
+        "npu_latency_s", "NPU latency", "s", "float", "Layer latency on the NPU alone.", "us", 1e6
+    ),  # fmt: skip
+    Column(
+        "cim8_latency_s",
+        "8-macro latency",
+        "s",
+        "float",
+        "Layer latency on 8 macros alone.",
+        "us",
+        1e6,
+    ),  # fmt: skip
+    Column(
+        "cim8_energy_j",
+        "8-macro energy",
+        "J",
+        "float",
+        "Layer energy on 8 macros alone.",
+        "uJ",
+        1e6,
+    ),  # fmt: skip
+    Column("throughput_ratio", "throughput ratio", "1", "float", "NPU latency / 8-macro latency."),
+    Column(
+        "energy_efficiency_ratio",
+        "energy-efficiency ratio",
+        "1",
+        "float",
+        "NPU energy / 8-macro energy.",
+    ),  # fmt: skip
+    Column("figure", "figure", "", "str", "Paper figure a claim is about."),
+    Column("claim", "claim", "", "str", "The paper's qualitative statement."),
+    Column("holds", "holds", "", "bool", "Whether cimkit's figure shows it."),
+    Column("evidence", "evidence", "", "str", "The numbers the check read."),
+    Column("h", "h", "", "int", "Vela table: side (tokens for fc, M for bmm, rows for softmax)."),
+    Column("w", "w", "", "int", "Vela table: width (N for bmm)."),
+    Column("c_in", "c_in", "", "int", "Vela table: input channels (K for bmm, row length)."),
+    Column("c_out", "c_out", "", "int", "Vela table: output channels (batch for bmm)."),
+    Column("k", "kernel", "", "int", "Vela table: kernel side."),
+    Column("stride", "stride", "", "int", "Vela table: stride."),
+    Column("accelerator_macs", "U55 MACs/cycle", "", "int", "U55 configuration of the row."),
+    Column("vela_cycles", "Vela cycles", "", "float", "Vela 5.2.0's cycle estimate."),
+    Column("predicted_cycles", "predicted cycles", "", "float", "cimkit's NPU engine."),
+    Column("rel_error", "relative error", "1", "float", "predicted / Vela - 1."),
 ]
 #: Every column of every cimkit data file, by name.
 COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}

@@ -250,6 +250,13 @@ _role("analyze coopt", "gen", "size")
 _role("analyze coopt", "objective", "enum")
 _role("analyze coopt", "priority", "irrelevant")  # objective edap: priority does not apply
 
+# cimkit h4h-figures (docs/h4h-hardware.md): an accepted run draws two PNGs (about 2 s).
+BASES["h4h-figures"] = ([], {"--out": "{out}"})
+HEAVY |= {"h4h-figures"}
+_role("h4h-figures", "out", "out_dir")
+BASES["npu-validate"] = ([], {})
+_role("npu-validate", "out", "out_dir")
+
 _LONG = "x" * 10000
 
 #: role -> {value kind: (value, must_fail)}

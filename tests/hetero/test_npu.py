@@ -87,3 +87,25 @@ def test_committed_table_matches_live_vela() -> None:
         got = vc._compile((r.set, shape, int(r.accelerator_macs), r.memory_mode, ""))
         assert got["status"] == "ok"
         assert float(got["cycles_total"]) == pytest.approx(float(r.cycles_total), rel=1e-9)
+
+
+def test_cli_npu_validate_json_and_roofline_baseline(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cimkit.cli import app
+
+    res = CliRunner().invoke(app, ["npu-validate", "--json", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["vela_version"] == "5.2.0"
+    for kind in ("conv", "dw", "pw", "fc", "bmm"):
+        assert data["engine"][kind]["median_abs_error"] <= 0.10
+        # the interpolating engine beats a roofline fitted on the same grid
+        assert data["engine"][kind]["median_abs_error"] < data["roofline"][kind]["median_abs_error"]
+    import pandas as pd
+
+    from cimkit.columns import undefined
+
+    assert undefined(pd.read_csv(tmp_path / "npu_errors.csv").columns) == []

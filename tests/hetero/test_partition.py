@@ -115,3 +115,48 @@ def test_energy_objective_minimises_energy() -> None:
     en = evaluate_system(wl, replace(_designs([4]), objective="energy", method="exact"))
     assert en.energy_j[0] <= lat.energy_j[0]
     assert en.latency_s[0] >= lat.latency_s[0] - 1e-15
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fused_exact_equals_brute_force(seed: int) -> None:
+    """The compiled exact partitioner (greedy incumbent, repairs, Lagrangian variable fixing,
+    pruned Pareto programme) against every combination."""
+    from cimkit.hetero import kernel
+
+    if not kernel.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(1000 + seed)
+    obj, words, cap = _random_case(rng, 6, int(rng.integers(2, 7)), int(rng.integers(2, 5)))
+    bf = solve_brute(obj, words, cap)
+    for d in range(obj.shape[0]):
+        out = np.zeros((1, 6))
+        ch = kernel._solve_one(obj[d], words, cap[d], 0.02, kernel.LAM_FACTORS, out, 0)
+        assert out[0, 4] <= bf.objective[d] + 1e-12  # the certificate is a lower bound
+        ch, v = kernel._exact_fixed(obj[d], words, cap[d], out[0, 5], out[0, 2], ch, 0.0)
+        assert v == pytest.approx(bf.objective[d], rel=1e-12)
+        assert words[np.arange(len(ch)), ch].sum() <= cap[d] + 1e-9
+        assert obj[d][np.arange(len(ch)), ch].sum() == pytest.approx(v, rel=1e-12)
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_fused_exact_equals_numpy_exact_on_a_real_network(objective: str) -> None:
+    from cimkit.hetero import kernel
+
+    if not kernel.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(11)
+    n = 60
+    d = SystemDesigns(
+        npu_macs=rng.choice([64, 128, 256], n), npu_mode=rng.integers(0, 2, n),
+        macros=rng.choice([1, 2, 4], n).astype(float),
+        compute_units=rng.integers(1, 5, n).astype(float),
+        op_period_s=rng.uniform(3e-9, 10e-9, n), dedup=rng.random(n) < 0.5,
+        noc_bw_bytes_s=rng.uniform(4e9, 8e9, n), noc_warmup_s=np.full(n, 64e-9),
+        objective=objective, method="exact",
+    )  # fmt: skip
+    plan = build_plan(get_network("h4h_hybrid_min"))
+    ref = evaluate_system(plan, d, engine="numpy")
+    got = evaluate_system(plan, d, detail=False, engine="fused")
+    np.testing.assert_allclose(got.solution.objective, ref.solution.objective, rtol=1e-12)
+    assert (got.solution.gap == 0).all()
+    assert (got.words_used <= got.capacity_words).all()

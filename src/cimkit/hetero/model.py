@@ -35,6 +35,7 @@ from cimkit.specs.system import SystemSpec
 from cimkit.workload.table import Workload
 
 MODES = ("Shared_Sram", "Sram_Only")
+REL_TOL = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class SystemDesigns:
     objective: str = "latency"
     split_steps: int = 8
     dynamic_matmul: bool = False
-    method: str = "fast"
+    method: str = "exact"
     names: tuple[str, ...] = field(default=())
 
     def __len__(self) -> int:
@@ -276,6 +277,7 @@ def evaluate_system(
     chunk: int = 1024,
     force_split: np.ndarray | None = None,
     detail: bool = True,
+    engine: str = "auto",
 ) -> SystemEvaluation:
     """Evaluate designs on a workload, choosing each layer's split (module docstring).
 
@@ -287,6 +289,9 @@ def evaluate_system(
             only), for checks.
         detail: keep the per-part (NPU, CIM, NoC, static) breakdown per layer; a search that
             needs only totals passes False (``parts_time`` / ``parts_energy`` are then empty).
+        engine: ``numpy`` (the reference), ``fused`` (:mod:`cimkit.hetero.kernel`, numba) or
+            ``auto``: fused where it applies (``detail=False``, no ``force_split``) and numba is
+            installed, numpy otherwise.
     """
     if isinstance(designs, SystemSpec):
         designs = [designs]
@@ -305,6 +310,14 @@ def evaluate_system(
     )
     npu = [{(m, k): npu_cost(sp, m, MODES[k]) for m, k in configs} if len(cols) else {}
            for cols, sp in subplans]  # fmt: skip
+    from cimkit.hetero import kernel
+
+    fused_ok = not detail and designs.method in ("fast", "exact") and force_split is None
+    fused_ok = fused_ok and len(var) > 0
+    if engine == "fused" and not (fused_ok and kernel.HAVE_NUMBA):
+        raise ValueError("engine='fused' needs numba, detail=False, no force_split")
+    if engine == "fused" or (engine == "auto" and fused_ok and kernel.HAVE_NUMBA):
+        return _evaluate_fused(plan, designs, var, fix, subplans, npu, configs)
     solver = SOLVERS[designs.method]
     choice = np.zeros((n, L), dtype=np.int64)
     time = np.zeros((n, L))
@@ -369,6 +382,88 @@ def evaluate_system(
         parts_time=parts_t,
         parts_energy=parts_e,
         words_used=words,
+        capacity_words=designs.macros * nmc.WORDS_PER_MACRO,
+        solution=solution,
+    )
+
+
+def _evaluate_fused(
+    plan: LayerPlan,
+    designs: SystemDesigns,
+    var: np.ndarray,
+    fix: np.ndarray,
+    subplans: list[tuple[np.ndarray, LayerPlan]],
+    npu: list[dict[tuple[int, int], NpuCost]],
+    configs: list[tuple[int, int]],
+) -> SystemEvaluation:
+    """Totals through the fused kernel (same numbers as the numpy path; no part breakdown)."""
+    from cimkit.hetero import kernel
+    from cimkit.hetero.partition import HULL_TOLERANCE
+
+    e = system_energy(designs.node_nm)
+    n = len(designs)
+    L = plan.n_layers
+    sp = subplans[0][1]
+    code = {c: i for i, c in enumerate(configs)}
+    cfg = np.array([code[(int(m), int(k))] for m, k in zip(designs.npu_macs, designs.npu_mode,
+                                                             strict=True)], dtype=np.int64)  # fmt: skip
+
+    def dyn_energy(cost: NpuCost) -> np.ndarray:
+        return (e.npu_mac_j * cost.macs + e.npu_sram_j_per_byte * cost.sram_bytes
+                + e.npu_flash_j_per_byte * cost.flash_bytes)  # fmt: skip
+
+    t_npu = np.stack([npu[0][c].time_s for c in configs])
+    t_sram = np.stack([npu[0][c].sram_time_s for c in configs])
+    e_npu = np.stack([dyn_energy(npu[0][c]) for c in configs])
+    if len(fix):
+        tf = np.stack([npu[1][c].time_s[:, 0] for c in configs])
+        ef = np.stack([dyn_energy(npu[1][c])[:, 0] for c in configs])
+    else:
+        tf = np.zeros((len(configs), 0))
+        ef = np.zeros((len(configs), 0))
+    p_npu = designs.npu_macs / 256.0 * e.npu_static_w_per_256_macs + e.npu_sram_static_w
+    S = len(var)
+    choice_v = np.zeros((n, S), dtype=np.int64)
+    lt = np.zeros((n, S))
+    le = np.zeros((n, S))
+    out = np.zeros((n, 6))
+    wstream = nmc.weight_words(sp.cim_channels, sp.cim_reduction[:, None])
+    kernel.fused_totals(
+        cfg, designs.macros.astype(np.float64), designs.compute_units.astype(np.float64),
+        designs.op_period_s.astype(np.float64), designs.dedup.astype(np.bool_),
+        designs.noc_bw_bytes_s.astype(np.float64), designs.noc_warmup_s.astype(np.float64),
+        p_npu.astype(np.float64), designs.compute_units * e.nmc_cu_static_w,
+        t_npu, t_sram, e_npu, tf.sum(axis=1), ef.sum(axis=1),
+        sp.cand, sp.words, wstream, sp.noc_in_bytes, sp.noc_out_bytes, sp.share(),
+        sp.cim_positions, sp.kernel, sp.depthwise, sp.dynamic, sp.macs, sp.act_bytes,
+        np.where(sp.depthwise, float(nmc.MACS_PER_OP), float(nmc.TAPS)),
+        float(nmc.WORDS_PER_MACRO), designs.objective == "energy", e.nmc_weight_read_share,
+        e.nmc_mac_j, e.nmc_input_j_per_byte, e.noc_j_per_byte, float(nmc.MACS_PER_OP),
+        HULL_TOLERANCE, kernel.LAM_FACTORS, designs.method == "exact", REL_TOL, choice_v, lt, le, out,
+    )  # fmt: skip
+    choice = np.zeros((n, L), dtype=np.int64)
+    choice[:, var] = choice_v
+    time = np.zeros((n, L))
+    energy = np.zeros((n, L))
+    time[:, var], energy[:, var] = lt, le
+    if len(fix):
+        time[:, fix] = tf[cfg]
+        energy[:, fix] = ef[cfg] + p_npu[:, None] * tf[cfg]
+    # The objective and bound include the fixed layers, as the numpy path's do.
+    fixed_obj = (time if designs.objective == "latency" else energy)[:, fix].sum(axis=1)
+    solution = Solution(choice, out[:, 2] + fixed_obj, out[:, 3], out[:, 4] + fixed_obj)
+    return SystemEvaluation(
+        designs=designs,
+        plan=plan,
+        latency_s=out[:, 0],
+        energy_j=out[:, 1],
+        cim_area_mm2=designs.macros * nmc.macro_area_mm2(designs.compute_units),
+        split=plan.cand[np.arange(L), choice],
+        layer_time_s=time,
+        layer_energy_j=energy,
+        parts_time={},
+        parts_energy={},
+        words_used=out[:, 3],
         capacity_words=designs.macros * nmc.WORDS_PER_MACRO,
         solution=solution,
     )

@@ -225,3 +225,58 @@ def validation_summary(errors: Any) -> Any:
     out["worst_config_median"] = per_cfg.groupby("kind").max()
     return pd.DataFrame(out).rename(columns={"median": "median_abs_error",
                                              "max": "worst_abs_error"})  # fmt: skip
+
+
+def _roofline_features(rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(work, feature-map bytes, weight bytes) of table rows from their shapes alone."""
+    kind = rows["kind"].to_numpy()
+    h, w = rows["h"].to_numpy(float), rows["w"].to_numpy(float)
+    ci, co = rows["c_in"].to_numpy(float), rows["c_out"].to_numpy(float)
+    k, s = rows["k"].to_numpy(float), rows["stride"].to_numpy(float)
+    ho, wo = np.ceil(h / s), np.ceil(w / s)
+    work = rows["macs"].to_numpy(float)
+    fm = h * w * ci + ho * wo * co
+    wt = co * ci * k * k
+    dw = kind == "dw"
+    wt = np.where(dw, ci * k * k, wt)
+    fc = kind == "fc"
+    fm = np.where(fc, h * ci + h * co, fm)
+    wt = np.where(fc, ci * co, wt)
+    bmm = kind == "bmm"
+    fm = np.where(bmm, co * (h * ci + ci * w + h * w), fm)
+    wt = np.where(bmm, 0.0, wt)
+    elem = kind == "add"
+    fm = np.where(elem, 3 * h * w * ci, fm)
+    sm = kind == "softmax"
+    fm = np.where(sm, 2 * h * ci, fm)
+    work = np.where(elem | sm, np.where(elem, h * w * ci, h * ci), work)
+    wt = np.where(elem | sm, 0.0, wt)
+    return work, fm, wt
+
+
+def roofline_errors(set_name: str = "test") -> Any:
+    """A plain roofline for comparison: cycles = max(work / a, feature-map bytes / b, weight
+    bytes / c) with a, b, c fitted per kind and configuration on the calibration grid (least
+    squares on log cycles); relative errors on the rows of ``set_name``."""
+    import pandas as pd
+    from scipy.optimize import least_squares
+
+    df = calibration_table()
+    parts = []
+    for key, g in df.groupby(["kind", "accelerator_macs", "memory_mode", "stride"]):
+        grid, rows = g[g["set"] == "grid"], g[g["set"] == set_name]
+        if len(grid) == 0 or len(rows) == 0:
+            continue
+        fg = _roofline_features(grid)
+        yg = np.log(grid["cycles_total"].to_numpy(float))
+
+        def model(p: np.ndarray, f: tuple[np.ndarray, ...]) -> np.ndarray:
+            rates = np.exp(p)
+            return np.log(np.maximum.reduce([f[i] / rates[i] for i in range(3)]) + 1.0)
+
+        fit = least_squares(lambda p: model(p, fg) - yg, x0=np.log([key[1] / 2, 8.0, 1.0]))
+        pred = np.exp(model(fit.x, _roofline_features(rows))) - 1.0
+        part = rows[["kind", "accelerator_macs", "memory_mode"]].copy()
+        part["rel_error"] = pred / rows["cycles_total"].to_numpy(float) - 1.0
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)

@@ -106,11 +106,12 @@ class Partition(StrictModel):
     method: Annotated[
         PartitionMethod,
         Field(
-            description="'fast': greedy over each layer's convex hull under the capacity, with "
-            "a certified bound on its gap to the optimum; 'exact': exact multiple-choice "
-            "knapsack (Pareto dynamic programme), slower."
+            description="'exact': the optimal split under the capacity (multiple-choice "
+            "knapsack: greedy incumbent, then a Pareto dynamic programme pruned by a Lagrangian "
+            "bound where the greedy is not provably optimal); 'fast': the greedy alone, with "
+            "a certified bound on its gap to the optimum."
         ),
-    ] = "fast"
+    ] = "exact"
 
 
 class SystemSpec(StrictModel):
