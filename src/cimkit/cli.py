@@ -1241,7 +1241,8 @@ def npu_validate(
     roof = npu.validation_summary(npu.roofline_errors("test"))
     if json_output:
         emit_json({"vela_version": npu.provenance()["vela_version"],
-                   "engine": eng.to_dict(orient="index"), "roofline": roof.to_dict(orient="index")})  # fmt: skip
+                   "engine": eng.to_dict(orient="index"),
+                   "roofline": roof.to_dict(orient="index")})  # fmt: skip
     table = Table(title=f"NPU cycles vs Vela {npu.provenance()['vela_version']}, held-out layers "
                   "(6 U55 configurations)")  # fmt: skip
     for c in ("layer type", "rows", "median |err|", "worst config median", "worst |err|",

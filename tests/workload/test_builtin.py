@@ -51,7 +51,8 @@ def test_list_networks_rows():
 
 def test_get_network_errors_list_names_and_parameters():
     with pytest.raises(
-        WorkloadError, match="available: h4h_hybrid, h4h_hybrid_min, mlp, mobilenetv2, mobilenetv2_ofa, resnet18"
+        WorkloadError,
+        match="available: h4h_hybrid, h4h_hybrid_min, mlp, mobilenetv2, mobilenetv2_ofa, resnet18",
     ):
         B.get_network("alexnet")
     with pytest.raises(WorkloadError, match="parameters: .*resolution"):

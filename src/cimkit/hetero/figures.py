@@ -65,7 +65,8 @@ def fig3_frame(macs: int = 256, mode: str = "Shared_Sram", node_nm: int = 7) -> 
         t = cycles / npu.CORE_CLOCK_HZ
         e_mac = e.npu_mac_j * mac_count
         energy = (e_mac + e.npu_sram_j_per_byte * pred["sram_total_bytes"]
-                  + e.npu_flash_j_per_byte * pred["off_chip_flash_total_bytes"] + p_static * t)  # fmt: skip
+                  + e.npu_flash_j_per_byte * pred["off_chip_flash_total_bytes"]
+                  + p_static * t)  # fmt: skip
         for i in range(size):
             rows.append({
                 "layer_type": label, "data_bytes": float(data[i]), "macs": float(mac_count[i]),
@@ -147,7 +148,8 @@ def check_claims(f3: Any, f5: Any) -> list[Claim]:
     early = knees["DConv"] <= min(knees["Conv"], knees["PConv"])
     claims.append(Claim("Fig. 3", "depthwise conv saturates early (90 % of its peak at the "
                         "smallest data size)", bool(early),
-                        ", ".join(f"{k} at {v / 1024:.0f} KiB" for k, v in knees.items())))  # fmt: skip
+                        ", ".join(f"{k} at {v / 1024:.0f} KiB"
+                                  for k, v in knees.items())))  # fmt: skip
     for kind in ("DConv", "FC"):
         g = f5[f5.layer.str.startswith(kind)]
         ok = bool((g.throughput_ratio > 1).all() and (g.energy_efficiency_ratio > 1).all())

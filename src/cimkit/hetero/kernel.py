@@ -11,6 +11,10 @@ programme pruned by the Lagrangian bound (:func:`_exact_bb`): the optimum, as
 Without numba the model uses the numpy path (``evaluate_system(..., engine="numpy")``).
 """
 
+# The loops keep the solver's notation (O objective, W words, l layer, k candidate) of
+# partition.py's docstring; E741 would rename them into something harder to check against it.
+# ruff: noqa: E741
+
 from __future__ import annotations
 
 import math

@@ -405,8 +405,8 @@ def _evaluate_fused(
     L = plan.n_layers
     sp = subplans[0][1]
     code = {c: i for i, c in enumerate(configs)}
-    cfg = np.array([code[(int(m), int(k))] for m, k in zip(designs.npu_macs, designs.npu_mode,
-                                                             strict=True)], dtype=np.int64)  # fmt: skip
+    pairs = zip(designs.npu_macs, designs.npu_mode, strict=True)
+    cfg = np.array([code[(int(m), int(k))] for m, k in pairs], dtype=np.int64)
 
     def dyn_energy(cost: NpuCost) -> np.ndarray:
         return (e.npu_mac_j * cost.macs + e.npu_sram_j_per_byte * cost.sram_bytes
@@ -439,7 +439,8 @@ def _evaluate_fused(
         np.where(sp.depthwise, float(nmc.MACS_PER_OP), float(nmc.TAPS)),
         float(nmc.WORDS_PER_MACRO), designs.objective == "energy", e.nmc_weight_read_share,
         e.nmc_mac_j, e.nmc_input_j_per_byte, e.noc_j_per_byte, float(nmc.MACS_PER_OP),
-        HULL_TOLERANCE, kernel.LAM_FACTORS, designs.method == "exact", REL_TOL, choice_v, lt, le, out,
+        HULL_TOLERANCE, kernel.LAM_FACTORS, designs.method == "exact", REL_TOL,
+        choice_v, lt, le, out,
     )  # fmt: skip
     choice = np.zeros((n, L), dtype=np.int64)
     choice[:, var] = choice_v

@@ -254,6 +254,16 @@ def _roofline_features(rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return work, fm, wt
 
 
+def _roofline_log(p: np.ndarray, f: tuple[np.ndarray, ...]) -> np.ndarray:
+    """log(1 + max_i f_i / exp(p_i)): the roofline's log cycles at log rates ``p``."""
+    rates = np.exp(p)
+    return np.log(np.maximum.reduce([f[i] / rates[i] for i in range(3)]) + 1.0)
+
+
+def _roofline_residual(p: np.ndarray, f: tuple[np.ndarray, ...], y: np.ndarray) -> np.ndarray:
+    return _roofline_log(p, f) - y
+
+
 def roofline_errors(set_name: str = "test") -> Any:
     """A plain roofline for comparison: cycles = max(work / a, feature-map bytes / b, weight
     bytes / c) with a, b, c fitted per kind and configuration on the calibration grid (least
@@ -270,12 +280,8 @@ def roofline_errors(set_name: str = "test") -> Any:
         fg = _roofline_features(grid)
         yg = np.log(grid["cycles_total"].to_numpy(float))
 
-        def model(p: np.ndarray, f: tuple[np.ndarray, ...]) -> np.ndarray:
-            rates = np.exp(p)
-            return np.log(np.maximum.reduce([f[i] / rates[i] for i in range(3)]) + 1.0)
-
-        fit = least_squares(lambda p: model(p, fg) - yg, x0=np.log([key[1] / 2, 8.0, 1.0]))
-        pred = np.exp(model(fit.x, _roofline_features(rows))) - 1.0
+        fit = least_squares(_roofline_residual, x0=np.log([key[1] / 2, 8.0, 1.0]), args=(fg, yg))
+        pred = np.exp(_roofline_log(fit.x, _roofline_features(rows))) - 1.0
         part = rows[["kind", "accelerator_macs", "memory_mode"]].copy()
         part["rel_error"] = pred / rows["cycles_total"].to_numpy(float) - 1.0
         parts.append(part)
