@@ -119,8 +119,8 @@ def test_energy_objective_minimises_energy() -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_fused_exact_equals_brute_force(seed: int) -> None:
-    """The compiled exact partitioner (greedy incumbent, repairs, Lagrangian variable fixing,
-    pruned Pareto programme) against every combination."""
+    """The compiled exact partitioner (greedy incumbent, LP-bounded Pareto programme with
+    dives) against every combination."""
     from cimkit.hetero import kernel
 
     if not kernel.HAVE_NUMBA:
@@ -132,10 +132,42 @@ def test_fused_exact_equals_brute_force(seed: int) -> None:
         out = np.zeros((1, 6))
         ch = kernel._solve_one(obj[d], words, cap[d], 0.02, kernel.LAM_FACTORS, out, 0)
         assert out[0, 4] <= bf.objective[d] + 1e-12  # the certificate is a lower bound
-        ch, v = kernel._exact_fixed(obj[d], words, cap[d], out[0, 5], out[0, 2], ch, 0.0)
+        order = kernel.exact_order(words)
+        chp, v = kernel._exact_lp(obj[d][order], words[order], cap[d], out[0, 2], ch[order])
+        ch = np.empty_like(chp)
+        ch[order] = chp
         assert v == pytest.approx(bf.objective[d], rel=1e-12)
         assert words[np.arange(len(ch)), ch].sum() <= cap[d] + 1e-9
         assert obj[d][np.arange(len(ch)), ch].sum() == pytest.approx(v, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fused_exact_equals_the_pareto_programme_on_larger_cases(seed: int) -> None:
+    """Beyond brute force: 24 layers x 9 candidates with words over three decades (as a real
+    network's, where the LP bound is tight over many small layers and loose over a few big
+    ones) against the unpruned Pareto programme, which is exact by construction."""
+    from cimkit.hetero import kernel
+
+    if not kernel.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(500 + seed)
+    L, K, n = 24, 9, 10
+    scale = 10.0 ** rng.uniform(0, 3, size=L)
+    words = np.round(np.arange(K)[None, :] * scale[:, None])
+    # a layer's time falls, then rises, as more channels move to the macros
+    f = np.arange(K) / (K - 1)
+    t_npu, t_cim = rng.uniform(1, 10, (n, L, 1)), rng.uniform(0.5, 20, (n, L, 1))
+    obj = np.maximum(t_npu * (1 - f), t_cim * f) + rng.uniform(0, 0.3, (n, L, K))
+    cap = rng.uniform(0.1, 0.6, n) * words[:, -1].sum()
+    ref = solve_exact(obj, words, cap)
+    fast = solve_fast(obj, words, cap)
+    order = kernel.exact_order(words)
+    for d in range(n):
+        chp, v = kernel._exact_lp(obj[d][order], words[order], cap[d], fast.objective[d],
+                                  fast.choice[d][order])  # fmt: skip
+        assert v == pytest.approx(ref.objective[d], rel=1e-12)
+        assert words[order][np.arange(L), chp].sum() <= cap[d] + 1e-9
+    assert (fast.objective > ref.objective * (1 + 1e-9)).any()  # the cases are not all easy
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy"])

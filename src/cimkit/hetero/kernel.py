@@ -6,7 +6,8 @@ It computes what :func:`cimkit.hetero.model.cost_tensors` and the partitioners o
 are the reference the tests compare it with. Method ``fast`` is the same greedy as
 :func:`~cimkit.hetero.partition.solve_fast` (same choices); method ``exact`` takes that greedy's
 solution as the incumbent and, where its certificate leaves a gap, runs a Pareto dynamic
-programme pruned by the Lagrangian bound (:func:`_exact_bb`): the optimum, as
+programme pruned by the LP bound of the layers left, with LP-guided dives that improve the
+incumbent as it goes (:func:`_exact_lp`): the optimum, as
 :func:`~cimkit.hetero.partition.solve_exact` finds it, at a fraction of its cost.
 Without numba the model uses the numpy path (``evaluate_system(..., engine="numpy")``).
 """
@@ -40,10 +41,11 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 #: Lagrangian multipliers tried around the critical slope (as partition.py).
 LAM_FACTORS = np.array([0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25])
-#: Multipliers (x the bound's) of the pruned programme's state bounds.
-BOUND_FACTORS = np.array([0.0, 0.5, 0.7, 0.85, 0.95, 1.0, 1.05, 1.15, 1.3, 1.6, 2.0, 3.0])
-#: Multipliers (x the bound's) whose Lagrangian solutions are repaired into incumbents.
-REPAIR_FACTORS = np.array([0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.02, 1.05, 1.1, 1.25, 1.5, 2.0])
+#: The exact programme dives from its most promising state every this many layers.
+DIVE_EVERY = 2
+#: States whose bound is within this relative margin of the incumbent are pruned: the optimum is
+#: exact to this tolerance (rounding of the bound's sums is ~1e-15).
+PRUNE_RTOL = 1e-12
 
 
 @_njit_par
@@ -85,7 +87,8 @@ def fused_totals(
     tol,
     lam_factors,
     exact,
-    rel_tol,
+    order,  # (S,) layer order of the exact programme (decreasing weight words)
+    words_ord,  # (S, K) words[order]
     choice_out,  # (n, S) int64
     layer_t,  # (n, S) chosen candidates' time
     layer_e,  # (n, S) chosen candidates' energy
@@ -142,41 +145,18 @@ def fused_totals(
         cap = m * words_per_macro
         ch = _solve_one(O, words, cap, tol, lam_factors, out, d)
         if exact and out[d, 4] < out[d, 2]:
-            # A better incumbent first: the greedy can be a few % off where big layers meet the
-            # capacity, and the pruned programme explores what the incumbent leaves open.
-            lam0 = out[d, 5]
-            for a in range(REPAIR_FACTORS.shape[0]):
-                ch_r = _lagrangian_repair(O, words, cap, lam0 * REPAIR_FACTORS[a])
-                v_r = 0.0
-                for l in range(S):
-                    v_r += O[l, ch_r[l]]
-                if v_r < out[d, 2]:
-                    out[d, 2] = v_r
-                    ch = ch_r
-            # The layer with the biggest weight steps decides most: try each of its candidates
-            # fixed, the rest repaired around it.
-            big = 0
-            for l in range(S):
-                if words[l, K - 1] > words[big, K - 1]:
-                    big = l
-            O2 = O.copy()
-            for kf in range(K):
-                if words[big, kf] > cap or not O[big, kf] < math.inf:
-                    continue
+            # The certificate leaves a gap: the pruned programme, layers in ``order``.
+            Op = np.empty((S, K))
+            inc = np.empty(S, dtype=np.int64)
+            for i in range(S):
+                inc[i] = ch[order[i]]
                 for k in range(K):
-                    O2[big, k] = O[big, k] if k == kf else math.inf
-                for a in range(3):
-                    ch_r = _lagrangian_repair(O2, words, cap, lam0 * (0.9 + 0.1 * a))
-                    v_r = 0.0
-                    for l in range(S):
-                        v_r += O[l, ch_r[l]]
-                    if v_r < out[d, 2]:
-                        out[d, 2] = v_r
-                        ch = ch_r
-            ch, v = _exact_fixed(O, words, cap, lam0, out[d, 2], ch, rel_tol)
+                    Op[i, k] = O[order[i], k]
+            chp, v = _exact_lp(Op, words_ord, cap, out[d, 2], inc)
             wsum = 0.0
-            for l in range(S):
-                wsum += words[l, ch[l]]
+            for i in range(S):
+                ch[order[i]] = chp[i]
+                wsum += words_ord[i, chp[i]]
             out[d, 2] = v
             out[d, 3] = wsum
             out[d, 4] = v
@@ -384,161 +364,211 @@ def _solve_one(O, W, cap, tol, lam_factors, out, d):
 
 
 @_njit
-def _exact_fixed(O, W, cap, lam, inc_val, inc_choice, rel_tol):
-    """:func:`_exact_bb` after Lagrangian variable fixing: a candidate whose reduced cost
-    (O + lam W minus its layer's minimum) reaches the incumbent's gap to the bound at ``lam``
-    cannot be in a better solution, so it is dropped; layers left with one candidate are
-    constants, and the programme runs over the others only."""
+def _suffix_lp(O, W):
+    """The LP relaxation of every suffix of layers as a function of the words left.
+
+    Per layer, the lower convex hull of its (W, O) points from its best zero-word candidate:
+    segments of decreasing saving per word. For the layers ``>= l``, ``base[l]`` is the sum of
+    their starting objectives and ``cw[l, :m[l] + 1]``, ``cs[l, :m[l] + 1]`` the cumulative words
+    and savings of all their segments merged in order of decreasing slope (the LP optimum with
+    ``c`` words takes them in that order, the last one fractionally). Merging one layer at a time
+    from the last keeps each suffix sorted in O(segments)."""
     S, K = O.shape
-    lb = -lam * cap
-    mins = np.empty(S)
+    J = K - 1
+    seg_w = np.zeros((S, J))
+    seg_s = np.zeros((S, J))
+    nseg = np.zeros(S, dtype=np.int64)
+    start_o = np.zeros(S)
     for l in range(S):
-        mn = math.inf
+        b = -1
         for k in range(K):
-            v = O[l, k] + lam * W[l, k]
-            if v < mn:
-                mn = v
-        mins[l] = mn
-        lb += mn
-    gap = inc_val - lb
-    if gap <= 0:
-        return inc_choice.copy(), inc_val
-    keep = np.zeros((S, K), dtype=np.bool_)
-    nfree = 0
-    kmax = 1
-    for l in range(S):
-        c = 0
-        for k in range(K):
-            if O[l, k] + lam * W[l, k] - mins[l] < gap and O[l, k] < math.inf:
-                keep[l, k] = True
-                c += 1
-        if c == 0:
-            return inc_choice.copy(), inc_val
-        if c > 1:
-            nfree += 1
-        if c > kmax:
-            kmax = c
-    ch = np.zeros(S, dtype=np.int64)
-    if nfree == 0:
-        for l in range(S):
-            for k in range(K):
-                if keep[l, k]:
-                    ch[l] = k
-        w = 0.0
-        v = 0.0
-        for l in range(S):
-            w += W[l, ch[l]]
-            v += O[l, ch[l]]
-        if w <= cap + 1e-9 and v < inc_val:
-            return ch, v
-        return inc_choice.copy(), inc_val
-    Of = np.full((nfree, kmax), math.inf)
-    Wf = np.zeros((nfree, kmax))
-    idx = np.zeros((nfree, kmax), dtype=np.int64)
-    rows = np.empty(nfree, dtype=np.int64)
-    cap_f = cap
-    off = 0.0
-    i = 0
-    for l in range(S):
-        c = 0
-        for k in range(K):
-            if keep[l, k]:
-                c += 1
-        if c == 1:
-            for k in range(K):
-                if keep[l, k]:
-                    ch[l] = k
-                    cap_f -= W[l, k]
-                    off += O[l, k]
-            continue
-        rows[i] = l
+            if W[l, k] <= 0.0 and O[l, k] < math.inf and (b < 0 or O[l, k] < O[l, b]):
+                b = k
+        start_o[l] = O[l, b]
+        cur = b
         j = 0
-        for k in range(K):
-            if keep[l, k]:
-                Of[i, j] = O[l, k]
-                Wf[i, j] = W[l, k]
-                idx[i, j] = k
-                j += 1
-        i += 1
-    if cap_f < -1e-9:
-        return inc_choice.copy(), inc_val
-    inc_f = np.zeros(nfree, dtype=np.int64)
-    chf, vf = _exact_bb(Of, Wf, cap_f, lam, inc_val - off, inc_f, rel_tol)
-    if not vf + off < inc_val:
-        return inc_choice.copy(), inc_val
-    for i in range(nfree):
-        ch[rows[i]] = idx[i, chf[i]]
-    return ch, vf + off
+        while True:
+            best = -1
+            bs = 0.0
+            for k in range(K):
+                dwk = W[l, k] - W[l, cur]
+                if dwk > 0 and O[l, k] < math.inf:
+                    s = (O[l, cur] - O[l, k]) / dwk
+                    if s > bs or (s == bs and best >= 0 and W[l, k] > W[l, best]):
+                        bs = s
+                        best = k
+            if best < 0:
+                break
+            seg_w[l, j] = W[l, best] - W[l, cur]
+            seg_s[l, j] = bs
+            j += 1
+            cur = best
+        nseg[l] = j
+    tot = 0
+    for l in range(S):
+        tot += nseg[l]
+    cw = np.zeros((S + 1, tot + 1))
+    cs = np.zeros((S + 1, tot + 1))
+    m = np.zeros(S + 1, dtype=np.int64)
+    base = np.zeros(S + 1)
+    ls = np.empty(tot)
+    lw = np.empty(tot)
+    ns = np.empty(tot)
+    nw = np.empty(tot)
+    n = 0
+    for l in range(S - 1, -1, -1):
+        base[l] = base[l + 1] + start_o[l]
+        a = 0
+        b = 0
+        t = 0
+        q = nseg[l]
+        while a < n or b < q:
+            if b >= q or (a < n and ls[a] >= seg_s[l, b]):
+                ns[t] = ls[a]
+                nw[t] = lw[a]
+                a += 1
+            else:
+                ns[t] = seg_s[l, b]
+                nw[t] = seg_w[l, b]
+                b += 1
+            t += 1
+        n = t
+        aw = 0.0
+        asv = 0.0
+        for i in range(n):
+            ls[i] = ns[i]
+            lw[i] = nw[i]
+            aw += nw[i]
+            asv += nw[i] * ns[i]
+            cw[l, i + 1] = aw
+            cs[l, i + 1] = asv
+        m[l] = n
+    return base, cw, cs, m
 
 
 @_njit
-def _exact_bb(O, W, cap, lam, inc_val, inc_choice, rel_tol):
-    """Exact optimum: a Pareto dynamic programme over the layers (states = (words, objective)
-    partial sums, dominated ones dropped) that also drops every state whose objective plus the
-    Lagrangian lower bound of the layers left (at multiplier ``lam``, with the words left) cannot
-    beat the incumbent ``inc_val``. Returns (choice, value); the incumbent when nothing beats it.
-    """
+def _lp_at(base, cw, cs, m, l, c):
+    """LP lower bound of the layers ``>= l`` with ``c`` words left (:func:`_suffix_lp`)."""
+    n = m[l]
+    if c < -1e-9:
+        return math.inf
+    if n == 0 or c <= 0.0:
+        return base[l]
+    if c >= cw[l, n]:
+        return base[l] - cs[l, n]
+    lo = 0
+    hi = n
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if cw[l, mid] <= c:
+            lo = mid
+        else:
+            hi = mid
+    frac = (c - cw[l, lo]) / (cw[l, hi] - cw[l, lo])
+    return base[l] - (cs[l, lo] + frac * (cs[l, hi] - cs[l, lo]))
+
+
+@_njit
+def _dive(O, W, cap, base, cw, cs, m, l0, w, ch):
+    """Complete ``ch[l0:]`` from ``w`` words used: each layer in turn takes the candidate that
+    fits with the least objective + LP bound of the layers after it. Returns the objective of
+    the layers ``>= l0`` (a feasible completion; candidate 0 always fits)."""
     S, K = O.shape
-    # R[l, j] = sum over layers >= l of min_k (O + lam_j W), for multipliers around ``lam``:
-    # the bound of a state (w, o) after layer l is o + max_j (R[l+1, j] - lam_j (cap - w)).
-    J = BOUND_FACTORS.shape[0]
-    lams = lam * BOUND_FACTORS
-    R = np.zeros((S + 1, J))
-    for l in range(S - 1, -1, -1):
-        for j in range(J):
-            mn = math.inf
-            for k in range(K):
-                v = O[l, k] + lams[j] * W[l, k]
-                if v < mn:
-                    mn = v
-            R[l, j] = R[l + 1, j] + mn
-    thresh = inc_val - max(rel_tol, 1e-12) * abs(inc_val)
+    o = 0.0
+    for l in range(l0, S):
+        best = 0
+        bv = math.inf
+        for k in range(K):
+            if w + W[l, k] > cap + 1e-9 or not O[l, k] < math.inf:
+                continue
+            v = O[l, k] + _lp_at(base, cw, cs, m, l + 1, cap - w - W[l, k])
+            if v < bv:
+                bv = v
+                best = k
+        ch[l] = best
+        w += W[l, best]
+        o += O[l, best]
+    return o
+
+
+@_njit
+def _exact_lp(O, W, cap, inc_val, inc_choice):
+    """The optimum of ``min sum O[l, k_l]`` s.t. ``sum W[l, k_l] <= cap`` (to
+    :data:`PRUNE_RTOL`): a Pareto dynamic programme over the layers (states = (words, objective)
+    partial sums, dominated ones dropped) that drops every state whose objective plus the LP
+    bound of the layers left (:func:`_suffix_lp`) cannot beat the incumbent. The incumbent
+    starts as the better of ``inc_val`` and an LP-guided dive, and improves by diving from the
+    most promising state every :data:`DIVE_EVERY` layers: with a near-optimal incumbent the
+    bound leaves a handful of states per layer. Layers with the most words should come first
+    (the bound is tightest over many small ones). Returns (choice, value)."""
+    S, K = O.shape
+    base, cw, cs, m = _suffix_lp(O, W)
+    best_ch = inc_choice.copy()
+    best_v = inc_val
+    tmp = np.zeros(S, dtype=np.int64)
+    v = _dive(O, W, cap, base, cw, cs, m, 0, 0.0, tmp)
+    if v < best_v:
+        best_v = v
+        best_ch[:] = tmp
     size = 1024
-    par = np.empty(size, dtype=np.int64)
-    chs = np.empty(size, dtype=np.int64)
+    par = np.empty(size, dtype=np.int64)  # parent state id of each kept state
+    chs = np.empty(size, dtype=np.int64)  # its candidate
     n_glob = 0
     sw = np.zeros(1)
     so = np.zeros(1)
     sid = np.full(1, -1, dtype=np.int64)
     for l in range(S):
-        m = sw.shape[0] * K
-        cw = np.empty(m)
-        co = np.empty(m)
-        cp = np.empty(m, dtype=np.int64)
-        ck = np.empty(m, dtype=np.int64)
+        thresh = best_v - PRUNE_RTOL * abs(best_v)
+        mm = sw.shape[0] * K
+        cw_ = np.empty(mm)
+        co = np.empty(mm)
+        cb = np.empty(mm)
+        cp = np.empty(mm, dtype=np.int64)
+        ck = np.empty(mm, dtype=np.int64)
         c = 0
         for i in range(sw.shape[0]):
             for k in range(K):
+                if k > 0 and W[l, k] == W[l, k - 1] and O[l, k] >= O[l, k - 1]:
+                    continue  # a padded repeat or no better for the same words
                 w = sw[i] + W[l, k]
                 o = so[i] + O[l, k]
                 if w > cap + 1e-9 or not o < math.inf:
                     continue
-                bnd = -math.inf
-                for j in range(J):
-                    b = R[l + 1, j] - lams[j] * (cap - w)
-                    if b > bnd:
-                        bnd = b
-                if o + bnd >= thresh:
+                bnd = o + _lp_at(base, cw, cs, m, l + 1, cap - w)
+                if bnd >= thresh:
                     continue
-                cw[c] = w
+                cw_[c] = w
                 co[c] = o
+                cb[c] = bnd
                 cp[c] = sid[i]
                 ck[c] = k
                 c += 1
         if c == 0:
-            return inc_choice.copy(), inc_val
-        cw, co, cp, ck = cw[:c], co[:c], cp[:c], ck[:c]
-        o1 = np.argsort(co, kind="mergesort")
-        o2 = o1[np.argsort(cw[o1], kind="mergesort")]
+            return best_ch, best_v
+        o1 = np.argsort(co[:c], kind="mergesort")
+        o2 = o1[np.argsort(cw_[:c][o1], kind="mergesort")]
         keep = np.zeros(c, dtype=np.bool_)
         run = math.inf
         nk = 0
+        bi = -1
         for j in range(c):
             i = o2[j]
             if co[i] < run:
                 keep[j] = True
                 run = co[i]
                 nk += 1
+                if bi < 0 or cb[i] < cb[bi]:
+                    bi = i
+        if l + 1 < S and l % DIVE_EVERY == 0 and nk > 1:
+            tmp[l] = ck[bi]
+            g = cp[bi]
+            for ll in range(l - 1, -1, -1):
+                tmp[ll] = chs[g]
+                g = par[g]
+            v = co[bi] + _dive(O, W, cap, base, cw, cs, m, l + 1, cw_[bi], tmp)
+            if v < best_v:
+                best_v = v
+                best_ch[:] = tmp
         nw = np.empty(nk)
         no = np.empty(nk)
         nid = np.empty(nk, dtype=np.int64)
@@ -555,7 +585,7 @@ def _exact_bb(O, W, cap, lam, inc_val, inc_choice, rel_tol):
                     par, chs = p2, c2
                 par[n_glob] = cp[i]
                 chs[n_glob] = ck[i]
-                nw[t] = cw[i]
+                nw[t] = cw_[i]
                 no[t] = co[i]
                 nid[t] = n_glob
                 n_glob += 1
@@ -565,8 +595,8 @@ def _exact_bb(O, W, cap, lam, inc_val, inc_choice, rel_tol):
     for i in range(so.shape[0]):
         if so[i] < so[b]:
             b = i
-    if not so[b] < inc_val:
-        return inc_choice.copy(), inc_val
+    if not so[b] < best_v:
+        return best_ch, best_v
     ch = np.empty(S, dtype=np.int64)
     g = sid[b]
     for l in range(S - 1, -1, -1):
@@ -575,42 +605,6 @@ def _exact_bb(O, W, cap, lam, inc_val, inc_choice, rel_tol):
     return ch, so[b]
 
 
-@_njit
-def _lagrangian_repair(O, W, cap, lam):
-    """Each layer's best candidate at multiplier ``lam``; while over capacity, the move (any
-    layer to any candidate with fewer words) that loses the least objective per word freed;
-    then the fill pass. Always feasible (candidate 0 uses no words)."""
-    S, K = O.shape
-    ch = np.empty(S, dtype=np.int64)
-    used = 0.0
-    for l in range(S):
-        b = 0
-        for k in range(1, K):
-            if O[l, k] + lam * W[l, k] < O[l, b] + lam * W[l, b]:
-                b = k
-        ch[l] = b
-        used += W[l, b]
-    while used > cap + 1e-9:
-        best_r = math.inf
-        bl = -1
-        bk = -1
-        for l in range(S):
-            wc = W[l, ch[l]]
-            oc = O[l, ch[l]]
-            for k in range(K):
-                dw = wc - W[l, k]
-                if dw > 0:
-                    r = (O[l, k] - oc) / dw
-                    if r < best_r:
-                        best_r = r
-                        bl = l
-                        bk = k
-        if bl < 0 or not best_r < math.inf:
-            break
-        used -= W[bl, ch[bl]] - W[bl, bk]
-        ch[bl] = bk
-    if used > cap + 1e-9:
-        for l in range(S):
-            ch[l] = 0
-    _fill(ch, O, W, cap)
-    return ch
+def exact_order(words: np.ndarray) -> np.ndarray:
+    """(S,) layer order of the exact programme: decreasing words of the whole layer."""
+    return np.argsort(-np.asarray(words)[:, -1], kind="stable")

@@ -35,7 +35,6 @@ from cimkit.specs.system import SystemSpec
 from cimkit.workload.table import Workload
 
 MODES = ("Shared_Sram", "Sram_Only")
-REL_TOL = 0.0
 
 
 @dataclass(frozen=True)
@@ -428,6 +427,7 @@ def _evaluate_fused(
     le = np.zeros((n, S))
     out = np.zeros((n, 6))
     wstream = nmc.weight_words(sp.cim_channels, sp.cim_reduction[:, None])
+    order = kernel.exact_order(sp.words)
     kernel.fused_totals(
         cfg, designs.macros.astype(np.float64), designs.compute_units.astype(np.float64),
         designs.op_period_s.astype(np.float64), designs.dedup.astype(np.bool_),
@@ -439,8 +439,8 @@ def _evaluate_fused(
         np.where(sp.depthwise, float(nmc.MACS_PER_OP), float(nmc.TAPS)),
         float(nmc.WORDS_PER_MACRO), designs.objective == "energy", e.nmc_weight_read_share,
         e.nmc_mac_j, e.nmc_input_j_per_byte, e.noc_j_per_byte, float(nmc.MACS_PER_OP),
-        HULL_TOLERANCE, kernel.LAM_FACTORS, designs.method == "exact", REL_TOL,
-        choice_v, lt, le, out,
+        HULL_TOLERANCE, kernel.LAM_FACTORS, designs.method == "exact", order,
+        np.ascontiguousarray(sp.words[order]), choice_v, lt, le, out,
     )  # fmt: skip
     choice = np.zeros((n, L), dtype=np.int64)
     choice[:, var] = choice_v
