@@ -5,7 +5,7 @@ The table (``data/npu/u55_vela.csv.gz``, made by ``tools/vela_calibrate.py`` wit
 U55-64/128/256 configurations in the ``Shared_Sram`` and ``Sram_Only`` memory modes of Arm's
 ``Ethos_U55_High_End_Embedded`` system (500 MHz core clock).
 
-Model, per layer kind and configuration (docs/npu.md):
+Model, per layer kind and configuration (docs/h4h-hardware.md):
 
 * a regular grid over the kind's axes (powers of two) is interpolated multilinearly in
   log(value) / log(axis) space (exact at grid points, power laws between them);

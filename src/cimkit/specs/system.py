@@ -107,9 +107,9 @@ class Partition(StrictModel):
         PartitionMethod,
         Field(
             description="'exact': the optimal split under the capacity (multiple-choice "
-            "knapsack: greedy incumbent, then a Pareto dynamic programme pruned by a Lagrangian "
-            "bound where the greedy is not provably optimal); 'fast': the greedy alone, with "
-            "a certified bound on its gap to the optimum."
+            "knapsack: greedy incumbent, then a Pareto dynamic programme pruned by the LP bound "
+            "where the greedy is not provably optimal); 'fast': the greedy alone, with a "
+            "certified bound on its gap to the optimum."
         ),
     ] = "exact"
 
