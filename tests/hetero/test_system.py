@@ -143,3 +143,42 @@ def test_cli_h4h_figures_writes_and_checks_claims(tmp_path: Path) -> None:
     for frame in (claims, fig5, fig3):
         assert undefined(frame.columns) == []
     assert (fig3.throughput_norm <= 1.0 + 1e-9).all() and (fig3.energy_efficiency_norm <= 1).all()
+
+
+def test_cli_evaluate_system_on_torch_and_onnx_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evaluate --hw system.yaml` takes the imported workloads too; the same network through
+    the built-in generator, a torch factory and an ONNX file gives the same split and totals."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    from cimkit.workload import torch_models
+
+    (tmp_path / "my_models.py").write_text(
+        "import torch\n"
+        "from cimkit.workload import torch_models\n\n"
+        "def build():\n"
+        "    return torch_models.vgg8(), torch.rand(1, 3, 32, 32)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    onnx_file = tmp_path / "vgg8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torch_models.vgg8().eval(), torch.zeros(1, 3, 32, 32), str(onnx_file),
+                          dynamo=False)  # fmt: skip
+    summaries, layers = {}, {}
+    for key, src in (("builtin", ["--network", "vgg8"]), ("torch", ["--torch", "my_models:build"]),
+                     ("onnx", ["--onnx", str(onnx_file)])):  # fmt: skip
+        out = tmp_path / key
+        res = runner.invoke(app, ["evaluate", "--hw", str(SYSTEM), *src, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "CIM share" in res.output
+        summaries[key] = pd.read_csv(out / "summary.csv")
+        layers[key] = pd.read_csv(out / "layers.csv")
+    for key in ("torch", "onnx"):
+        assert summaries[key]["latency_s"][0] == pytest.approx(summaries["builtin"]["latency_s"][0],
+                                                               rel=1e-12)  # fmt: skip
+        assert summaries[key]["energy_j"][0] == pytest.approx(summaries["builtin"]["energy_j"][0],
+                                                              rel=1e-12)  # fmt: skip
+        np.testing.assert_array_equal(layers[key]["cim_units"], layers["builtin"]["cim_units"])

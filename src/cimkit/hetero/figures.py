@@ -130,7 +130,8 @@ def check_claims(f3: Any, f5: Any) -> list[Claim]:
             # saturation: growth over the last doubling of the data size
             last = y[-1] / np.interp(x[-1] - np.log(2.0), x, y) - 1.0
             ok &= bool(rise > 1.2 and last <= 0.10)
-            parts.append(f"{lt}: x{rise:.1f} over the sweep, {last:+.0%} over its last doubling")
+            change = f"+{max(last, 0.0):.0%}" if round(last, 2) >= 0 else f"falls {-last:.0%}"
+            parts.append(f"{lt}: x{rise:.1f} over the sweep, {change} over its last doubling")
         claims.append(Claim(
             "Fig. 3", f"{what} of every layer type increases, then saturates, with data size "
             "(last doubling adds <= 10 %)", ok, "; ".join(parts)))  # fmt: skip
