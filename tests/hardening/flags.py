@@ -114,6 +114,11 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
     "runs show": (["fz"], {"--store": "{store}"}),
     "runs delete": (["fz"], {"--store": "{store}"}),
     "train predictor": ([], {"--run": "{fx}/accrun"}),
+    "train h4h": (
+        [],
+        {"--out": "{out}", "--data": "synthetic", "--steps": "1", "--batch-size": "4",
+         "--recipe": "cnn_only"},
+    ),  # fmt: skip
     "train supernet": (
         [],
         {
@@ -127,7 +132,8 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
 }
 
 #: Commands whose accepted runs take a second or more: may-pass values only in the slow tier.
-HEAVY = {"validate", "pimhls-report", "compare", "report", "histograms", "train predictor"}
+HEAVY = {"validate", "pimhls-report", "compare", "report", "histograms", "train predictor",
+         "train h4h"}  # fmt: skip
 #: Commands only in the slow tier.
 SLOW_ONLY = {"train supernet"}
 #: Commands whose accepted runs are too long for any tier (minutes: training, or fitting the
@@ -178,6 +184,10 @@ _role("predict", "random", "size")
 _role("histograms", "images", "count")
 _role("train supernet", "steps_fp,steps_q", "size")
 _role("generate,search,compare,predict,train supernet,train predictor", "seed", "seed")
+_role("train h4h", "seed", "seed")
+_role("train h4h", "steps,until,batch_size", "count")
+_role("train h4h", "recipe,data", "enum")
+_role("train h4h", "out", "out_dir")
 _role("dashboard", "port", "port")
 _role("runs show", "top", "count")
 _role("export", "design", "index")

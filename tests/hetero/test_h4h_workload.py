@@ -25,14 +25,14 @@ def test_min_and_max_sizes() -> None:
 def test_heads_are_width_over_8_and_tokens_follow_stride_32() -> None:
     wl = h4h_hybrid("max")
     cfg = h4h_config("max")
-    qk = [layer for layer in wl.layers if layer.name.endswith(".attn.qk")]
+    qk = [layer for layer in wl.layers if layer.name.endswith(".attn.matmul")]
     widths = [v[0] for v in cfg.vit if v is not None for _ in range(v[1])]
     assert [layer.repeat for layer in qk] == [w // 8 for w in widths]
     assert all(layer.in_channels == 8 for layer in qk)
     # stage 7 runs at 224 / 32 = 7 -> 49 tokens
     vit7 = [layer for layer in qk if layer.name.startswith("vit7")]
     assert vit7 and all(layer.out_h == 49 for layer in vit7)
-    pool = next(layer for layer in wl.layers if layer.name == "pool.expand")
+    pool = next(layer for layer in wl.layers if layer.name == "pool.expand.conv")
     assert (pool.in_h, pool.in_w) == (7, 7)
 
 

@@ -11,7 +11,8 @@ Register in src/cimkit/cli.py::
 Every callback is already wrapped by :func:`cimkit.cli_errors.user_errors` (the one error path of
 all commands; wrapping again is a no-op).
 
-Commands: ``cimkit train supernet``, ``cimkit train predictor``, ``cimkit predict``,
+Commands: ``cimkit train supernet``, ``cimkit train predictor``, ``cimkit train h4h``,
+``cimkit predict``,
 ``cimkit histograms``. Torch is imported only inside the commands that need it.
 """
 
@@ -145,6 +146,63 @@ def train_predictor(
         emit_json(res)
     else:
         typer.echo(json.dumps(res, indent=2))
+
+
+@train_app.command("h4h")
+@user_errors
+def train_h4h(
+    recipe: Annotated[
+        str, typer.Option(help="vanilla | cnn_only | tpi_freeze | tpi_unfreeze")
+    ] = "vanilla",
+    out: Annotated[Path, typer.Option(help="folder of all H4H runs (one sub-folder each)")] = Path(
+        "runs/h4h"
+    ),
+    seed: Annotated[int, typer.Option(help="random seed, 0 .. 2**32-1")] = 0,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="sandwich steps (1 .. 1,000,000; default 2000, phase 2: 1000)"),
+    ] = None,
+    until: Annotated[
+        int | None, typer.Option(help="stop at this step (resume later with the same command)")
+    ] = None,
+    data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
+    batch_size: Annotated[int, typer.Option(help="images per step, 1 .. 4096")] = 128,
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
+) -> None:
+    """Train one H4H-NAS hybrid-supernet recipe (resumable), then measure its min_net and
+    max_net on the test images (docs/h4h-network.md). Phase-2 recipes (tpi_*) start from the
+    cnn_only run of the same seed.
+
+    --json prints the run's result (recipe, seed, steps, min_net, max_net, wall_s, ...).
+    """
+    from cimkit.accuracy import h4h_train
+    from cimkit.cli_output import emit_json, set_mode
+
+    set_mode(json_output, quiet)
+    if recipe not in h4h_train.RECIPES:
+        raise SpecError(
+            f"--recipe {short_repr(recipe)}: unknown; allowed: {', '.join(h4h_train.RECIPES)}"
+        )
+    _dataset(data)
+    _seed(seed)
+    if steps is None:
+        steps = 1000 if recipe in h4h_train.PHASE2 else 2000
+    check_number(steps, "--steps", 1, MAX_STEPS, why="a step is about a second on CPU")
+    if until is not None:
+        check_number(until, "--until", 1, MAX_STEPS, why="a step of the schedule")
+    check_number(batch_size, "--batch-size", 1, 4096, why="images in memory per step")
+    out = prepare_out_dir(out)
+
+    def log(message: str) -> None:
+        if not quiet:
+            typer.echo(message, err=True)
+
+    res = h4h_train.run(recipe, out, seed, steps, data, batch_size, until, log=log)
+    if json_output:
+        emit_json(res)
+    elif not quiet:
+        typer.echo(json.dumps(res, indent=1))
 
 
 # One reader of --genome for every command (cimkit.runs.genome): JSON text or a .json file,

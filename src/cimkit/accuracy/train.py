@@ -309,7 +309,10 @@ def train_supernet(
     net.to(dev)
     if args.channels_last:
         net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    # Frozen parameters (requires_grad False, e.g. H4H-NAS's phase 2 CNN) stay out of the
+    # optimizer: AdamW's decoupled weight decay would move them even without a gradient.
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed_before = 0, 0.0
     sessions: list[dict] = []
     evals: list[dict] = []
@@ -392,7 +395,7 @@ def train_supernet(
                 teacher = F.softmax(logits.detach(), 1)
             (loss / len(genomes)).backward()
             total += float(loss.detach())
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        nn.utils.clip_grad_norm_(trainable, 5.0)
         opt.step()
         step += 1
         loss_avg = (

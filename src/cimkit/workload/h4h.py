@@ -114,6 +114,49 @@ class H4HConfig:
         return H4HConfig(self.stem, self.mb, vit, self.pool, self.num_classes)
 
 
+@dataclass(frozen=True)
+class H4HGeometry:
+    """Where a subnet runs: ImageNet (the defaults, the paper's hardware figures) or a small
+    data set (the accuracy proxy, docs/h4h-network.md).
+
+    Attributes:
+        in_channels: image channels (3 for ImageNet, 1 for Fashion-MNIST).
+        stem_stride: stride of the 3x3 stem conv (Table 1: 2).
+        stride_overrides: (stage name, stride) pairs replacing a stage's first-block stride,
+            e.g. (("mb6_1", 1),) keeps 2 x 2 tokens for the last ViT stages at 28 x 28.
+        width_scale: multiplier of every width of the subnet (1.0: Table 1's); scaled widths
+            are rounded to multiples of 8 (heads stay 8-dimensional, at least one).
+    """
+
+    in_channels: int = 3
+    stem_stride: int = 2
+    stride_overrides: tuple[tuple[str, int], ...] = ()
+    width_scale: float = 1.0
+
+    def stride(self, stage: MBStage) -> int:
+        """First-block stride of ``stage`` under this geometry."""
+        return dict(self.stride_overrides).get(stage.name, stage.stride)
+
+    @property
+    def total_stride(self) -> int:
+        t = self.stem_stride
+        for st, _ in STAGES:
+            t *= self.stride(st)
+        return t
+
+
+def scaled(width: int, scale: float) -> int:
+    """``width`` x ``scale`` rounded to a multiple of 8 (at least 8); ``width`` when scale is 1."""
+    if scale == 1.0:
+        return int(width)
+    return max(WIDTH_STEP, int(round(width * scale / WIDTH_STEP)) * WIDTH_STEP)
+
+
+def mlp_width(ratio: float, channels: int) -> int:
+    """Hidden width of a ViT block's MLP: ratio x channels rounded to a multiple of 8."""
+    return max(WIDTH_STEP, int(round(ratio * channels / WIDTH_STEP)) * WIDTH_STEP)
+
+
 def _in_range(what: str, value: int, bounds: tuple[int, int], step: int = WIDTH_STEP) -> None:
     lo, hi = bounds
     if not lo <= value <= hi or (value - lo) % step:
@@ -162,45 +205,47 @@ class _HybridNet(_Net):
     def attention(self, p: str, qkv: _T, width: int) -> _T:
         n = qkv.h * qkv.w
         heads = width // HEAD_DIM
-        self._row(f"{p}.qk", "matmul", (qkv.src,), in_channels=HEAD_DIM, out_channels=n,
+        self._row(f"{p}.matmul", "matmul", (qkv.src,), in_channels=HEAD_DIM, out_channels=n,
                   in_h=n, out_h=n, repeat=heads)  # fmt: skip
-        self._row(f"{p}.softmax", "softmax", (f"{p}.qk",), in_channels=heads,
+        self._row(f"{p}.softmax", "softmax", (f"{p}.matmul",), in_channels=heads,
                   out_channels=heads, in_h=n, in_w=n, out_h=n, out_w=n)  # fmt: skip
-        self._row(f"{p}.av", "matmul", (f"{p}.softmax", qkv.src), in_channels=n,
+        self._row(f"{p}.matmul_1", "matmul", (f"{p}.softmax", qkv.src), in_channels=n,
                   out_channels=HEAD_DIM, in_h=n, out_h=n, repeat=heads)  # fmt: skip
-        return _T(f"{p}.av", width, qkv.h, qkv.w)
-
-
-def _round8(v: float) -> int:
-    return max(WIDTH_STEP, int(round(v / WIDTH_STEP)) * WIDTH_STEP)
+        return _T(f"{p}.matmul_1", width, qkv.h, qkv.w)
 
 
 def h4h_table(
     cfg: H4HConfig, resolution: int = 224, weight_bits: int = 8, act_bits: int = 8,
-    name: str = "h4h_hybrid",
+    name: str = "h4h_hybrid", geometry: H4HGeometry | None = None,
 ) -> Workload:  # fmt: skip
-    """Layer table of one H4H-NAS subnet at ``resolution`` (module docstring)."""
+    """Layer table of one H4H-NAS subnet at ``resolution`` (module docstring); row names are
+    the module paths of its torch twin (:class:`cimkit.workload.h4h_torch.H4HNet`)."""
     _check_bits(weight_bits, act_bits)
-    if resolution < 32:
-        raise WorkloadError(f"h4h_hybrid: resolution {resolution} < 32 (total stride 32)")
+    g = geometry or H4HGeometry()
+    if resolution < g.total_stride:
+        raise WorkloadError(
+            f"h4h_hybrid: resolution {resolution} < the total stride {g.total_stride}"
+        )
     net = _HybridNet(weight_bits, act_bits)
-    x = _T("", 3, resolution, resolution)
-    x = net.act("stem.act", net.conv("stem.conv", x, cfg.stem, 3, 2))
+    x = _T("", g.in_channels, resolution, resolution)
+    x = net.act("stem.act", net.conv("stem.conv", x, scaled(cfg.stem, g.width_scale), 3,
+                                     g.stem_stride))  # fmt: skip
     for (st, vt), (width, depth, expand), v in zip(STAGES, cfg.mb, cfg.vit, strict=True):
+        cout = scaled(width, g.width_scale)
         for b in range(depth):
             p = f"{st.name}.{b}"
-            stride = st.stride if b == 0 else 1
+            stride = g.stride(st) if b == 0 else 1
             inp = x
             mid = x.c * expand
             if expand != 1:
-                x = net.act(f"{p}.expand.act", net.conv(f"{p}.expand", x, mid, 1))
-            x = net.act(f"{p}.dw.act", net.conv(f"{p}.dw", x, mid, 3, stride, groups=mid))
-            x = net.conv(f"{p}.project", x, width, 1)
-            if stride == 1 and inp.c == width:
+                x = net.act(f"{p}.expand.act", net.conv(f"{p}.expand.conv", x, mid, 1))
+            x = net.act(f"{p}.dw.act", net.conv(f"{p}.dw.conv", x, mid, 3, stride, groups=mid))
+            x = net.conv(f"{p}.project.conv", x, cout, 1)
+            if stride == 1 and inp.c == cout:
                 x = net.add(f"{p}.add", inp, x)
         if vt is None or v is None:
             continue
-        vwidth, vdepth, mlp = v
+        vwidth, vdepth, mlp = scaled(v[0], g.width_scale), v[1], v[2]
         for b in range(vdepth):
             p = f"{vt.name}.{b}"
             inp = x
@@ -208,15 +253,16 @@ def h4h_table(
             qkv = net.tok_linear(f"{p}.qkv", h, 3 * vwidth)
             att = net.attention(f"{p}.attn", qkv, vwidth)
             h = net.tok_linear(f"{p}.proj", att, x.c)
-            x = net.tok_add(f"{p}.add1", inp, h)
+            x = net.tok_add(f"{p}.add", inp, h)
             inp = x
             h = net.tok_norm(f"{p}.norm2", x)
-            h = net.tok_act(f"{p}.mlp.act", net.tok_linear(f"{p}.mlp.fc1", h, _round8(mlp * x.c)))
+            h = net.tok_act(f"{p}.mlp.act", net.tok_linear(f"{p}.mlp.fc1", h,
+                                                           mlp_width(mlp, x.c)))  # fmt: skip
             h = net.tok_linear(f"{p}.mlp.fc2", h, x.c)
-            x = net.tok_add(f"{p}.add2", inp, h)
-    x = net.act("pool.expand.act", net.conv("pool.expand", x, POOL_EXPAND * x.c, 1))
+            x = net.tok_add(f"{p}.add_1", inp, h)
+    x = net.act("pool.expand.act", net.conv("pool.expand.conv", x, POOL_EXPAND * x.c, 1))
     x = net.global_pool("pool.avg", x)
-    x = net.act("pool.fc.act", net.linear("pool.fc", x, cfg.pool))
+    x = net.act("pool.act", net.linear("pool.fc", x, scaled(cfg.pool, g.width_scale)))
     net.linear("classifier", x, cfg.num_classes)
     return net.workload(name)
 

@@ -1,0 +1,157 @@
+"""H4H-NAS network side: the torch twin imports to the generator's table, the supernet computes
+what its extracted subnets compute, the CNN-only space is a subset of the hybrid one, and the
+TPI recipe's phase 2 freezes the CNN bit for bit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cimkit.accuracy import h4h_train  # noqa: E402
+from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig, encode  # noqa: E402
+from cimkit.accuracy.h4h_supernet import H4HSupernet  # noqa: E402
+from cimkit.workload.h4h import H4HGeometry, h4h_config, h4h_table  # noqa: E402
+from cimkit.workload.h4h_torch import H4HNet  # noqa: E402
+from cimkit.workload.torch_import import from_torch  # noqa: E402
+
+CFG = H4HSupernetConfig()
+
+
+def _tables_equal(a, b) -> None:
+    fa, fb = a.to_frame(), b.to_frame()
+    assert list(fa["name"]) == list(fb["name"])
+    assert fa.equals(fb)
+
+
+@pytest.mark.parametrize(
+    ("which", "resolution", "geometry"),
+    [
+        ("min", 224, H4HGeometry()),
+        ("max", 28, CFG.geometry()),
+        pytest.param("max", 224, H4HGeometry(), marks=pytest.mark.slow),
+    ],
+)
+def test_twin_imports_to_the_generator_table(which: str, resolution: int, geometry) -> None:
+    cfg = h4h_config(which)
+    if geometry.in_channels == 1:
+        cfg = replace(cfg, num_classes=10)
+    net = H4HNet(cfg, geometry).eval()
+    x = torch.randn(1, geometry.in_channels, resolution, resolution)
+    wl = from_torch(net, x, name="h4h_hybrid")
+    _tables_equal(h4h_table(cfg, resolution, geometry=geometry), wl)
+    n_weights = sum(m.weight.numel() for m in net.modules()
+                    if isinstance(m, torch.nn.Conv2d | torch.nn.Linear))  # fmt: skip
+    assert wl.total_weights == n_weights
+
+
+def _perturb_bn(net: torch.nn.Module) -> None:
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.running_mean.numel()
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+
+
+def test_supernet_equals_its_extracted_subnets_and_their_tables() -> None:
+    torch.manual_seed(0)
+    net = H4HSupernet(CFG)
+    _perturb_bn(net)
+    rng = np.random.default_rng(3)
+    for i, g in enumerate([CFG.largest(), CFG.smallest(), CFG.random(rng)]):
+        twin = net.extract(g)
+        net.set_active(g)
+        net.eval()
+        side = CFG.proxy_resolution(g)
+        x = torch.randn(2, 1, side, side)
+        with torch.no_grad():
+            np.testing.assert_allclose(net(x).numpy(), twin(x).numpy(), rtol=1e-5, atol=1e-5)
+        if i > 0:  # the largest's table is test_twin_imports_to_the_generator_table's
+            _tables_equal(CFG.table(g), from_torch(twin, x[:1], name="h4h_proxy"))
+    # a 28-pixel input is resized to the subnet's side (36 for the largest)
+    net.set_active(CFG.largest())
+    assert net(torch.randn(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_cnn_only_space_is_a_subset_with_identical_tables() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        g = CFG.random(rng)
+        c = g.cnn_only()
+        assert c.is_cnn_only and c.vit_blocks == 0
+        other = CFG.random(rng, cnn_only=True)
+        # a CNN-only genome is a hybrid genome: same table whatever its inactive ViT genes
+        twin = replace(c, vit=other.vit)
+        assert twin.key() == c.key()
+        assert c.table().layers == twin.table().layers
+        assert c.table().layers == h4h_table(g.config().cnn_only(), g.resolution).layers
+        assert all(la.op not in ("matmul", "softmax") for la in c.table().layers)
+
+
+def test_genome_round_trip_check_and_encoding() -> None:
+    rng = np.random.default_rng(2)
+    g = CFG.random(rng)
+    assert H4HGenome.from_dict(json.loads(json.dumps(g.to_dict()))) == g
+    net = H4HSupernet(CFG)
+    with pytest.raises(ValueError, match="mb2.width: 36"):
+        net.set_active(replace(g, mb=((16, 1, 1), (36, 2, 4), *g.mb[2:])))
+    with pytest.raises(ValueError, match="resolution: 200"):
+        net.set_active(replace(g, resolution=200))
+    f = encode([g, g.cnn_only(), CFG.largest(), CFG.smallest()])
+    assert f.shape[0] == 4 and ((f >= 0) & (f <= 1)).all()
+    assert (f[3] == 0).all() and (f[2, :-8] == 1).all()  # smallest: every gene at its minimum
+    assert f[1, -8:].sum() == 0  # CNN-only: no ViT stage active
+
+
+@pytest.mark.slow
+def test_tpi_freeze_keeps_every_cnn_weight_bit_identical(tmp_path: Path) -> None:
+    small = H4HSupernetConfig(width_scale=0.25, resolutions=(192, 224))
+    kw = dict(data="synthetic", batch_size=8, cfg=small, log=lambda m: None)
+    h4h_train.run("cnn_only", tmp_path, seed=0, steps=2, **kw)
+    phase1 = h4h_train.load_weights(tmp_path / "cnn_only-s0" / "final.pt").state_dict()
+    for recipe in ("tpi_freeze", "tpi_unfreeze"):
+        res = h4h_train.run(recipe, tmp_path, seed=0, steps=2, **kw)
+        assert res["done"] and 0 <= res["min_net"] <= 1
+        net = h4h_train.load_weights(tmp_path / f"{recipe}-s0" / "final.pt")
+        after = net.state_dict()
+        cnn = [n for n, _ in net.cnn_parameters()]
+        same = [torch.equal(phase1[n], after[n]) for n in cnn]
+        vit = [n for n in after if n.startswith("vit") and n.endswith("weight")]
+        bn = [n for n in after if ".bn.weight" in n]
+        assert cnn and vit and bn
+        assert any(not torch.equal(phase1[n], after[n]) for n in vit)
+        assert any(not torch.equal(phase1[n], after[n]) for n in bn)
+        if recipe == "tpi_freeze":
+            assert all(same)
+        else:
+            assert not all(same)
+    rows = {r["recipe"]: r for r in h4h_train.table2(tmp_path)}
+    assert set(rows) == {"cnn_only", "tpi_freeze", "tpi_unfreeze"}
+
+
+def test_phase2_without_phase1_names_the_command(tmp_path: Path) -> None:
+    from cimkit.errors import CimkitError
+
+    with pytest.raises(CimkitError, match="--recipe cnn_only --seed 3"):
+        h4h_train.run("tpi_freeze", tmp_path, seed=3, steps=2, data="synthetic")
+
+
+@pytest.mark.slow
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    small = H4HSupernetConfig(width_scale=0.25, resolutions=(192, 224))
+    kw = dict(data="synthetic", batch_size=8, cfg=small, log=lambda m: None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    h4h_train.run("vanilla", a, seed=1, steps=4, **kw)
+    part = h4h_train.run("vanilla", b, seed=1, steps=4, until=2, **kw)
+    assert part == {"done": False, "steps": 2, "of": 4}
+    h4h_train.run("vanilla", b, seed=1, steps=4, **kw)
+    sa = h4h_train.load_weights(a / "vanilla-s1" / "final.pt").state_dict()
+    sb = h4h_train.load_weights(b / "vanilla-s1" / "final.pt").state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
