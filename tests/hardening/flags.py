@@ -116,8 +116,13 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
     "train predictor": ([], {"--run": "{fx}/accrun"}),
     "train h4h": (
         [],
-        {"--out": "{out}", "--data": "synthetic", "--steps": "1", "--batch-size": "4",
-         "--recipe": "cnn_only"},
+        {
+            "--out": "{out}",
+            "--data": "synthetic",
+            "--steps": "1",
+            "--batch-size": "4",
+            "--recipe": "cnn_only",
+        },
     ),  # fmt: skip
     "train supernet": (
         [],
