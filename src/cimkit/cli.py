@@ -41,7 +41,7 @@ from cimkit.cli_errors import (
     user_errors,
 )
 from cimkit.cli_output import JSON_OPTION, QUIET_OPTION, emit_json, note, print_table
-from cimkit.errors import SpecError, short_repr
+from cimkit.errors import CimkitError, SpecError, short_repr
 
 #: ``-h`` beside ``--help``; click hands these settings down to every subcommand's context.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -1185,6 +1185,79 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@app.command("h4h-report")
+@user_errors
+def h4h_report(
+    runs: Annotated[Path, typer.Option(help="Folder of the `cimkit train h4h` runs.")] = Path(
+        "runs/h4h"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder (CSV, PNG, JSON; resumable).")] = Path(
+        "runs/h4h-report"
+    ),
+    hw: Annotated[
+        Path | None,
+        typer.Option(help="Base system spec (NPU, NoC, macro timing); default: the spec defaults."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the runs searched and of the search.")] = 0,
+    recipe: Annotated[str, typer.Option(help="Supernet the search uses.")] = "tpi_freeze",
+    measure: Annotated[int, typer.Option(help="Subnets measured for the predictor.")] = 300,
+    budgets: Annotated[int, typer.Option(help="Budgets per objective and system.")] = 6,
+    cycles: Annotated[int, typer.Option(help="Evolution cycles per search.")] = 400,
+    population: Annotated[int, typer.Option(help="Evolution population.")] = 48,
+    data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
+    json_output: Annotated[bool, JSON_OPTION] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
+) -> None:
+    """H4H-NAS network-side report: Table 2 (training recipes), the accuracy predictor's
+    held-out tau, latency- and energy-constrained searches on NPU-only and NPU + 1/4/8 macro
+    systems (1 and 4 compute units), their re-measurement on the test images, Fig. 7 / 8 / 9 /
+    11 analogues and the paper's headline numbers beside cimkit's (docs/h4h-network.md).
+
+    --json prints the summary (table2, claims, predictor, headline, ordering, figures).
+    """
+    from cimkit.accuracy import h4h_train
+    from cimkit.accuracy.cli import _dataset, _seed
+    from cimkit.report.h4h import run_report
+    from cimkit.specs.system import SystemSpec, load_system
+
+    out_mode.set_mode(json_output, quiet)
+    if recipe not in h4h_train.RECIPES:
+        raise SpecError(f"--recipe {short_repr(recipe)}: unknown; allowed: "
+                        f"{', '.join(h4h_train.RECIPES)}")  # fmt: skip
+    _dataset(data)
+    _seed(seed)
+    check_number(measure, "--measure", 8, 100_000, why="subnets measured (seconds each)")
+    check_number(budgets, "--budgets", 1, 100, why="searches per system and objective")
+    check_number(cycles, "--cycles", 1, 1_000_000, why="evolution cycles per search")
+    check_number(population, "--population", 2, 10_000, why="genomes kept per search")
+    system = load_system(str(hw)) if hw is not None else SystemSpec()
+    if not runs.is_dir():
+        raise CimkitError(f"--runs {runs}: no such folder; train with `cimkit train h4h`")
+    out = prepare_out_dir(out)
+    res = run_report(runs, out, system, seed, recipe, measure, budgets, cycles, population, data,
+                     log=note)  # fmt: skip
+    if json_output:
+        emit_json(res)
+        return
+    table = Table(title="H4H-NAS: the paper's numbers beside cimkit's")
+    for c in ("metric", "cimkit", "paper", "unit"):
+        table.add_column(c, overflow="fold")
+    for r in res["headline"]:
+        v = r["cimkit"]
+        table.add_row(r["metric"], "-" if v is None or v != v else f"{v:.2f}",
+                      f"{r['paper']:.2f}", r["unit"])  # fmt: skip
+    print_table(table)
+    claims = Table(title="Table 2 claims")
+    for c in ("claim", "holds", "evidence"):
+        claims.add_column(c, overflow="fold")
+    for c in res["table2_claims"]:
+        claims.add_row(c["claim"], {True: "yes", False: "NO", None: "-"}[c["holds"]],
+                       c["evidence"])  # fmt: skip
+    print_table(claims)
+    note(f"predictor held-out: {res['predictor']['heldout']}; Fig. 7 ordering holds: "
+         f"{res['ordering']['holds']}; wrote {', '.join(res['figures'])} to {out}")  # fmt: skip
 
 
 @app.command("h4h-figures")

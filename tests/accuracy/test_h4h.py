@@ -155,3 +155,68 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
     sa = h4h_train.load_weights(a / "vanilla-s1" / "final.pt").state_dict()
     sb = h4h_train.load_weights(b / "vanilla-s1" / "final.pt").state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.slow
+def test_h4h_report_end_to_end_on_tiny_runs(tmp_path: Path) -> None:
+    """Train three tiny recipes, then the whole report from the CLI: every stage's files, the
+    headline table beside the paper's numbers, the claims and the Fig. 7 ordering check."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from cimkit.cli import app
+    from cimkit.report.h4h import PAPER
+
+    small = H4HSupernetConfig(width_scale=0.25, resolutions=(192, 224))
+    runs = tmp_path / "runs"
+    kw = dict(data="synthetic", batch_size=8, cfg=small, log=lambda m: None)
+    for recipe in ("cnn_only", "tpi_freeze", "vanilla"):
+        h4h_train.run(recipe, runs, seed=0, steps=2, **kw)
+    out = tmp_path / "report"
+    args = [
+        "h4h-report",
+        "--runs",
+        str(runs),
+        "--out",
+        str(out),
+        "--data",
+        "synthetic",
+        "--measure",
+        "10",
+        "--budgets",
+        "2",
+        "--cycles",
+        "6",
+        "--population",
+        "4",
+        "--json",
+    ]
+    res = CliRunner().invoke(app, args)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    for f in (
+        "table2.csv",
+        "measure.jsonl",
+        "predictor.npz",
+        "predictor.json",
+        "search.csv",
+        "remeasure.jsonl",
+        "frontiers.csv",
+        "fig8.csv",
+        "headline.csv",
+        "summary.json",
+    ):
+        assert (out / f).stat().st_size > 0, f  # fmt: skip
+    for f in data["figures"]:
+        assert (out / f).stat().st_size > 0
+    assert {"fig7_latency.png", "fig7_energy.png", "fig9_ratio.png"} <= set(data["figures"])
+    head = pd.read_csv(out / "headline.csv")
+    assert set(head["metric"]) <= set(PAPER) and len(head) >= 6
+    assert len(data["table2_claims"]) == 6 and isinstance(data["ordering"]["holds"], bool)
+    fr = pd.read_csv(out / "frontiers.csv")
+    assert set(fr["system"]) >= {"npu", "npu+8", "npu+1x4cu"}
+    assert ((fr["test_acc"] >= 0) & (fr["test_acc"] <= 1)).all()
+    # a second run resumes from the cached stages and gives the same headline
+    res2 = CliRunner().invoke(app, args)
+    assert res2.exit_code == 0, res2.output
+    pd.testing.assert_frame_equal(head, pd.read_csv(out / "headline.csv"))

@@ -114,6 +114,7 @@ BASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
     "runs show": (["fz"], {"--store": "{store}"}),
     "runs delete": (["fz"], {"--store": "{store}"}),
     "train predictor": ([], {"--run": "{fx}/accrun"}),
+    "h4h-report": ([], {"--runs": "{fx}", "--out": "{out}", "--data": "synthetic"}),
     "train h4h": (
         [],
         {
@@ -144,6 +145,9 @@ SLOW_ONLY = {"train supernet"}
 #: Commands whose accepted runs are too long for any tier (minutes: training, or fitting the
 #: predictors on the shipped measurements): only must-fail values, no base run, no toggles.
 NEVER_ACCEPTED = {"train supernet", "train predictor"}
+# h4h-report: trains nothing but measures subnets and runs dozens of searches (minutes);
+# tests/accuracy/test_h4h.py runs it end to end on tiny runs.
+NEVER_ACCEPTED |= {"h4h-report"}
 # osa-report: even a 2-image run loads the network, calibrates 20 layers, searches thresholds
 # and draws 6 figures (about a minute on the shared machine); tests/osa/test_report.py runs it.
 NEVER_ACCEPTED |= {"osa-report"}
@@ -159,6 +163,8 @@ NEVER = {
     # Flags of a never-accepted command would each start the minutes-long fit.
     ("train predictor", "json_output"),
     ("train predictor", "quiet"),
+    ("h4h-report", "json_output"),
+    ("h4h-report", "quiet"),
     ("osa-report", "json_output"),
     ("osa-report", "quiet"),
     # A toggle of a never-accepted command; the correction itself: tests/osa/test_bias_correction.py
@@ -189,6 +195,12 @@ _role("predict", "random", "size")
 _role("histograms", "images", "count")
 _role("train supernet", "steps_fp,steps_q", "size")
 _role("generate,search,compare,predict,train supernet,train predictor", "seed", "seed")
+_role("h4h-report", "seed", "seed")
+_role("h4h-report", "measure,budgets,cycles,population", "count")
+_role("h4h-report", "recipe,data", "enum")
+_role("h4h-report", "out", "out_dir")
+_role("h4h-report", "runs", "in_dir")
+_role("h4h-report", "hw", "in_file")
 _role("train h4h", "seed", "seed")
 _role("train h4h", "steps,until,batch_size", "count")
 _role("train h4h", "recipe,data", "enum")

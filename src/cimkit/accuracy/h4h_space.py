@@ -139,15 +139,28 @@ def gene_choices() -> list[tuple[str, tuple[float, ...]]]:
     return out
 
 
-def genome_values(g: H4HGenome) -> list[float]:
-    """The genes of ``g`` in :func:`gene_choices` order (canonical: inactive genes masked)."""
-    c = g.canonical()
+def genome_values(g: H4HGenome, canonical: bool = True) -> list[float]:
+    """The genes of ``g`` in :func:`gene_choices` order (``canonical``: inactive genes set to
+    their minimum, see :meth:`H4HGenome.canonical`)."""
+    c = g.canonical() if canonical else g
     out: list[float] = [c.stem]
     for (_, vt), m, v in zip(STAGES, c.mb, c.vit, strict=True):
         out += [m[0], m[1], m[2]]
         if vt is not None and v is not None:
             out += [v[0], v[1], v[2]]
     return [*out, c.pool, c.resolution]
+
+
+def genome_from_values(values: list[float]) -> H4HGenome:
+    """Inverse of :func:`genome_values` (``canonical=False``)."""
+    it = iter(values)
+    stem = int(next(it))
+    mb, vit = [], []
+    for _, vt in STAGES:
+        mb.append((int(next(it)), int(next(it)), int(next(it))))
+        vit.append(None if vt is None else (int(next(it)), int(next(it)), float(next(it))))
+    pool, res = int(next(it)), int(next(it))
+    return H4HGenome(stem, tuple(mb), tuple(vit), pool, res)
 
 
 def encode(genomes: list[H4HGenome]) -> np.ndarray:
@@ -260,4 +273,11 @@ class H4HSupernetConfig:
         return [big, self.smallest()] + [self.random(rng, cnn_only) for _ in range(n_random)]
 
 
-__all__ = ["H4HGenome", "H4HSupernetConfig", "encode", "gene_choices", "genome_values"]
+__all__ = [
+    "H4HGenome",
+    "H4HSupernetConfig",
+    "encode",
+    "gene_choices",
+    "genome_from_values",
+    "genome_values",
+]
