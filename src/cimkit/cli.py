@@ -1202,6 +1202,10 @@ def h4h_report(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the runs searched and of the search.")] = 0,
     recipe: Annotated[str, typer.Option(help="Supernet the search uses.")] = "tpi_freeze",
+    space: Annotated[
+        Path | None,
+        typer.Option(help="Sub-space of Table 1 to search (kind: h4h_hybrid YAML)."),
+    ] = None,
     measure: Annotated[int, typer.Option(help="Subnets measured for the predictor.")] = 300,
     budgets: Annotated[int, typer.Option(help="Budgets per objective and system.")] = 6,
     cycles: Annotated[int, typer.Option(help="Evolution cycles per search.")] = 400,
@@ -1233,11 +1237,17 @@ def h4h_report(
     check_number(cycles, "--cycles", 1, 1_000_000, why="evolution cycles per search")
     check_number(population, "--population", 2, 10_000, why="genomes kept per search")
     system = load_system(str(hw)) if hw is not None else SystemSpec()
+    choices = None
+    if space is not None:
+        from cimkit.accuracy.h4h_space import space_choices
+        from cimkit.specs.h4h_space import load_space
+
+        choices = space_choices(load_space(str(space)))
     if not runs.is_dir():
         raise CimkitError(f"--runs {runs}: no such folder; train with `cimkit train h4h`")
     out = prepare_out_dir(out)
     res = run_report(runs, out, system, seed, recipe, measure, budgets, cycles, population, data,
-                     log=note)  # fmt: skip
+                     log=note, space=choices)  # fmt: skip
     if json_output:
         emit_json(res)
         return

@@ -220,3 +220,62 @@ def test_h4h_report_end_to_end_on_tiny_runs(tmp_path: Path) -> None:
     res2 = CliRunner().invoke(app, args)
     assert res2.exit_code == 0, res2.output
     pd.testing.assert_frame_equal(head, pd.read_csv(out / "headline.csv"))
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "h4h"
+
+
+def test_table1_yaml_is_the_space_and_sub_spaces_narrow_it(tmp_path: Path) -> None:
+    from cimkit.accuracy.h4h_space import space_choices
+    from cimkit.errors import SpecError
+    from cimkit.specs.h4h_space import load_space, table1
+    from cimkit.workload import h4h
+
+    t1 = table1()
+    assert [st.mbconv.name for st in t1.stages] == [st.name for st, _ in h4h.STAGES]
+    assert space_choices(t1) == space_choices()  # the YAML and the module constants agree
+    cnn = space_choices(load_space(str(EXAMPLES / "cnn_only.yaml")))
+    narrow = space_choices(load_space(str(EXAMPLES / "hybrid_224.yaml")))
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        g = CFG.random(rng, space=cnn)
+        assert g.is_cnn_only and cnn.contains(g) is None
+        h = CFG.random(rng, space=narrow)
+        assert h.resolution == 224 and narrow.contains(h) is None
+        assert all(v is None or v[2] == 2.0 for v in h.vit)
+    assert narrow.contains(CFG.largest()) == "resolution"
+    text = (EXAMPLES / "hybrid_224.yaml").read_text()
+    for old, new, field in [
+        ("widths: [32, 64], depths: [2, 6]", "widths: [32, 72], depths: [2, 6]",
+         "stages[1].mbconv.widths"),
+        ("resolutions: [224]", "resolutions: [200]", "resolutions"),
+        ("stride: 2}\n  - mbconv: {name: mb3", "stride: 1}\n  - mbconv: {name: mb3",
+         "stages[1].mbconv"),
+        ("widths: [24, 64], depths: [0, 1]", "widths: [28, 64], depths: [0, 1]",
+         "stages[2].vit.widths"),
+        ("cnn_only: false", "cnn_only: false\nextra: 1", "extra"),
+    ]:  # fmt: skip
+        bad = tmp_path / "bad.yaml"
+        assert old in text, old
+        bad.write_text(text.replace(old, new, 1))
+        with pytest.raises(SpecError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            load_space(str(bad))
+
+
+def test_search_stays_inside_a_sub_space() -> None:
+    from cimkit.accuracy.h4h_space import space_choices
+    from cimkit.search import h4h as S
+    from cimkit.specs.h4h_space import load_space
+
+    cnn = space_choices(load_space(str(EXAMPLES / "cnn_only.yaml")))
+    rng = np.random.default_rng(0)
+    g = CFG.random(rng, space=cnn)
+    for _ in range(50):
+        g = S.mutate(g, rng, cnn)
+        assert cnn.contains(g) is None and g.is_cnn_only
+    # evolution with a toy fitness (more MACs = better) under a MAC budget, in the sub-space
+    macs = lambda x: float(x.table().total_macs)  # noqa: E731
+    best, f, c, _, hist = S.evolve(lambda gs: np.array([macs(x) for x in gs]), macs, 400e6, CFG,
+                                   rng, population=6, sample=3, cycles=15, space=cnn)  # fmt: skip
+    assert best is not None and cnn.contains(best) is None and c <= 400e6
+    assert hist == sorted(hist)  # the best fitness never falls

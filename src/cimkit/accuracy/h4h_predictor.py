@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig, encode
+from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig, SpaceChoices, encode
 from cimkit.accuracy.predictor import (
     LINEAR_ALPHAS,
     AccuracyPredictor,
@@ -33,13 +33,16 @@ N_CALIB = 1024
 Log = Callable[[str], None]
 
 
-def sample_genomes(cfg: H4HSupernetConfig, n: int, seed: int = 0) -> list[H4HGenome]:
-    """The largest, the smallest, then random hybrid genomes with distinct keys (``n`` in all)."""
+def sample_genomes(
+    cfg: H4HSupernetConfig, n: int, seed: int = 0, space: SpaceChoices | None = None
+) -> list[H4HGenome]:
+    """The largest, the smallest, then random genomes of ``space`` (default Table 1) with
+    distinct keys (``n`` in all)."""
     rng = np.random.default_rng(seed)
     out = [cfg.largest(), cfg.smallest()]
     seen = {g.key() for g in out}
     while len(out) < n:
-        g = cfg.random(rng)
+        g = cfg.random(rng, space=space)
         if g.key() not in seen:
             seen.add(g.key())
             out.append(g)

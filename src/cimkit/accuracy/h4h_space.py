@@ -125,17 +125,70 @@ class H4HGenome:
         return json.dumps(self.canonical().to_dict(), separators=(",", ":"))
 
 
-#: Per gene of a genome, (name, choices), in encoding order.
-def gene_choices() -> list[tuple[str, tuple[float, ...]]]:
-    out: list[tuple[str, tuple[float, ...]]] = [("stem", _widths(STEM_WIDTHS))]
-    for st, vt in STAGES:
-        out += [(f"{st.name}.width", _widths(st.widths)), (f"{st.name}.depth", _depths(st.depths))]
-        out += [(f"{st.name}.expand", tuple(float(e) for e in st.expands))]
-        if vt is not None:
-            out += [(f"{vt.name}.width", _widths(vt.widths)),
-                    (f"{vt.name}.depth", _depths(vt.depths)),
-                    (f"{vt.name}.mlp", MLP_RATIOS)]  # fmt: skip
-    out += [("pool", _widths(POOL_WIDTHS)), ("resolution", tuple(float(r) for r in RESOLUTIONS))]
+@dataclass(frozen=True)
+class SpaceChoices:
+    """The choices of every gene of a (sub-)space of Table 1 (a ``kind: h4h_hybrid`` YAML)."""
+
+    stem: tuple[int, ...]
+    mb: tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]
+    vit: tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...]] | None, ...]
+    pool: tuple[int, ...]
+    resolutions: tuple[int, ...]
+
+    def contains(self, g: H4HGenome) -> str | None:
+        """None when ``g`` is in the space, else the first gene outside it (its name). Genes
+        of a stage of depth 0 (its width, expansion or MLP ratio) build nothing: not checked."""
+        names_values = list(zip(gene_choices(self), genome_values(g, canonical=False),
+                                strict=True))  # fmt: skip
+        depth = {n.rsplit(".", 1)[0]: v for (n, _), v in names_values if n.endswith(".depth")}
+        for (name, choices), v in names_values:
+            stage, _, gene = name.rpartition(".")
+            if stage and gene != "depth" and depth.get(stage, 1) == 0:
+                continue
+            if not any(abs(v - c) < 1e-9 for c in choices):
+                return name
+        return None
+
+
+def space_choices(space: object | None = None) -> SpaceChoices:
+    """The choices of ``space`` (a :class:`~cimkit.specs.h4h_space.H4HSpaceSpec`; None: Table
+    1). A CNN-only space has ViT depth 0 only."""
+    if space is None:
+        mb = tuple((_widths(st.widths), _depths(st.depths), tuple(st.expands)) for st, _ in STAGES)
+        vit = tuple(None if vt is None else (_widths(vt.widths), _depths(vt.depths), MLP_RATIOS)
+                    for _, vt in STAGES)  # fmt: skip
+        return SpaceChoices(_widths(STEM_WIDTHS), mb, vit, _widths(POOL_WIDTHS), RESOLUTIONS)
+    sp = space  # H4HSpaceSpec
+    mlp = tuple(float(r) for r in sp.mlp_ratios)  # type: ignore[attr-defined]
+    mb, vit = [], []
+    for st in sp.stages:  # type: ignore[attr-defined]
+        m = st.mbconv
+        mb.append((_widths(tuple(m.widths)), _depths(tuple(m.depths)), tuple(m.expands)))
+        if st.vit is None:
+            vit.append(None)
+            continue
+        d = (0,) if sp.cnn_only else _depths(tuple(st.vit.depths))  # type: ignore[attr-defined]
+        vit.append((_widths(tuple(st.vit.widths)), d, mlp))
+    return SpaceChoices(_widths(tuple(sp.stem.widths)), tuple(mb), tuple(vit),  # type: ignore[attr-defined]
+                        _widths(tuple(sp.pool.widths)), tuple(sp.resolutions))  # type: ignore[attr-defined]  # fmt: skip
+
+
+def gene_choices(space: SpaceChoices | None = None) -> list[tuple[str, tuple[float, ...]]]:
+    """Per gene of a genome, (name, choices), in encoding order (``space``: Table 1)."""
+    c = space or space_choices()
+    out: list[tuple[str, tuple[float, ...]]] = [("stem", tuple(map(float, c.stem)))]
+    for (st, vt), (w, d, e), v in zip(STAGES, c.mb, c.vit, strict=True):
+        out += [
+            (f"{st.name}.width", tuple(map(float, w))),
+            (f"{st.name}.depth", tuple(map(float, d))),
+        ]
+        out += [(f"{st.name}.expand", tuple(float(x) for x in e))]
+        if vt is not None and v is not None:
+            out += [(f"{vt.name}.width", tuple(map(float, v[0]))),
+                    (f"{vt.name}.depth", tuple(map(float, v[1]))),
+                    (f"{vt.name}.mlp", tuple(v[2]))]  # fmt: skip
+    out += [("pool", tuple(map(float, c.pool))),
+            ("resolution", tuple(float(r) for r in c.resolutions))]  # fmt: skip
     return out
 
 
@@ -245,24 +298,27 @@ class H4HSupernetConfig:
                     for _, vt in STAGES)  # fmt: skip
         return H4HGenome(STEM_WIDTHS[0], mb, vit, POOL_WIDTHS[0], min(self.resolutions))
 
-    def random(self, rng: np.random.Generator, cnn_only: bool = False) -> H4HGenome:
-        """A uniformly random genome (every gene uniform over its choices); ``cnn_only``: all
-        ViT depths 0 (the CNN-only space)."""
+    def random(
+        self, rng: np.random.Generator, cnn_only: bool = False, space: SpaceChoices | None = None
+    ) -> H4HGenome:
+        """A uniformly random genome (every gene uniform over its choices in ``space``, default
+        Table 1; resolutions also among this supernet's); ``cnn_only``: all ViT depths 0."""
+        c = space or space_choices()
 
         def pick(values: tuple) -> float:
             return values[int(rng.integers(len(values)))]
 
         mb, vit = [], []
-        for st, vt in STAGES:
-            mb.append((int(pick(_widths(st.widths))), int(pick(_depths(st.depths))),
-                       int(pick(st.expands))))  # fmt: skip
-            if vt is None:
+        for (w, dep, e), v in zip(c.mb, c.vit, strict=True):
+            mb.append((int(pick(w)), int(pick(dep)), int(pick(e))))
+            if v is None:
                 vit.append(None)
                 continue
-            d = 0 if cnn_only else int(pick(_depths(vt.depths)))
-            vit.append((int(pick(_widths(vt.widths))), d, float(pick(MLP_RATIOS))))
-        return H4HGenome(int(pick(_widths(STEM_WIDTHS))), tuple(mb), tuple(vit),
-                         int(pick(_widths(POOL_WIDTHS))), int(pick(self.resolutions)))  # fmt: skip
+            d = 0 if cnn_only else int(pick(v[1]))
+            vit.append((int(pick(v[0])), d, float(pick(v[2]))))
+        res = tuple(r for r in self.resolutions if r in c.resolutions) or self.resolutions
+        return H4HGenome(int(pick(c.stem)), tuple(mb), tuple(vit), int(pick(c.pool)),
+                         int(pick(res)))  # fmt: skip
 
     def sandwich(
         self, rng: np.random.Generator, cnn_only: bool = False, n_random: int = 2
@@ -275,6 +331,8 @@ class H4HSupernetConfig:
 
 __all__ = [
     "H4HGenome",
+    "SpaceChoices",
+    "space_choices",
     "H4HSupernetConfig",
     "encode",
     "gene_choices",

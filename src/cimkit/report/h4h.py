@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from cimkit.accuracy import h4h_train
-from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig
+from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig, SpaceChoices
 from cimkit.search import h4h as S
 
 Log = Callable[[str], None]
@@ -114,9 +114,10 @@ def run_report(
     population: int = 48,
     data: str = "fashion-mnist",
     log: Log = print,
+    space: SpaceChoices | None = None,
 ) -> dict:
     """The whole report (module docstring); returns a summary (paths, predictor metrics,
-    headline rows, claims)."""
+    headline rows, claims). ``space``: the sub-space searched (default Table 1)."""
     import pandas as pd
 
     from cimkit.accuracy import h4h_predictor as P
@@ -142,7 +143,7 @@ def run_report(
     net = h4h_train.load_weights(src)
     cfg: H4HSupernetConfig = net.config
     splits = load(data)
-    genomes = P.sample_genomes(cfg, n_measure, seed)
+    genomes = P.sample_genomes(cfg, n_measure, seed, space)
     log(f"measuring {len(genomes)} subnets of {src} (validation images)")
     recs = P.measure(net, genomes, splits, out / "measure.jsonl", log)
     pred, info = P.fit(recs, seed)
@@ -161,7 +162,7 @@ def run_report(
         sdf = pd.read_csv(search_csv)
     else:
         rng = np.random.default_rng(seed)
-        probe = [cfg.random(rng) for _ in range(40)]
+        probe = [cfg.random(rng, space=space) for _ in range(40)]
         rows = []
         for objective, systems in (("latency", LATENCY_SYSTEMS), ("energy", ENERGY_SYSTEMS)):
             i = 0 if objective == "latency" else 1
@@ -170,7 +171,7 @@ def run_report(
             found: list[H4HGenome] = []
             for s in systems:
                 res = S.sweep(hw, fitness, cfg, [s], objective, bud, seed, log, cycles=cycles,
-                              population=population, seeds=list(found))  # type: ignore[arg-type]  # fmt: skip
+                              population=population, seeds=list(found), space=space)  # type: ignore[arg-type]  # fmt: skip
                 if "x4cu" not in s:
                     found += [r.genome for r in res if r.genome is not None]
                 for r in res:

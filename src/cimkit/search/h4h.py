@@ -29,6 +29,7 @@ import numpy as np
 from cimkit.accuracy.h4h_space import (
     H4HGenome,
     H4HSupernetConfig,
+    SpaceChoices,
     gene_choices,
     genome_from_values,
     genome_values,
@@ -96,10 +97,10 @@ class HardwareCache:
         return float(lat[i] if objective == "latency" else en[i])
 
 
-def mutate(g: H4HGenome, rng: np.random.Generator) -> H4HGenome:
-    """``g`` with one gene (uniformly chosen among those with several choices) set to another
-    of its choices."""
-    ch = gene_choices()
+def mutate(g: H4HGenome, rng: np.random.Generator, space: SpaceChoices | None = None) -> H4HGenome:
+    """``g`` with one gene (uniformly chosen among those with several choices in ``space``,
+    default Table 1) set to another of its choices."""
+    ch = gene_choices(space)
     vals = genome_values(g, canonical=False)
     multi = [i for i, (_, c) in enumerate(ch) if len(c) > 1]
     i = multi[int(rng.integers(len(multi)))]
@@ -133,26 +134,30 @@ def evolve(
     sample: int = 12,
     cycles: int = 600,
     seeds: list[H4HGenome] | None = None,
+    space: SpaceChoices | None = None,
 ) -> tuple[H4HGenome | None, float, float, int, list[float]]:
     """Regularized evolution (module docstring). ``fitness``: (N,) predicted accuracies of a
     list of genomes; ``cost(g)``: its latency or energy on the search's system. Returns (best
     genome or None when nothing is feasible, its fitness, its cost, infeasible children, best
-    fitness after each cycle)."""
+    fitness after each cycle). ``space``: the sub-space searched (default Table 1); seeds
+    outside it are skipped."""
     pop: list[tuple[H4HGenome, float]] = []
-    cand = list(seeds or [])
+    cand = [g for g in (seeds or []) if space is None or space.contains(g) is None]
     tries = 0
     while len(pop) < population and tries < 20 * population:
-        g = cand.pop() if cand else cfg.random(rng)
+        g = cand.pop() if cand else cfg.random(rng, space=space)
         tries += 1
         if cost(g) <= budget:
             pop.append((g, float(fitness([g])[0])))
     if not pop:
         small = cfg.smallest()
+        if space is not None and space.contains(small) is not None:
+            return None, float("nan"), float("nan"), tries, []
         if cost(small) > budget:
             return None, float("nan"), float("nan"), tries, []
         pop.append((small, float(fitness([small])[0])))
     while len(pop) < population:  # a tight budget: fill with mutants of feasible members
-        g = mutate(pop[int(rng.integers(len(pop)))][0], rng)
+        g = mutate(pop[int(rng.integers(len(pop)))][0], rng, space)
         tries += 1
         if cost(g) <= budget:
             pop.append((g, float(fitness([g])[0])))
@@ -163,7 +168,7 @@ def evolve(
     for _ in range(cycles):
         idx = rng.choice(len(pop), size=min(sample, len(pop)), replace=False)
         parent = max((pop[i] for i in idx), key=lambda p: p[1])[0]
-        child = mutate(parent, rng)
+        child = mutate(parent, rng, space)
         if cost(child) > budget:
             infeasible += 1
         else:

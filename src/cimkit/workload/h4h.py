@@ -21,14 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cimkit.errors import WorkloadError
+from cimkit.specs.h4h_space import table1
 from cimkit.workload.builtin import _T, _check_bits, _Net
 from cimkit.workload.table import Workload
 
-WIDTH_STEP = 8
-EXPANDS: tuple[int, ...] = (4, 5, 6)
-MLP_RATIOS: tuple[float, ...] = (1.0, 1.5, 2.0)
-RESOLUTIONS: tuple[int, ...] = (192, 224, 256, 288)
-HEAD_DIM = 8
+_T1 = table1()  # data/h4h/table1.yaml: Table 1 is data, read once here
+WIDTH_STEP: int = _T1.width_step
+EXPANDS: tuple[int, ...] = tuple(sorted({e for st in _T1.stages for e in st.mbconv.expands
+                                          if e != 1}))  # fmt: skip
+MLP_RATIOS: tuple[float, ...] = tuple(float(r) for r in _T1.mlp_ratios)
+RESOLUTIONS: tuple[int, ...] = tuple(_T1.resolutions)
+HEAD_DIM: int = _T1.head_dim
 
 
 @dataclass(frozen=True)
@@ -52,21 +55,19 @@ class ViTStage:
 
 
 #: Table 1, in order: (MBConv stage, ViT stage or None).
-STEM_WIDTHS = (16, 32)
-STAGES: tuple[tuple[MBStage, ViTStage | None], ...] = (
-    (MBStage("mb1", (16, 32), (1, 2), (1,), 1), None),
-    (MBStage("mb2", (32, 64), (2, 6), EXPANDS, 2), None),
-    (MBStage("mb3", (32, 64), (2, 6), EXPANDS, 2), ViTStage("vit3", (24, 64), (0, 1))),
-    (MBStage("mb4_1", (64, 96), (1, 3), EXPANDS, 2), ViTStage("vit4_1", (48, 96), (0, 2))),
-    (MBStage("mb4_2", (64, 96), (0, 3), EXPANDS, 1), ViTStage("vit4_2", (48, 96), (0, 2))),
-    (MBStage("mb5_1", (96, 128), (3, 4), EXPANDS, 1), ViTStage("vit5_1", (64, 128), (0, 2))),
-    (MBStage("mb5_2", (96, 128), (0, 4), EXPANDS, 1), ViTStage("vit5_2", (64, 128), (0, 2))),
-    (MBStage("mb6_1", (192, 224), (2, 4), EXPANDS, 2), ViTStage("vit6_1", (144, 224), (0, 2))),
-    (MBStage("mb6_2", (192, 224), (0, 4), EXPANDS, 1), ViTStage("vit6_2", (144, 224), (0, 2))),
-    (MBStage("mb7", (224, 240), (1, 2), (6,), 1), ViTStage("vit7", (176, 240), (0, 3))),
-)
-POOL_WIDTHS = (1792, 1984)
-POOL_EXPAND = 6
+STEM_WIDTHS: tuple[int, int] = (_T1.stem.widths[0], _T1.stem.widths[1])
+STAGES: tuple[tuple[MBStage, ViTStage | None], ...] = tuple(
+    (
+        MBStage(st.mbconv.name, (st.mbconv.widths[0], st.mbconv.widths[1]),
+                (st.mbconv.depths[0], st.mbconv.depths[1]), tuple(st.mbconv.expands),
+                st.mbconv.stride),
+        None if st.vit is None else ViTStage(st.vit.name, (st.vit.widths[0], st.vit.widths[1]),
+                                             (st.vit.depths[0], st.vit.depths[1])),
+    )
+    for st in _T1.stages
+)  # fmt: skip
+POOL_WIDTHS: tuple[int, int] = (_T1.pool.widths[0], _T1.pool.widths[1])
+POOL_EXPAND: int = _T1.pool.expand
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class H4HGeometry:
     """
 
     in_channels: int = 3
-    stem_stride: int = 2
+    stem_stride: int = _T1.stem.stride
     stride_overrides: tuple[tuple[str, int], ...] = ()
     width_scale: float = 1.0
 
