@@ -279,3 +279,22 @@ def test_search_stays_inside_a_sub_space() -> None:
                                    rng, population=6, sample=3, cycles=15, space=cnn)  # fmt: skip
     assert best is not None and cnn.contains(best) is None and c <= 400e6
     assert hist == sorted(hist)  # the best fitness never falls
+
+
+@pytest.mark.slow
+def test_kept_compact_checkpoint_resumes_on_a_machine_without_the_run(tmp_path: Path) -> None:
+    import shutil
+
+    small = H4HSupernetConfig(width_scale=0.25, resolutions=(192, 224))
+    logs: list[str] = []
+    kw = dict(data="synthetic", batch_size=8, cfg=small, log=logs.append, keep=tmp_path / "keep")
+    part = h4h_train.run("cnn_only", tmp_path / "a", seed=0, steps=4, until=2, **kw)
+    assert not part["done"]
+    kept = tmp_path / "keep" / "cnn_only-s0"
+    assert (kept / "ckpt.compact.pt").is_file()
+    shutil.rmtree(tmp_path / "a")  # a fresh machine: only the committed folder is there
+    res = h4h_train.run("cnn_only", tmp_path / "b", seed=0, steps=4, **kw)
+    assert res["done"] and any("resumed from" in m and "compact" in m for m in logs)
+    assert {p.name for p in kept.iterdir()} == {"final.pt", "result.json", "log.txt"}
+    # phase 2 finds phase 1's weights in the kept folder
+    assert h4h_train.run("tpi_freeze", tmp_path / "c", seed=0, steps=1, **kw)["done"]

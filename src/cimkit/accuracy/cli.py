@@ -167,6 +167,13 @@ def train_h4h(
     ] = None,
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
     batch_size: Annotated[int, typer.Option(help="images per step, 1 .. 4096")] = 128,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder to commit (e.g. checkpoints/h4h): compact checkpoint, final "
+            "weights, result"
+        ),
+    ] = None,
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -193,12 +200,14 @@ def train_h4h(
         check_number(until, "--until", 1, MAX_STEPS, why="a step of the schedule")
     check_number(batch_size, "--batch-size", 1, 4096, why="images in memory per step")
     out = prepare_out_dir(out)
+    if keep is not None:
+        keep = prepare_out_dir(keep, "--keep")
 
     def log(message: str) -> None:
         if not quiet:
             typer.echo(message, err=True)
 
-    res = h4h_train.run(recipe, out, seed, steps, data, batch_size, until, log=log)
+    res = h4h_train.run(recipe, out, seed, steps, data, batch_size, until, log=log, keep=keep)
     if json_output:
         emit_json(res)
     elif not quiet:

@@ -84,12 +84,15 @@ def sampler(cfg: H4HSupernetConfig, recipe: str) -> Callable[[np.random.Generato
 
 
 def new_net(recipe: str, seed: int, out: Path, cfg: H4HSupernetConfig | None = None,
-            log: Log = print) -> H4HSupernet:  # fmt: skip
-    """The supernet a recipe starts from (phase 2: the cnn_only run's final weights)."""
+            log: Log = print, keep: Path | None = None) -> H4HSupernet:  # fmt: skip
+    """The supernet a recipe starts from (phase 2: the cnn_only run's final weights, from
+    ``out`` or the kept copies under ``keep``)."""
     torch.manual_seed(seed)
     net = H4HSupernet(cfg or H4HSupernetConfig())
     if recipe in PHASE2:
         src = run_dir(out, "cnn_only", seed) / "final.pt"
+        if not src.is_file() and keep is not None:
+            src = run_dir(keep, "cnn_only", seed) / "final.pt"
         if not src.is_file():
             raise CimkitError(
                 f"{recipe}: phase 2 starts from the cnn_only run of seed {seed}, and {src} does "
@@ -149,8 +152,14 @@ def run(
     until: int | None = None,
     cfg: H4HSupernetConfig | None = None,
     log: Log | None = None,
+    keep: Path | None = None,
 ) -> dict:
     """Train (or resume) one recipe and measure its min/max nets (module docstring).
+
+    ``keep``: a folder (committed to git, e.g. ``checkpoints/h4h``) that receives a compact
+    resumable checkpoint while the run trains (float16 weights, bfloat16 optimizer moments; the
+    run resumes from it on a machine without ``out``) and, at the end, ``final.pt``,
+    ``result.json`` and ``log.txt`` (the compact checkpoint is then removed).
 
     Returns the run's result (also ``result.json``); ``{"done": False, ...}`` when ``until``
     stopped it before the end of its schedule.
@@ -170,13 +179,15 @@ def run(
         logf.flush()
         (log or print)(line)
 
+    kd = run_dir(keep, recipe, seed) if keep is not None else None
     try:
         splits = load(data)
-        net = new_net(recipe, seed, out, cfg, _log)
+        net = new_net(recipe, seed, out, cfg, _log, keep)
         args = train_args(recipe, steps, seed, batch_size)
         summary = train_supernet(
             net, splits.x_train, splits.y_train, args, ckpt=d / "ckpt.pt", log=_log,  # type: ignore[arg-type]
             sample=sampler(net.config, recipe), until=until,
+            compact=None if kd is None else kd / "ckpt.compact.pt",
         )  # fmt: skip
         if summary["steps"] < steps:
             return {"done": False, "steps": summary["steps"], "of": steps}
@@ -189,9 +200,30 @@ def run(
             res[name] = test_accuracy(net, g, splits)
             _log(f"{recipe} seed {seed}: {name} test accuracy {res[name]:.4f}")
         (d / "result.json").write_text(json.dumps(res, indent=1) + "\n")
+        if kd is not None:
+            keep_run(d, kd)
         return {"done": True, **res}
     finally:
         logf.close()
+
+
+def keep_run(d: Path, kd: Path) -> None:
+    """Copy a run folder's committable part to ``kd``: ``final.pt``, ``result.json`` and
+    ``log.txt`` when it finished (its compact checkpoint removed), else a compact resumable
+    checkpoint made from ``ckpt.pt`` and the log."""
+    import shutil
+
+    from cimkit.accuracy.train import _compact_state, _save_atomic, load_checkpoint
+
+    kd.mkdir(parents=True, exist_ok=True)
+    if (d / "log.txt").is_file():
+        shutil.copyfile(d / "log.txt", kd / "log.txt")
+    if (d / "result.json").is_file() and (d / "final.pt").is_file():
+        for f in ("final.pt", "result.json"):
+            shutil.copyfile(d / f, kd / f)
+        (kd / "ckpt.compact.pt").unlink(missing_ok=True)
+    elif (d / "ckpt.pt").is_file():
+        _save_atomic(_compact_state(load_checkpoint(d / "ckpt.pt")), kd / "ckpt.compact.pt")
 
 
 def table2(out: Path) -> list[dict]:
