@@ -162,7 +162,8 @@ def run_report(
         sdf = pd.read_csv(search_csv)
     else:
         rng = np.random.default_rng(seed)
-        probe = [cfg.random(rng, space=space) for _ in range(40)]
+        # budgets: quantiles of random genomes' costs (40; fewer for a tiny population)
+        probe = [cfg.random(rng, space=space) for _ in range(min(40, 4 * population))]
         rows = []
         for objective, systems in (("latency", LATENCY_SYSTEMS), ("energy", ENERGY_SYSTEMS)):
             i = 0 if objective == "latency" else 1
