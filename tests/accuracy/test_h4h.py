@@ -298,3 +298,20 @@ def test_kept_compact_checkpoint_resumes_on_a_machine_without_the_run(tmp_path: 
     assert {p.name for p in kept.iterdir()} == {"final.pt", "result.json", "log.txt"}
     # phase 2 finds phase 1's weights in the kept folder
     assert h4h_train.run("tpi_freeze", tmp_path / "c", seed=0, steps=1, **kw)["done"]
+
+
+def test_sweep_best_never_falls_with_the_budget() -> None:
+    from cimkit.search import h4h as S
+
+    class ToyHardware:  # cost = MACs at ImageNet scale, the same on every "system"
+        evaluated = 0
+
+        def cost(self, g, system, objective) -> float:
+            return float(g.table().total_macs)
+
+    fit = lambda gs: np.array([-abs(float(g.table().total_weights) - 9e6) for g in gs])  # noqa: E731
+    res = S.sweep(ToyHardware(), fit, CFG, ["npu"], "latency", np.array([1.2e9, 0.5e9, 0.8e9]),
+                  log=lambda m: None, population=5, sample=2, cycles=6)  # fmt: skip
+    assert [r.budget for r in res] == [0.5e9, 0.8e9, 1.2e9]
+    f = [r.fitness for r in res]
+    assert f == sorted(f) and all(r.cost <= r.budget for r in res)

@@ -199,15 +199,23 @@ def sweep(
     log: Log = print,
     **kw: Any,
 ) -> list[SearchResult]:
-    """One constrained search per (system, budget); ``kw`` goes to :func:`evolve`."""
+    """One constrained search per (system, budget), budgets in increasing order: a search
+    also starts from the answers of the smaller budgets (still feasible), so a larger budget
+    never ends worse than a smaller one. ``kw`` goes to :func:`evolve` (``seeds``: extra
+    starting genomes, e.g. another system's answers)."""
     out = []
+    extra = list(kw.pop("seeds", None) or [])
     for si, s in enumerate(systems):
-        for bi, b in enumerate(budgets):
+        found: list[H4HGenome] = []
+        for bi, b in enumerate(sorted(float(x) for x in budgets)):
             t0 = time.time()
             rng = np.random.default_rng([seed, si, bi, OBJECTIVES.index(objective)])
             g, f, c, infeasible, hist = evolve(
-                fitness, lambda x, s=s: hw.cost(x, s, objective), float(b), cfg, rng, **kw
-            )
+                fitness, lambda x, s=s: hw.cost(x, s, objective), float(b), cfg, rng,
+                seeds=extra + found, **kw,
+            )  # fmt: skip
+            if g is not None:
+                found.append(g)
             out.append(SearchResult(s, objective, float(b), g, f, c, len(hist), infeasible, hist))
             log(f"{objective} {s} budget {b:.4g}: best {f:.4f} at {c:.4g} "
                 f"({time.time() - t0:.0f} s, {hw.evaluated} genomes evaluated)")  # fmt: skip
