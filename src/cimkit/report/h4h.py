@@ -157,8 +157,15 @@ def run_report(
 
     # 3. searches
     hw = S.HardwareCache(system, ENERGY_SYSTEMS)
-    search_csv = out / "search.csv"
-    if search_csv.is_file():
+    search_csv, search_fp = out / "search.csv", out / "search.json"
+    # The searches depend on the predictor and the search settings: a cached search.csv is
+    # reused only when both are the same (more measured subnets -> a new predictor -> new runs).
+    import hashlib
+
+    fp = hashlib.sha256((out / "predictor.npz").read_bytes()).hexdigest()[:16]
+    fp += f"/{budgets}/{cycles}/{population}/{seed}/{system.model_dump_json()}/{space}"
+    cached = search_fp.is_file() and json.loads(search_fp.read_text()).get("fingerprint") == fp
+    if search_csv.is_file() and cached:
         sdf = pd.read_csv(search_csv)
     else:
         rng = np.random.default_rng(seed)
@@ -189,6 +196,7 @@ def run_report(
                     })  # fmt: skip
         sdf = pd.DataFrame(rows)
         sdf.to_csv(search_csv, index=False)
+        search_fp.write_text(json.dumps({"fingerprint": fp}) + "\n")
     # 4. re-measure on the test images
     test_path = out / "remeasure.jsonl"
     done = {r["key"]: r for r in _read(test_path)}
