@@ -66,7 +66,7 @@ def measure(
     """Validation accuracy of each genome's subnet, appended to the jsonl ``path`` one record
     per subnet (``key``, ``genome``, ``acc``); subnets already there are not measured again, so
     an interrupted measurement resumes. Returns the records of ``genomes``, in order."""
-    from cimkit.accuracy.train import accuracy, recalibrate
+    from cimkit.accuracy.train import measure as measure_one
 
     done = {r["key"]: r for r in read_records(path)}
     x_calib = splits.x_train[:n_calib]  # type: ignore[attr-defined]
@@ -76,8 +76,7 @@ def measure(
             k = g.key()
             if k in done:
                 continue
-            recalibrate(net, g, x_calib)  # type: ignore[arg-type]
-            acc = accuracy(net, splits.x_val, splits.y_val)  # type: ignore[arg-type, attr-defined]
+            acc = measure_one(net, g, x_calib, splits.x_val, splits.y_val)  # type: ignore[arg-type, attr-defined]
             rec = {"key": k, "genome": g.to_dict(), "acc": acc}
             f.write(json.dumps(rec) + "\n")
             f.flush()

@@ -72,20 +72,19 @@ class H4HGenome:
 
     def cnn_only(self) -> H4HGenome:
         """The same subnet with every ViT depth 0: the CNN-only space's member."""
-        vit = tuple(None if v is None else (v[0], 0, v[2]) for v in self.vit)
-        return replace(self, vit=vit)
+        return replace(self, vit=self.config().cnn_only().vit)
 
     @property
     def is_cnn_only(self) -> bool:
-        return all(v is None or v[1] == 0 for v in self.vit)
+        return self.vit_blocks == 0
 
     @property
     def vit_blocks(self) -> int:
-        return sum(v[1] for v in self.vit if v is not None)
+        return self.config().vit_blocks
 
     @property
     def mb_blocks(self) -> int:
-        return sum(m[1] for m in self.mb)
+        return self.config().mb_blocks
 
     def canonical(self) -> H4HGenome:
         """Inactive genes (width and MLP ratio of a ViT stage of depth 0; width and expansion

@@ -113,11 +113,10 @@ def new_net(recipe: str, seed: int, out: Path, cfg: H4HSupernetConfig | None = N
 def save_weights(net: H4HSupernet, path: Path, meta: dict) -> None:
     """Weights only (float16), the supernet's config and ``meta``: what later phases, the
     search and the shipped artifact load."""
+    from cimkit.accuracy.train import _save_atomic
+
     model = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model, "config": net.config.to_dict(), "meta": meta}, tmp)
-    tmp.replace(path)
+    _save_atomic({"model": model, "config": net.config.to_dict(), "meta": meta}, path)
 
 
 def load_weights(path: Path) -> H4HSupernet:
@@ -130,10 +129,9 @@ def load_weights(path: Path) -> H4HSupernet:
 
 def test_accuracy(net: H4HSupernet, genome: H4HGenome, splits: object) -> float:
     """Top-1 test accuracy of ``genome``'s subnet after BN recalibration (fraction)."""
-    from cimkit.accuracy.train import accuracy, recalibrate
+    from cimkit.accuracy.train import measure
 
-    recalibrate(net, genome, splits.x_train[:N_CALIB])  # type: ignore[arg-type, attr-defined]
-    return accuracy(net, splits.x_test, splits.y_test)  # type: ignore[attr-defined]
+    return measure(net, genome, splits.x_train[:N_CALIB], splits.x_test, splits.y_test)  # type: ignore[arg-type, attr-defined]
 
 
 def min_max(cfg: H4HSupernetConfig, recipe: str) -> dict[str, H4HGenome]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from cimkit.accuracy import h4h_train
+from cimkit.accuracy.h4h_predictor import read_records
 from cimkit.accuracy.h4h_space import H4HGenome, H4HSupernetConfig, SpaceChoices
 from cimkit.search import h4h as S
 
@@ -51,12 +52,6 @@ PAPER: dict[str, tuple[float, str]] = {
 }
 LATENCY_SYSTEMS = ["npu", "npu+1", "npu+4", "npu+8"]
 ENERGY_SYSTEMS = LATENCY_SYSTEMS + ["npu+1x4cu", "npu+4x4cu", "npu+8x4cu"]
-
-
-def _read(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def table2_frame(runs: Path) -> Any:
@@ -96,10 +91,6 @@ def table2_claims(df: Any) -> list[tuple[str, bool | None, str]]:
     cmp("freezing helps: TPI freeze min_net >= unfreeze", "tpi_freeze", "tpi_unfreeze", "min_net")
     cmp("hybrid max_net (TPI) beats CNN-only max_net", "tpi_freeze", "cnn_only", "max_net")
     return out
-
-
-def _genome(r: dict) -> H4HGenome:
-    return H4HGenome.from_dict(r["genome"] if "genome" in r else json.loads(r["genome_json"]))
 
 
 def run_report(
@@ -199,16 +190,13 @@ def run_report(
         search_fp.write_text(json.dumps({"fingerprint": fp}) + "\n")
     # 4. re-measure on the test images
     test_path = out / "remeasure.jsonl"
-    done = {r["key"]: r for r in _read(test_path)}
-    from cimkit.accuracy.train import accuracy, recalibrate
-
+    done = {r["key"]: r for r in read_records(test_path)}
     with test_path.open("a") as f:
         for gj in dict.fromkeys(sdf["genome_json"]):
             g = H4HGenome.from_dict(json.loads(gj))
             if g.key() in done:
                 continue
-            recalibrate(net, g, splits.x_train[: h4h_train.N_CALIB])
-            rec = {"key": g.key(), "test_acc": accuracy(net, splits.x_test, splits.y_test)}
+            rec = {"key": g.key(), "test_acc": h4h_train.test_accuracy(net, g, splits)}
             f.write(json.dumps(rec) + "\n")
             f.flush()
             done[g.key()] = rec
@@ -236,14 +224,15 @@ def _fig8(runs: Path, out: Path, sdf: Any, cfg: H4HSupernetConfig, splits: Any, 
     genomes and random ones) on each recipe's supernet, with each genome's NPU-only latency."""
     import pandas as pd
 
-    from cimkit.accuracy.train import accuracy, recalibrate
+    from cimkit.accuracy.h4h_predictor import N_CALIB
+    from cimkit.accuracy.train import measure
 
     base = sdf[(sdf.objective == "latency") & (sdf.system == "npu")]
     cands = [H4HGenome.from_dict(json.loads(g)) for g in dict.fromkeys(base["genome_json"])]
     rng = np.random.default_rng([seed, 8])
     cands += [cfg.random(rng) for _ in range(max(0, 24 - len(cands)))]
     path = out / "fig8.jsonl"
-    done = {(r["recipe"], r["key"]): r for r in _read(path)}
+    done = {(r["recipe"], r["key"]): r for r in read_records(path)}
     rows = []
     with path.open("a") as f:
         for recipe in ("cnn_only", "vanilla", "tpi_freeze"):
@@ -258,8 +247,7 @@ def _fig8(runs: Path, out: Path, sdf: Any, cfg: H4HSupernetConfig, splits: Any, 
                 k = (recipe, g.key())
                 if k not in done:
                     net = net or h4h_train.load_weights(src)
-                    recalibrate(net, g, splits.x_train[: h4h_train.N_CALIB // 2])
-                    acc = accuracy(net, splits.x_val, splits.y_val)
+                    acc = measure(net, g, splits.x_train[:N_CALIB], splits.x_val, splits.y_val)
                     done[k] = {"recipe": recipe, "key": g.key(), "genome": g.to_dict(),
                                "val_acc": acc}  # fmt: skip
                     f.write(json.dumps(done[k]) + "\n")
@@ -285,42 +273,38 @@ def headline(sdf: Any) -> Any:
         col = "latency_s" if objective == "latency" else "energy_j"
         return S.frontier(d[col].to_numpy(), d["test_acc"].to_numpy())
 
+    # (objective, baseline system, compared system, [(metric of PAPER, key of reductions())])
+    comparisons = (
+        ("latency", "npu", "npu+8", [
+            ("latency: acc gain at equal latency, 8 macros vs NPU (max)", "acc_gain_max"),
+            ("latency: reduction at equal accuracy, 8 macros vs NPU (mean)", "reduction_mean"),
+            ("latency: reduction at equal accuracy, 8 macros vs NPU (max)", "reduction_max"),
+        ]),
+        ("energy", "npu", "npu+8", [
+            ("energy: acc gain at equal energy, 8 macros vs NPU (max)", "acc_gain_max"),
+            ("energy: reduction at equal accuracy, 8 macros vs NPU (mean)", "reduction_mean"),
+            ("energy: reduction at equal accuracy, 8 macros vs NPU (max)", "reduction_max"),
+        ]),
+        ("energy", "npu", "npu+1x4cu", [
+            ("energy: reduction at equal accuracy, 1 macro x 4 CUs vs NPU (mean)",
+             "reduction_mean"),
+            ("energy: reduction at equal accuracy, 1 macro x 4 CUs vs NPU (max)", "reduction_max"),
+        ]),
+        ("energy", "npu+1", "npu+1x4cu", [
+            ("energy: reduction at equal accuracy, 1 macro x 4 CUs vs 1 macro x 1 CU (mean)",
+             "reduction_mean"),
+        ]),
+    )  # fmt: skip
     rows = []
-
-    def add(metric: str, value: float | None) -> None:
-        paper, unit = PAPER[metric]
-        rows.append({"metric": metric, "cimkit": value, "paper": paper, "unit": unit})
-
-    def have(objective: str, *systems: str) -> bool:
+    for objective, base, new, metrics in comparisons:
         d = sdf[sdf.objective == objective]
-        return all((d.system == s).any() for s in systems)
-
-    if have("latency", "npu", "npu+8"):
-        r = S.reductions(f("latency", "npu"), f("latency", "npu+8"))
-        add("latency: acc gain at equal latency, 8 macros vs NPU (max)",
-            100 * r.get("acc_gain_max", math.nan))  # fmt: skip
-        add("latency: reduction at equal accuracy, 8 macros vs NPU (mean)",
-            100 * r.get("reduction_mean", math.nan))  # fmt: skip
-        add("latency: reduction at equal accuracy, 8 macros vs NPU (max)",
-            100 * r.get("reduction_max", math.nan))  # fmt: skip
-    if have("energy", "npu", "npu+8"):
-        r = S.reductions(f("energy", "npu"), f("energy", "npu+8"))
-        add("energy: acc gain at equal energy, 8 macros vs NPU (max)",
-            100 * r.get("acc_gain_max", math.nan))  # fmt: skip
-        add("energy: reduction at equal accuracy, 8 macros vs NPU (mean)",
-            100 * r.get("reduction_mean", math.nan))  # fmt: skip
-        add("energy: reduction at equal accuracy, 8 macros vs NPU (max)",
-            100 * r.get("reduction_max", math.nan))  # fmt: skip
-    if have("energy", "npu", "npu+1x4cu"):
-        r = S.reductions(f("energy", "npu"), f("energy", "npu+1x4cu"))
-        add("energy: reduction at equal accuracy, 1 macro x 4 CUs vs NPU (mean)",
-            100 * r.get("reduction_mean", math.nan))  # fmt: skip
-        add("energy: reduction at equal accuracy, 1 macro x 4 CUs vs NPU (max)",
-            100 * r.get("reduction_max", math.nan))  # fmt: skip
-    if have("energy", "npu+1", "npu+1x4cu"):
-        r = S.reductions(f("energy", "npu+1"), f("energy", "npu+1x4cu"))
-        add("energy: reduction at equal accuracy, 1 macro x 4 CUs vs 1 macro x 1 CU (mean)",
-            100 * r.get("reduction_mean", math.nan))  # fmt: skip
+        if not ((d.system == base).any() and (d.system == new).any()):
+            continue
+        r = S.reductions(f(objective, base), f(objective, new))
+        for metric, key in metrics:
+            paper, unit = PAPER[metric]
+            rows.append({"metric": metric, "cimkit": 100 * r.get(key, math.nan),
+                         "paper": paper, "unit": unit})  # fmt: skip
     return pd.DataFrame(rows)
 
 
