@@ -1210,7 +1210,21 @@ def h4h_report(
     budgets: Annotated[int, typer.Option(help="Budgets per objective and system.")] = 6,
     cycles: Annotated[int, typer.Option(help="Evolution cycles per search.")] = 400,
     population: Annotated[int, typer.Option(help="Evolution population.")] = 48,
+    top: Annotated[
+        int,
+        typer.Option(
+            help="Best predicted genomes per search measured on validation images; "
+            "the best measured is the answer (1: the predictor's pick)."
+        ),
+    ] = 6,  # fmt: skip
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
+    ship: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also copy the search supernet, predictor and measurements with a "
+            "manifest here (the package's: src/cimkit/data/h4h/shipped)."
+        ),
+    ] = None,  # fmt: skip
     json_output: Annotated[bool, JSON_OPTION] = False,
     quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
@@ -1236,6 +1250,7 @@ def h4h_report(
     check_number(budgets, "--budgets", 1, 100, why="searches per system and objective")
     check_number(cycles, "--cycles", 1, 1_000_000, why="evolution cycles per search")
     check_number(population, "--population", 2, 10_000, why="genomes kept per search")
+    check_number(top, "--top", 1, 1000, why="candidates measured per search (seconds each)")
     system = load_system(str(hw)) if hw is not None else SystemSpec()
     choices = None
     if space is not None:
@@ -1246,8 +1261,18 @@ def h4h_report(
     if not runs.is_dir():
         raise CimkitError(f"--runs {runs}: no such folder; train with `cimkit train h4h`")
     out = prepare_out_dir(out)
-    res = run_report(runs, out, system, seed, recipe, measure, budgets, cycles, population, data,
+    if ship is not None:
+        ship = prepare_out_dir(ship, flag="--ship")
+    res = run_report(runs, out, system, seed=seed, recipe=recipe, n_measure=measure,
+                     budgets=budgets, cycles=cycles, population=population, top=top, data=data,
                      log=note, space=choices)  # fmt: skip
+    if ship is not None:
+        from cimkit.accuracy import h4h_shipped
+
+        cmd = "cimkit h4h-report " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+        res["shipped"] = h4h_shipped.ship(h4h_train.run_dir(runs, recipe, seed), out, ship,
+                                          recipe, seed, cmd or "cimkit h4h-report")  # fmt: skip
+        note(f"shipped the {recipe} supernet, predictor and measurements to {ship}")
     if json_output:
         emit_json(res)
         return

@@ -158,7 +158,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_h4h_report_end_to_end_on_tiny_runs(tmp_path: Path) -> None:
+def test_h4h_report_end_to_end_on_tiny_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Train three tiny recipes, then the whole report from the CLI: every stage's files, the
     headline table beside the paper's numbers, the claims and the Fig. 7 ordering check."""
     import pandas as pd
@@ -189,9 +191,11 @@ def test_h4h_report_end_to_end_on_tiny_runs(tmp_path: Path) -> None:
         "6",
         "--population",
         "4",
+        "--top",
+        "3",
         "--json",
     ]
-    res = CliRunner().invoke(app, args)  # fmt: skip
+    res = CliRunner().invoke(app, args + ["--ship", str(tmp_path / "ship")])  # fmt: skip
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     for f in (
@@ -216,10 +220,103 @@ def test_h4h_report_end_to_end_on_tiny_runs(tmp_path: Path) -> None:
     fr = pd.read_csv(out / "frontiers.csv")
     assert set(fr["system"]) >= {"npu", "npu+8", "npu+1x4cu"}
     assert ((fr["test_acc"] >= 0) & (fr["test_acc"] <= 1)).all()
+    # the answers are chosen by validation accuracy: never below the fewer-macro system's at
+    # the same latency budget, nor below a smaller budget's (both stay feasible)
+    lat = fr[fr.objective == "latency"].set_index(["system", "budget"])["val_acc"]
+    for (system, b), v in lat.items():
+        parent = {"npu+1": "npu", "npu+4": "npu+1", "npu+8": "npu+4"}.get(system)
+        if parent is not None:
+            assert v >= lat[parent, b]
+        assert v >= lat[system].loc[:b].max()
+    assert (fr["val_acc"] >= fr["search_val_acc"]).all()  # the predictor's pick was in the pool
     # a second run resumes from the cached stages and gives the same headline
     res2 = CliRunner().invoke(app, args)
     assert res2.exit_code == 0, res2.output
     pd.testing.assert_frame_equal(head, pd.read_csv(out / "headline.csv"))
+    # the shipped artifacts: manifest checksums, loadable, and a report without any run uses them
+    from cimkit.accuracy import h4h_shipped
+
+    ship = tmp_path / "ship"
+    m = h4h_shipped.manifest(ship)
+    assert (m["recipe"], m["seed"]) == ("tpi_freeze", 0) and h4h_shipped.verify(ship) == []
+    assert m["predictor"]["measured_subnets"] == 10
+    assert h4h_shipped.load_supernet(ship).config == small
+    assert len(h4h_shipped.records(ship)) == 10
+    gs = [H4HGenome.from_dict(r["genome"]) for r in h4h_shipped.records(ship)]
+    from cimkit.accuracy import h4h_predictor as P
+
+    report_pred = P.AccuracyPredictor.from_npz(out / "predictor.npz")
+    np.testing.assert_array_equal(P.predict(h4h_shipped.load_predictor(ship), gs),
+                                  P.predict(report_pred, gs))  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(h4h_shipped, "SHIP_DIR", ship)
+    out2 = tmp_path / "report2"
+    args2 = [a if a != str(runs) else str(tmp_path / "empty") for a in args]
+    args2[args2.index(str(out))] = str(out2)
+    res3 = CliRunner().invoke(app, args2)
+    assert res3.exit_code == 0, res3.output
+    assert json.loads(res3.stdout)["supernet"] == "shipped"
+    # the shipped measurements seeded the cache: the same records, nothing measured again
+    assert P.read_records(out2 / "measure.jsonl") == h4h_shipped.records(ship)
+    assert (out2 / "predictor.npz").read_bytes() == (out / "predictor.npz").read_bytes()
+    bad = CliRunner().invoke(app, args2[:-1] + ["--recipe", "vanilla"])
+    assert bad.exit_code == 2 and "cimkit train h4h --recipe vanilla" in bad.output
+
+
+def test_select_chooses_by_measured_accuracy_and_inherits_feasible_answers() -> None:
+    """select(): the answer is the pool's best measured genome; a parent system's answer and a
+    smaller budget's are in the pool when feasible, so accuracy never falls with macros or
+    budget; ties keep the inherited answer."""
+    from cimkit.search import h4h as S
+
+    rng = np.random.default_rng(3)
+    gs = [CFG.random(rng) for _ in range(30)]
+    macs = {g.key(): float(g.table().total_macs) for g in gs}
+    val = {g.key(): float(rng.uniform(0.8, 0.9)) for g in gs}
+    scale = {"npu": 1.0, "npu+1": 0.7, "npu+4": 0.5}  # more macros: everything cheaper
+
+    def cost(g, system):
+        return macs[g.key()] * scale[system]
+
+    budgets = sorted(np.quantile([macs[k] for k in macs], [0.3, 0.6, 0.9]))
+    results = []
+    for si, s in enumerate(scale):
+        for bi, b in enumerate(budgets):
+            r = np.random.default_rng([si, bi])
+            feas = [g for g in gs if cost(g, s) <= b]
+            cands = [feas[i] for i in r.choice(len(feas), size=min(3, len(feas)), replace=False)]
+            results.append(S.SearchResult(s, "latency", float(b), cands[0], 0.0, 0.0, 0, 0, [],
+                                          [(g, 0.0) for g in cands]))  # fmt: skip
+    calls = []
+
+    def score(pool):
+        calls.append(len(pool))
+        return np.array([val[g.key()] for g in pool])
+
+    sel = {(x.system, x.budget): x for x in S.select(results, score, cost)}
+    assert len(sel) == 9
+    for (s, b), x in sel.items():
+        assert cost(x.genome, s) <= b and x.val_acc == val[x.genome.key()]
+        # brute force over what the pool may hold: this search's candidates, the parent's answer
+        # at this budget and this system's answers at smaller budgets, when feasible
+        r = next(r for r in results if (r.system, r.budget) == (s, b))
+        pool = [g for g, _ in r.candidates]
+        parent = {"npu+1": "npu", "npu+4": "npu+1"}.get(s)
+        if parent:
+            pool.append(sel[parent, b].genome)
+        pool += [sel[s, bb].genome for bb in budgets if bb < b]
+        assert x.val_acc == max(val[g.key()] for g in pool if cost(g, s) <= b)
+        if parent:
+            assert x.val_acc >= sel[parent, b].val_acc
+    # a tie: the inherited answer is kept
+    g0 = sel["npu", budgets[0]].genome
+    twin = next(g for g in gs if g.key() != g0.key() and cost(g, "npu+1") <= budgets[0])
+    val[twin.key()] = val[g0.key()]
+    tie = S.select([
+        S.SearchResult("npu", "latency", budgets[0], g0, 0, 0, 0, 0, [], [(g0, 0.0)]),
+        S.SearchResult("npu+1", "latency", budgets[0], twin, 0, 0, 0, 0, [], [(twin, 0.0)]),
+    ], score, cost)  # fmt: skip
+    assert tie[1].genome.key() == g0.key() and tie[1].source == "npu"
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "h4h"
@@ -275,10 +372,16 @@ def test_search_stays_inside_a_sub_space() -> None:
         assert cnn.contains(g) is None and g.is_cnn_only
     # evolution with a toy fitness (more MACs = better) under a MAC budget, in the sub-space
     macs = lambda x: float(x.table().total_macs)  # noqa: E731
-    best, f, c, _, hist = S.evolve(lambda gs: np.array([macs(x) for x in gs]), macs, 400e6, CFG,
-                                   rng, population=6, sample=3, cycles=15, space=cnn)  # fmt: skip
+    best, f, c, _, hist, top = S.evolve(lambda gs: np.array([macs(x) for x in gs]), macs, 400e6,
+                                        CFG, rng, population=6, sample=3, cycles=15, space=cnn,
+                                        top=4)  # fmt: skip
     assert best is not None and cnn.contains(best) is None and c <= 400e6
     assert hist == sorted(hist)  # the best fitness never falls
+    # the candidates: the answer first, then distinct feasible genomes in falling fitness
+    assert top[0] == (best, f) and len(top) == 4
+    assert len({g.key() for g, _ in top}) == 4
+    assert all(macs(g) <= 400e6 and fit == macs(g) for g, fit in top)
+    assert [fit for _, fit in top] == sorted((fit for _, fit in top), reverse=True)
 
 
 @pytest.mark.slow
