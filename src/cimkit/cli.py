@@ -1218,6 +1218,14 @@ def h4h_report(
         ),
     ] = 6,  # fmt: skip
     data: Annotated[str, typer.Option(help="fashion-mnist | digits | synthetic")] = "fashion-mnist",
+    shipped: Annotated[
+        bool,
+        typer.Option(
+            "--shipped",
+            help="Search the supernet shipped with cimkit (its recipe and "
+            "seed; its measured subnets seed the cache): no training needed.",
+        ),
+    ] = False,  # fmt: skip
     ship: Annotated[
         Path | None,
         typer.Option(
@@ -1258,14 +1266,15 @@ def h4h_report(
         from cimkit.specs.h4h_space import load_space
 
         choices = space_choices(load_space(str(space)))
-    if not runs.is_dir():
-        raise CimkitError(f"--runs {runs}: no such folder; train with `cimkit train h4h`")
+    if not runs.is_dir() and not shipped:
+        raise CimkitError(f"--runs {runs}: no such folder; train with `cimkit train h4h`, or "
+                          "search the shipped supernet with --shipped")  # fmt: skip
     out = prepare_out_dir(out)
     if ship is not None:
         ship = prepare_out_dir(ship, flag="--ship")
     res = run_report(runs, out, system, seed=seed, recipe=recipe, n_measure=measure,
                      budgets=budgets, cycles=cycles, population=population, top=top, data=data,
-                     log=note, space=choices)  # fmt: skip
+                     log=note, space=choices, shipped=shipped)  # fmt: skip
     if ship is not None:
         from cimkit.accuracy import h4h_shipped
 

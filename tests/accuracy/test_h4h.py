@@ -253,14 +253,16 @@ def test_h4h_report_end_to_end_on_tiny_runs(
     out2 = tmp_path / "report2"
     args2 = [a if a != str(runs) else str(tmp_path / "empty") for a in args]
     args2[args2.index(str(out))] = str(out2)
-    res3 = CliRunner().invoke(app, args2)
+    missing = CliRunner().invoke(app, args2)
+    assert missing.exit_code == 2 and "--shipped" in missing.output
+    res3 = CliRunner().invoke(app, args2 + ["--shipped"])
     assert res3.exit_code == 0, res3.output
     assert json.loads(res3.stdout)["supernet"] == "shipped"
     # the shipped measurements seeded the cache: the same records, nothing measured again
     assert P.read_records(out2 / "measure.jsonl") == h4h_shipped.records(ship)
     assert (out2 / "predictor.npz").read_bytes() == (out / "predictor.npz").read_bytes()
-    bad = CliRunner().invoke(app, args2[:-1] + ["--recipe", "vanilla"])
-    assert bad.exit_code == 2 and "cimkit train h4h --recipe vanilla" in bad.output
+    bad = CliRunner().invoke(app, args2 + ["--shipped", "--recipe", "vanilla"])
+    assert bad.exit_code == 2 and "--recipe tpi_freeze --seed 0" in bad.output
 
 
 def test_select_chooses_by_measured_accuracy_and_inherits_feasible_answers() -> None:
@@ -418,3 +420,33 @@ def test_sweep_best_never_falls_with_the_budget() -> None:
     assert [r.budget for r in res] == [0.5e9, 0.8e9, 1.2e9]
     f = [r.fitness for r in res]
     assert f == sorted(f) and all(r.cost <= r.budget for r in res)
+
+
+@pytest.mark.slow
+def test_the_package_ships_the_h4h_supernet_and_predictor_with_a_manifest() -> None:
+    """The shipped artifacts match their manifest byte for byte, and each other: the records
+    re-measure on the shipped supernet, and refitting on them gives the shipped predictor and
+    the manifest's held-out metrics."""
+    from cimkit.accuracy import h4h_predictor as P
+    from cimkit.accuracy import h4h_shipped
+    from cimkit.accuracy.data import load
+    from cimkit.accuracy.train import measure
+
+    m = h4h_shipped.manifest()
+    assert h4h_shipped.verify() == []
+    assert m["recipe"] == "tpi_freeze" and m["training"]["steps"] == 1000
+    recs = h4h_shipped.records()
+    assert len(recs) == m["predictor"]["measured_subnets"] >= 300
+    net = h4h_shipped.load_supernet()
+    assert net.config == H4HSupernetConfig()
+    splits = load("fashion-mnist")
+    for r in recs[:2]:  # the largest and the smallest subnet
+        g = H4HGenome.from_dict(r["genome"])
+        acc = measure(net, g, splits.x_train[: P.N_CALIB], splits.x_val, splits.y_val)
+        assert abs(acc - r["acc"]) <= 0.001  # the same up to float16 rounding of the weights
+    pred, info = P.fit(recs, seed=m["seed"])
+    assert info["model"] == m["predictor"]["model"]
+    assert info["heldout"] == pytest.approx(m["predictor"]["heldout"], abs=1e-4)
+    gs = [H4HGenome.from_dict(r["genome"]) for r in recs[:50]]
+    np.testing.assert_allclose(P.predict(pred, gs), P.predict(h4h_shipped.load_predictor(), gs),
+                               atol=1e-5)  # fmt: skip

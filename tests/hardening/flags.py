@@ -165,6 +165,7 @@ NEVER = {
     ("train predictor", "quiet"),
     ("h4h-report", "json_output"),
     ("h4h-report", "quiet"),
+    ("h4h-report", "shipped"),
     ("osa-report", "json_output"),
     ("osa-report", "quiet"),
     # A toggle of a never-accepted command; the correction itself: tests/osa/test_bias_correction.py

@@ -309,6 +309,7 @@ def select(
     results: list[SearchResult],
     score: Callable[[list[H4HGenome]], np.ndarray],
     cost: Callable[[H4HGenome, str], float],
+    log: Log | None = None,
 ) -> list[Selection]:
     """Choose each search's answer by measured accuracy instead of predicted accuracy.
 
@@ -320,7 +321,8 @@ def select(
     parent's answer stays feasible (latency never grows with macros), the answer's validation
     accuracy is at least the parent's, and a larger budget never ends worse on validation:
     the Fig. 7 ordering holds on validation by construction and on test up to the noise
-    between the two image sets. ``results`` of one objective; ``score``: (N,) accuracies.
+    between the two image sets. ``results`` of one objective; ``score``: (N,) accuracies;
+    ``log``: one line per answer chosen.
     """
     by = {(r.system, r.budget): r for r in results}
     systems = list(dict.fromkeys(r.system for r in results))
@@ -353,4 +355,7 @@ def select(
                             if g.key() == own), float("nan"))  # fmt: skip
             chosen[s, b] = Selection(s, b, keep[i][0], float(acc[i]), keep[i][1], len(keep),
                                      own_acc)  # fmt: skip
+            if log is not None:
+                log(f"{r.objective} {s} budget {b:.4g}: answer from {keep[i][1]}, validation "
+                    f"{acc[i]:.4f} (predictor's pick {own_acc:.4f}, pool {len(keep)})")  # fmt: skip
     return [chosen[k] for k in sorted(chosen, key=lambda k: (order.index(k[0]), k[1]))]
