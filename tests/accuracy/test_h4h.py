@@ -435,6 +435,7 @@ def test_the_package_ships_the_h4h_supernet_and_predictor_with_a_manifest() -> N
     m = h4h_shipped.manifest()
     assert h4h_shipped.verify() == []
     assert m["recipe"] == "tpi_freeze" and m["training"]["steps"] == 1000
+    assert m["phase1"]["recipe"] == "cnn_only" and m["phase1"]["steps"] == 2000
     recs = h4h_shipped.records()
     assert len(recs) == m["predictor"]["measured_subnets"] >= 300
     net = h4h_shipped.load_supernet()

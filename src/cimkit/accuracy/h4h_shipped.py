@@ -87,6 +87,21 @@ def records(ship_dir: Path | None = None) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _phase1(run: Path, recipe: str, seed: int) -> dict | None:
+    from cimkit.accuracy import h4h_train
+
+    if recipe not in h4h_train.PHASE2:
+        return None
+    f = h4h_train.run_dir(run.parent, "cnn_only", seed) / "result.json"
+    if not f.is_file():
+        return {"recipe": "cnn_only", "result": "missing"}
+    r = json.loads(f.read_text())
+    return {
+        "recipe": "cnn_only",
+        **{k: r.get(k) for k in ("steps", "wall_s", "min_net", "max_net")},
+    }
+
+
 def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: str) -> dict:
     """Copy the supernet of ``run`` (a finished ``cimkit train h4h`` run folder) and the
     predictor and measurements of ``report`` (a finished ``cimkit h4h-report`` folder) into
@@ -122,6 +137,8 @@ def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: s
         "python": sys.version.split()[0],
         "hardware": result.get("hardware", hardware()),
         "training": {k: result.get(k) for k in ("steps", "wall_s", "data")},
+        # a phase-2 recipe continues the cnn_only run of the same seed (TPI phase 1)
+        "phase1": _phase1(Path(run), recipe, seed),
         "test_accuracy": {"min_net": result.get("min_net"), "max_net": result.get("max_net")},
         "predictor": {
             "model": pred.get("model"),

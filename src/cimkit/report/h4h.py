@@ -282,7 +282,8 @@ def _seed_cache(path: Path, recs: list[dict]) -> None:
 def _fig8(runs: Path, out: Path, sdf: Any, cfg: H4HSupernetConfig, splits: Any, seed: int,
           hw: S.HardwareCache, log: Log) -> Any:  # fmt: skip
     """Measured validation accuracy of one candidate set (the NPU-only latency frontier's
-    genomes and random ones) on each recipe's supernet, with each genome's NPU-only latency."""
+    genomes and random ones; for ``cnn_only`` their CNN-only views) on each recipe's
+    supernet, with each genome's NPU-only latency."""
     import pandas as pd
 
     from cimkit.accuracy.h4h_predictor import N_CALIB
@@ -302,9 +303,10 @@ def _fig8(runs: Path, out: Path, sdf: Any, cfg: H4HSupernetConfig, splits: Any, 
                 log(f"Fig. 8: {src} missing, {recipe} left out")
                 continue
             net = None
-            for g in cands:
-                if recipe == "cnn_only" and not g.is_cnn_only:
-                    continue  # the CNN-only space has no ViT block
+            # the CNN-only space has no ViT block: its candidates are the CNN-only views (the
+            # same MBConv stages, every ViT depth 0)
+            pool = cands if recipe != "cnn_only" else [g.cnn_only() for g in cands]
+            for g in dict((g.key(), g) for g in pool).values():
                 k = (recipe, g.key())
                 if k not in done:
                     net = net or h4h_train.load_weights(src)
