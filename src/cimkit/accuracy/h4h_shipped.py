@@ -106,7 +106,7 @@ def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: s
     """Copy the supernet of ``run`` (a finished ``cimkit train h4h`` run folder) and the
     predictor and measurements of ``report`` (a finished ``cimkit h4h-report`` folder) into
     ``dest`` and write the manifest. Returns the manifest."""
-    from cimkit.accuracy.pipeline import _git_commit
+    from cimkit.accuracy.pipeline import _git_commit, ship_copy
     from cimkit.accuracy.train import hardware
 
     result_f = Path(run) / "result.json"
@@ -117,10 +117,7 @@ def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: s
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(run) / "final.pt", dest / supernet_name(recipe))
     shutil.copy2(report / "predictor.npz", dest / PREDICTOR)
-    # no time stamp in the gzip header: the same records always give the same bytes
-    with open(report / "measure.jsonl", "rb") as fin, open(dest / MEASURE, "wb") as raw:
-        with gzip.GzipFile(filename="measure.jsonl", mode="wb", fileobj=raw, mtime=0) as fout:
-            shutil.copyfileobj(fin, fout)
+    ship_copy(report / "measure.jsonl", dest)  # gzipped, no time stamp: same records, same bytes
     result = json.loads(result_f.read_text())
     pred = json.loads((report / "predictor.json").read_text())
     n_rec = sum(1 for line in (report / "measure.jsonl").read_text().splitlines() if line.strip())
