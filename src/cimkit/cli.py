@@ -18,6 +18,7 @@ imported inside the commands, so ``cimkit --help`` stays fast.
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -1278,9 +1279,9 @@ def h4h_report(
     if ship is not None:
         from cimkit.accuracy import h4h_shipped
 
-        cmd = "cimkit h4h-report " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+        cmd = shlex.join(["cimkit", *sys.argv[1:]])
         res["shipped"] = h4h_shipped.ship(h4h_train.run_dir(runs, recipe, seed), out, ship,
-                                          recipe, seed, cmd or "cimkit h4h-report")  # fmt: skip
+                                          recipe, seed, cmd)  # fmt: skip
         note(f"shipped the {recipe} supernet, predictor and measurements to {ship}")
     if json_output:
         emit_json(res)

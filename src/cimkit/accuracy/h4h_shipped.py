@@ -2,9 +2,9 @@
 accuracy predictor fitted on them, with a manifest (package data ``cimkit/data/h4h/``).
 
 Written by ``cimkit h4h-report --ship DIR`` from a finished report (docs/h4h-network.md);
-read by :func:`load_supernet` / :func:`load_predictor` and by ``cimkit h4h-report`` when
-``--runs`` holds no trained supernet of the recipe and seed asked for (then its measured
-subnets seed the report's cache, so a fresh install searches without training or measuring).
+read by :func:`load_supernet` / :func:`load_predictor` and by ``cimkit h4h-report --shipped``
+(which searches the shipped supernet instead of a run under ``--runs``; its measured subnets
+seed the report's cache, so a fresh install searches without training or measuring).
 
 Files: ``supernet_<recipe>.pt`` (weights, float16, with the proxy config), ``predictor.npz``
 (what :class:`~cimkit.accuracy.predictor.AccuracyPredictor` loads, torch-free),
@@ -106,6 +106,7 @@ def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: s
     """Copy the supernet of ``run`` (a finished ``cimkit train h4h`` run folder) and the
     predictor and measurements of ``report`` (a finished ``cimkit h4h-report`` folder) into
     ``dest`` and write the manifest. Returns the manifest."""
+    from cimkit.accuracy.h4h_predictor import read_records
     from cimkit.accuracy.pipeline import _git_commit, ship_copy
     from cimkit.accuracy.train import hardware
 
@@ -120,7 +121,7 @@ def ship(run: Path, report: Path, dest: Path, recipe: str, seed: int, command: s
     ship_copy(report / "measure.jsonl", dest)  # gzipped, no time stamp: same records, same bytes
     result = json.loads(result_f.read_text())
     pred = json.loads((report / "predictor.json").read_text())
-    n_rec = sum(1 for line in (report / "measure.jsonl").read_text().splitlines() if line.strip())
+    n_rec = len(read_records(report / "measure.jsonl"))
     files = [supernet_name(recipe), PREDICTOR, MEASURE]
     m = {
         "what": "H4H-NAS search supernet (proxy: Fashion-MNIST, widths x 0.5, resolution / 8), "
