@@ -451,3 +451,43 @@ def test_the_package_ships_the_h4h_supernet_and_predictor_with_a_manifest() -> N
     gs = [H4HGenome.from_dict(r["genome"]) for r in recs[:50]]
     np.testing.assert_allclose(P.predict(pred, gs), P.predict(h4h_shipped.load_predictor(), gs),
                                atol=1e-5)  # fmt: skip
+
+
+def test_table2_means_standard_errors_and_claims_by_hand(tmp_path: Path) -> None:
+    """Two seeds per recipe: mean, SE = std(ddof=1)/sqrt(2) = |a - b| / 2, and the claims'
+    verdicts (difference beyond or within two combined SE) computed by hand."""
+    from cimkit.report.h4h import table2_claims, table2_frame
+
+    acc = {  # recipe: ((min_net, max_net) seed 0, seed 1)
+        "vanilla": ((0.80, 0.86), (0.83, 0.86)),
+        "cnn_only": ((0.83, 0.87), (0.83, 0.89)),
+        "tpi_freeze": ((0.84, 0.88), (0.84, 0.88)),
+        "tpi_unfreeze": ((0.85, 0.89), (0.86, 0.90)),
+    }
+    for recipe, seeds in acc.items():
+        for seed, (lo, hi) in enumerate(seeds):
+            d = tmp_path / f"{recipe}-s{seed}"
+            d.mkdir()
+            rec = {"recipe": recipe, "seed": seed, "min_net": lo, "max_net": hi}
+            (d / "result.json").write_text(json.dumps(rec))
+    df = table2_frame(tmp_path).set_index("recipe")
+    assert df.loc["vanilla", "seeds"] == "0 1"
+    assert df.loc["vanilla", "min_net"] == pytest.approx(81.5)
+    assert df.loc["vanilla", "min_net_se"] == pytest.approx(1.5)  # |80 - 83| / 2
+    assert df.loc["cnn_only", "max_net_se"] == pytest.approx(1.0)
+    assert df.loc["tpi_freeze", "min_net_se"] == pytest.approx(0.0)
+    claims = {c: (h, e) for c, h, e in table2_claims(df.reset_index())}
+    # cnn_only 83 vs vanilla 81.5: +1.5 pp, combined SE hypot(0, 1.5) = 1.5 -> within 2 SE
+    h, e = claims["CNN-only min_net beats vanilla hybrid min_net (the gradient conflict)"]
+    assert h and "+1.50 pp" in e and "SE 1.50" in e and "within 2 SE" in e
+    # tpi_freeze max 88 vs vanilla max 86, both SE 0 -> beyond
+    h, e = claims["TPI (freeze) max_net >= vanilla hybrid max_net"]
+    assert h and "+2.00 pp" in e and "beyond 2 SE" in e
+    # freeze 84 vs unfreeze 85.5 (SE hypot(0, 0.5) = 0.5): -1.5 pp, beyond 2 SE, does not hold
+    h, e = claims["freezing helps: TPI freeze min_net >= unfreeze"]
+    assert h is False and "-1.50 pp" in e and "beyond 2 SE" in e
+    # one seed only: the SE is NaN and the verdict says so
+    for recipe in acc:
+        (tmp_path / f"{recipe}-s1" / "result.json").unlink()
+    one = {c: e for c, _, e in table2_claims(table2_frame(tmp_path))}
+    assert all("one seed" in e for e in one.values())
